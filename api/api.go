@@ -1,0 +1,210 @@
+// Package api holds the wire types of the runtime's HTTP API (docs/API.md):
+// what the enclave server sends and what the client SDK reads. It has no
+// logic beyond encoding and strict decoding, so both sides share one
+// definition.
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"vouch/internal/canon"
+	"vouch/receipt"
+)
+
+// Headers and content types.
+const (
+	// HeaderChecksum carries the checksum a caller expects the function to
+	// have. The runtime refuses to run a function whose checksum differs.
+	HeaderChecksum = "Vouch-Function-Checksum"
+	// ContentTypeBundle is a deploy request's body: a canonical bundle.
+	ContentTypeBundle = "application/vnd.vouch.bundle"
+	// ContentTypeSealed is a run request's body sealed with HPKE to the
+	// runtime's attested key (package seal).
+	ContentTypeSealed = "application/vnd.vouch.sealed"
+	// ContentTypePlain is a run request's body in the clear.
+	ContentTypePlain = "application/octet-stream"
+)
+
+// Identity is the runtime's public identity (GET /v1/identity).
+type Identity struct {
+	// Platform is the attestation platform: "SIMULATED" or "aws-nitro".
+	Platform string `json:"platform"`
+	// ReceiptKey is the Ed25519 key that signs receipts and statements.
+	ReceiptKey []byte `json:"receipt_key"`
+	// KeyID is the receipt key's fingerprint (receipt.KeyID).
+	KeyID string `json:"key_id"`
+	// HPKEKey is the X25519 key inputs are sealed to.
+	HPKEKey []byte `json:"hpke_key"`
+	// Attestation is a COSE_Sign1 attestation document whose public_key is
+	// ReceiptKey, whose user_data is IdentityUserData(ReceiptKey, HPKEKey)
+	// and whose nonce is the one the request asked for.
+	Attestation []byte `json:"attestation"`
+	// RootFingerprint is the SHA-256 of the attestation root certificate.
+	RootFingerprint string `json:"root_fingerprint"`
+	// Version is the runtime's software version.
+	Version string `json:"version"`
+}
+
+// IdentityTag starts the user_data of a runtime's attestation document.
+const IdentityTag = "vouch/identity/v1"
+
+// IdentityUserData encodes the keys an attestation document binds:
+// String("vouch/identity/v1") Bytes(receipt_key) Bytes(hpke_key).
+func IdentityUserData(receiptKey, hpkeKey []byte) []byte {
+	return canon.New(IdentityTag).Bytes(receiptKey).Bytes(hpkeKey).Message()
+}
+
+// ParseIdentityUserData decodes IdentityUserData.
+func ParseIdentityUserData(b []byte) (receiptKey, hpkeKey []byte, err error) {
+	r := canon.NewReader(b)
+	if tag := r.String(); r.Err() == nil && tag != IdentityTag {
+		return nil, nil, fmt.Errorf("attestation user_data has tag %q, want %q", tag, IdentityTag)
+	}
+	receiptKey, hpkeKey = r.Bytes(), r.Bytes()
+	if err := r.Done(); err != nil {
+		return nil, nil, fmt.Errorf("attestation user_data: %w", err)
+	}
+	if len(receiptKey) != 32 || len(hpkeKey) != 32 {
+		return nil, nil, errors.New("attestation user_data: keys must be 32 bytes each")
+	}
+	return receiptKey, hpkeKey, nil
+}
+
+// Deployed answers a deploy.
+type Deployed struct {
+	FunctionID       string `json:"function_id"`
+	FunctionChecksum string `json:"function_checksum"`
+	FunctionName     string `json:"function_name"`
+}
+
+// Limits are a function's resolved limits.
+type Limits struct {
+	Timeout        string `json:"timeout"`
+	MemoryMiB      uint32 `json:"memory_mib"`
+	MaxInputBytes  int64  `json:"max_input_bytes"`
+	MaxOutputBytes int64  `json:"max_output_bytes"`
+	MaxLogBytes    int64  `json:"max_log_bytes"`
+}
+
+// Function describes a deployed function (GET /v1/functions/{id}).
+type Function struct {
+	FunctionID          string            `json:"function_id"`
+	FunctionName        string            `json:"function_name"`
+	FunctionChecksum    string            `json:"function_checksum"`
+	CreatedAt           time.Time         `json:"created_at"`
+	Size                int               `json:"size"`
+	Mode                string            `json:"mode,omitempty"`
+	Limits              *Limits           `json:"limits,omitempty"`
+	AllowPlaintextInput bool              `json:"allow_plaintext_input"`
+	Statement           receipt.Statement `json:"statement"`
+}
+
+// FunctionList answers GET /v1/functions.
+type FunctionList struct {
+	Functions []Function `json:"functions"`
+}
+
+// RunResult answers a successful run. Exactly one of Output and
+// SealedOutput is set: SealedOutput when the sealed input carried a reply
+// key. The receipt's output_sha256 is over the plaintext output.
+type RunResult struct {
+	Output       []byte          `json:"output,omitempty"`
+	SealedOutput []byte          `json:"sealed_output,omitempty"`
+	Receipt      receipt.Receipt `json:"receipt"`
+}
+
+// TokenRequest asks for a function token (POST /v1/functions/{id}/tokens).
+type TokenRequest struct {
+	FunctionChecksum string `json:"function_checksum"`
+	// Expiry is a Go duration such as "24h"; empty means 24h.
+	Expiry string `json:"expiry,omitempty"`
+}
+
+// TokenResponse answers a TokenRequest.
+type TokenResponse struct {
+	FunctionID       string    `json:"function_id"`
+	FunctionChecksum string    `json:"function_checksum"`
+	FunctionToken    string    `json:"function_token"`
+	TokenID          string    `json:"token_id"`
+	ExpiresAt        time.Time `json:"expires_at"`
+}
+
+// RevokeRequest revokes a function token (POST /v1/tokens/revoke).
+type RevokeRequest struct {
+	FunctionToken string `json:"function_token"`
+}
+
+// Error codes, stable across versions.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeInvalidBundle    = "invalid_bundle"
+	CodeInvalidModule    = "invalid_module"
+	CodeTooLarge         = "too_large"
+	CodeNotFound         = "function_not_found"
+	CodeChecksumMismatch = "checksum_mismatch"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeSealedRequired   = "sealed_input_required"
+	CodeSealedInput      = "bad_sealed_input"
+	CodeReplay           = "replayed_input"
+	CodeFunctionFailed   = "function_failed"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// Error is the body of every error response: {"error": {...}}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	// Kind and Log describe a failed function: how it failed (timeout,
+	// out_of_memory, trap, exit, failed, ...) and its stderr.
+	Kind string `json:"kind,omitempty"`
+	Log  string `json:"log,omitempty"`
+	// Status is the HTTP status; it is not sent.
+	Status int `json:"-"`
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
+}
+
+// ErrorResponse wraps Error on the wire.
+type ErrorResponse struct {
+	Error *Error `json:"error"`
+}
+
+// DecodeStrict decodes one JSON value from r into v, refusing unknown
+// fields, trailing data and bodies over max bytes.
+func DecodeStrict(r io.Reader, max int64, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > max {
+		return fmt.Errorf("body is larger than %d bytes", max)
+	}
+	return UnmarshalStrict(data, v)
+}
+
+// UnmarshalStrict is DecodeStrict for bytes.
+func UnmarshalStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}

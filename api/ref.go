@@ -1,0 +1,138 @@
+package api
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"vouch/receipt"
+)
+
+// Ref is a function reference: everything a client needs to call one
+// function on one runtime and to know what to trust. `vouch token -o json`
+// writes it; `vouch run --ref` and `vouch node --ref` read it. The first
+// three fields keep the names of the service vouch replaces.
+type Ref struct {
+	FunctionID       string `json:"function_id"`
+	FunctionChecksum string `json:"function_checksum"`
+	FunctionToken    string `json:"function_token"`
+	EnclaveURL       string `json:"enclave_url"`
+	Trust            Trust  `json:"trust"`
+}
+
+// Trust says which runtime identities a client accepts.
+type Trust struct {
+	// Platform is the attestation platform expected: "aws-nitro" or
+	// "SIMULATED".
+	Platform string `json:"platform"`
+	// AllowSimulated must be true for a SIMULATED platform: whoever wrote
+	// the reference accepted simulated attestation on purpose.
+	AllowSimulated bool `json:"allow_simulated,omitempty"`
+	// RootFingerprint pins the attestation root (SHA-256 of its DER, hex).
+	RootFingerprint string `json:"root_fingerprint,omitempty"`
+	// PCRs maps a PCR index ("0") to the hex values accepted for it.
+	PCRs map[string][]string `json:"pcrs,omitempty"`
+	// KeyID optionally pins the runtime's receipt key.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// MaxRefSize bounds a reference file.
+const MaxRefSize = 64 << 10
+
+// LoadRef reads and checks a reference file.
+func LoadRef(path string) (*Ref, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r Ref
+	if err := DecodeStrict(f, MaxRefSize, &r); err != nil {
+		return nil, fmt.Errorf("function reference %s: %w", path, err)
+	}
+	if err := r.Check(); err != nil {
+		return nil, fmt.Errorf("function reference %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// ParseRef decodes and checks a reference.
+func ParseRef(data []byte) (*Ref, error) {
+	var r Ref
+	if len(data) > MaxRefSize {
+		return nil, fmt.Errorf("function reference is larger than %d bytes", MaxRefSize)
+	}
+	if err := UnmarshalStrict(data, &r); err != nil {
+		return nil, fmt.Errorf("function reference: %w", err)
+	}
+	if err := r.Check(); err != nil {
+		return nil, fmt.Errorf("function reference: %w", err)
+	}
+	return &r, nil
+}
+
+// Check validates a reference's fields.
+func (r *Ref) Check() error {
+	if r.FunctionID == "" {
+		return fmt.Errorf("function_id is missing")
+	}
+	if !receipt.IsDigest(r.FunctionChecksum) {
+		return fmt.Errorf("function_checksum %q is not 64 lowercase hex digits", r.FunctionChecksum)
+	}
+	if r.EnclaveURL != "" {
+		u, err := url.Parse(r.EnclaveURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("enclave_url %q is not an http(s) URL", r.EnclaveURL)
+		}
+	}
+	return r.Trust.Check()
+}
+
+// Check validates a trust block.
+func (t *Trust) Check() error {
+	switch t.Platform {
+	case "", "aws-nitro":
+	case "SIMULATED":
+		if !t.AllowSimulated {
+			return fmt.Errorf("trust.platform is SIMULATED but trust.allow_simulated is not true")
+		}
+	default:
+		return fmt.Errorf("trust.platform %q is neither \"aws-nitro\" nor \"SIMULATED\"", t.Platform)
+	}
+	if t.RootFingerprint != "" && !receipt.IsDigest(t.RootFingerprint) {
+		return fmt.Errorf("trust.root_fingerprint is not 64 lowercase hex digits")
+	}
+	if t.KeyID != "" && !receipt.IsDigest(t.KeyID) {
+		return fmt.Errorf("trust.key_id is not 64 lowercase hex digits")
+	}
+	_, err := t.PCRValues()
+	return err
+}
+
+// PCRValues decodes the PCR allow-list.
+func (t *Trust) PCRValues() (map[int][][]byte, error) {
+	if len(t.PCRs) == 0 {
+		return nil, nil
+	}
+	out := make(map[int][][]byte, len(t.PCRs))
+	for k, vals := range t.PCRs {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i > 31 {
+			return nil, fmt.Errorf("trust.pcrs: index %q is not 0-31", k)
+		}
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("trust.pcrs[%s] lists no values", k)
+		}
+		for _, v := range vals {
+			b, err := hex.DecodeString(strings.ToLower(v))
+			if err != nil || (len(b) != 32 && len(b) != 48 && len(b) != 64) {
+				return nil, fmt.Errorf("trust.pcrs[%s]: %q is not a 32, 48 or 64-byte hex value", k, v)
+			}
+			out[i] = append(out[i], b)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,27 @@
+// Package enclave is vouch's trusted function runtime: an HTTP server that
+// deploys WebAssembly functions, runs them in package sandbox, and signs a
+// receipt for every output.
+//
+// What the server does, in order, for a run (docs/ARCHITECTURE.md):
+//
+//  1. Look up the function; refuse if the caller's expected checksum
+//     (Vouch-Function-Checksum) differs from the deployed one, before
+//     reading the input.
+//  2. Check the caller's function token (or owner credential).
+//  3. Open the input: a sealed input is opened with HPKE under an info that
+//     binds this function's ID and checksum, and checked against the replay
+//     cache; a plaintext input is accepted only if the manifest allows it.
+//  4. Run the function under its limits.
+//  5. Take the next receipt sequence number. Sequence numbers are reserved
+//     durably in blocks before they are handed out, so none is ever reused,
+//     even after a crash.
+//  6. Sign the receipt over the function's checksum, the input and output
+//     digests, the sequence number and the time; seal the output if the
+//     caller gave a reply key.
+//
+// Keys are created with crypto/rand at first start and kept under the data
+// directory with mode 0600: the receipt key (Ed25519), the token key
+// (Ed25519) and the HPKE key (X25519). No API returns a private key. The
+// receipt and HPKE public keys are bound to an attestation document, which
+// the identity endpoint returns for a fresh client nonce.
+package enclave

@@ -1,0 +1,413 @@
+package enclave
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vouch/api"
+	"vouch/bundle"
+	"vouch/internal/store"
+	"vouch/internal/version"
+	"vouch/receipt"
+	"vouch/sandbox"
+	"vouch/seal"
+	"vouch/token"
+)
+
+func versionString() string { return "vouch/" + version.Version }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/identity", s.handleIdentity)
+	mux.HandleFunc("POST /v1/functions", s.owner(s.handleDeploy))
+	mux.HandleFunc("GET /v1/functions", s.owner(s.handleList))
+	mux.HandleFunc("GET /v1/functions/{id}", s.handleGet)
+	mux.HandleFunc("DELETE /v1/functions/{id}", s.owner(s.handleDelete))
+	mux.HandleFunc("POST /v1/functions/{id}/run", s.handleRun)
+	mux.HandleFunc("POST /v1/functions/{id}/tokens", s.owner(s.handleMintToken))
+	mux.HandleFunc("POST /v1/tokens/revoke", s.owner(s.handleRevoke))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok %s attestation=%s\n", versionString(), s.platformTag)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeBadRequest,
+			Message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), Hint: "see docs/API.md"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *api.Error) {
+	if e.Status == 0 {
+		e.Status = http.StatusInternalServerError
+	}
+	writeJSON(w, e.Status, api.ErrorResponse{Error: e})
+}
+
+// fail writes err, mapping known errors to statuses and never leaking
+// internal details beyond the message.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("function %q is not deployed on this runtime", r.PathValue("id")), Hint: "list functions with `vouch list`"}
+	case errors.Is(err, sandbox.ErrClosed):
+		ae = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the function was deleted or the runtime is shutting down"}
+	case errors.Is(err, context.Canceled):
+		ae = &api.Error{Status: 499, Code: api.CodeBadRequest, Message: "request cancelled"}
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error: " + err.Error()}
+	}
+	writeError(w, ae)
+}
+
+// bearer returns the Authorization bearer credential, or "".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// owner wraps a handler that needs the owner credential.
+func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cred := bearer(r)
+		if cred == "" {
+			writeError(w, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "this endpoint needs the runtime's owner credential",
+				Hint: "pass --owner-token-file FILE or set VOUCH_OWNER_TOKEN; the runtime printed it at first start and keeps it in DATA/owner.token"})
+			return
+		}
+		if !token.CheckOwner(cred, s.ownerToken) {
+			writeError(w, &api.Error{Status: http.StatusForbidden, Code: api.CodeForbidden, Message: "the credential given is not this runtime's owner credential"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleIdentity(w http.ResponseWriter, r *http.Request) {
+	var nonce []byte
+	if n := r.URL.Query().Get("nonce"); n != "" {
+		var err error
+		if nonce, err = base64.RawURLEncoding.DecodeString(n); err != nil || len(nonce) < 16 || len(nonce) > 64 {
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "nonce must be 16 to 64 bytes in unpadded base64url"})
+			return
+		}
+	}
+	id, err := s.Identity(r.Context(), nonce)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, id)
+}
+
+func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBundleSize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("bundle is larger than this runtime's limit of %d bytes", s.cfg.MaxBundleSize), Hint: "start the runtime with a larger --max-bundle-size"})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	b, err := bundle.Decode(body)
+	if err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidBundle, Message: err.Error(), Hint: "deploy with `vouch deploy PATH`, which encodes a .wasm file or bundle folder"})
+		return
+	}
+	rec, err := s.Deploy(r.Context(), b, r.URL.Query().Get("name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.metrics.deploys.Inc()
+	writeJSON(w, http.StatusCreated, api.Deployed{FunctionID: rec.ID, FunctionChecksum: rec.Checksum, FunctionName: rec.Name})
+}
+
+func (s *Server) describe(f *function) api.Function {
+	out := api.Function{
+		FunctionID:          f.rec.ID,
+		FunctionName:        f.rec.Name,
+		FunctionChecksum:    f.rec.Checksum,
+		CreatedAt:           f.rec.CreatedAt,
+		Size:                f.rec.Size,
+		AllowPlaintextInput: f.manifest.AllowPlaintextInput,
+		Statement:           f.statement,
+		Limits: &api.Limits{
+			Timeout:        f.limits.Timeout.String(),
+			MemoryMiB:      f.limits.MemoryMiB,
+			MaxInputBytes:  f.limits.MaxInputBytes,
+			MaxOutputBytes: f.limits.MaxOutputBytes,
+			MaxLogBytes:    f.limits.MaxLogBytes,
+		},
+	}
+	f.mu.Lock()
+	if f.compiled != nil {
+		out.Mode = string(f.compiled.Mode())
+	}
+	f.mu.Unlock()
+	return out
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.store.Functions()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list := api.FunctionList{Functions: []api.Function{}}
+	for _, rec := range recs {
+		if f := s.fns.get(rec.ID); f != nil {
+			list.Functions = append(list.Functions, s.describe(f))
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *function {
+	f := s.fns.get(r.PathValue("id"))
+	if f == nil {
+		s.fail(w, r, store.ErrNotFound)
+	}
+	return f
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	if f := s.lookup(w, r); f != nil {
+		writeJSON(w, http.StatusOK, s.describe(f))
+	}
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	if err := s.Delete(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxTTL is the longest function token the runtime mints.
+const maxTTL = 365 * 24 * time.Hour
+
+func (s *Server) handleMintToken(w http.ResponseWriter, r *http.Request) {
+	f := s.lookup(w, r)
+	if f == nil {
+		return
+	}
+	var req api.TokenRequest
+	if err := api.DecodeStrict(r.Body, 4<<10, &req); err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "malformed token request: " + err.Error()})
+		return
+	}
+	if req.FunctionChecksum != f.rec.Checksum {
+		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeChecksumMismatch,
+			Message: fmt.Sprintf("function checksum mismatch: deployed %s, expected %s", f.rec.Checksum, req.FunctionChecksum),
+			Hint:    "a token is minted only for the checksum you expect; check what you built with `vouch checksum PATH`"})
+		return
+	}
+	ttl := 24 * time.Hour
+	if req.Expiry != "" {
+		d, err := time.ParseDuration(req.Expiry)
+		if err != nil || d < time.Second || d > maxTTL {
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: fmt.Sprintf("expiry %q must be a duration between 1s and %s, such as 24h", req.Expiry, maxTTL)})
+			return
+		}
+		ttl = d
+	}
+	tok, claims, err := s.issuer.Mint(f.rec.ID, f.rec.Checksum, ttl)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("minted function token", "function_id", f.rec.ID, "token_id", claims.ID, "expires_at", claims.ExpiresAt)
+	writeJSON(w, http.StatusCreated, api.TokenResponse{FunctionID: f.rec.ID, FunctionChecksum: f.rec.Checksum, FunctionToken: tok, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt})
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	var req api.RevokeRequest
+	if err := api.DecodeStrict(r.Body, 8<<10, &req); err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "malformed revoke request: " + err.Error()})
+		return
+	}
+	// Only tokens this runtime signed can be revoked; the signature check
+	// ignores expiry and revocation so that any of ours is accepted.
+	claims, err := token.Parse(req.FunctionToken)
+	if err != nil {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "not a function token: " + err.Error()})
+		return
+	}
+	if _, err := s.verifier.Verify(req.FunctionToken, claims.FunctionID); err != nil && !errors.Is(err, token.ErrExpired) && !errors.Is(err, token.ErrRevoked) {
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "this runtime did not issue that token: " + err.Error()})
+		return
+	}
+	if err := s.store.Revoke(claims.ID, claims.ExpiresAt); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.tokens.forget()
+	s.log.Info("revoked function token", "function_id", claims.FunctionID, "token_id", claims.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"revoked": claims.ID})
+}
+
+// authorizeRun checks the caller's function token, or the owner credential.
+func (s *Server) authorizeRun(r *http.Request, f *function) *api.Error {
+	cred := bearer(r)
+	if strings.HasPrefix(cred, token.OwnerTokenPrefix) && token.CheckOwner(cred, s.ownerToken) {
+		return nil
+	}
+	err := s.tokens.verify(s.verifier, cred, f.rec.ID, s.now())
+	if err == nil {
+		return nil
+	}
+	hint := "mint one with `vouch token <ID> --function-checksum HEX` and pass it with --ref or --token"
+	if errors.Is(err, token.ErrMissing) {
+		return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "function token missing: running a function needs a token for it", Hint: hint}
+	}
+	status := token.HTTPStatus(err)
+	code := api.CodeUnauthorized
+	if status == http.StatusForbidden {
+		code = api.CodeForbidden
+	}
+	if status >= 500 {
+		s.log.Error("token check failed", "err", err)
+		return &api.Error{Status: status, Code: api.CodeInternal, Message: "cannot check the function token right now"}
+	}
+	return &api.Error{Status: status, Code: code, Message: "function token refused: " + strings.TrimPrefix(err.Error(), "token: "), Hint: hint}
+}
+
+func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	f := s.lookup(w, r)
+	if f == nil {
+		return
+	}
+	// The expected checksum is compared before anything else is read.
+	if want := r.Header.Get(api.HeaderChecksum); want != "" && want != f.rec.Checksum {
+		s.metrics.refused.WithLabelValues("checksum_mismatch").Inc()
+		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeChecksumMismatch,
+			Message: fmt.Sprintf("function checksum mismatch: deployed %s, expected %s", f.rec.Checksum, want),
+			Hint:    "the function deployed under this ID is not the one you expect; nothing was run"})
+		return
+	}
+	if ae := s.authorizeRun(r, f); ae != nil {
+		s.metrics.refused.WithLabelValues(ae.Code).Inc()
+		writeError(w, ae)
+		return
+	}
+	sealed := strings.HasPrefix(r.Header.Get("Content-Type"), api.ContentTypeSealed)
+	limit := f.limits.MaxInputBytes
+	if sealed {
+		limit += seal.InputOverhead
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Kind: string(sandbox.KindInputTooLarge),
+				Message: fmt.Sprintf("input is larger than the function's limit of %d bytes", f.limits.MaxInputBytes)})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	input := body
+	var replyKey []byte
+	if sealed {
+		opened, err := s.keys.hpke.OpenInput(f.rec.ID, f.rec.Checksum, body, s.replay, s.now())
+		if err != nil {
+			code := api.CodeSealedInput
+			if errors.Is(err, seal.ErrReplay) {
+				code = api.CodeReplay
+			}
+			s.metrics.refused.WithLabelValues(code).Inc()
+			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), "seal: "),
+				Hint: "seal each input afresh to the attested key, for this function ID and checksum"})
+			return
+		}
+		input, replyKey = opened.Input, opened.ReplyKey
+	} else if !f.manifest.AllowPlaintextInput {
+		s.metrics.refused.WithLabelValues(api.CodeSealedRequired).Inc()
+		writeError(w, &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeSealedRequired,
+			Message: "this function accepts only inputs sealed to the runtime's attested key",
+			Hint:    "use `vouch run` or the Go SDK, which seal inputs; or set \"allow_plaintext_input\": true in the function's vouch.json"})
+		return
+	}
+	compiled, err := f.instance(func() (*sandbox.Function, error) { return s.compile(r.Context(), f) })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := compiled.Invoke(r.Context(), input, nil)
+	if err != nil {
+		var fe *sandbox.Error
+		if errors.As(err, &fe) {
+			s.metrics.failures.WithLabelValues(string(fe.Kind)).Inc()
+			status := http.StatusUnprocessableEntity
+			if fe.Kind == sandbox.KindInputTooLarge {
+				status = http.StatusRequestEntityTooLarge
+			}
+			writeError(w, &api.Error{Status: status, Code: api.CodeFunctionFailed, Kind: string(fe.Kind), Message: fe.Message, Log: string(fe.Log)})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	seq, err := s.seq.Next()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("receipt sequence: %w", err))
+		return
+	}
+	in := sha256.Sum256(input)
+	out := sha256.Sum256(res.Output)
+	rc := receipt.Receipt{
+		FunctionID:       f.rec.ID,
+		FunctionChecksum: f.rec.Checksum,
+		InputSHA256:      hex.EncodeToString(in[:]),
+		OutputSHA256:     hex.EncodeToString(out[:]),
+		Seq:              seq,
+		Time:             s.now(),
+	}
+	if err := rc.Sign(s.keys.receipt); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	result := api.RunResult{Receipt: rc}
+	if replyKey != nil {
+		if result.SealedOutput, err = seal.SealOutput(replyKey, f.rec.ID, f.rec.Checksum, in, res.Output); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	} else {
+		result.Output = res.Output
+	}
+	s.metrics.runs.Inc()
+	s.metrics.runSeconds.Observe(time.Since(start).Seconds())
+	s.metrics.wasmSeconds.Observe(res.Elapsed.Seconds())
+	writeJSON(w, http.StatusOK, result)
+}

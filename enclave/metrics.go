@@ -1,0 +1,41 @@
+package enclave
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	gatherer    prometheus.Gatherer
+	runs        prometheus.Counter
+	deploys     prometheus.Counter
+	failures    *prometheus.CounterVec
+	refused     *prometheus.CounterVec
+	runSeconds  prometheus.Histogram
+	wasmSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	var gatherer prometheus.Gatherer = prometheus.DefaultGatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		gatherer = g
+	}
+	buckets := prometheus.ExponentialBuckets(50e-6, 2, 16)
+	m := &metrics{
+		gatherer: gatherer,
+		runs:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_enclave_runs_total", Help: "Successful function runs."}),
+		deploys:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_enclave_deploys_total", Help: "Functions deployed."}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vouch_enclave_function_failures_total", Help: "Function runs that failed, by kind."}, []string{"kind"}),
+		refused:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vouch_enclave_runs_refused_total", Help: "Run requests refused before running, by reason."}, []string{"reason"}),
+		runSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vouch_enclave_run_seconds", Help: "Time to serve a successful run request.",
+			Buckets: buckets}),
+		wasmSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vouch_enclave_wasm_seconds", Help: "Time spent in the function itself.",
+			Buckets: buckets}),
+	}
+	for _, c := range []prometheus.Collector{m.runs, m.deploys, m.failures, m.refused, m.runSeconds, m.wasmSeconds} {
+		reg.Register(c)
+	}
+	return m
+}

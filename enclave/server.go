@@ -1,0 +1,347 @@
+package enclave
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vouch/api"
+	"vouch/attest"
+	"vouch/bundle"
+	"vouch/internal/store"
+	"vouch/receipt"
+	"vouch/sandbox"
+	"vouch/seal"
+	"vouch/token"
+)
+
+// Config configures a Server. Only DataDir and Attester are required.
+type Config struct {
+	// DataDir holds the store, the keys and the compilation cache.
+	DataDir string
+	// Attester produces the attestation documents that bind the runtime's
+	// keys. It is always chosen explicitly (attest.NewSimulated for
+	// development, attest.NewNitro inside an AWS Nitro Enclave).
+	Attester attest.Attester
+	// OwnerToken, if set, is the owner credential (from
+	// --owner-token-file). Otherwise it is read from, or created in,
+	// DataDir/owner.token.
+	OwnerToken string
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxBundleSize bounds a deploy request; zero means
+	// bundle.DefaultMaxSize (64 MiB).
+	MaxBundleSize int64
+	// DefaultLimits apply where a manifest is silent; zero fields mean
+	// bundle.DefaultLimits.
+	DefaultLimits bundle.Limits
+	// MaxInstances bounds concurrent invocations per function (see
+	// sandbox.Config).
+	MaxInstances int
+	// Registerer receives the server's Prometheus metrics; nil means a
+	// private registry, served at /metrics.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is a running runtime. Create one with Open; serve its Handler.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	store       *store.Store
+	keys        *keys
+	keyID       string
+	engine      *sandbox.Engine
+	seq         *sequencer
+	fns         registry
+	ownerToken  string
+	ownerNew    bool
+	issuer      *token.Issuer
+	verifier    *token.Verifier
+	tokens      tokenCache
+	replay      *seal.ReplayCache
+	metrics     *metrics
+	handler     http.Handler
+	closeOnce   sync.Once
+	issuerName  string
+	now         func() time.Time
+	platformTag string
+}
+
+// Open opens (creating on first start) the runtime in cfg.DataDir.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("enclave: no data directory (set --data)")
+	}
+	if cfg.Attester == nil {
+		return nil, errors.New("enclave: no attestation backend chosen (use --attestation simulated for development or --attestation nitro inside an AWS Nitro Enclave)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = bundle.DefaultMaxSize
+	}
+	cfg.DefaultLimits = cfg.DefaultLimits.Resolve(bundle.DefaultLimits)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("enclave: data directory: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, fns: registry{fns: map[string]*function{}}}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close(context.Background())
+		}
+	}()
+	var err error
+	if s.keys, err = loadKeys(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	s.keyID = receipt.KeyID(s.keys.receipt.Public().(ed25519.PublicKey))
+	if s.store, err = store.Open(filepath.Join(cfg.DataDir, storeFile)); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	if s.seq, err = newSequencer(s.store); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: filepath.Join(cfg.DataDir, cacheDir), MaxInstances: cfg.MaxInstances}); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	if cfg.OwnerToken != "" {
+		if err := token.ValidateOwnerToken(cfg.OwnerToken); err != nil {
+			return nil, fmt.Errorf("enclave: owner token: %w", err)
+		}
+		s.ownerToken = cfg.OwnerToken
+	} else if s.ownerToken, s.ownerNew, err = token.LoadOrCreateOwnerToken(filepath.Join(cfg.DataDir, ownerTokenFile)); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	s.issuerName = "vouch:" + s.keyID[:16]
+	if s.issuer, err = token.NewIssuer(s.keys.token, s.issuerName); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	if s.verifier, err = token.NewVerifier(s.keys.token.Public().(ed25519.PublicKey), s.issuerName, s.store); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	s.replay = seal.NewReplayCache(0, 0)
+	s.platformTag = cfg.Attester.Platform()
+	if err := s.loadFunctions(); err != nil {
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	if n, err := s.store.PruneRevocations(s.now()); err == nil && n > 0 {
+		s.log.Info("pruned revocations of expired tokens", "count", n)
+	}
+	s.metrics = newMetrics(cfg.Registerer)
+	s.handler = s.routes()
+	ok = true
+	return s, nil
+}
+
+// OwnerToken returns the owner credential and whether it was created by
+// this Open (so the CLI can print it once).
+func (s *Server) OwnerToken() (tok string, created bool) { return s.ownerToken, s.ownerNew }
+
+// KeyID returns the receipt key's fingerprint.
+func (s *Server) KeyID() string { return s.keyID }
+
+// ReceiptKey returns the receipt public key.
+func (s *Server) ReceiptKey() ed25519.PublicKey {
+	return s.keys.receipt.Public().(ed25519.PublicKey)
+}
+
+// Platform returns the attestation platform ("SIMULATED" or "aws-nitro").
+func (s *Server) Platform() string { return s.platformTag }
+
+// Handler returns the HTTP API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves the API on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+// Close releases everything. It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.closeOnce.Do(func() {
+		for _, f := range s.fns.all() {
+			f.close(ctx)
+		}
+		if s.engine != nil {
+			s.engine.Close(ctx)
+		}
+		if s.store != nil {
+			err = s.store.Close()
+		}
+	})
+	return err
+}
+
+func (s *Server) loadFunctions() error {
+	recs, err := s.store.Functions()
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		enc, err := s.store.Bundle(rec.ID)
+		if err != nil {
+			return fmt.Errorf("function %s: %w", rec.ID, err)
+		}
+		b, err := bundle.Decode(enc)
+		if err != nil || bundle.ChecksumOf(enc) != rec.Checksum {
+			return fmt.Errorf("%w: function %s: stored bundle does not match its checksum", store.ErrCorrupt, rec.ID)
+		}
+		f, err := s.newFunction(rec, b)
+		if err != nil {
+			return err
+		}
+		s.fns.put(f)
+	}
+	if len(recs) > 0 {
+		s.log.Info("loaded functions", "count", len(recs))
+	}
+	return nil
+}
+
+func (s *Server) newFunction(rec *store.Function, b *bundle.Bundle) (*function, error) {
+	f := &function{rec: rec, manifest: b.Manifest, limits: b.Manifest.Limits.Resolve(s.cfg.DefaultLimits)}
+	f.statement = receipt.Statement{FunctionID: rec.ID, FunctionChecksum: rec.Checksum}
+	if err := f.statement.Sign(s.keys.receipt); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// compile loads a function's module from the store into the sandbox.
+func (s *Server) compile(ctx context.Context, f *function) (*sandbox.Function, error) {
+	enc, err := s.store.Bundle(f.rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundle.Decode(enc)
+	if err != nil {
+		return nil, err
+	}
+	return s.engine.Load(ctx, b.Module, f.limits)
+}
+
+// newFunctionID returns 26 characters of base32 over 128 random bits.
+func newFunctionID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])), nil
+}
+
+// Deploy stores and compiles a bundle and returns its record. name
+// overrides the manifest's name.
+func (s *Server) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*store.Function, error) {
+	if name == "" {
+		name = b.Name()
+	}
+	if name != "" && !bundle.ValidName(name) {
+		return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: fmt.Sprintf("function name %q must be 1-64 characters of A-Z a-z 0-9 . _ -", name)}
+	}
+	enc := b.Encode()
+	id, err := newFunctionID()
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.Function{ID: id, Name: name, Checksum: bundle.ChecksumOf(enc), CreatedAt: s.now().UTC().Truncate(time.Millisecond), Size: len(enc)}
+	f, err := s.newFunction(rec, b)
+	if err != nil {
+		return nil, err
+	}
+	// Compile and start it before storing anything: a module that cannot
+	// run is refused, and a failed deploy leaves nothing behind.
+	compiled, err := s.engine.Load(ctx, b.Module, f.limits)
+	if err != nil {
+		if errors.Is(err, sandbox.ErrModule) {
+			return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidModule, Message: err.Error(),
+				Hint: "build a WASI preview 1 module, e.g. GOOS=wasip1 GOARCH=wasm go build (add -buildmode=c-shared for the vouch guest fast path)"}
+		}
+		return nil, err
+	}
+	f.compiled = compiled
+	if err := s.store.PutFunction(rec, enc); err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	s.fns.put(f)
+	s.log.Info("deployed function", "function_id", id, "name", name, "checksum", rec.Checksum, "mode", compiled.Mode(), "size", len(enc))
+	return rec, nil
+}
+
+// Delete removes a function.
+func (s *Server) Delete(ctx context.Context, id string) error {
+	if err := s.store.DeleteFunction(id); err != nil {
+		return err
+	}
+	if f := s.fns.remove(id); f != nil {
+		f.close(ctx)
+	}
+	s.log.Info("deleted function", "function_id", id)
+	return nil
+}
+
+// Identity returns the runtime's identity with an attestation document
+// bound to nonce.
+func (s *Server) Identity(ctx context.Context, nonce []byte) (*api.Identity, error) {
+	rk := s.ReceiptKey()
+	hk := s.keys.hpke.PublicKey()
+	doc, err := s.cfg.Attester.Attest(ctx, attest.Request{Nonce: nonce, PublicKey: rk, UserData: api.IdentityUserData(rk, hk)})
+	if err != nil {
+		return nil, fmt.Errorf("attestation: %w", err)
+	}
+	id := &api.Identity{
+		Platform:    s.platformTag,
+		ReceiptKey:  rk,
+		KeyID:       s.keyID,
+		HPKEKey:     hk,
+		Attestation: doc,
+		Version:     versionString(),
+	}
+	if sim, ok := s.cfg.Attester.(*attest.Simulated); ok {
+		fp := sim.RootFingerprint()
+		id.RootFingerprint = hex.EncodeToString(fp[:])
+	} else if s.platformTag == attest.PlatformNitro {
+		id.RootFingerprint = attest.NitroRootFingerprint
+	}
+	return id, nil
+}

@@ -1,0 +1,56 @@
+package enclave
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"vouch/token"
+)
+
+// tokenCacheSize bounds how many verified tokens are remembered.
+const tokenCacheSize = 4096
+
+// tokenCache remembers tokens that verified, so that a client running the
+// same function again pays a hash and a map lookup instead of a signature
+// check. An entry is used only until the token expires; revoking any token
+// empties the cache, and a restart starts empty.
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]cachedToken
+}
+
+type cachedToken struct {
+	functionID string
+	expires    time.Time
+}
+
+func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.Time) error {
+	if tok == "" {
+		return token.ErrMissing
+	}
+	key := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && e.functionID == functionID && now.Before(e.expires) {
+		return nil
+	}
+	claims, err := v.Verify(tok, functionID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= tokenCacheSize {
+		c.entries = make(map[[32]byte]cachedToken)
+	}
+	c.entries[key] = cachedToken{functionID: functionID, expires: claims.ExpiresAt}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *tokenCache) forget() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
+}

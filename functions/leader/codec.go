@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// The election function runs on every membership change of every cluster,
+// so its codec avoids encoding/json's reflection, which costs several
+// hundred microseconds per call in WebAssembly. Inputs with escape sequences
+// take the encoding/json path; both paths accept the same documents
+// (FuzzDecodeAgrees checks this).
+
+var errSlowPath = errors.New("needs the general decoder")
+
+// decodeInput parses {"cluster": "...", "node_list": ["...", ...]} strictly:
+// no other fields, no repeated fields, nothing after the object.
+func decodeInput(raw []byte) (*Input, error) {
+	in, err := decodeFast(raw)
+	if err == errSlowPath {
+		return decodeSlow(raw)
+	}
+	return in, err
+}
+
+func decodeSlow(raw []byte) (*Input, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var in Input
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("malformed input: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed input: trailing data after the JSON object")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errors.New("malformed input: trailing data after the JSON object")
+	}
+	return &in, nil
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) expect(c byte) error {
+	if s.peek() != c {
+		return s.errorf("expected %q", c)
+	}
+	s.i++
+	return nil
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("malformed input: "+format+" at offset %d", append(args, s.i)...)
+}
+
+// str reads a string without escapes; anything unusual takes the slow path.
+func (s *scanner) str() (string, error) {
+	if err := s.expect('"'); err != nil {
+		return "", err
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			v := string(s.b[start:s.i])
+			s.i++
+			return v, nil
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", errSlowPath
+		}
+		s.i++
+	}
+	return "", s.errorf("unterminated string")
+}
+
+func decodeFast(raw []byte) (*Input, error) {
+	s := &scanner{b: raw}
+	if s.peek() == 'n' {
+		return nil, errSlowPath // null: let encoding/json decide
+	}
+	if err := s.expect('{'); err != nil {
+		return nil, errSlowPath
+	}
+	var in Input
+	seenCluster, seenList := false, false
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			key, err := s.str()
+			if err != nil {
+				return nil, errSlowPath
+			}
+			if err := s.expect(':'); err != nil {
+				return nil, errSlowPath
+			}
+			switch key {
+			case "cluster":
+				if seenCluster {
+					return nil, errSlowPath
+				}
+				seenCluster = true
+				if in.Cluster, err = s.str(); err != nil {
+					return nil, errSlowPath
+				}
+			case "node_list":
+				if seenList {
+					return nil, errSlowPath
+				}
+				seenList = true
+				if s.peek() != '[' {
+					return nil, errSlowPath
+				}
+				s.i++
+				in.NodeList = make([]string, 0, 16)
+				if s.peek() == ']' {
+					s.i++
+				} else {
+					for {
+						id, err := s.str()
+						if err != nil {
+							return nil, errSlowPath
+						}
+						in.NodeList = append(in.NodeList, id)
+						if s.peek() == ',' {
+							s.i++
+							continue
+						}
+						if err := s.expect(']'); err != nil {
+							return nil, errSlowPath
+						}
+						break
+					}
+				}
+			default:
+				return nil, errSlowPath
+			}
+			if s.peek() == ',' {
+				s.i++
+				continue
+			}
+			if err := s.expect('}'); err != nil {
+				return nil, errSlowPath
+			}
+			break
+		}
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return nil, errSlowPath
+	}
+	return &in, nil
+}
+
+// encodeOutput writes the output object. Member IDs and cluster names are
+// printable ASCII, validated before this runs, so only " and \ need
+// escaping.
+func encodeOutput(o *Output) []byte {
+	n := 96 + len(o.Cluster) + len(o.Leader)
+	for _, m := range o.Members {
+		n += len(m) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"cluster":`...)
+	b = appendString(b, o.Cluster)
+	b = append(b, `,"leader":`...)
+	b = appendString(b, o.Leader)
+	b = append(b, `,"members":[`...)
+	for i, m := range o.Members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m)
+	}
+	b = append(b, `],"members_digest":`...)
+	b = appendString(b, o.MembersDigest)
+	return append(b, '}')
+}
+
+// appendString quotes a printable-ASCII string as JSON.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}

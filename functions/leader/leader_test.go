@@ -1,0 +1,113 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{`{"cluster":"demo","node_list":["5000","5001","5002"]}`,
+			`{"cluster":"demo","leader":"5002","members":["5000","5001","5002"],"members_digest":"b0b68d797edfd8f4eabb59e224a78aa3866e6fb5075aaafa3f1446faf156a1f8"}`},
+		{` { "node_list" : [ "9", "10" ] , "cluster" : "c" } `,
+			`{"cluster":"c","leader":"10","members":["9","10"],"members_digest":"` + digestOf("9\n10") + `"}`},
+		{`{"node_list":["b","a"]}`, // no cluster: "default"
+			`{"cluster":"default","leader":"b","members":["a","b"],"members_digest":"` + digestOf("a\nb") + `"}`},
+		{`{"cluster":"demo","node_list":["\u0035\u0030"]}`, // escapes take the general path
+			`{"cluster":"demo","leader":"50","members":["50"],"members_digest":"` + digestOf("50") + `"}`},
+		{`{"cluster":"q","node_list":["a\"b","c\\d"]}`,
+			`{"cluster":"q","leader":"c\\d","members":["a\"b","c\\d"],"members_digest":"` + digestOf("a\"b\nc\\d") + `"}`},
+	} {
+		out, err := handle([]byte(tc.in))
+		if err != nil {
+			t.Fatalf("handle(%s): %v", tc.in, err)
+		}
+		if string(out) != tc.want {
+			t.Errorf("handle(%s) =\n%s\nwant\n%s", tc.in, out, tc.want)
+		}
+		var o Output
+		if err := json.Unmarshal(out, &o); err != nil {
+			t.Errorf("output is not JSON: %v", err)
+		}
+	}
+}
+
+// digestOf is the documented members digest: SHA-256 over the sorted IDs
+// joined by newlines.
+func digestOf(joined string) string {
+	sum := sha256.Sum256([]byte(joined))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestDecideRefuses(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{``, "malformed input"},
+		{`[]`, "malformed input"},
+		{`{"cluster":"demo"}`, "node_list is missing"},
+		{`{"cluster":"demo","node_list":[]}`, "node_list is empty"},
+		{`{"cluster":"demo","node_list":["1","1"]}`, `duplicate member ID "1"`},
+		{`{"cluster":"demo","node_list":["1"],"extra":1}`, "unknown field"},
+		{`{"cluster":"demo","node_list":["1"]} {}`, "trailing data"},
+		{`{"cluster":"demo","node_list":[1]}`, "malformed input"},
+		{`{"cluster":"de mo","node_list":["1"]}`, "invalid cluster name"},
+		{`{"cluster":"demo","node_list":["a b"]}`, "printable ASCII"},
+		{`{"cluster":"demo","node_list":["1"]`, "malformed input"},
+		{`null`, "node_list is missing"},
+	} {
+		_, err := handle([]byte(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("handle(%q) error = %v, want it to mention %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// FuzzDecodeAgrees checks that the fast decoder and encoding/json accept the
+// same documents and read them the same way, and that handle never panics.
+func FuzzDecodeAgrees(f *testing.F) {
+	f.Add([]byte(`{"cluster":"demo","node_list":["5000","5001","5002"]}`))
+	f.Add([]byte(`{"node_list":[],"cluster":""}`))
+	f.Add([]byte(`{"cluster":"a","cluster":"b","node_list":["1"]}`))
+	f.Add([]byte(`{"node_list":null}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		handle(raw)
+		fast, err := decodeFast(raw)
+		if err == errSlowPath {
+			return
+		}
+		slow, serr := decodeSlow(raw)
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("fast err %v, slow err %v for %q", err, serr, raw)
+		}
+		if err == nil && !reflect.DeepEqual(normalise(fast), normalise(slow)) {
+			t.Fatalf("fast %+v, slow %+v for %q", fast, slow, raw)
+		}
+	})
+}
+
+func normalise(in *Input) Input {
+	out := *in
+	if len(out.NodeList) == 0 && out.NodeList != nil {
+		out.NodeList = []string{}
+	}
+	return out
+}
+
+func BenchmarkHandle(b *testing.B) {
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint(5000+i))
+	}
+	in := []byte(`{"cluster":"demo","node_list":[` + strings.Join(ids, ",") + `]}`)
+	for i := 0; i < b.N; i++ {
+		if _, err := handle(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

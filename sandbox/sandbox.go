@@ -1,0 +1,472 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"vouch/bundle"
+	"vouch/sandbox/internal/interrupt"
+)
+
+// Mode says how a module is invoked.
+type Mode string
+
+// The two module kinds.
+const (
+	ModeCommand Mode = "command" // WASI _start, fresh instance per call
+	ModeReactor Mode = "reactor" // vouch_run on warm instances
+)
+
+// HostModule is the import module name of vouch's host functions.
+const HostModule = "vouch"
+
+// Config configures an Engine.
+type Config struct {
+	// CacheDir holds wazero's compilation cache, so that a restart does not
+	// compile every module again. Empty means an in-memory cache.
+	CacheDir string
+	// MaxInstances bounds how many invocations of one function run at once
+	// (and so how many warm instances it keeps). Zero means 2×GOMAXPROCS,
+	// at least 4. Further callers wait their turn.
+	MaxInstances int
+}
+
+// Engine compiles and runs functions. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	cache wazero.CompilationCache
+}
+
+// NewEngine returns an Engine.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		cache = c
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	return &Engine{cfg: cfg, cache: cache}, nil
+}
+
+// Close releases the compilation cache. Functions loaded by the engine must
+// be closed first.
+func (e *Engine) Close(ctx context.Context) error { return e.cache.Close(ctx) }
+
+// Function is a compiled function ready to invoke. It is safe for
+// concurrent use.
+type Function struct {
+	mode     Mode
+	limits   bundle.Limits
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	sem      chan struct{}
+	idle     chan *instance
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// allowedImports lists what a function may import. Everything else, such as
+// WASI sockets, is refused at load time.
+var allowedImports = map[string]bool{
+	wasi_snapshot_preview1.ModuleName: true,
+	HostModule:                        true,
+}
+
+// Load compiles a module under limits (already resolved against defaults),
+// checks what it imports and exports and, for reactors, starts one instance
+// to prove that it initialises.
+func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) (*Function, error) {
+	pages := uint32(uint64(limits.MemoryMiB) << 20 >> 16)
+	if pages == 0 || pages > 65536 {
+		return nil, fmt.Errorf("%w: memory limit %d MiB is outside 1..4096", ErrModule, limits.MemoryMiB)
+	}
+	rcfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(e.cache).
+		WithMemoryLimitPages(pages).
+		WithDebugInfoEnabled(false)
+	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
+	f := &Function{rt: rt, limits: limits, closed: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			rt.Close(ctx)
+		}
+	}()
+	instrumented, err := interrupt.Instrument(module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrModule, err)
+	}
+	compiled, err := rt.CompileModule(ctx, instrumented)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrModule, firstLine(err.Error()))
+	}
+	f.compiled = compiled
+	for _, imp := range compiled.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		if !allowedImports[mod] {
+			return nil, fmt.Errorf("%w: it imports %s.%s, but functions may import only from %q and %q (no network, no host access)", ErrModule, mod, name, wasi_snapshot_preview1.ModuleName, HostModule)
+		}
+		if mod == HostModule && !hostFunctionNames[name] {
+			return nil, fmt.Errorf("%w: it imports vouch.%s, which this runtime does not provide (is the guest package newer than the runtime?)", ErrModule, name)
+		}
+	}
+	if len(compiled.ImportedMemories()) > 0 {
+		return nil, fmt.Errorf("%w: it imports a memory; a function must define its own", ErrModule)
+	}
+	exports := compiled.ExportedFunctions()
+	switch {
+	case exports["vouch_run"] != nil && exports["_initialize"] != nil:
+		f.mode = ModeReactor
+		if def := exports["vouch_run"]; len(def.ParamTypes()) != 1 || len(def.ResultTypes()) != 1 {
+			return nil, fmt.Errorf("%w: vouch_run must have the signature (i32) -> i32", ErrModule)
+		}
+	case exports["_start"] != nil:
+		f.mode = ModeCommand
+	default:
+		return nil, fmt.Errorf("%w: it exports neither _start (a WASI command) nor _initialize and vouch_run (a reactor built with the vouch guest package and -buildmode=c-shared)", ErrModule)
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := instantiateHost(ctx, rt); err != nil {
+		return nil, fmt.Errorf("instantiate host module: %w", err)
+	}
+	f.sem = make(chan struct{}, e.cfg.MaxInstances)
+	f.idle = make(chan *instance, e.cfg.MaxInstances)
+	if f.mode == ModeReactor {
+		// Start one instance now: a module whose runtime cannot start
+		// is refused at deploy time rather than at its first run.
+		ictx, cancel := context.WithTimeout(ctx, time.Duration(limits.Timeout))
+		inst, err := f.newInstance(ictx)
+		cancel()
+		if err != nil {
+			var fe *Error
+			if errors.As(err, &fe) {
+				return nil, fmt.Errorf("%w: it failed to initialise: %v", ErrModule, fe)
+			}
+			return nil, err
+		}
+		f.idle <- inst
+	}
+	ok = true
+	return f, nil
+}
+
+// Mode reports how the function is invoked.
+func (f *Function) Mode() Mode { return f.mode }
+
+// Limits returns the limits the function runs under.
+func (f *Function) Limits() bundle.Limits { return f.limits }
+
+// Close stops the function's instances. Invocations under way fail.
+func (f *Function) Close(ctx context.Context) error {
+	var err error
+	f.closeOnce.Do(func() {
+		close(f.closed)
+		err = f.rt.Close(ctx)
+	})
+	return err
+}
+
+// Result is a successful invocation's outcome.
+type Result struct {
+	Output []byte
+	// Log is what the function wrote to stderr (and, for reactors,
+	// stdout), cut at the log limit.
+	Log []byte
+	// Elapsed is the time spent running the function, queueing excluded.
+	Elapsed time.Duration
+}
+
+// Invoke runs the function once on input. A function failure returns an
+// *Error; ctx cancellation and shutdown return ctx.Err() or ErrClosed.
+func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result, error) {
+	if int64(len(input)) > f.limits.MaxInputBytes {
+		return nil, &Error{Kind: KindInputTooLarge, Message: fmt.Sprintf("input is %d bytes, more than the function's limit of %d", len(input), f.limits.MaxInputBytes)}
+	}
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-f.closed:
+		return nil, ErrClosed
+	}
+	defer func() { <-f.sem }()
+
+	inv := &invocation{input: input, maxOutput: f.limits.MaxOutputBytes, host: host}
+	inv.log.max = f.limits.MaxLogBytes
+	inv.parent = ctx
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(f.limits.Timeout))
+	defer cancel()
+	ctx = context.WithValue(ctx, invocationKey{}, inv)
+	start := time.Now()
+	var err error
+	if f.mode == ModeReactor {
+		err = f.invokeReactor(ctx, inv)
+	} else {
+		err = f.invokeCommand(ctx, inv)
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Output: inv.output, Log: inv.log.Bytes(), Elapsed: elapsed}, nil
+}
+
+func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
+	out := &limitedBuffer{max: inv.maxOutput, failOnOverflow: true}
+	cfg := baseModuleConfig().
+		WithStdin(bytes.NewReader(inv.input)).
+		WithStdout(out).
+		WithStderr(&inv.log)
+	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	if err != nil {
+		return f.classify(ctx, err, inv, nil)
+	}
+	defer mod.Close(context.Background())
+	_, err = callInterruptible(ctx, mod, "_start")
+	if out.overflow {
+		return &Error{Kind: KindOutputTooLarge, Message: fmt.Sprintf("output is more than the function's limit of %d bytes", inv.maxOutput), Log: inv.log.Bytes()}
+	}
+	if err != nil {
+		return f.classify(ctx, err, inv, mod)
+	}
+	inv.output = out.Bytes()
+	return nil
+}
+
+// callInterruptible calls an exported function and, if ctx ends first, sets
+// the module's interrupt flag so that the call traps at its next loop
+// iteration or function call. It reports whether the flag may have been set,
+// in which case the instance must not be reused.
+func callInterruptible(ctx context.Context, mod api.Module, name string, params ...uint64) (res []uint64, err error) {
+	flag, _ := mod.ExportedGlobal(interrupt.ExportName).(api.MutableGlobal)
+	fn := mod.ExportedFunction(name)
+	if flag == nil || fn == nil {
+		return nil, fmt.Errorf("module lost its %s export", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { flag.Set(1) })
+	res, err = fn.Call(ctx, params...)
+	if !stop() {
+		// The flag was set (or is being set): this instance is done.
+		mod.Close(context.Background())
+		if err == nil {
+			err = ctx.Err()
+		}
+		return res, &interrupted{cause: err}
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 0 {
+		err = nil // proc_exit(0) is success
+	}
+	return res, err
+}
+
+// interrupted marks an invocation stopped by its context.
+type interrupted struct{ cause error }
+
+func (e *interrupted) Error() string { return "interrupted: " + e.cause.Error() }
+func (e *interrupted) Unwrap() error { return e.cause }
+
+func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
+	var inst *instance
+	select {
+	case inst = <-f.idle:
+	default:
+		var err error
+		if inst, err = f.newInstance(ctx); err != nil {
+			return err
+		}
+	}
+	inst.stdio.target = &inv.log
+	res, err := callInterruptible(ctx, inst.mod, "vouch_run", uint64(len(inv.input)))
+	inst.stdio.target = nil
+	if err != nil || inst.mod.IsClosed() {
+		inst.mod.Close(context.Background())
+		if err == nil {
+			err = errors.New("module closed itself")
+		}
+		return f.classify(ctx, err, inv, inst.mod)
+	}
+	// The instance is healthy: even a handler error leaves it usable.
+	select {
+	case f.idle <- inst:
+	default:
+		inst.mod.Close(context.Background())
+	}
+	if inv.fail != nil {
+		inv.fail.Log = inv.log.Bytes()
+		return inv.fail
+	}
+	if api.DecodeU32(res[0]) != 0 {
+		msg := inv.errMsg
+		if msg == "" {
+			msg = "function reported failure without a message"
+		}
+		return &Error{Kind: KindFailed, Message: msg, Log: inv.log.Bytes()}
+	}
+	return nil
+}
+
+// instance is one warm reactor instance. It serves one invocation at a time.
+type instance struct {
+	mod   api.Module
+	stdio *switchWriter
+}
+
+func (f *Function) newInstance(ctx context.Context) (*instance, error) {
+	sw := &switchWriter{}
+	cfg := baseModuleConfig().
+		WithStdout(sw).
+		WithStderr(sw)
+	inv := &invocation{}
+	inv.log.max = f.limits.MaxLogBytes
+	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	if err != nil {
+		return nil, f.classify(ctx, err, inv, nil)
+	}
+	sw.target = &inv.log
+	_, err = callInterruptible(ctx, mod, "_initialize")
+	sw.target = nil
+	if err != nil {
+		mod.Close(context.Background())
+		return nil, f.classify(ctx, err, inv, mod)
+	}
+	return &instance{mod: mod, stdio: sw}, nil
+}
+
+// baseModuleConfig grants the clocks and crypto/rand, and nothing else.
+// Start functions are called by hand, under the interrupt flag. Sleeping is
+// left as wazero's default no-op, so a guest that sleeps spins through its
+// loop checks instead of blocking in the host past its deadline.
+func baseModuleConfig() wazero.ModuleConfig {
+	return wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+}
+
+// classify turns a wazero error into an *Error that says what happened.
+func (f *Function) classify(ctx context.Context, err error, inv *invocation, mod api.Module) error {
+	select {
+	case <-f.closed:
+		return ErrClosed
+	default:
+	}
+	log := inv.log.Bytes()
+	var intr *interrupted
+	if errors.As(err, &intr) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && (inv.parent == nil || inv.parent.Err() == nil) {
+			return &Error{Kind: KindTimeout, Message: fmt.Sprintf("function did not finish within its %s timeout", f.limits.Timeout), Log: log}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		if outOfMemory(log, mod, f.limits) {
+			return &Error{Kind: KindOutOfMemory, ExitCode: exit.ExitCode(), Message: fmt.Sprintf("function ran out of memory (limit %d MiB)", f.limits.MemoryMiB), Log: log}
+		}
+		return &Error{Kind: KindExit, ExitCode: exit.ExitCode(), Message: exitMessage(exit.ExitCode(), log), Log: log}
+	}
+	if inv.fail != nil {
+		inv.fail.Log = log
+		return inv.fail
+	}
+	if outOfMemory(log, mod, f.limits) {
+		return &Error{Kind: KindOutOfMemory, Message: fmt.Sprintf("function ran out of memory (limit %d MiB)", f.limits.MemoryMiB), Log: log}
+	}
+	msg := strings.TrimPrefix(firstLine(err.Error()), "wasm error: ")
+	if p := panicLine(log); p != "" {
+		// A Go guest that panics in reactor mode ends in a trap; its
+		// stderr says why.
+		return &Error{Kind: KindTrap, Message: "function panicked: " + p, Log: log}
+	}
+	return &Error{Kind: KindTrap, Message: "function trapped: " + msg, Log: log}
+}
+
+// panicLine returns the "panic: ..." line of a Go guest's stderr.
+func panicLine(log []byte) string {
+	i := bytes.Index(log, []byte("panic: "))
+	if i < 0 {
+		return ""
+	}
+	line := log[i+len("panic: "):]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	if len(line) > 200 {
+		line = append(line[:200:200], "…"...)
+	}
+	return string(line)
+}
+
+// outOfMemory guesses whether a failed instance ran out of memory: a Go
+// guest says so on stderr, and any module that failed with its memory within
+// a megabyte of the limit most likely did.
+func outOfMemory(log []byte, mod api.Module, l bundle.Limits) bool {
+	if bytes.Contains(log, []byte("fatal error: out of memory")) {
+		return true
+	}
+	if mod != nil && mod.Memory() != nil {
+		limit := uint64(l.MemoryMiB) << 20
+		return uint64(mod.Memory().Size())+(1<<20) >= limit
+	}
+	return false
+}
+
+func exitMessage(code uint32, log []byte) string {
+	msg := fmt.Sprintf("function exited with code %d", code)
+	if last := lastLine(log); last != "" {
+		msg += ": " + last
+	}
+	return msg
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func lastLine(log []byte) string {
+	s := strings.TrimSpace(string(log))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
