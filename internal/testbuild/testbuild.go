@@ -11,6 +11,9 @@ import (
 	"sync"
 )
 
+// GoVersion is the toolchain that builds the embedded functions.
+const GoVersion = "go1.26.8"
+
 var (
 	mu    sync.Mutex
 	dir   string
@@ -51,14 +54,16 @@ func Wasm(pkg string, reactor bool) ([]byte, error) {
 		}
 	}
 	out := filepath.Join(dir, fmt.Sprintf("m%d.wasm", len(built)))
-	args := []string{"build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out}
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out}
 	if reactor {
 		args = append(args, "-buildmode=c-shared")
 	}
 	args = append(args, pkg)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	// The Go version is pinned so that builds are byte-for-byte
+	// reproducible: the go command fetches it if the local one differs.
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOTOOLCHAIN="+GoVersion)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, msg)
 	}

@@ -62,13 +62,13 @@ func Exit(code byte) []byte {
 	return command([]imp{{"wasi_snapshot_preview1", "proc_exit", 1}}, []byte{opI32Const, code & 0x3f, opCall, 0, opEnd})
 }
 
-// GrowForever is a WASI command that grows its memory a page at a time
+// GrowForever is a WASI command that grows its memory a MiB at a time
 // until memory.grow fails, then traps.
 func GrowForever() []byte {
 	return command(nil, []byte{
 		opBlock, empty,
 		opLoop, empty,
-		opI32Const, 1, opMemoryGrow, 0,
+		opI32Const, 16, opMemoryGrow, 0, // 1 MiB at a time
 		opI32Const, 0x7f, // -1
 		opI32Eq, opBrIf, 1, // leave the block once memory.grow fails
 		opBr, 0,

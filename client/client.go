@@ -1,0 +1,511 @@
+// Package client is the Go SDK for a vouch runtime. The CLI and the node use
+// it; so can any program.
+//
+// A Client trusts a runtime only through an attestation document it has
+// verified itself: Dial asks the runtime for its identity with a fresh
+// nonce, checks the document against the trust policy, and takes the receipt
+// key and the HPKE key from the document, never from the surrounding JSON.
+// From then on:
+//
+//   - before it sends any input, Run checks the runtime's signed statement
+//     of the function's checksum against the checksum the caller expects,
+//     and stops with ErrChecksumMismatch if they differ;
+//   - it seals the input with HPKE to the attested key, bound to the
+//     function's ID and expected checksum;
+//   - it verifies the receipt of every output: signature, function,
+//     checksum, and the digests of what it sent and what it got back.
+//
+// A Client keeps its HTTP connections alive and caches the verified identity
+// and statements, so repeated runs pay neither a handshake nor an
+// attestation. When a receipt names a key it does not know, it attests
+// again. A Client is safe for concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"vouch/api"
+	"vouch/attest"
+	"vouch/bundle"
+	"vouch/receipt"
+	"vouch/seal"
+)
+
+// DefaultURL is the runtime a client talks to when none is given.
+const DefaultURL = "http://127.0.0.1:7070"
+
+// ErrChecksumMismatch reports that the deployed function is not the one the
+// caller expects. Nothing was sent.
+var ErrChecksumMismatch = errors.New("function checksum mismatch")
+
+// ErrReceipt is wrapped by every error about a receipt that does not verify.
+var ErrReceipt = errors.New("receipt does not verify")
+
+// Options configure a Client.
+type Options struct {
+	// HTTPClient sends the requests; nil means a client with keep-alive
+	// connections and sensible timeouts.
+	HTTPClient *http.Client
+	// OwnerToken authorises deploy, delete, list and token minting.
+	OwnerToken string
+	// Trust says which runtime identities to accept (platform, root
+	// fingerprint, PCR allow-list, receipt key). The zero value accepts
+	// AWS Nitro documents from any enclave.
+	Trust api.Trust
+	// AllowSimulated accepts SIMULATED attestation, for development. A
+	// Trust block with AllowSimulated has the same effect.
+	AllowSimulated bool
+	// AllowDebug accepts Nitro enclaves in debug mode.
+	AllowDebug bool
+	// Plaintext sends inputs unsealed. The runtime accepts that only for
+	// functions whose manifest allows it.
+	Plaintext bool
+	// SealOutput asks the runtime to seal each output to a fresh reply key
+	// (only with sealed inputs).
+	SealOutput bool
+	// MaxAge bounds the age of an attestation document; zero means 5
+	// minutes.
+	MaxAge time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Identity is a runtime identity the client has verified.
+type Identity struct {
+	Platform   string
+	Simulated  bool
+	ReceiptKey ed25519.PublicKey
+	KeyID      string
+	HPKEKey    []byte
+	Claims     *attest.Claims
+	Version    string
+}
+
+// String describes the identity in one line; a SIMULATED identity says so
+// first.
+func (id *Identity) String() string {
+	s := fmt.Sprintf("platform=%s key_id=%s root=%x", id.Platform, id.KeyID, id.Claims.RootFingerprint)
+	if id.Simulated {
+		s = "SIMULATED attestation (development only, no hardware guarantee): " + s
+	}
+	return s
+}
+
+// Client talks to one runtime.
+type Client struct {
+	base *url.URL
+	hc   *http.Client
+	opts Options
+
+	mu         sync.Mutex
+	identity   *Identity
+	statements map[string]string // function ID → verified checksum
+}
+
+// FunctionRef names a function and what the caller expects of it.
+type FunctionRef struct {
+	ID       string
+	Checksum string
+	Token    string
+}
+
+// Result is a verified run.
+type Result struct {
+	Output  []byte
+	Receipt receipt.Receipt
+	// Sealed reports whether the input travelled sealed.
+	Sealed bool
+}
+
+// NewHTTPClient returns the HTTP client Dial uses by default: keep-alive
+// connections, up to 256 idle per runtime, and a 30 s overall timeout.
+func NewHTTPClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// Dial connects to the runtime at rawURL and verifies its identity.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
+	c, err := New(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Attest(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// New returns a client that attests lazily, on first use. Owner operations
+// (deploy, list, delete, tokens) never need attestation.
+func New(rawURL string, opts Options) (*Client, error) {
+	if rawURL == "" {
+		rawURL = DefaultURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("runtime URL %q is not an http(s) URL such as %s", rawURL, DefaultURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if err := opts.Trust.Check(); err != nil {
+		return nil, err
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = NewHTTPClient()
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Client{base: u, hc: opts.HTTPClient, opts: opts, statements: map[string]string{}}, nil
+}
+
+// URL returns the runtime's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+// Identity returns the verified identity, attesting first if needed.
+func (c *Client) Identity(ctx context.Context) (*Identity, error) {
+	c.mu.Lock()
+	id := c.identity
+	c.mu.Unlock()
+	if id != nil {
+		return id, nil
+	}
+	return c.Attest(ctx)
+}
+
+// Attest fetches and verifies the runtime's identity with a fresh nonce,
+// replacing the cached one.
+func (c *Client) Attest(ctx context.Context) (*Identity, error) {
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	var wire api.Identity
+	if err := c.do(ctx, http.MethodGet, "/v1/identity?nonce="+base64.RawURLEncoding.EncodeToString(nonce), nil, "", "", &wire); err != nil {
+		return nil, fmt.Errorf("fetching the runtime's identity: %w", err)
+	}
+	id, err := c.verifyIdentity(&wire, nonce)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.identity != nil && c.identity.KeyID != id.KeyID {
+		c.statements = map[string]string{} // statements were under the old key
+	}
+	c.identity = id
+	c.mu.Unlock()
+	return id, nil
+}
+
+func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, error) {
+	t := c.opts.Trust
+	pcrs, err := t.PCRValues()
+	if err != nil {
+		return nil, err
+	}
+	var rootFP []byte
+	if t.RootFingerprint != "" {
+		rootFP, _ = hex.DecodeString(t.RootFingerprint)
+	}
+	policy := attest.Policy{
+		AllowSimulated:  c.opts.AllowSimulated || (t.AllowSimulated && t.Platform == attest.PlatformSimulated),
+		AllowDebug:      c.opts.AllowDebug,
+		Nonce:           nonce,
+		MaxAge:          c.opts.MaxAge,
+		PCRs:            pcrs,
+		RootFingerprint: rootFP,
+		Now:             c.opts.Now,
+	}
+	claims, err := attest.Verify(wire.Attestation, policy)
+	if err != nil {
+		if errors.Is(err, attest.ErrSimulated) {
+			return nil, fmt.Errorf("runtime at %s: %w", c.base, err)
+		}
+		return nil, fmt.Errorf("runtime at %s failed attestation: %w", c.base, err)
+	}
+	if t.Platform != "" && claims.Platform != t.Platform {
+		return nil, fmt.Errorf("runtime at %s attests as %s, but the trust policy expects %s", c.base, claims.Platform, t.Platform)
+	}
+	rk, hk, err := api.ParseIdentityUserData(claims.UserData)
+	if err != nil {
+		return nil, fmt.Errorf("runtime at %s: %w", c.base, err)
+	}
+	if subtle.ConstantTimeCompare(rk, claims.PublicKey) != 1 {
+		return nil, fmt.Errorf("runtime at %s: attestation public_key and user_data name different receipt keys", c.base)
+	}
+	id := &Identity{
+		Platform:   claims.Platform,
+		Simulated:  claims.Simulated,
+		ReceiptKey: ed25519.PublicKey(rk),
+		KeyID:      receipt.KeyID(rk),
+		HPKEKey:    hk,
+		Claims:     claims,
+		Version:    wire.Version,
+	}
+	if t.KeyID != "" && t.KeyID != id.KeyID {
+		return nil, fmt.Errorf("runtime at %s has receipt key %s, but the trust policy pins %s", c.base, id.KeyID, t.KeyID)
+	}
+	return id, nil
+}
+
+// Deploy uploads a bundle. name overrides the manifest's name.
+func (c *Client) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*api.Deployed, error) {
+	path := "/v1/functions"
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
+	var out api.Deployed
+	if err := c.do(ctx, http.MethodPost, path, b.Encode(), api.ContentTypeBundle, c.opts.OwnerToken, &out); err != nil {
+		return nil, err
+	}
+	if out.FunctionChecksum != b.Checksum() {
+		return nil, fmt.Errorf("runtime reports checksum %s for the bundle, but it is %s", out.FunctionChecksum, b.Checksum())
+	}
+	return &out, nil
+}
+
+// List lists the deployed functions.
+func (c *Client) List(ctx context.Context) ([]api.Function, error) {
+	var out api.FunctionList
+	if err := c.do(ctx, http.MethodGet, "/v1/functions", nil, "", c.opts.OwnerToken, &out); err != nil {
+		return nil, err
+	}
+	return out.Functions, nil
+}
+
+// Delete removes a function.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(id), nil, "", c.opts.OwnerToken, nil)
+}
+
+// MintToken asks for a function token valid for ttl.
+func (c *Client) MintToken(ctx context.Context, id, checksum string, ttl time.Duration) (*api.TokenResponse, error) {
+	body, _ := json.Marshal(api.TokenRequest{FunctionChecksum: checksum, Expiry: ttl.String()})
+	var out api.TokenResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(id)+"/tokens", body, "application/json", c.opts.OwnerToken, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Revoke revokes a function token.
+func (c *Client) Revoke(ctx context.Context, functionToken string) error {
+	body, _ := json.Marshal(api.RevokeRequest{FunctionToken: functionToken})
+	return c.do(ctx, http.MethodPost, "/v1/tokens/revoke", body, "application/json", c.opts.OwnerToken, nil)
+}
+
+// Function fetches a function's description and verifies its signed
+// statement under the attested receipt key.
+func (c *Client) Function(ctx context.Context, id string) (*api.Function, error) {
+	ident, err := c.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var f api.Function
+	if err := c.do(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(id), nil, "", "", &f); err != nil {
+		return nil, err
+	}
+	st := f.Statement
+	if st.FunctionID != id || st.FunctionChecksum != f.FunctionChecksum {
+		return nil, fmt.Errorf("runtime's statement is about %s/%s, not function %s/%s", st.FunctionID, st.FunctionChecksum, id, f.FunctionChecksum)
+	}
+	if err := st.Verify(ident.ReceiptKey); err != nil {
+		return nil, fmt.Errorf("statement for function %s: %w", id, err)
+	}
+	return &f, nil
+}
+
+// CheckFunction verifies that function ref.ID has checksum ref.Checksum,
+// trusting only the runtime's signed statement. The result is cached.
+func (c *Client) CheckFunction(ctx context.Context, ref FunctionRef) error {
+	c.mu.Lock()
+	got, ok := c.statements[ref.ID]
+	c.mu.Unlock()
+	if !ok {
+		f, err := c.Function(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		got = f.Statement.FunctionChecksum
+		c.mu.Lock()
+		c.statements[ref.ID] = got
+		c.mu.Unlock()
+	}
+	if got != ref.Checksum {
+		return fmt.Errorf("%w: deployed %s, expected %s", ErrChecksumMismatch, got, ref.Checksum)
+	}
+	return nil
+}
+
+// Run checks the function's checksum, sends input (sealed unless
+// Options.Plaintext) and returns the verified output and receipt.
+func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Result, error) {
+	if !receipt.IsDigest(ref.Checksum) {
+		return nil, fmt.Errorf("expected checksum %q is not 64 lowercase hex digits", ref.Checksum)
+	}
+	if err := c.CheckFunction(ctx, ref); err != nil {
+		return nil, err
+	}
+	ident, err := c.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, ctype := input, api.ContentTypePlain
+	var reply *seal.PrivateKey
+	if !c.opts.Plaintext {
+		opts := &seal.InputOptions{IssuedAt: c.opts.Now()}
+		if c.opts.SealOutput {
+			if reply, err = seal.GenerateKey(); err != nil {
+				return nil, err
+			}
+			opts.ReplyKey = reply.PublicKey()
+		}
+		if body, err = seal.SealInput(ident.HPKEKey, ref.ID, ref.Checksum, input, opts); err != nil {
+			return nil, err
+		}
+		ctype = api.ContentTypeSealed
+	}
+	var res api.RunResult
+	if err := c.doRun(ctx, ref, body, ctype, &res); err != nil {
+		return nil, err
+	}
+	in := sha256.Sum256(input)
+	output := res.Output
+	if reply != nil {
+		if res.SealedOutput == nil {
+			return nil, fmt.Errorf("%w: runtime returned the output unsealed although a reply key was given", ErrReceipt)
+		}
+		if output, err = reply.OpenOutput(ref.ID, ref.Checksum, in, res.SealedOutput); err != nil {
+			return nil, fmt.Errorf("opening the sealed output: %w", err)
+		}
+	} else if res.SealedOutput != nil {
+		return nil, fmt.Errorf("%w: runtime sealed the output although no reply key was given", ErrReceipt)
+	}
+	if err := c.verifyReceipt(ctx, &res.Receipt, ref, in, output); err != nil {
+		return nil, err
+	}
+	if output == nil {
+		output = []byte{}
+	}
+	return &Result{Output: output, Receipt: res.Receipt, Sealed: !c.opts.Plaintext}, nil
+}
+
+func (c *Client) verifyReceipt(ctx context.Context, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {
+	ident, err := c.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	if r.KeyID != ident.KeyID {
+		// The runtime's key changed: attest again, then check.
+		if ident, err = c.Attest(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.Verify(ident.ReceiptKey); err != nil {
+		return fmt.Errorf("%w: %v", ErrReceipt, err)
+	}
+	out := sha256.Sum256(output)
+	switch {
+	case r.FunctionID != ref.ID:
+		return fmt.Errorf("%w: it is for function %s, not %s", ErrReceipt, r.FunctionID, ref.ID)
+	case r.FunctionChecksum != ref.Checksum:
+		return fmt.Errorf("%w: it names checksum %s, expected %s", ErrReceipt, r.FunctionChecksum, ref.Checksum)
+	case r.InputSHA256 != hex.EncodeToString(in[:]):
+		return fmt.Errorf("%w: it is for another input", ErrReceipt)
+	case r.OutputSHA256 != hex.EncodeToString(out[:]):
+		return fmt.Errorf("%w: it is for another output", ErrReceipt)
+	}
+	return nil
+}
+
+func (c *Client) doRun(ctx context.Context, ref FunctionRef, body []byte, ctype string, out *api.RunResult) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/v1/functions/"+url.PathEscape(ref.ID)+"/run", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set(api.HeaderChecksum, ref.Checksum)
+	if ref.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+ref.Token)
+	}
+	return c.send(req, out)
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype, cred string, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	return c.send(req, out)
+}
+
+// maxResponse bounds a response body: a 64 MiB output in base64 plus room.
+const maxResponse = 96 << 20
+
+func (c *Client) send(req *http.Request, out any) error {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("runtime at %s is unreachable: %w (is `vouch enclave` running? set --enclave or VOUCH_ENCLAVE)", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("reading the runtime's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var er api.ErrorResponse
+		if json.Unmarshal(data, &er) == nil && er.Error != nil && er.Error.Message != "" {
+			er.Error.Status = resp.StatusCode
+			return er.Error
+		}
+		return &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: fmt.Sprintf("runtime answered %s", resp.Status)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("runtime's answer is not valid JSON: %w", err)
+	}
+	return nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }

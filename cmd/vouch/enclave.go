@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"vouch/attest"
+	"vouch/enclave"
+	"vouch/token"
+)
+
+// defaultDataDir is where `vouch enclave` keeps its state, and where the
+// other commands look for the owner credential, when --data is not given.
+const defaultDataDir = "vouch-data"
+
+func cmdEnclave(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("enclave", "[flags]", u)
+	listen := fs.String("listen", "127.0.0.1:7070", "address to serve the HTTP API on")
+	data := fs.String("data", envOr("VOUCH_DATA", defaultDataDir), "data directory: store, keys, compilation cache (env VOUCH_DATA)")
+	backend := fs.String("attestation", "simulated", "attestation backend: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
+	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this file (mode 0600) instead of DATA/owner.token")
+	maxBundle := fs.Int64("max-bundle-size", 64<<20, "largest bundle accepted by deploy, in bytes")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(u, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	var att attest.Attester
+	switch *backend {
+	case "simulated":
+		pcr0, err := attest.ExecutableDigest()
+		if err != nil {
+			return fmt.Errorf("measuring the vouch binary for PCR0: %w", err)
+		}
+		sim, err := attest.NewSimulated(*data, pcr0)
+		if err != nil {
+			return err
+		}
+		att = sim
+	case "nitro":
+		n, err := attest.NewNitro()
+		if err != nil {
+			return withHint(err, "--attestation nitro works only inside an AWS Nitro Enclave; use --attestation simulated for development")
+		}
+		defer n.Close()
+		att = n
+	default:
+		return usagef("--attestation %q: want simulated or nitro", *backend)
+	}
+	var owner string
+	if *ownerFile != "" {
+		if owner, err = token.LoadOwnerTokenFile(*ownerFile); err != nil {
+			return err
+		}
+	}
+	srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle})
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return withHint(err, "is another runtime already listening there? choose another --listen address")
+	}
+	if srv.Platform() == attest.PlatformSimulated {
+		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha384 of this vouch binary")
+	}
+	logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(), "receipt_key_id", srv.KeyID())
+	if tok, created := srv.OwnerToken(); created {
+		// Printed once, at creation; it stays in DATA/owner.token (0600).
+		fmt.Fprintf(u.err, "\nOwner credential (shown once; also stored in %s, mode 0600):\n\n  %s\n\nThe CLI finds it there when run from this directory; elsewhere pass --owner-token-file or set VOUCH_OWNER_TOKEN.\n\n",
+			filepath.Join(*data, "owner.token"), tok)
+	}
+	return srv.Serve(ctx, ln)
+}
+
+func newLogger(u *ui, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(u.err, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(u.err, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"vouch/api"
+	"vouch/client"
+	"vouch/receipt"
+)
+
+func cmdRun(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("run", "<ID> [INPUT | -f FILE | -f -] --function-checksum HEX [flags]", u)
+	var cf clientFlags
+	cf.register(fs, true)
+	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required unless --ref gives it)")
+	tok := fs.String("token", "", "function token (default: from --ref, else the owner credential)")
+	file := fs.String("f", "", "read the input from FILE (- for stdin)")
+	out := fs.String("o", "text", "output format: text (the output) or json (output, receipt and signature)")
+	plaintext := fs.Bool("plaintext", false, "send the input unsealed (only for functions whose manifest allows it)")
+	sealOutput := fs.Bool("seal-output", false, "have the runtime seal the output to a fresh key of this client")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := cf.loadRef()
+	if err != nil {
+		return err
+	}
+	fr := client.FunctionRef{Checksum: strings.ToLower(*checksum), Token: *tok}
+	if ref != nil {
+		fr.ID = ref.FunctionID
+		if fr.Checksum == "" {
+			fr.Checksum = ref.FunctionChecksum
+		}
+		if fr.Token == "" {
+			fr.Token = ref.FunctionToken
+		}
+		if len(pos) > 0 && pos[0] == ref.FunctionID {
+			pos = pos[1:]
+		}
+	} else {
+		if len(pos) == 0 {
+			return usagef("run needs a function ID (or --ref FILE)")
+		}
+		fr.ID, pos = pos[0], pos[1:]
+	}
+	if fr.Checksum == "" {
+		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
+	}
+	var input []byte
+	switch {
+	case *file != "" && len(pos) == 0:
+		if *file == "-" {
+			input, err = io.ReadAll(os.Stdin)
+		} else {
+			input, err = os.ReadFile(*file)
+		}
+		if err != nil {
+			return err
+		}
+	case *file == "" && len(pos) == 1:
+		input = []byte(pos[0])
+	case *file == "" && len(pos) == 0:
+		input = nil
+	default:
+		return usagef("give the input once: as an argument, or with -f FILE (-f - for stdin)")
+	}
+	opts, err := cf.options(ref, false)
+	if err != nil {
+		return err
+	}
+	opts.Plaintext, opts.SealOutput = *plaintext, *sealOutput
+	if fr.Token == "" {
+		fr.Token = opts.OwnerToken
+	}
+	c, err := client.New(cf.url(ref), opts)
+	if err != nil {
+		return err
+	}
+	id, err := c.Attest(ctx)
+	if err != nil {
+		if strings.Contains(err.Error(), "SIMULATED") {
+			return withHint(err, "this runtime's attestation is SIMULATED; pass --allow-simulated to accept it for development")
+		}
+		return err
+	}
+	res, err := c.Run(ctx, fr, input)
+	if err != nil {
+		if errors.Is(err, client.ErrChecksumMismatch) {
+			return withHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
+		}
+		return err
+	}
+	if *out == "json" {
+		return json.NewEncoder(u.out).Encode(api.RunResult{Output: res.Output, Receipt: res.Receipt})
+	}
+	u.out.Write(res.Output)
+	if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
+		fmt.Fprintln(u.out)
+	}
+	label := ""
+	if id.Simulated {
+		label = ", SIMULATED attestation"
+	}
+	u.infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
+	return nil
+}
+
+func cmdVerify(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("verify", "RECEIPT_FILE (--key PUBKEY | --enclave URL) [flags]", u)
+	var cf clientFlags
+	cf.register(fs, false)
+	key := fs.String("key", "", "the runtime's receipt public key (hex or base64 of 32 bytes)")
+	inputFile := fs.String("input", "", "also check that the receipt is for the input in this file")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("verify takes one RECEIPT_FILE (the output of `vouch run -o json`, or a bare receipt)")
+	}
+	data, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	r, output, err := parseReceiptFile(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	var pub ed25519.PublicKey
+	switch {
+	case *key != "" && cf.enclave == "":
+		if pub, err = parseKey(*key); err != nil {
+			return err
+		}
+	case *key == "" && cf.enclave != "":
+		opts, err := cf.options(nil, false)
+		if err != nil {
+			return err
+		}
+		c, err := client.New(cf.url(nil), opts)
+		if err != nil {
+			return err
+		}
+		id, err := c.Attest(ctx)
+		if err != nil {
+			return err
+		}
+		pub = id.ReceiptKey
+	default:
+		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
+	}
+	if err := r.Verify(pub); err != nil {
+		return err
+	}
+	if output != nil && receipt.SHA256Hex(output) != r.OutputSHA256 {
+		return fmt.Errorf("%w: the output in %s is not the one the receipt covers", receipt.ErrSignature, pos[0])
+	}
+	if *inputFile != "" {
+		in, err := os.ReadFile(*inputFile)
+		if err != nil {
+			return err
+		}
+		if receipt.SHA256Hex(in) != r.InputSHA256 {
+			return fmt.Errorf("the receipt is not for the input in %s", *inputFile)
+		}
+	}
+	fmt.Fprintf(u.out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
+		r.FunctionID, r.FunctionChecksum, r.InputSHA256, r.OutputSHA256, r.Seq, r.Time.Format("2006-01-02T15:04:05.000Z07:00"), r.KeyID)
+	return nil
+}
+
+// parseReceiptFile reads a run result ({output, receipt}) or a bare receipt.
+func parseReceiptFile(data []byte) (*receipt.Receipt, []byte, error) {
+	var res api.RunResult
+	if api.UnmarshalStrict(data, &res) == nil && res.Receipt.Signature != nil {
+		if _, err := res.Receipt.Message(); err != nil {
+			return nil, nil, err
+		}
+		return &res.Receipt, res.Output, nil
+	}
+	r, err := receipt.ParseReceipt(data)
+	return r, nil, err
+}
+
+func parseKey(s string) (ed25519.PublicKey, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	return nil, fmt.Errorf("--key must be a 32-byte Ed25519 public key in hex or base64 (`vouch attest` prints it)")
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"vouch/api"
+	"vouch/attest"
+	"vouch/client"
+)
+
+func cmdToken(ctx context.Context, args []string, u *ui) error {
+	if len(args) > 0 && args[0] == "revoke" {
+		return cmdTokenRevoke(ctx, args[1:], u)
+	}
+	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json]\n       vouch token revoke (TOKEN | --ref FILE)", u)
+	var cf clientFlags
+	cf.register(fs, false)
+	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required)")
+	expiry := fs.Duration("expiry", 24*time.Hour, "how long the token is valid (1s to 8760h)")
+	out := fs.String("o", "text", "output format: text (the token) or json (a function reference: ID, checksum, token, runtime URL and trust)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("token takes one function ID")
+	}
+	if *checksum == "" {
+		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
+	}
+	opts, err := cf.options(nil, true)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cf.url(nil), opts)
+	if err != nil {
+		return err
+	}
+	resp, err := c.MintToken(ctx, pos[0], strings.ToLower(*checksum), *expiry)
+	if err != nil {
+		return err
+	}
+	if *out != "json" {
+		fmt.Fprintln(u.out, resp.FunctionToken)
+		return nil
+	}
+	trust, err := observedTrust(ctx, c.URL(), opts, u)
+	if err != nil {
+		return err
+	}
+	ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust}
+	enc := json.NewEncoder(u.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(ref)
+}
+
+// observedTrust attests the runtime and describes what clients should
+// accept from it: its platform, attestation root and PCRs as seen now.
+func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) (api.Trust, error) {
+	// The owner is asking about their own runtime: accept what it is, and
+	// write that down explicitly in the reference.
+	opts.AllowSimulated = true
+	c, err := client.New(url, opts)
+	if err != nil {
+		return api.Trust{}, err
+	}
+	id, err := c.Attest(ctx)
+	if err != nil {
+		return api.Trust{}, err
+	}
+	t := api.Trust{Platform: id.Platform, RootFingerprint: hex.EncodeToString(id.Claims.RootFingerprint[:]), PCRs: map[string][]string{}}
+	for i, v := range id.Claims.PCRs {
+		if i <= 2 {
+			t.PCRs[strconv.Itoa(i)] = []string{hex.EncodeToString(v)}
+		}
+	}
+	if id.Simulated {
+		t.AllowSimulated = true
+		u.warnf("the runtime's attestation is SIMULATED; the reference says so and allows it (development only)")
+	}
+	return t, nil
+}
+
+func cmdTokenRevoke(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("token revoke", "(TOKEN | --ref FILE)", u)
+	var cf clientFlags
+	cf.register(fs, true)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ref, err := cf.loadRef()
+	if err != nil {
+		return err
+	}
+	var tok string
+	switch {
+	case len(pos) == 1 && ref == nil:
+		tok = pos[0]
+	case len(pos) == 0 && ref != nil:
+		tok = ref.FunctionToken
+	default:
+		return usagef("token revoke takes one TOKEN or --ref FILE")
+	}
+	opts, err := cf.options(ref, true)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cf.url(ref), opts)
+	if err != nil {
+		return err
+	}
+	if err := c.Revoke(ctx, tok); err != nil {
+		return err
+	}
+	fmt.Fprintln(u.out, "Token revoked")
+	return nil
+}
+
+func cmdAttest(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("attest", "[--enclave URL] [--allow-simulated] [--pcr 0:HEX] [-o json]", u)
+	var cf clientFlags
+	cf.register(fs, true)
+	out := fs.String("o", "text", "output format: text or json")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	ref, err := cf.loadRef()
+	if err != nil {
+		return err
+	}
+	opts, err := cf.options(ref, false)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cf.url(ref), opts)
+	if err != nil {
+		return err
+	}
+	id, err := c.Attest(ctx)
+	if err != nil {
+		if errors.Is(err, attest.ErrSimulated) {
+			return withHint(err, "pass --allow-simulated to accept a development runtime")
+		}
+		return err
+	}
+	cl := id.Claims
+	pcrs := map[string]string{}
+	var idx []int
+	for i, v := range cl.PCRs {
+		pcrs[strconv.Itoa(i)] = hex.EncodeToString(v)
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	if *out == "json" {
+		return json.NewEncoder(u.out).Encode(map[string]any{
+			"platform": id.Platform, "simulated": id.Simulated, "debug": cl.Debug, "module_id": cl.ModuleID,
+			"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
+			"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
+			"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
+		})
+	}
+	if id.Simulated {
+		fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
+	}
+	fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  version           %s\n",
+		id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, id.Version)
+	for _, i := range idx {
+		if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
+			fmt.Fprintf(u.out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+// Package enclavetest starts a real runtime on a loopback port for tests:
+// the enclave server, its bbolt store and keys in a temporary directory, and
+// SIMULATED attestation.
+package enclavetest
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"vouch/api"
+	"vouch/attest"
+	"vouch/client"
+	"vouch/enclave"
+	"vouch/functions"
+)
+
+// Env is a running runtime.
+type Env struct {
+	URL    string
+	Dir    string
+	Server *enclave.Server
+	Owner  string
+	// RootFingerprint is the simulated root's fingerprint, hex.
+	RootFingerprint string
+
+	t      testing.TB
+	cancel context.CancelFunc
+	done   chan struct{}
+	addr   string
+}
+
+// Start starts a runtime in a new temporary directory.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	return StartIn(t, t.TempDir(), "127.0.0.1:0")
+}
+
+// StartIn starts a runtime on dir, listening on addr.
+func StartIn(t testing.TB, dir, addr string) *Env {
+	t.Helper()
+	ctx := context.Background()
+	pcr0, err := attest.ExecutableDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := attest.NewSimulated(dir, pcr0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	for i := 0; ; i++ {
+		ln, err = net.Listen("tcp", addr)
+		if err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the previous runtime's port may linger
+	}
+	if err != nil {
+		srv.Close(ctx)
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	e := &Env{URL: "http://" + ln.Addr().String(), Dir: dir, Server: srv, t: t, cancel: cancel, done: make(chan struct{}), addr: ln.Addr().String()}
+	e.Owner, _ = srv.OwnerToken()
+	fp := sim.RootFingerprint()
+	e.RootFingerprint = hex.EncodeToString(fp[:])
+	go func() {
+		defer close(e.done)
+		srv.Serve(sctx, ln)
+	}()
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Addr returns the listening address.
+func (e *Env) Addr() string { return e.addr }
+
+// Stop shuts the runtime down. It is idempotent.
+func (e *Env) Stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+	e.Server.Close(context.Background())
+	e.cancel = nil
+}
+
+// Restart stops the runtime and starts it again on the same directory and
+// port, as a restarted process would.
+func (e *Env) Restart() *Env {
+	e.Stop()
+	return StartIn(e.t, e.Dir, e.addr)
+}
+
+// Trust returns a trust block that pins this runtime's simulated root.
+func (e *Env) Trust() api.Trust {
+	return api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: e.RootFingerprint}
+}
+
+// Client returns a client with the owner credential that trusts this
+// runtime.
+func (e *Env) Client(opts client.Options) *client.Client {
+	e.t.Helper()
+	opts.OwnerToken = e.Owner
+	if opts.Trust.Platform == "" {
+		opts.Trust = e.Trust()
+	}
+	c, err := client.New(e.URL, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(c.Close)
+	return c
+}
+
+// DeployLeader deploys the built-in leader function and mints a token for
+// it.
+func (e *Env) DeployLeader() client.FunctionRef {
+	e.t.Helper()
+	b, err := functions.Builtin("leader")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c := e.Client(client.Options{})
+	ctx := context.Background()
+	d, err := c.Deploy(ctx, b, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, err := c.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
+}
