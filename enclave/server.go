@@ -52,6 +52,9 @@ type Config struct {
 	// MaxInstances bounds concurrent invocations per function (see
 	// sandbox.Config).
 	MaxInstances int
+	// CacheDir holds compiled modules; empty means
+	// DataDir/compilation-cache. Runtimes may share one.
+	CacheDir string
 	// Registerer receives the server's Prometheus metrics; nil means a
 	// private registry, served at /metrics.
 	Registerer prometheus.Registerer
@@ -122,7 +125,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if s.seq, err = newSequencer(s.store); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
-	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: filepath.Join(cfg.DataDir, cacheDir), MaxInstances: cfg.MaxInstances}); err != nil {
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.DataDir, cacheDir)
+	}
+	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: cfg.CacheDir, MaxInstances: cfg.MaxInstances}); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	if cfg.OwnerToken != "" {

@@ -50,6 +50,9 @@ func commands() []command {
 		{"verify", "verify a run receipt offline", cmdVerify},
 		{"token", "mint a function token and reference (or: token revoke)", cmdToken},
 		{"attest", "verify a runtime's attestation and print its identity", cmdAttest},
+		{"node", "run a gossip node that elects a verified leader", cmdNode},
+		{"demo", "run a runtime and a cluster of nodes, kill the leader, watch the failover", cmdDemo},
+		{"bench", "measure the runtime and the cluster (bench run | bench failover | ...)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +54,7 @@ func StartIn(t testing.TB, dir, addr string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, CacheDir: sharedCache(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +81,20 @@ func StartIn(t testing.TB, dir, addr string) *Env {
 	}()
 	t.Cleanup(e.Stop)
 	return e
+}
+
+var (
+	cacheOnce sync.Once
+	cacheDir  string
+)
+
+// sharedCache returns a compilation cache shared by every runtime of this
+// test process, so that each test does not compile the same modules again.
+func sharedCache(t testing.TB) string {
+	cacheOnce.Do(func() {
+		cacheDir, _ = os.MkdirTemp("", "vouch-test-cache-")
+	})
+	return cacheDir
 }
 
 // Addr returns the listening address.
