@@ -189,6 +189,14 @@ func New(rawURL string, opts Options) (*Client, error) {
 // URL returns the runtime's base URL.
 func (c *Client) URL() string { return c.base.String() }
 
+// Cached returns the verified identity if the client has one, without any
+// network call.
+func (c *Client) Cached() *Identity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.identity
+}
+
 // Identity returns the verified identity, attesting first if needed.
 func (c *Client) Identity(ctx context.Context) (*Identity, error) {
 	c.mu.Lock()

@@ -1,0 +1,243 @@
+package election
+
+import (
+	"bytes"
+	"time"
+
+	"vouch/election/members"
+)
+
+// Config configures a Core.
+type Config struct {
+	// Self is this node's member ID.
+	Self string
+	// Trust is what certificates are checked against.
+	Trust Trust
+	// PendingFor is how long a valid certificate whose members differ from
+	// the node's view may wait for the view to converge before it is
+	// rejected. Zero means 3 s.
+	PendingFor time.Duration
+	// MaxPending bounds the certificates waiting; zero means 16.
+	MaxPending int
+}
+
+// Core is a node's election state. It is not safe for concurrent use: one
+// goroutine owns it (see package node).
+type Core struct {
+	cfg Config
+
+	view    *members.Set
+	held    *Certificate
+	outcome *Outcome
+	leader  string
+	pending []pendingCert
+
+	rejections map[Reason]uint64
+	accepted   uint64
+}
+
+type pendingCert struct {
+	cert    *Certificate
+	outcome *Outcome
+	digest  string
+	until   time.Time
+}
+
+// LeaderChange reports a new leader.
+type LeaderChange struct {
+	// Previous and Leader are member IDs; Previous is "" for the first.
+	Previous, Leader string
+	// Seq is the accepted certificate's sequence number.
+	Seq uint64
+	// Self reports whether this node is the new leader; WasSelf whether it
+	// was the previous one.
+	Self, WasSelf bool
+}
+
+// Actions are what the node must do after an input.
+type Actions struct {
+	// Accepted is a certificate the node now holds: broadcast it.
+	Accepted *Certificate
+	// LeaderChanged is set when the accepted certificate names a new
+	// leader.
+	LeaderChanged *LeaderChange
+	// Rejected is set when the input certificate was refused; Pending when
+	// it waits for the view to converge.
+	Rejected *RejectError
+	Pending  bool
+	// Expired lists pending certificates rejected because the view never
+	// converged to them.
+	Expired []*RejectError
+}
+
+// New returns a Core with an empty view and no certificate.
+func New(cfg Config) *Core {
+	if cfg.PendingFor == 0 {
+		cfg.PendingFor = 3 * time.Second
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = 16
+	}
+	return &Core{cfg: cfg, rejections: map[Reason]uint64{}}
+}
+
+// SetTrust replaces the trusted runtime identity, for example after the
+// runtime's key changed and the node attested it again.
+func (c *Core) SetTrust(t Trust) { c.cfg.Trust = t }
+
+// SetView records the node's membership view (alive members, itself
+// included) and re-examines pending certificates.
+func (c *Core) SetView(ids []string, now time.Time) Actions {
+	set, err := members.New(ids)
+	if err != nil {
+		return Actions{}
+	}
+	c.view = set
+	var a Actions
+	// The best pending certificate that now matches the view wins.
+	best := -1
+	for i, p := range c.pending {
+		if p.digest == set.Digest() && (c.held == nil || p.cert.Seq() > c.held.Seq()) &&
+			(best < 0 || p.cert.Seq() > c.pending[best].cert.Seq()) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		p := c.pending[best]
+		c.pending = append(c.pending[:best], c.pending[best+1:]...)
+		c.accept(p.cert, p.outcome, &a)
+	}
+	c.dropSuperseded()
+	return a
+}
+
+// Receive handles a certificate from a peer or from the runtime.
+func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
+	var a Actions
+	if c.held != nil && cert.Seq() == c.held.Seq() && bytes.Equal(cert.Receipt.Signature, c.held.Receipt.Signature) {
+		return a // the one we hold, again: gossip redundancy, not an attack
+	}
+	o, rej := Verify(cert, c.cfg.Trust)
+	if rej == nil && c.held != nil && cert.Seq() <= c.held.Seq() {
+		rej = reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
+	}
+	if rej != nil {
+		c.rejections[rej.Reason]++
+		a.Rejected = rej
+		return a
+	}
+	if c.view != nil && o.MembersDigest == c.view.Digest() {
+		c.accept(cert, o, &a)
+		c.dropSuperseded()
+		return a
+	}
+	// Valid, newer, but for another view: wait for ours to converge.
+	for _, p := range c.pending {
+		if p.cert.Seq() == cert.Seq() {
+			a.Pending = true
+			return a
+		}
+	}
+	c.pending = append(c.pending, pendingCert{cert: cert, outcome: o, digest: o.MembersDigest, until: now.Add(c.cfg.PendingFor)})
+	if len(c.pending) > c.cfg.MaxPending {
+		// Drop the lowest seq.
+		low := 0
+		for i, p := range c.pending {
+			if p.cert.Seq() < c.pending[low].cert.Seq() {
+				low = i
+			}
+		}
+		c.pending = append(c.pending[:low], c.pending[low+1:]...)
+		c.rejections[ReasonMembers]++
+	}
+	a.Pending = true
+	return a
+}
+
+// Tick expires pending certificates whose time ran out.
+func (c *Core) Tick(now time.Time) Actions {
+	var a Actions
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if now.After(p.until) {
+			r := reject(ReasonMembers, "members %v never matched this node's view", p.outcome.Members)
+			c.rejections[ReasonMembers]++
+			a.Expired = append(a.Expired, r)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	c.pending = kept
+	return a
+}
+
+func (c *Core) accept(cert *Certificate, o *Outcome, a *Actions) {
+	c.held, c.outcome = cert, o
+	c.accepted++
+	a.Accepted = cert
+	if o.Leader != c.leader {
+		a.LeaderChanged = &LeaderChange{Previous: c.leader, Leader: o.Leader, Seq: cert.Seq(),
+			Self: o.Leader == c.cfg.Self, WasSelf: c.leader != "" && c.leader == c.cfg.Self}
+		c.leader = o.Leader
+	}
+}
+
+// dropSuperseded forgets pending certificates at or below the held seq.
+func (c *Core) dropSuperseded() {
+	if c.held == nil {
+		return
+	}
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if p.cert.Seq() > c.held.Seq() {
+			kept = append(kept, p)
+		}
+	}
+	c.pending = kept
+}
+
+// Wanted returns the view the node should ask the runtime to certify, or
+// nil when the held certificate already covers the view.
+func (c *Core) Wanted() []string {
+	if c.view == nil {
+		return nil
+	}
+	if c.outcome != nil && c.outcome.MembersDigest == c.view.Digest() {
+		return nil
+	}
+	return c.view.IDs()
+}
+
+// View returns the current view, sorted.
+func (c *Core) View() []string {
+	if c.view == nil {
+		return nil
+	}
+	return c.view.IDs()
+}
+
+// Held returns the held certificate and its outcome, or nils.
+func (c *Core) Held() (*Certificate, *Outcome) { return c.held, c.outcome }
+
+// Leader returns the leader of the held certificate and its seq.
+func (c *Core) Leader() (string, uint64) {
+	if c.held == nil {
+		return "", 0
+	}
+	return c.leader, c.held.Seq()
+}
+
+// Rejections returns the count of refused certificates by reason.
+func (c *Core) Rejections() map[Reason]uint64 {
+	out := make(map[Reason]uint64, len(c.rejections))
+	for k, v := range c.rejections {
+		out[k] = v
+	}
+	return out
+}
+
+// PendingCount returns how many certificates wait for the view.
+func (c *Core) PendingCount() int { return len(c.pending) }
+
+// Accepted returns how many certificates the node has accepted.
+func (c *Core) Accepted() uint64 { return c.accepted }

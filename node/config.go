@@ -1,0 +1,171 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vouch/election"
+)
+
+// Runtime is what a node needs from the trusted runtime.
+type Runtime interface {
+	// Elect runs the election function over the members of a cluster and
+	// returns the resulting certificate.
+	Elect(ctx context.Context, cluster string, members []string) (*election.Certificate, error)
+	// Key returns the runtime's attested receipt key, attesting if needed.
+	Key(ctx context.Context) (ed25519.PublicKey, error)
+	// Describe names the runtime for logs and status, saying SIMULATED
+	// when its attestation is simulated.
+	Describe() RuntimeInfo
+}
+
+// RuntimeInfo describes a runtime for status pages.
+type RuntimeInfo struct {
+	URL        string `json:"url"`
+	Platform   string `json:"platform,omitempty"`
+	Simulated  bool   `json:"simulated"`
+	KeyID      string `json:"key_id,omitempty"`
+	FunctionID string `json:"function_id"`
+	Checksum   string `json:"function_checksum"`
+}
+
+// Config configures a Node. Build one with DefaultLocalConfig,
+// DefaultLANConfig or DefaultWANConfig and fill in Name, Runtime and the
+// election function; the timing comes from the profile.
+type Config struct {
+	// Name is this node's member ID; it must be unique in the cluster.
+	// Under the original policy the highest ID leads.
+	Name string
+	// Cluster names the cluster. Nodes of another cluster are ignored
+	// (memberlist labels every packet with it).
+	Cluster string
+	// BindAddr and BindPort are where the node listens, UDP and TCP.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort are what peers use to reach the node
+	// when it sits behind NAT; empty means the bind address.
+	AdvertiseAddr string
+	AdvertisePort int
+	// Peers are host:port addresses to join through. The node keeps trying
+	// until one answers, so peers may start in any order.
+	Peers []string
+	// GossipKey, if set (16, 24 or 32 bytes), encrypts gossip with AES-GCM.
+	GossipKey []byte
+
+	// Runtime certifies elections; FunctionID and Checksum name the
+	// election function the node trusts.
+	Runtime    Runtime
+	FunctionID string
+	Checksum   string
+
+	// Profile is "local", "lan" or "wan"; Memberlist holds its timing.
+	Profile    string
+	Memberlist *memberlist.Config
+
+	// RefreshInterval is how often the leader asks the runtime to certify
+	// its leadership again.
+	RefreshInterval time.Duration
+	// PendingFor is how long a certificate for a view other than the
+	// node's may wait for the view to converge.
+	PendingFor time.Duration
+	// RetryMin and RetryMax bound the exponential backoff (with jitter)
+	// between attempts when the runtime is unreachable.
+	RetryMin, RetryMax time.Duration
+	// CallTimeout bounds one call to the runtime.
+	CallTimeout time.Duration
+
+	// OnStartedLeading runs, in its own goroutine, when this node becomes
+	// the leader. Its context is cancelled when leadership is lost or the
+	// node shuts down. seq is the certificate's sequence number: hand it to
+	// storage as a fencing token.
+	OnStartedLeading func(ctx context.Context, seq uint64)
+	// OnStoppedLeading runs when this node stops being the leader.
+	OnStoppedLeading func()
+
+	// Logger receives logs; nil means slog.Default().
+	Logger *slog.Logger
+	// EventLog, if set, receives one JSON object per line for every
+	// certificate accepted and every time this node acts as leader, for
+	// offline checking (see package chaos).
+	EventLog io.Writer
+	// Registerer receives Prometheus metrics; nil means a private registry.
+	Registerer prometheus.Registerer
+}
+
+// Profiles are the timing presets.
+var Profiles = []string{"local", "lan", "wan"}
+
+// DefaultLocalConfig is tuned for nodes on one host or a fast, quiet
+// network: failures are detected in about a second.
+//
+// The memberlist timing, and why (docs/ELECTION.md, "Failure detection"):
+// ProbeInterval 200ms, ProbeTimeout 100ms, IndirectChecks 3,
+// SuspicionMult 3, SuspicionMaxTimeoutMult 3, GossipInterval 50ms,
+// GossipNodes 3, RetransmitMult 3, PushPullInterval 5s, TCPTimeout 1s. A dead
+// node is suspected after one failed direct and indirect probe (~0.3 s) and
+// declared dead SuspicionMult × ProbeInterval = 0.6 s later once a second
+// node confirms (1.8 s at most without confirmation); Lifeguard's awareness
+// stretches the timeouts of a node that is itself slow, which keeps healthy
+// nodes from being declared dead.
+func DefaultLocalConfig() *Config {
+	ml := memberlist.DefaultLocalConfig()
+	ml.ProbeInterval = 200 * time.Millisecond
+	ml.ProbeTimeout = 100 * time.Millisecond
+	ml.IndirectChecks = 3
+	ml.SuspicionMult = 3
+	ml.SuspicionMaxTimeoutMult = 3
+	ml.GossipInterval = 50 * time.Millisecond
+	ml.GossipNodes = 3
+	ml.RetransmitMult = 3
+	ml.PushPullInterval = 5 * time.Second
+	ml.TCPTimeout = time.Second
+	ml.GossipToTheDeadTime = 5 * time.Second
+	ml.UDPBufferSize = 8192 // loopback and jumbo frames: a 100-member certificate fits one packet
+	return defaults("local", ml, 30*time.Second)
+}
+
+// DefaultLANConfig uses memberlist's LAN timing (probe every 1 s, suspicion
+// 4 × log10(N) × 1 s): failover in several seconds, robust on busy
+// networks.
+func DefaultLANConfig() *Config {
+	return defaults("lan", memberlist.DefaultLANConfig(), time.Minute)
+}
+
+// DefaultWANConfig uses memberlist's WAN timing (probe every 5 s).
+func DefaultWANConfig() *Config {
+	return defaults("wan", memberlist.DefaultWANConfig(), 5*time.Minute)
+}
+
+// ConfigFor returns the default configuration of a profile.
+func ConfigFor(profile string) (*Config, error) {
+	switch profile {
+	case "local", "":
+		return DefaultLocalConfig(), nil
+	case "lan":
+		return DefaultLANConfig(), nil
+	case "wan":
+		return DefaultWANConfig(), nil
+	}
+	return nil, fmt.Errorf("unknown profile %q: want local, lan or wan", profile)
+}
+
+func defaults(profile string, ml *memberlist.Config, refresh time.Duration) *Config {
+	return &Config{
+		Cluster:         "default",
+		BindAddr:        "127.0.0.1",
+		Profile:         profile,
+		Memberlist:      ml,
+		RefreshInterval: refresh,
+		PendingFor:      3 * time.Second,
+		RetryMin:        100 * time.Millisecond,
+		RetryMax:        5 * time.Second,
+		CallTimeout:     5 * time.Second,
+	}
+}

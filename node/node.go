@@ -1,0 +1,501 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"vouch/election"
+	"vouch/election/members"
+)
+
+// ErrStopped is returned by methods of a node that has shut down.
+var ErrStopped = errors.New("node stopped")
+
+// Node is a running cluster member. Its methods are safe for concurrent
+// use. One goroutine owns the election core; everything else talks to it
+// through channels.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	ml      *memberlist.Memberlist
+	queue   *memberlist.TransmitLimitedQueue
+	metrics *metrics
+	events  *eventLog
+
+	inbox   chan input
+	stop    chan struct{}
+	done    chan struct{}
+	started atomic.Bool
+	closing sync.Once
+	leaving atomic.Bool
+
+	// Owned by the loop goroutine.
+	core        *election.Core
+	trustKey    ed25519.PublicKey
+	calling     bool
+	nextCall    time.Time
+	attempt     int
+	lastRefresh time.Time
+	leadCancel  context.CancelFunc
+	runtimeErr  error
+	rng         *rand.Rand
+
+	status atomic.Pointer[Status]
+
+	subMu sync.Mutex
+	subs  map[chan Leadership]struct{}
+}
+
+// input is one event for the loop.
+type input struct {
+	kind     inputKind
+	cert     *election.Certificate
+	err      error
+	from     string
+	key      ed25519.PublicKey
+	reply    chan struct{}
+	viewFrom time.Time
+}
+
+type inputKind int
+
+const (
+	inView inputKind = iota
+	inCert
+	inElected
+	inSync
+)
+
+// New validates cfg and creates a node. Start joins the cluster.
+func New(cfg Config) (*Node, error) {
+	if cfg.Memberlist == nil {
+		def, err := ConfigFor(cfg.Profile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Memberlist = def.Memberlist
+	}
+	if err := members.ValidID(cfg.Name); err != nil {
+		return nil, fmt.Errorf("node name: %w", err)
+	}
+	if err := members.ValidCluster(cfg.Cluster); err != nil {
+		return nil, err
+	}
+	if cfg.Runtime == nil {
+		return nil, errors.New("node: no runtime configured (give --ref FILE or --enclave URL)")
+	}
+	if cfg.FunctionID == "" || cfg.Checksum == "" {
+		return nil, errors.New("node: the election function's ID (-f) and checksum (-fh) are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = 30 * time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = 5 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 5 * time.Second
+	}
+	n := &Node{
+		cfg:   cfg,
+		log:   cfg.Logger.With("node", cfg.Name),
+		inbox: make(chan input, 1024),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		subs:  map[chan Leadership]struct{}{},
+		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
+	}
+	n.metrics = newMetrics(cfg.Registerer)
+	n.events = &eventLog{w: cfg.EventLog, node: cfg.Name}
+	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})
+	return n, nil
+}
+
+// Start attests the runtime, starts gossiping and keeps joining the peers
+// in the background. It returns once the node listens.
+func (n *Node) Start(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return errors.New("node: already started")
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+	key, err := n.cfg.Runtime.Key(cctx)
+	cancel()
+	if err != nil {
+		// The node can run without the runtime: it will keep retrying,
+		// and accepts no certificate until it has attested it.
+		n.log.Warn("runtime not attested yet; will retry", "err", err)
+		n.runtimeErr = err
+	}
+	n.trustKey = key
+	n.core = election.New(election.Config{Self: n.cfg.Name, Trust: n.trust(), PendingFor: n.cfg.PendingFor})
+
+	mc := *n.cfg.Memberlist
+	mc.Name = n.cfg.Name
+	mc.BindAddr = n.cfg.BindAddr
+	mc.BindPort = n.cfg.BindPort
+	mc.AdvertiseAddr = n.cfg.AdvertiseAddr
+	mc.AdvertisePort = n.cfg.AdvertisePort
+	if mc.AdvertisePort == 0 {
+		mc.AdvertisePort = n.cfg.BindPort
+	}
+	mc.Label = "vouch/" + n.cfg.Cluster
+	mc.Delegate = &delegate{n: n}
+	mc.Events = &events{n: n}
+	mc.Logger = log.New(&memberlistLog{n: n}, "", 0)
+	mc.LogOutput = nil
+	if len(n.cfg.GossipKey) > 0 {
+		kr, err := memberlist.NewKeyring(nil, n.cfg.GossipKey)
+		if err != nil {
+			return fmt.Errorf("gossip key: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	n.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult}
+	ml, err := memberlist.Create(&mc)
+	if err != nil {
+		return fmt.Errorf("starting gossip on %s:%d: %w", n.cfg.BindAddr, n.cfg.BindPort, err)
+	}
+	n.ml = ml
+	n.queue.NumNodes = ml.NumMembers
+	go n.loop()
+	go n.joinLoop()
+	n.post(input{kind: inView})
+	n.log.Info("node started", "cluster", n.cfg.Cluster, "addr", net.JoinHostPort(n.cfg.BindAddr, strconv.Itoa(int(ml.LocalNode().Port))),
+		"profile", n.cfg.Profile, "peers", n.cfg.Peers, "runtime", n.cfg.Runtime.Describe().URL, "simulated_attestation", n.cfg.Runtime.Describe().Simulated)
+	return nil
+}
+
+func (n *Node) trust() election.Trust {
+	return election.Trust{Key: n.trustKey, FunctionID: n.cfg.FunctionID, Checksum: n.cfg.Checksum, Cluster: n.cfg.Cluster}
+}
+
+// Port returns the port the node listens on (useful with BindPort 0).
+func (n *Node) Port() int {
+	if n.ml == nil {
+		return n.cfg.BindPort
+	}
+	return int(n.ml.LocalNode().Port)
+}
+
+// Addr returns the node's gossip address, host:port.
+func (n *Node) Addr() string {
+	return net.JoinHostPort(n.cfg.BindAddr, strconv.Itoa(n.Port()))
+}
+
+// Join asks the node to join the cluster through more peers.
+func (n *Node) Join(peers ...string) (int, error) {
+	if n.ml == nil {
+		return 0, ErrStopped
+	}
+	return n.ml.Join(peers)
+}
+
+// joinLoop joins the configured peers, retrying until one answers. A node
+// that starts before its peers runs alone meanwhile.
+func (n *Node) joinLoop() {
+	if len(n.cfg.Peers) == 0 {
+		return
+	}
+	delay := 200 * time.Millisecond
+	for {
+		if _, err := n.ml.Join(n.cfg.Peers); err == nil {
+			return
+		} else if n.ml.NumMembers() > 1 {
+			return // someone joined us meanwhile
+		} else {
+			n.log.Debug("cannot join peers yet; retrying", "peers", n.cfg.Peers, "err", err)
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// post hands an input to the loop without blocking; when the loop is
+// saturated the input is dropped and counted.
+func (n *Node) post(in input) {
+	select {
+	case n.inbox <- in:
+	default:
+		n.metrics.dropped.WithLabelValues("queue_full").Inc()
+	}
+}
+
+const tick = 100 * time.Millisecond
+
+func (n *Node) loop() {
+	defer close(n.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	n.refreshView(time.Now())
+	for {
+		select {
+		case <-n.stop:
+			n.stopLeading()
+			n.publish()
+			return
+		case in := <-n.inbox:
+			now := time.Now()
+			switch in.kind {
+			case inView:
+				n.refreshView(now)
+			case inCert:
+				n.handle(n.core.Receive(in.cert, now), "peer "+in.from)
+			case inElected:
+				n.elected(in, now)
+			case inSync:
+				close(in.reply)
+			}
+		case <-t.C:
+			now := time.Now()
+			n.handle(n.core.Tick(now), "")
+		}
+		n.maybeElect(time.Now())
+		n.publish()
+	}
+}
+
+func (n *Node) refreshView(now time.Time) {
+	var ids []string
+	for _, m := range n.ml.Members() {
+		if m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect {
+			ids = append(ids, m.Name)
+		}
+	}
+	before := n.core.View()
+	n.handle(n.core.SetView(ids, now), "view")
+	if after := n.core.View(); len(before) != len(after) || members.Digest(before) != members.Digest(after) {
+		n.metrics.members.Set(float64(len(after)))
+		n.log.Debug("membership view changed", "members", after)
+		// A new view: give peers a moment to certify it first.
+		jitter := time.Duration(n.rng.Int64N(int64(min(50*time.Millisecond, time.Duration(2*len(after))*time.Millisecond)) + 1))
+		if n.nextCall.Before(now.Add(jitter)) && n.attempt == 0 {
+			n.nextCall = now.Add(jitter)
+		}
+	}
+}
+
+// handle carries out the core's actions.
+func (n *Node) handle(a election.Actions, source string) {
+	if a.Rejected != nil {
+		n.metrics.rejected.WithLabelValues(string(a.Rejected.Reason)).Inc()
+		if a.Rejected.Reason == election.ReasonStale {
+			n.log.Debug("certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
+		} else {
+			n.log.Warn("certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
+		}
+	}
+	for _, r := range a.Expired {
+		n.metrics.rejected.WithLabelValues(string(r.Reason)).Inc()
+		n.log.Warn("certificate rejected", "reason", r.Reason, "detail", r.Detail)
+	}
+	if a.Accepted == nil {
+		return
+	}
+	cert := a.Accepted
+	_, o := n.core.Held()
+	n.metrics.seq.Set(float64(cert.Seq()))
+	n.events.accepted(cert, o)
+	n.relay(cert)
+	if a.LeaderChanged == nil {
+		n.log.Debug("leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)
+		return
+	}
+	lc := a.LeaderChanged
+	n.log.Info("leader is "+lc.Leader+" (seq "+strconv.FormatUint(lc.Seq, 10)+")", "leader", lc.Leader, "seq", lc.Seq, "previous", lc.Previous, "members", o.Members, "from", source)
+	if lc.Previous != "" {
+		n.metrics.leaderChanges.Inc()
+	}
+	if lc.WasSelf && !lc.Self {
+		n.stopLeading()
+	}
+	if lc.Self {
+		n.startLeading(lc.Seq)
+	}
+	n.notify()
+}
+
+func (n *Node) startLeading(seq uint64) {
+	n.log.Info("I AM THE LEADER", "seq", seq)
+	n.metrics.isLeader.Set(1)
+	n.events.acted(seq)
+	if n.leadCancel != nil {
+		n.leadCancel()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.leadCancel = cancel
+	if f := n.cfg.OnStartedLeading; f != nil {
+		go f(ctx, seq)
+	}
+}
+
+func (n *Node) stopLeading() {
+	if n.leadCancel == nil {
+		return
+	}
+	n.leadCancel()
+	n.leadCancel = nil
+	n.metrics.isLeader.Set(0)
+	n.log.Info("stopped leading")
+	if f := n.cfg.OnStoppedLeading; f != nil {
+		go f()
+	}
+}
+
+// maybeElect starts a call to the runtime when the held certificate does
+// not cover the view, or when the leader's refresh is due.
+func (n *Node) maybeElect(now time.Time) {
+	if n.calling || n.leaving.Load() || now.Before(n.nextCall) {
+		return
+	}
+	view := n.core.Wanted()
+	leader, _ := n.core.Leader()
+	if view == nil && leader == n.cfg.Name && now.Sub(n.lastRefresh) >= n.cfg.RefreshInterval {
+		view = n.core.View()
+	}
+	if view == nil && n.trustKey == nil {
+		view = n.core.View() // attest, then certify
+	}
+	if view == nil {
+		return
+	}
+	n.calling = true
+	n.lastRefresh = now
+	go n.call(view)
+}
+
+func (n *Node) call(view []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	key, err := n.cfg.Runtime.Key(ctx)
+	var cert *election.Certificate
+	if err == nil {
+		cert, err = n.cfg.Runtime.Elect(ctx, n.cfg.Cluster, view)
+	}
+	n.metrics.callSeconds.Observe(time.Since(start).Seconds())
+	select {
+	case n.inbox <- input{kind: inElected, cert: cert, err: err, key: key}:
+	case <-n.stop:
+	}
+}
+
+func (n *Node) elected(in input, now time.Time) {
+	n.calling = false
+	if in.err != nil {
+		n.metrics.electionErrors.Inc()
+		n.runtimeErr = in.err
+		d := min(n.cfg.RetryMax, n.cfg.RetryMin<<min(n.attempt, 20))
+		d = d/2 + time.Duration(n.rng.Int64N(int64(d/2)+1)) // jitter
+		n.attempt++
+		n.nextCall = now.Add(d)
+		n.log.Warn("runtime call failed; keeping the last valid leader", "err", in.err, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
+		return
+	}
+	if n.attempt > 0 || n.runtimeErr != nil {
+		n.log.Info("runtime reachable again")
+	}
+	n.attempt, n.runtimeErr, n.nextCall = 0, nil, time.Time{}
+	n.metrics.elections.Inc()
+	if !in.key.Equal(n.trustKey) {
+		if n.trustKey != nil {
+			n.log.Warn("runtime receipt key changed; trusting the newly attested key")
+		}
+		n.trustKey = in.key
+		n.core.SetTrust(n.trust())
+	}
+	n.handle(n.core.Receive(in.cert, now), "runtime")
+}
+
+// Shutdown leaves the cluster gracefully, so peers see a leave rather than
+// a failure, and stops the node. It is idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if !n.started.Load() || n.ml == nil {
+		return nil
+	}
+	var err error
+	n.closing.Do(func() {
+		n.leaving.Store(true)
+		timeout := 2 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+		err = n.ml.Leave(timeout)
+		n.shutdown()
+	})
+	return err
+}
+
+// Kill stops the node abruptly, as a crash would: no leave message. Peers
+// must detect the failure. For tests and benchmarks.
+func (n *Node) Kill() {
+	if !n.started.Load() || n.ml == nil {
+		return
+	}
+	n.closing.Do(n.shutdown)
+}
+
+func (n *Node) shutdown() {
+	n.ml.Shutdown()
+	close(n.stop)
+	<-n.done
+	n.subMu.Lock()
+	for ch := range n.subs {
+		close(ch)
+	}
+	n.subs = nil
+	n.subMu.Unlock()
+	n.log.Info("node stopped")
+}
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// sync waits until the loop has handled everything posted before it.
+func (n *Node) sync(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case n.inbox <- input{kind: inSync, reply: reply}:
+	case <-n.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-n.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

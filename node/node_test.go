@@ -1,0 +1,73 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"vouch/client"
+	"vouch/internal/enclavetest"
+	"vouch/node"
+)
+
+func startNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string) *node.Node {
+	t.Helper()
+	cfg := node.DefaultLocalConfig()
+	cfg.Name = name
+	cfg.Cluster = "demo"
+	cfg.BindPort = 0
+	cfg.Peers = peers
+	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
+	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Kill)
+	return n
+}
+
+func waitLeader(t *testing.T, nodes []*node.Node, want string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		ok := true
+		for _, n := range nodes {
+			if n.Leader().Leader != want {
+				ok = false
+			}
+		}
+		if ok {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, n := range nodes {
+		st := n.Status()
+		t.Logf("%s: leader %q seq %d view %v runtime %+v rejections %v", st.Name, st.Leader, st.Seq, st.View, st.Runtime, st.Rejections)
+	}
+	t.Fatalf("nodes did not agree on leader %s within %v", want, within)
+	return 0
+}
+
+func TestAgreeAndFailover(t *testing.T) {
+	env := enclavetest.Start(t)
+	ref := env.DeployLeader()
+	var nodes []*node.Node
+	first := startNode(t, env, ref, "5000", nil)
+	nodes = append(nodes, first)
+	for i := 1; i < 5; i++ {
+		nodes = append(nodes, startNode(t, env, ref, fmt.Sprint(5000+i), []string{first.Addr()}))
+	}
+	waitLeader(t, nodes, "5004", 10*time.Second)
+	nodes[4].Kill()
+	d := waitLeader(t, nodes[:4], "5003", 10*time.Second)
+	t.Logf("failover took %v", d)
+}

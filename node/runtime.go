@@ -1,0 +1,49 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+
+	"vouch/client"
+	"vouch/election"
+)
+
+// ClientRuntime is a Runtime reached through the client SDK: it attests the
+// runtime, checks the function's checksum before sending anything, seals
+// each request and verifies each receipt.
+type ClientRuntime struct {
+	c   *client.Client
+	ref client.FunctionRef
+}
+
+// NewClientRuntime returns a Runtime that calls function ref through c.
+func NewClientRuntime(c *client.Client, ref client.FunctionRef) *ClientRuntime {
+	return &ClientRuntime{c: c, ref: ref}
+}
+
+// Elect implements Runtime.
+func (r *ClientRuntime) Elect(ctx context.Context, cluster string, ids []string) (*election.Certificate, error) {
+	res, err := r.c.Run(ctx, r.ref, election.Request(cluster, ids))
+	if err != nil {
+		return nil, err
+	}
+	return &election.Certificate{Output: res.Output, Receipt: res.Receipt}, nil
+}
+
+// Key implements Runtime.
+func (r *ClientRuntime) Key(ctx context.Context) (ed25519.PublicKey, error) {
+	id, err := r.c.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return id.ReceiptKey, nil
+}
+
+// Describe implements Runtime.
+func (r *ClientRuntime) Describe() RuntimeInfo {
+	info := RuntimeInfo{URL: r.c.URL(), FunctionID: r.ref.ID, Checksum: r.ref.Checksum}
+	if id := r.c.Cached(); id != nil {
+		info.Platform, info.Simulated, info.KeyID = id.Platform, id.Simulated, id.KeyID
+	}
+	return info
+}
