@@ -19,6 +19,10 @@ type Config struct {
 	PendingFor time.Duration
 	// MaxPending bounds the certificates waiting; zero means 16.
 	MaxPending int
+	// MinSeq refuses certificates below this seq as stale: the highest seq
+	// the node accepted before it restarted, so that an old certificate
+	// cannot be replayed to it.
+	MinSeq uint64
 }
 
 // Core is a node's election state. It is not safe for concurrent use: one
@@ -120,6 +124,9 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 	o, rej := Verify(cert, c.cfg.Trust)
 	if rej == nil && c.held != nil && cert.Seq() <= c.held.Seq() {
 		rej = reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
+	}
+	if rej == nil && cert.Seq() < c.cfg.MinSeq {
+		rej = reject(ReasonStale, "seq %d is below %d, the highest this node accepted before it restarted", cert.Seq(), c.cfg.MinSeq)
 	}
 	if rej != nil {
 		c.rejections[rej.Reason]++

@@ -58,6 +58,10 @@ type Config struct {
 	Peers []string
 	// GossipKey, if set (16, 24 or 32 bytes), encrypts gossip with AES-GCM.
 	GossipKey []byte
+	// DataDir, if set, keeps the node's state across restarts: the seq of
+	// the last certificate it accepted, so that older ones cannot be
+	// replayed to it after a restart.
+	DataDir string
 
 	// Runtime certifies elections; FunctionID and Checksum name the
 	// election function the node trusts.

@@ -145,7 +145,11 @@ func (n *Node) Start(ctx context.Context) error {
 		n.runtimeErr = err
 	}
 	n.trustKey = key
-	n.core = election.New(election.Config{Self: n.cfg.Name, Trust: n.trust(), PendingFor: n.cfg.PendingFor})
+	floor, err := n.loadSeq()
+	if err != nil {
+		return err
+	}
+	n.core = election.New(election.Config{Self: n.cfg.Name, Trust: n.trust(), PendingFor: n.cfg.PendingFor, MinSeq: floor})
 
 	mc := *n.cfg.Memberlist
 	mc.Name = n.cfg.Name
@@ -318,6 +322,7 @@ func (n *Node) handle(a election.Actions, source string) {
 	_, o := n.core.Held()
 	n.metrics.seq.Set(float64(cert.Seq()))
 	n.events.accepted(cert, o)
+	n.saveSeq(cert.Seq())
 	n.relay(cert)
 	if a.LeaderChanged == nil {
 		n.log.Debug("leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)

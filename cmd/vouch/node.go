@@ -2,9 +2,207 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"vouch/api"
+	"vouch/client"
+	"vouch/node"
 )
 
+// defaultRefFile is the original demo's file name for the function
+// reference.
+const defaultRefFile = "leader_election.json"
+
 func cmdNode(ctx context.Context, args []string, u *ui) error {
-	return errors.New("vouch node: not built yet")
+	fl := newFlags("node", "-p PORT [-n PEER]... -f ID -fh CHECKSUM [flags]", u)
+	port := fl.Int("p", 0, "port to gossip on (UDP and TCP, on 127.0.0.1 unless --bind); also the node's ID unless --name")
+	var peers peerFlag
+	fl.Var(&peers, "n", "peer to join: PORT (127.0.0.1:PORT) or HOST:PORT; repeat or separate with commas")
+	fid := fl.String("f", "", "the election function's ID")
+	fh := fl.String("fh", "", "the election function's expected checksum")
+	var cf clientFlags
+	cf.register(fl, true)
+	name := fl.String("name", "", "this node's member ID (default: the port)")
+	cluster := fl.String("cluster", "default", "cluster name; nodes of other clusters are ignored")
+	bind := fl.String("bind", "", "HOST:PORT to listen on (default 127.0.0.1:-p)")
+	advertise := fl.String("advertise", "", "HOST:PORT peers should use to reach this node (behind NAT)")
+	data := fl.String("data", "", "directory for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
+	gossipKey := fl.String("gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; every node needs the same (env VOUCH_GOSSIP_KEY)")
+	profile := fl.String("profile", "local", "timing profile: local (failover ~1 s), lan or wan (memberlist's defaults)")
+	httpAddr := fl.String("http", "", "serve GET /status and GET /metrics on this address, e.g. 127.0.0.1:8080")
+	logFormat := fl.String("log-format", "text", "log format: text or json")
+	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this file")
+	if _, err := parse(fl, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(u, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := node.ConfigFor(*profile)
+	if err != nil {
+		return usagef("--profile: %v", err)
+	}
+	cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *cluster, *data
+
+	// Where to listen, and who we are.
+	switch {
+	case *bind != "":
+		host, p, err := splitHostPort(*bind)
+		if err != nil {
+			return usagef("--bind: %v", err)
+		}
+		cfg.BindAddr, cfg.BindPort = host, p
+	case *port != 0:
+		cfg.BindAddr, cfg.BindPort = "127.0.0.1", *port
+	default:
+		return usagef("node needs -p PORT or --bind HOST:PORT")
+	}
+	if *advertise != "" {
+		host, p, err := splitHostPort(*advertise)
+		if err != nil {
+			return usagef("--advertise: %v", err)
+		}
+		cfg.AdvertiseAddr, cfg.AdvertisePort = host, p
+	}
+	cfg.Name = *name
+	if cfg.Name == "" {
+		cfg.Name = strconv.Itoa(cfg.BindPort)
+	}
+	cfg.Peers = peers
+	key := *gossipKey
+	if key == "" {
+		key = os.Getenv("VOUCH_GOSSIP_KEY")
+	}
+	if key != "" {
+		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(key); err != nil || (len(cfg.GossipKey) != 16 && len(cfg.GossipKey) != 24 && len(cfg.GossipKey) != 32) {
+			return usagef("--gossip-key must be base64 of 16, 24 or 32 bytes (try: head -c 32 /dev/urandom | base64)")
+		}
+	}
+
+	// The function reference: --ref, $VOUCH_REF, else ./leader_election.json.
+	ref, err := cf.loadRef()
+	if err != nil {
+		return err
+	}
+	if ref == nil {
+		if r, err := api.LoadRef(defaultRefFile); err == nil {
+			ref = r
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	fr := client.FunctionRef{ID: *fid, Checksum: strings.ToLower(*fh)}
+	if ref != nil {
+		if fr.ID == "" {
+			fr.ID = ref.FunctionID
+		}
+		if fr.Checksum == "" {
+			fr.Checksum = ref.FunctionChecksum
+		}
+		if fr.ID != ref.FunctionID || fr.Checksum != ref.FunctionChecksum {
+			return withHint(fmt.Errorf("the function reference is for %s (checksum %s), but -f/-fh say %s (checksum %s)", ref.FunctionID, ref.FunctionChecksum, fr.ID, fr.Checksum),
+				"mint a reference for the function you expect: vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile)
+		}
+		fr.Token = ref.FunctionToken
+	}
+	if fr.ID == "" || fr.Checksum == "" {
+		return withHint(errors.New("no election function: give -f ID -fh CHECKSUM"), "deploy it with `vouch deploy --builtin leader` and mint a reference with `vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile+"`")
+	}
+	opts, err := cf.options(ref, false)
+	if err != nil {
+		return err
+	}
+	if fr.Token == "" {
+		fr.Token = opts.OwnerToken
+	}
+	if fr.Token == "" {
+		return withHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
+	}
+	c, err := client.New(cf.url(ref), opts)
+	if err != nil {
+		return err
+	}
+	cfg.Runtime = node.NewClientRuntime(c, fr)
+	cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
+	if *eventLog != "" {
+		f, err := os.OpenFile(*eventLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.EventLog = f
+	}
+	n, err := node.New(*cfg)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	if info := cfg.Runtime.Describe(); info.Simulated {
+		logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
+	}
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			n.Kill()
+			return err
+		}
+		srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		logger.Info("status endpoints ready", "url", "http://"+ln.Addr().String()+"/status")
+	}
+	<-ctx.Done()
+	logger.Info("leaving the cluster")
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return n.Shutdown(sctx)
+}
+
+// peerFlag collects -n values: bare ports mean 127.0.0.1.
+type peerFlag []string
+
+func (p *peerFlag) String() string { return strings.Join(*p, ",") }
+
+func (p *peerFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if _, err := strconv.Atoi(s); err == nil {
+			s = "127.0.0.1:" + s
+		} else if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("peer %q: want PORT or HOST:PORT", s)
+		}
+		*p = append(*p, s)
+	}
+	return nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, p, nil
 }

@@ -1,0 +1,315 @@
+// Package demo runs vouch end to end in one process: a runtime with
+// SIMULATED attestation, the built-in leader function, and a cluster of
+// nodes gossiping over real loopback UDP and TCP sockets. It shows the
+// cluster agreeing on a verified leader, kills the leader, and times the
+// failover. `vouch demo` is a thin wrapper around Run.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"vouch/api"
+	"vouch/attest"
+	"vouch/client"
+	"vouch/enclave"
+	"vouch/functions"
+	"vouch/node"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Nodes is the cluster size; at least 2. Zero means 5.
+	Nodes int
+	// Watch keeps the cluster running after the failover until ctx ends.
+	Watch bool
+	// ConvergeWithin bounds each wait for agreement; zero means 8 s.
+	ConvergeWithin time.Duration
+	// Out receives the narrative; nil means os.Stdout.
+	Out io.Writer
+	// Logger receives the runtime's and the nodes' logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Result is what a run measured.
+type Result struct {
+	Leader      string
+	Seq         uint64
+	NewLeader   string
+	NewSeq      uint64
+	Agreement   time.Duration // start of the nodes to agreement
+	Failover    time.Duration // leader killed to every survivor holding the new certificate
+	RuntimeURL  string
+	FunctionID  string
+	Checksum    string
+	NodeNames   []string
+	Simulated   bool
+	RejectCount uint64
+}
+
+// ErrNotConverged is returned when the cluster does not agree in time.
+var ErrNotConverged = errors.New("the cluster did not converge in time")
+
+// Run runs the demo.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Nodes == 0 {
+		opts.Nodes = 5
+	}
+	if opts.Nodes < 2 {
+		return nil, fmt.Errorf("the demo needs at least 2 nodes, got %d", opts.Nodes)
+	}
+	if opts.ConvergeWithin == 0 {
+		opts.ConvergeWithin = 8 * time.Second
+	}
+	out := opts.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+
+	// 1. The runtime, in this process.
+	dir, err := os.MkdirTemp("", "vouch-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	pcr0, err := attest.ExecutableDigest()
+	if err != nil {
+		return nil, err
+	}
+	sim, err := attest.NewSimulated(dir, pcr0)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger.With("component", "enclave")})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	sctx, stopServer := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(sctx, ln); close(served) }()
+	defer func() { stopServer(); <-served }()
+	res := &Result{RuntimeURL: "http://" + ln.Addr().String(), Simulated: true}
+	say("vouch demo: runtime listening on %s", res.RuntimeURL)
+	say("  attestation: SIMULATED (development only; a real deployment runs the runtime in an AWS Nitro Enclave)")
+
+	// 2. The election function, deployed and checked like any other.
+	owner, _ := srv.OwnerToken()
+	fp := sim.RootFingerprint()
+	trust := api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: fmt.Sprintf("%x", fp[:])}
+	admin, err := client.New(res.RuntimeURL, client.Options{OwnerToken: owner, Trust: trust})
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	b, err := functions.Builtin("leader")
+	if err != nil {
+		return nil, err
+	}
+	d, err := admin.Deploy(ctx, b, "")
+	if err != nil {
+		return nil, err
+	}
+	tok, err := admin.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	res.FunctionID, res.Checksum = d.FunctionID, d.FunctionChecksum
+	say("  deployed the built-in leader function: ID %s, checksum %s", d.FunctionID, d.FunctionChecksum)
+	ref := client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
+
+	// 3. The nodes, each on its own loopback port, named by port as in the
+	// original demo, so the highest port leads.
+	ports, err := freePorts(opts.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	nodes := map[string]*node.Node{}
+	var names []string
+	defer func() {
+		for _, n := range nodes {
+			n.Kill()
+		}
+	}()
+	start := time.Now()
+	for i, p := range ports {
+		cfg := node.DefaultLocalConfig()
+		cfg.Name = strconv.Itoa(p)
+		cfg.Cluster = "demo"
+		cfg.BindPort = p
+		if i > 0 {
+			cfg.Peers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
+		}
+		c, err := client.New(res.RuntimeURL, client.Options{Trust: trust})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		cfg.Runtime = node.NewClientRuntime(c, ref)
+		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
+		cfg.Logger = logger
+		n, err := node.New(*cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.Start(ctx); err != nil {
+			return nil, err
+		}
+		nodes[cfg.Name] = n
+		names = append(names, cfg.Name)
+	}
+	res.NodeNames = names
+	say("  started %d nodes gossiping on 127.0.0.1 ports %s", len(names), strings.Join(names, " "))
+
+	want := highest(names)
+	agreed, err := waitAgree(ctx, nodes, names, want, opts.ConvergeWithin)
+	if err != nil {
+		return res, err
+	}
+	res.Agreement = time.Since(start)
+	res.Leader, res.Seq = want, agreed
+	say("")
+	say("all %d nodes verified one certificate: leader is %s (seq %d), after %s", len(names), want, agreed, res.Agreement.Round(time.Millisecond))
+	say("  each checked the runtime's signature, the function checksum and the member list before accepting it")
+
+	// 4. Kill the leader without a goodbye, and time the failover.
+	say("")
+	say("killing the leader %s (no leave message: the others must detect the failure)", want)
+	killed := time.Now()
+	nodes[want].Kill()
+	delete(nodes, want)
+	survivors := without(names, want)
+	next := highest(survivors)
+	newSeq, err := waitAgree(ctx, nodes, survivors, next, opts.ConvergeWithin)
+	if err != nil {
+		return res, err
+	}
+	res.Failover = time.Since(killed)
+	res.NewLeader, res.NewSeq = next, newSeq
+	for _, n := range nodes {
+		for _, c := range n.Status().Rejections {
+			res.RejectCount += c
+		}
+	}
+	say("failover: all %d survivors verified a new certificate: leader is %s (seq %d), %s after the kill",
+		len(survivors), next, newSeq, res.Failover.Round(time.Millisecond))
+
+	if opts.Watch {
+		say("")
+		say("watching (Ctrl-C to stop); start more nodes with: vouch node -p PORT -n %d -f %s -fh %s --enclave %s --allow-simulated --cluster demo --token <TOKEN>",
+			ports[0], d.FunctionID, d.FunctionChecksum, res.RuntimeURL)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return res, nil
+			case <-t.C:
+				for _, name := range survivors {
+					l := nodes[name].Leader()
+					say("  %s: leader %s (seq %d)", name, l.Leader, l.Seq)
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// waitAgree polls until every named node holds a certificate for want,
+// all with the same seq, and returns that seq.
+func waitAgree(ctx context.Context, nodes map[string]*node.Node, names []string, want string, within time.Duration) (uint64, error) {
+	deadline := time.Now().Add(within)
+	for {
+		var seq uint64
+		ok := true
+		for i, name := range names {
+			l := nodes[name].Leader()
+			if l.Leader != want || (i > 0 && l.Seq != seq) {
+				ok = false
+				break
+			}
+			seq = l.Seq
+		}
+		if ok {
+			return seq, nil
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, name := range names {
+				st := nodes[name].Status()
+				fmt.Fprintf(&b, "\n  %s: leader %q seq %d view %v runtime %s %s", name, st.Leader, st.Seq, st.View, st.Runtime.State, st.Runtime.LastError)
+			}
+			return 0, fmt.Errorf("%w: waited %s for every node to accept leader %s:%s", ErrNotConverged, within, want, b.String())
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func highest(names []string) string {
+	s := append([]string(nil), names...)
+	sort.Slice(s, func(i, j int) bool {
+		a, _ := strconv.Atoi(s[i])
+		b, _ := strconv.Atoi(s[j])
+		return a < b
+	})
+	return s[len(s)-1]
+}
+
+func without(names []string, drop string) []string {
+	var out []string
+	for _, n := range names {
+		if n != drop {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// freePorts finds n ports free for both UDP and TCP on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n && tries < 100*n; tries++ {
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		p := tl.Addr().(*net.TCPAddr).Port
+		ul, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		tl.Close()
+		if err != nil {
+			continue
+		}
+		ul.Close()
+		if !seen[p] {
+			seen[p] = true
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) < n {
+		return nil, fmt.Errorf("found only %d free ports", len(ports))
+	}
+	return ports, nil
+}
