@@ -149,11 +149,11 @@ func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
 	if err := r.Verify(t.Key); err != nil {
 		return nil, reject(ReasonBadSignature, "%v", err)
 	}
-	if r.FunctionID != t.FunctionID {
-		return nil, reject(ReasonWrongFunction, "certificate is from function %s, expected %s", r.FunctionID, t.FunctionID)
-	}
 	if r.FunctionChecksum != t.Checksum {
 		return nil, reject(ReasonWrongChecksum, "certificate is from checksum %s, expected %s", r.FunctionChecksum, t.Checksum)
+	}
+	if r.FunctionID != t.FunctionID {
+		return nil, reject(ReasonWrongFunction, "certificate is from function %s, expected %s", r.FunctionID, t.FunctionID)
 	}
 	if sum := sha256.Sum256(c.Output); hex.EncodeToString(sum[:]) != r.OutputSHA256 {
 		return nil, reject(ReasonOutputMismatch, "output does not hash to the receipt's output_sha256")

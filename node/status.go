@@ -56,6 +56,9 @@ type CertificateStatus struct {
 	MembersDigest string          `json:"members_digest"`
 	Output        json.RawMessage `json:"output"`
 	Receipt       any             `json:"receipt"`
+	// Wire is the certificate's wire form (docs/FORMATS.md), to check it
+	// offline.
+	Wire []byte `json:"wire"`
 }
 
 // RuntimeStatus shows the runtime's state as this node sees it.
@@ -99,7 +102,7 @@ func (n *Node) publish() {
 	if cert, o := n.core.Held(); cert != nil {
 		st.cert = cert
 		st.Certificate = &CertificateStatus{Seq: cert.Seq(), Leader: o.Leader, Members: o.Members, MembersDigest: o.MembersDigest,
-			Output: json.RawMessage(cert.Output), Receipt: cert.Receipt}
+			Output: json.RawMessage(cert.Output), Receipt: cert.Receipt, Wire: cert.Encode()}
 	}
 	if n.ml != nil {
 		st.Health = n.ml.GetHealthScore()
