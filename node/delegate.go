@@ -10,6 +10,9 @@ import (
 // one type byte followed by the body (docs/FORMATS.md, "Node messages").
 const (
 	msgCert byte = 1
+	// msgGoodbye announces a graceful leave; the body is the member ID.
+	// It only labels the departure in status ("left" rather than "dead").
+	msgGoodbye byte = 2
 	// maxMessage bounds any message a node accepts.
 	maxMessage = election.MaxCertSize + 1
 )
@@ -52,6 +55,11 @@ func (n *Node) receive(b []byte, via string) {
 	case len(b) > maxMessage:
 		n.metrics.dropped.WithLabelValues("oversized").Inc()
 		return
+	case b[0] == msgGoodbye:
+		if name := string(b[1:]); len(name) <= 128 {
+			n.post(input{kind: inGoodbye, from: name})
+		}
+		return
 	case b[0] != msgCert:
 		n.metrics.dropped.WithLabelValues("unknown_type").Inc()
 		return
@@ -69,8 +77,10 @@ func (n *Node) receive(b []byte, via string) {
 // events turns memberlist's membership events into view refreshes.
 type events struct{ n *Node }
 
-func (e *events) NotifyJoin(*memberlist.Node)   { e.n.post(input{kind: inView}) }
-func (e *events) NotifyLeave(*memberlist.Node)  { e.n.post(input{kind: inView}) }
+func (e *events) NotifyJoin(*memberlist.Node) { e.n.post(input{kind: inView}) }
+func (e *events) NotifyLeave(m *memberlist.Node) {
+	e.n.post(input{kind: inView, from: m.Name, departed: "dead"})
+}
 func (e *events) NotifyUpdate(*memberlist.Node) { e.n.post(input{kind: inView}) }
 
 // certBroadcast is a certificate in memberlist's broadcast queue. A newer

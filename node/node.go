@@ -51,6 +51,8 @@ type Node struct {
 	leadCancel  context.CancelFunc
 	runtimeErr  error
 	rng         *rand.Rand
+	departures  map[string]string
+	goodbyes    map[string]time.Time
 
 	status atomic.Pointer[Status]
 
@@ -66,7 +68,7 @@ type input struct {
 	from     string
 	key      ed25519.PublicKey
 	reply    chan struct{}
-	viewFrom time.Time
+	departed string // for a member that left the view: "left" or "dead"
 }
 
 type inputKind int
@@ -76,6 +78,7 @@ const (
 	inCert
 	inElected
 	inSync
+	inGoodbye
 )
 
 // New validates cfg and creates a node. Start joins the cluster.
@@ -115,13 +118,14 @@ func New(cfg Config) (*Node, error) {
 		cfg.CallTimeout = 5 * time.Second
 	}
 	n := &Node{
-		cfg:   cfg,
-		log:   cfg.Logger.With("node", cfg.Name),
-		inbox: make(chan input, 1024),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		subs:  map[chan Leadership]struct{}{},
-		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Name),
+		inbox:    make(chan input, 1024),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		subs:     map[chan Leadership]struct{}{},
+		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
+		goodbyes: map[string]time.Time{},
 	}
 	n.metrics = newMetrics(cfg.Registerer)
 	n.events = &eventLog{w: cfg.EventLog, node: cfg.Name}
@@ -264,6 +268,9 @@ func (n *Node) loop() {
 			now := time.Now()
 			switch in.kind {
 			case inView:
+				if in.departed != "" {
+					n.noteDeparture(in.from, in.departed)
+				}
 				n.refreshView(now)
 			case inCert:
 				n.handle(n.core.Receive(in.cert, now), "peer "+in.from)
@@ -271,6 +278,8 @@ func (n *Node) loop() {
 				n.elected(in, now)
 			case inSync:
 				close(in.reply)
+			case inGoodbye:
+				n.goodbyes[in.from] = now
 			}
 		case <-t.C:
 			now := time.Now()
@@ -299,6 +308,25 @@ func (n *Node) refreshView(now time.Time) {
 			n.nextCall = now.Add(jitter)
 		}
 	}
+}
+
+// noteDeparture remembers how a member left: "left" after it said goodbye
+// (a graceful leave), "dead" after failure detection.
+func (n *Node) noteDeparture(name, how string) {
+	if n.departures == nil || len(n.departures) > 1024 {
+		n.departures = map[string]string{}
+	}
+	if t, ok := n.goodbyes[name]; ok {
+		delete(n.goodbyes, name)
+		if time.Since(t) < 10*time.Second {
+			how = "left"
+		}
+	}
+	if len(n.goodbyes) > 1024 {
+		n.goodbyes = map[string]time.Time{}
+	}
+	n.departures[name] = how
+	n.log.Info("member departed", "member", name, "how", how)
 }
 
 // handle carries out the core's actions.
@@ -450,6 +478,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var err error
 	n.closing.Do(func() {
 		n.leaving.Store(true)
+		// Say goodbye first, so peers label this a leave, then leave.
+		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
+		for _, m := range n.ml.Members() {
+			if m.Name != n.cfg.Name {
+				n.ml.SendBestEffort(m, bye)
+			}
+		}
 		timeout := 2 * time.Second
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl)

@@ -71,3 +71,71 @@ func TestAgreeAndFailover(t *testing.T) {
 	d := waitLeader(t, nodes[:4], "5003", 10*time.Second)
 	t.Logf("failover took %v", d)
 }
+
+func TestLibraryAPI(t *testing.T) {
+	env := enclavetest.Start(t)
+	ref := env.DeployLeader()
+	started := make(chan context.Context, 4)
+	stopped := make(chan struct{}, 4)
+	mk := func(name string, peers []string, lead bool) *node.Node {
+		cfg := node.DefaultLocalConfig()
+		cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
+		cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
+		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if lead {
+			cfg.OnStartedLeading = func(ctx context.Context, seq uint64) { started <- ctx }
+			cfg.OnStoppedLeading = func() { stopped <- struct{}{} }
+		}
+		n, err := node.New(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Kill)
+		return n
+	}
+	a := mk("5001", nil, true)
+	sub, cancel := a.Subscribe()
+	defer cancel()
+	var ctx context.Context
+	select {
+	case ctx = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnStartedLeading was not called")
+	}
+	select {
+	case l := <-sub:
+		if l.Leader != "5001" || !l.Self || l.Seq == 0 {
+			t.Fatalf("subscription got %+v", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no leadership event")
+	}
+	// A higher node joins: 5001 loses leadership and its context ends.
+	b := mk("5002", []string{a.Addr()}, false)
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("leader context not cancelled when leadership moved")
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnStoppedLeading was not called")
+	}
+	waitLeader(t, []*node.Node{a, b}, "5002", 10*time.Second)
+	// A graceful shutdown is a leave: 5001 sees it at once, without
+	// waiting for failure detection, and takes over.
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	if err := b.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, []*node.Node{a}, "5001", 10*time.Second)
+	if how := a.Status().Departed["5002"]; how != "left" {
+		t.Fatalf("5002 departed as %q after a graceful shutdown, want left", how)
+	}
+}

@@ -30,6 +30,7 @@ type Status struct {
 	IsLeader    bool                       `json:"is_leader"`
 	View        []string                   `json:"view"`
 	Members     []MemberStatus             `json:"members"`
+	Departed    map[string]string          `json:"departed,omitempty"`
 	Certificate *CertificateStatus         `json:"certificate,omitempty"`
 	Runtime     RuntimeStatus              `json:"runtime"`
 	Rejections  map[election.Reason]uint64 `json:"rejections"`
@@ -81,6 +82,12 @@ func (n *Node) publish() {
 	leader, seq := n.core.Leader()
 	st.Leader, st.Seq, st.IsLeader = leader, seq, leader != "" && leader == n.cfg.Name
 	st.View = n.core.View()
+	if len(n.departures) > 0 {
+		st.Departed = make(map[string]string, len(n.departures))
+		for k, v := range n.departures {
+			st.Departed[k] = v
+		}
+	}
 	st.Rejections = n.core.Rejections()
 	st.Pending = n.core.PendingCount()
 	st.Accepted = n.core.Accepted()

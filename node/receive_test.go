@@ -1,0 +1,40 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"testing"
+
+	"vouch/election"
+)
+
+type nopRuntime struct{}
+
+func (nopRuntime) Elect(context.Context, string, []string) (*election.Certificate, error) {
+	return nil, context.Canceled
+}
+func (nopRuntime) Key(context.Context) (ed25519.PublicKey, error) { return nil, context.Canceled }
+func (nopRuntime) Describe() RuntimeInfo                          { return RuntimeInfo{} }
+
+// FuzzReceive feeds arbitrary gossip messages to a node's decoder: nothing
+// may panic, and only well-formed certificates reach the election core.
+func FuzzReceive(f *testing.F) {
+	f.Add([]byte{msgCert})
+	f.Add([]byte{9, 1, 2})
+	f.Add(append([]byte{msgCert}, (&election.Certificate{Output: []byte("{}")}).Encode()...))
+	cfg := DefaultLocalConfig()
+	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "fuzz", nopRuntime{}, "f", "c"
+	n, err := New(*cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n.receive(b, "fuzz")
+		for len(n.inbox) > 0 {
+			in := <-n.inbox
+			if in.cert == nil {
+				t.Fatal("a message reached the core without a certificate")
+			}
+		}
+	})
+}
