@@ -109,9 +109,10 @@ type FunctionList struct {
 	Functions []Function `json:"functions"`
 }
 
-// RunResult answers a successful run. Exactly one of Output and
-// SealedOutput is set: SealedOutput when the sealed input carried a reply
-// key. The receipt's output_sha256 is over the plaintext output.
+// RunResult answers a successful run. At most one of Output and
+// SealedOutput is set (SealedOutput when the sealed input carried a reply
+// key); an empty output leaves Output out. The receipt's output_sha256 is
+// over the plaintext output.
 type RunResult struct {
 	Output       []byte          `json:"output,omitempty"`
 	SealedOutput []byte          `json:"sealed_output,omitempty"`
@@ -142,6 +143,9 @@ type RevokeRequest struct {
 // Error codes, stable across versions.
 const (
 	CodeBadRequest       = "bad_request"
+	CodeNoRoute          = "no_such_endpoint"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeCancelled        = "cancelled"
 	CodeInvalidBundle    = "invalid_bundle"
 	CodeInvalidModule    = "invalid_module"
 	CodeTooLarge         = "too_large"

@@ -76,8 +76,8 @@ func ParseRef(data []byte) (*Ref, error) {
 
 // Check validates a reference's fields.
 func (r *Ref) Check() error {
-	if r.FunctionID == "" {
-		return fmt.Errorf("function_id is missing")
+	if r.FunctionID == "" || len(r.FunctionID) > 128 || strings.Trim(r.FunctionID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return fmt.Errorf("function_id %q must be 1-128 characters of A-Z a-z 0-9 . _ -", r.FunctionID)
 	}
 	if !receipt.IsDigest(r.FunctionChecksum) {
 		return fmt.Errorf("function_checksum %q is not 64 lowercase hex digits", r.FunctionChecksum)

@@ -42,12 +42,34 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintf(w, "ok %s attestation=%s\n", versionString(), s.platformTag)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeBadRequest,
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route: tell 404 from 405 the way the mux would, in JSON.
+		rec := &statusOnly{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeError(w, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+				Message: fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow")), Hint: "see docs/API.md"})
+			return
+		}
+		writeError(w, &api.Error{Status: http.StatusNotFound, Code: api.CodeNoRoute,
 			Message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), Hint: "see docs/API.md"})
 	})
-	return mux
 }
+
+// statusOnly records the status and headers a handler writes.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(p []byte) (int, error) { return len(p), nil }
+func (s *statusOnly) WriteHeader(code int)        { s.status = code }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -74,7 +96,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, sandbox.ErrClosed):
 		ae = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the function was deleted or the runtime is shutting down"}
 	case errors.Is(err, context.Canceled):
-		ae = &api.Error{Status: 499, Code: api.CodeBadRequest, Message: "request cancelled"}
+		ae = &api.Error{Status: 499, Code: api.CodeCancelled, Message: "request cancelled by the client"}
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error: " + err.Error()}
@@ -262,7 +284,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "not a function token: " + err.Error()})
 		return
 	}
-	if _, err := s.verifier.Verify(req.FunctionToken, claims.FunctionID); err != nil && !errors.Is(err, token.ErrExpired) && !errors.Is(err, token.ErrRevoked) {
+	if _, err := s.verifier.Verify(req.FunctionToken, claims.FunctionID); err != nil && !errors.Is(err, token.ErrExpired) && !errors.Is(err, token.ErrRevoked) && !errors.Is(err, token.ErrNotYetValid) {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "this runtime did not issue that token: " + err.Error()})
 		return
 	}
@@ -273,6 +295,23 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.tokens.forget()
 	s.log.Info("revoked function token", "function_id", claims.FunctionID, "token_id", claims.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": claims.ID})
+}
+
+// invokeStateful runs a stateful function alone and commits its state
+// before the receipt is signed, so no receipt covers an output whose state
+// changes were lost.
+func (s *Server) invokeStateful(r *http.Request, f *function, compiled *sandbox.Function, input []byte) (*sandbox.Result, error) {
+	f.stateMu.Lock()
+	defer f.stateMu.Unlock()
+	txn := s.newTxn(f.rec.ID)
+	res, err := compiled.Invoke(r.Context(), input, txn)
+	if err != nil {
+		return nil, err // nothing was written
+	}
+	if err := txn.commit(); err != nil {
+		return nil, fmt.Errorf("committing function state: %w", err)
+	}
+	return res, nil
 }
 
 // authorizeRun checks the caller's function token, or the owner credential.
@@ -363,7 +402,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := compiled.Invoke(r.Context(), input, nil)
+	var res *sandbox.Result
+	if compiled.Stateful() {
+		res, err = s.invokeStateful(r, f, compiled, input)
+	} else {
+		res, err = compiled.Invoke(r.Context(), input, nil)
+	}
 	if err != nil {
 		var fe *sandbox.Error
 		if errors.As(err, &fe) {
@@ -378,7 +422,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	seq, err := s.seq.Next()
+	seq, at, err := s.seq.Next(s.now)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("receipt sequence: %w", err))
 		return
@@ -391,7 +435,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		InputSHA256:      hex.EncodeToString(in[:]),
 		OutputSHA256:     hex.EncodeToString(out[:]),
 		Seq:              seq,
-		Time:             s.now(),
+		Time:             at,
 	}
 	if err := rc.Sign(s.keys.receipt); err != nil {
 		s.fail(w, r, err)

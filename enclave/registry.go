@@ -20,6 +20,10 @@ type function struct {
 	mu       sync.Mutex
 	compiled *sandbox.Function // nil until first use after a restart
 	closed   bool
+
+	// stateMu serialises the invocations of a stateful function, from the
+	// start of the invocation to the commit of its writes.
+	stateMu sync.Mutex
 }
 
 // registry maps function IDs to functions. Modules are compiled when

@@ -1,6 +1,9 @@
 package enclave
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // seqBlock is how many sequence numbers are reserved durably at a time.
 const seqBlock = 4096
@@ -20,6 +23,7 @@ type sequencer struct {
 	store   seqStore
 	next    uint64 // next number to hand out
 	ceiling uint64 // numbers below this are durably reserved
+	last    time.Time
 }
 
 func newSequencer(st seqStore) (*sequencer, error) {
@@ -32,18 +36,24 @@ func newSequencer(st seqStore) (*sequencer, error) {
 	return &sequencer{store: st, next: c + 1, ceiling: c + 1}, nil
 }
 
-// Next returns the next sequence number.
-func (s *sequencer) Next() (uint64, error) {
+// Next returns the next sequence number and the time now, read under the
+// same lock, so receipts' times never go backwards as their seqs grow.
+func (s *sequencer) Next(now func() time.Time) (uint64, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t := now()
+	if t.Before(s.last) {
+		t = s.last
+	}
+	s.last = t
 	if s.next >= s.ceiling {
 		c := s.next + seqBlock
 		if err := s.store.RaiseSeqCeiling(c - 1); err != nil {
-			return 0, err
+			return 0, time.Time{}, err
 		}
 		s.ceiling = c
 	}
 	n := s.next
 	s.next++
-	return n, nil
+	return n, t, nil
 }

@@ -77,6 +77,7 @@ type Server struct {
 	issuer      *token.Issuer
 	verifier    *token.Verifier
 	tokens      tokenCache
+	volatile    volatileState
 	replay      *seal.ReplayCache
 	metrics     *metrics
 	handler     http.Handler
@@ -147,6 +148,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	s.replay = seal.NewReplayCache(0, 0)
+	// Inputs sealed before this start may have been accepted before a
+	// restart; the cache forgot them, so refuse them all.
+	s.replay.RefuseBefore(cfg.Now())
 	s.platformTag = cfg.Attester.Platform()
 	if err := s.loadFunctions(); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
@@ -322,6 +326,7 @@ func (s *Server) Delete(ctx context.Context, id string) error {
 	if f := s.fns.remove(id); f != nil {
 		f.close(ctx)
 	}
+	s.volatile.drop(id)
 	s.log.Info("deleted function", "function_id", id)
 	return nil
 }

@@ -18,6 +18,9 @@ const tokenCacheSize = 4096
 type tokenCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]cachedToken
+	// gen counts revocations: a check that started before a revocation
+	// must not put its token back into the cache after it.
+	gen uint64
 }
 
 type cachedToken struct {
@@ -32,6 +35,7 @@ func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.
 	key := sha256.Sum256([]byte(tok))
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok && e.functionID == functionID && now.Before(e.expires) {
 		return nil
@@ -41,10 +45,12 @@ func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.
 		return err
 	}
 	c.mu.Lock()
-	if c.entries == nil || len(c.entries) >= tokenCacheSize {
-		c.entries = make(map[[32]byte]cachedToken)
+	if c.gen == gen {
+		if c.entries == nil || len(c.entries) >= tokenCacheSize {
+			c.entries = make(map[[32]byte]cachedToken)
+		}
+		c.entries[key] = cachedToken{functionID: functionID, expires: claims.ExpiresAt}
 	}
-	c.entries[key] = cachedToken{functionID: functionID, expires: claims.ExpiresAt}
 	c.mu.Unlock()
 	return nil
 }
@@ -52,5 +58,6 @@ func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.
 func (c *tokenCache) forget() {
 	c.mu.Lock()
 	c.entries = nil
+	c.gen++
 	c.mu.Unlock()
 }

@@ -2,17 +2,43 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
-// Host gives an invocation access to runtime services beyond its input and
-// output. It may be nil. (The state, counter, randomness and time host
-// functions use it.)
-type Host interface{}
+// Namespace selects where a state key lives.
+type Namespace uint32
+
+// State namespaces.
+const (
+	// Durable state is kept in the runtime's store and survives restarts.
+	Durable Namespace = 0
+	// Volatile state is kept in memory and is lost when the runtime
+	// restarts. It is for data that goes stale quickly anyway.
+	Volatile Namespace = 1
+)
+
+// Limits of the state host functions.
+const (
+	MaxStateKey   = 256
+	MaxStateValue = 1 << 20
+)
+
+// Host gives an invocation its function's state. The runtime passes one per
+// invocation of a stateful function and commits its writes only if the
+// invocation succeeds. It may be nil for functions that use no state.
+type Host interface {
+	Get(ns Namespace, key []byte) (value []byte, ok bool, err error)
+	Put(ns Namespace, key, value []byte) error
+	Delete(ns Namespace, key []byte) error
+	// CounterNext increments the named counter and returns its new value.
+	CounterNext(name []byte) (int64, error)
+}
 
 // maxErrorMessage bounds what error_write keeps.
 const maxErrorMessage = 4 << 10
@@ -37,14 +63,63 @@ func invocationFrom(ctx context.Context) *invocation {
 	return inv
 }
 
-// hostFunctionNames are the functions of the vouch import module.
+// hostFunctionNames are the functions of the vouch import module; the
+// value says whether importing it makes a function stateful.
 var hostFunctionNames = map[string]bool{
-	"input_read":   true,
-	"output_write": true,
-	"error_write":  true,
+	"input_read":   false,
+	"output_write": false,
+	"error_write":  false,
+	"state_get":    true,
+	"state_put":    true,
+	"state_delete": true,
+	"counter_next": true,
+	"random_fill":  false,
+	"time_now":     false,
 }
 
-var i32 = api.ValueTypeI32
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// hostFail records a host-side failure and stops the guest with a trap.
+func hostFail(inv *invocation, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if inv != nil && inv.fail == nil {
+		inv.fail = &Error{Kind: KindHost, Message: msg}
+	}
+	panic(fmt.Errorf("%s", msg))
+}
+
+// read copies a guest memory range, trapping when it is out of bounds.
+func read(inv *invocation, m api.Module, fn string, ptr, n uint32) []byte {
+	p, ok := m.Memory().Read(ptr, n)
+	if !ok {
+		hostFail(inv, "%s: range [%d, %d) is outside memory", fn, ptr, uint64(ptr)+uint64(n))
+	}
+	return append([]byte(nil), p...)
+}
+
+func stateHost(inv *invocation, fn string) Host {
+	if inv == nil || inv.host == nil {
+		hostFail(inv, "%s: this invocation has no state (the runtime runs stateful functions with a state host)", fn)
+	}
+	return inv.host
+}
+
+func namespace(inv *invocation, fn string, ns uint32) Namespace {
+	if Namespace(ns) != Durable && Namespace(ns) != Volatile {
+		hostFail(inv, "%s: unknown namespace %d (0 durable, 1 volatile)", fn, ns)
+	}
+	return Namespace(ns)
+}
+
+func stateKey(inv *invocation, m api.Module, fn string, ptr, n uint32) []byte {
+	if n == 0 || n > MaxStateKey {
+		hostFail(inv, "%s: key of %d bytes; keys are 1 to %d bytes", fn, n, MaxStateKey)
+	}
+	return read(inv, m, fn, ptr, n)
+}
 
 func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(HostModule)
@@ -104,6 +179,85 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 		}
 		inv.errMsg = string(p)
 	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("error_write")
+	// state_get(ns, key, key_len, buf, buf_cap) -> len | -1 (missing).
+	// When len > buf_cap nothing is copied: call again with a larger buffer.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		ns := namespace(inv, "state_get", api.DecodeU32(stack[0]))
+		key := stateKey(inv, m, "state_get", api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
+		buf, bufCap := api.DecodeU32(stack[3]), api.DecodeU32(stack[4])
+		v, ok, err := stateHost(inv, "state_get").Get(ns, key)
+		if err != nil {
+			hostFail(inv, "state_get: %v", err)
+		}
+		if !ok {
+			stack[0] = api.EncodeI32(-1)
+			return
+		}
+		if uint64(len(v)) <= uint64(bufCap) && !m.Memory().Write(buf, v) {
+			hostFail(inv, "state_get: buffer [%d, %d) is outside memory", buf, uint64(buf)+uint64(len(v)))
+		}
+		stack[0] = api.EncodeI32(int32(len(v)))
+	}), []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}).Export("state_get")
+
+	// state_put(ns, key, key_len, value, value_len) -> 0.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		ns := namespace(inv, "state_put", api.DecodeU32(stack[0]))
+		key := stateKey(inv, m, "state_put", api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
+		n := api.DecodeU32(stack[4])
+		if n > MaxStateValue {
+			hostFail(inv, "state_put: value of %d bytes; values are at most %d bytes", n, MaxStateValue)
+		}
+		v := read(inv, m, "state_put", api.DecodeU32(stack[3]), n)
+		if err := stateHost(inv, "state_put").Put(ns, key, v); err != nil {
+			hostFail(inv, "state_put: %v", err)
+		}
+		stack[0] = 0
+	}), []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}).Export("state_put")
+
+	// state_delete(ns, key, key_len) -> 0.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		ns := namespace(inv, "state_delete", api.DecodeU32(stack[0]))
+		key := stateKey(inv, m, "state_delete", api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
+		if err := stateHost(inv, "state_delete").Delete(ns, key); err != nil {
+			hostFail(inv, "state_delete: %v", err)
+		}
+		stack[0] = 0
+	}), []api.ValueType{i32, i32, i32}, []api.ValueType{i32}).Export("state_delete")
+
+	// counter_next(name, name_len) -> the counter's new value (from 1).
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		name := stateKey(inv, m, "counter_next", api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+		v, err := stateHost(inv, "counter_next").CounterNext(name)
+		if err != nil {
+			hostFail(inv, "counter_next: %v", err)
+		}
+		stack[0] = api.EncodeI64(v)
+	}), []api.ValueType{i32, i32}, []api.ValueType{i64}).Export("counter_next")
+
+	// random_fill(buf, len) -> 0: bytes from the runtime's CSPRNG.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+		if n > 1<<20 {
+			hostFail(inv, "random_fill: %d bytes at once; at most %d", n, 1<<20)
+		}
+		p := make([]byte, n)
+		rand.Read(p)
+		if !m.Memory().Write(ptr, p) {
+			hostFail(inv, "random_fill: range [%d, %d) is outside memory", ptr, uint64(ptr)+uint64(n))
+		}
+		stack[0] = 0
+	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("random_fill")
+
+	// time_now() -> Unix nanoseconds of the runtime's clock.
+	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
+		stack[0] = api.EncodeI64(time.Now().UnixNano())
+	}), nil, []api.ValueType{i64}).Export("time_now")
+
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -141,6 +295,13 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		b.overflow = true
 	}
 	return len(p), nil
+}
+
+// Len returns how many bytes were kept.
+func (b *limitedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.buf)
 }
 
 // Bytes returns what was kept.

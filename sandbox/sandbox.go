@@ -79,6 +79,7 @@ func (e *Engine) Close(ctx context.Context) error { return e.cache.Close(ctx) }
 // concurrent use.
 type Function struct {
 	mode     Mode
+	stateful bool
 	limits   bundle.Limits
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
@@ -130,8 +131,12 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 		if !allowedImports[mod] {
 			return nil, fmt.Errorf("%w: it imports %s.%s, but functions may import only from %q and %q (no network, no host access)", ErrModule, mod, name, wasi_snapshot_preview1.ModuleName, HostModule)
 		}
-		if mod == HostModule && !hostFunctionNames[name] {
-			return nil, fmt.Errorf("%w: it imports vouch.%s, which this runtime does not provide (is the guest package newer than the runtime?)", ErrModule, name)
+		if mod == HostModule {
+			stateful, ok := hostFunctionNames[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: it imports vouch.%s, which this runtime does not provide (is the guest package newer than the runtime?)", ErrModule, name)
+			}
+			f.stateful = f.stateful || stateful
 		}
 	}
 	if len(compiled.ImportedMemories()) > 0 {
@@ -141,7 +146,8 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	switch {
 	case exports["vouch_run"] != nil && exports["_initialize"] != nil:
 		f.mode = ModeReactor
-		if def := exports["vouch_run"]; len(def.ParamTypes()) != 1 || len(def.ResultTypes()) != 1 {
+		if def := exports["vouch_run"]; len(def.ParamTypes()) != 1 || len(def.ResultTypes()) != 1 ||
+			def.ParamTypes()[0] != api.ValueTypeI32 || def.ResultTypes()[0] != api.ValueTypeI32 {
 			return nil, fmt.Errorf("%w: vouch_run must have the signature (i32) -> i32", ErrModule)
 		}
 	case exports["_start"] != nil:
@@ -175,6 +181,11 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	ok = true
 	return f, nil
 }
+
+// Stateful reports whether the function imports the state or counter host
+// functions. The runtime serialises the invocations of a stateful function
+// and commits each one's writes before the next starts.
+func (f *Function) Stateful() bool { return f.stateful }
 
 // Mode reports how the function is invoked.
 func (f *Function) Mode() Mode { return f.mode }
@@ -255,7 +266,16 @@ func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return f.classify(ctx, err, inv, mod)
 	}
-	inv.output = out.Bytes()
+	if inv.fail != nil {
+		inv.fail.Log = inv.log.Bytes()
+		return inv.fail
+	}
+	switch {
+	case len(inv.output) > 0 && out.Len() > 0:
+		return &Error{Kind: KindFailed, Message: "function wrote its output both to stdout and with vouch.output_write; use one", Log: inv.log.Bytes()}
+	case len(inv.output) == 0:
+		inv.output = out.Bytes()
+	}
 	return nil
 }
 

@@ -73,6 +73,19 @@ func NewReplayCache(window time.Duration, capacity int) *ReplayCache {
 	}
 }
 
+// RefuseBefore makes the cache refuse, as stale, every input issued before
+// t. A runtime calls it at start: its cache was empty, so without the floor
+// an input accepted before a restart could be replayed after it.
+func (c *ReplayCache) RefuseBefore(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[replayKey]struct{})
+		c.floor = math.MinInt64
+	}
+	c.floor = max(c.floor, t.UnixMilli()-1)
+}
+
 // Window returns how far issued_at may be from the clock, either way.
 func (c *ReplayCache) Window() time.Duration {
 	return time.Duration(c.windowMillis()) * time.Millisecond

@@ -69,9 +69,6 @@ func (c *clientFlags) trust(ref *api.Ref) (api.Trust, error) {
 	if ref != nil {
 		t = ref.Trust
 	}
-	if c.allowSimulated && t.Platform == "" {
-		t.Platform, t.AllowSimulated = "SIMULATED", true
-	}
 	if c.root != "" {
 		t.RootFingerprint = strings.ToLower(c.root)
 	}

@@ -34,6 +34,16 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
+	if *backend != "simulated" && *backend != "nitro" {
+		return usagef("--attestation %q: want simulated or nitro", *backend)
+	}
+	// Listen before opening the data directory: a first start that cannot
+	// listen must not create the owner credential it would never print.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return withHint(err, "is another runtime already listening there? choose another --listen address")
+	}
+	defer ln.Close()
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}
@@ -70,10 +80,6 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	defer srv.Close(context.Background())
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return withHint(err, "is another runtime already listening there? choose another --listen address")
-	}
 	if srv.Platform() == attest.PlatformSimulated {
 		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha384 of this vouch binary")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // The election function runs on every membership change of every cluster,
@@ -25,17 +26,49 @@ func decodeInput(raw []byte) (*Input, error) {
 	return in, err
 }
 
+// decodeSlow decodes with encoding/json's tokenizer, so escapes are
+// handled, but keeps the fast path's strictness: exactly the field names
+// "cluster" and "node_list" (case matters), each at most once, nothing else.
 func decodeSlow(raw []byte) (*Input, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var in Input
-	if err := dec.Decode(&in); err != nil {
+	tok, err := dec.Token()
+	if err != nil {
 		return nil, fmt.Errorf("malformed input: %v", err)
 	}
-	if dec.More() {
-		return nil, errors.New("malformed input: trailing data after the JSON object")
+	if tok == nil {
+		return &Input{}, nil // null: no node_list
 	}
-	if _, err := dec.Token(); err == nil {
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("malformed input: want a JSON object")
+	}
+	var in Input
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("malformed input: %v", err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return nil, fmt.Errorf("malformed input: field %q appears twice", key)
+		}
+		seen[key] = true
+		switch key {
+		case "cluster":
+			err = dec.Decode(&in.Cluster)
+		case "node_list":
+			err = dec.Decode(&in.NodeList)
+		default:
+			return nil, fmt.Errorf("malformed input: unknown field %q", key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed input: %s: %v", key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("malformed input: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("malformed input: trailing data after the JSON object")
 	}
 	return &in, nil

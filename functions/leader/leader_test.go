@@ -60,6 +60,9 @@ func TestDecideRefuses(t *testing.T) {
 		{`{"cluster":"demo","node_list":["a b"]}`, "printable ASCII"},
 		{`{"cluster":"demo","node_list":["1"]`, "malformed input"},
 		{`null`, "node_list is missing"},
+		{`{"node_list":["1"],"node_list":["2"]}`, "appears twice"},
+		{`{"NODE_LIST":["1"]}`, "unknown field"},
+		{`{"node_list":["\u0031"],"cluster":"a","cluster":"b"}`, "appears twice"},
 	} {
 		_, err := handle([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

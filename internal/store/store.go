@@ -8,7 +8,8 @@
 //	functions   id → function record (JSON)
 //	bundles     id → canonical bundle encoding
 //	revocations jti → expiry (Unix seconds, 8 bytes big-endian)
-//	state/<id>  per-function key-value state (package sandbox's host calls)
+//	state/<id>     per-function durable key-value state (the guest's state_*)
+//	counters/<id>  per-function counters (8 bytes big-endian each)
 package store
 
 import (
@@ -172,15 +173,100 @@ func (s *Store) DeleteFunction(id string) error {
 		if err := tx.Bucket(bucketBundles).Delete([]byte(id)); err != nil {
 			return err
 		}
-		if tx.Bucket(StateBucket(id)) != nil {
-			return tx.DeleteBucket(StateBucket(id))
+		for _, b := range [][]byte{stateBucket(id), counterBucket(id)} {
+			if tx.Bucket(b) != nil {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 }
 
-// StateBucket names the bucket that holds a function's state.
-func StateBucket(functionID string) []byte { return []byte("state/" + functionID) }
+func stateBucket(functionID string) []byte   { return []byte("state/" + functionID) }
+func counterBucket(functionID string) []byte { return []byte("counters/" + functionID) }
+
+// StateGet returns a function's durable state value for key.
+func (s *Store) StateGet(functionID string, key []byte) ([]byte, bool, error) {
+	var v []byte
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(stateBucket(functionID)); b != nil {
+			if got := b.Get(key); got != nil {
+				v, ok = append([]byte(nil), got...), true
+			}
+		}
+		return nil
+	})
+	return v, ok, err
+}
+
+// Counter returns a function's counter (0 if it was never incremented).
+func (s *Store) Counter(functionID string, name []byte) (int64, error) {
+	var v int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(counterBucket(functionID)); b != nil {
+			if got := b.Get(name); len(got) == 8 {
+				v = int64(binary.BigEndian.Uint64(got))
+			} else if got != nil {
+				return fmt.Errorf("%w: counter %q of function %s", ErrCorrupt, name, functionID)
+			}
+		}
+		return nil
+	})
+	return v, err
+}
+
+// StateWrite is one durable write: Value nil deletes Key.
+type StateWrite struct {
+	Key, Value []byte
+}
+
+// CommitState applies an invocation's durable writes and counter values in
+// one transaction. A counter never goes down: committing a lower value than
+// the stored one is an error.
+func (s *Store) CommitState(functionID string, writes []StateWrite, counters map[string]int64) error {
+	if len(writes) == 0 && len(counters) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketFunctions).Get([]byte(functionID)) == nil {
+			return ErrNotFound // deleted meanwhile: keep nothing
+		}
+		if len(writes) > 0 {
+			b, err := tx.CreateBucketIfNotExists(stateBucket(functionID))
+			if err != nil {
+				return err
+			}
+			for _, w := range writes {
+				if w.Value == nil {
+					err = b.Delete(w.Key)
+				} else {
+					err = b.Put(w.Key, w.Value)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if len(counters) > 0 {
+			b, err := tx.CreateBucketIfNotExists(counterBucket(functionID))
+			if err != nil {
+				return err
+			}
+			for name, v := range counters {
+				if old := b.Get([]byte(name)); len(old) == 8 && int64(binary.BigEndian.Uint64(old)) >= v {
+					return fmt.Errorf("counter %q of function %s would go from %d to %d", name, functionID, int64(binary.BigEndian.Uint64(old)), v)
+				}
+				if err := b.Put([]byte(name), u64(uint64(v))); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
 
 func decodeFunction(id string, v []byte) (*Function, error) {
 	var f Function

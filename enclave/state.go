@@ -1,0 +1,175 @@
+package enclave
+
+import (
+	"fmt"
+	"sync"
+
+	"vouch/internal/store"
+	"vouch/sandbox"
+)
+
+// Limits on what one invocation may write, and on a function's volatile
+// state.
+const (
+	maxWriteSet      = 16 << 20
+	maxVolatileState = 64 << 20
+)
+
+// volatileState is the in-memory state of all functions. It is lost when
+// the runtime restarts.
+type volatileState struct {
+	mu   sync.Mutex
+	fns  map[string]map[string][]byte
+	size map[string]int
+}
+
+func (v *volatileState) get(fid, key string) ([]byte, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	val, ok := v.fns[fid][key]
+	return val, ok
+}
+
+func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[string]bool) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.fns == nil {
+		v.fns, v.size = map[string]map[string][]byte{}, map[string]int{}
+	}
+	m := v.fns[fid]
+	if m == nil {
+		m = map[string][]byte{}
+		v.fns[fid] = m
+	}
+	size := v.size[fid]
+	for k := range deletes {
+		if old, ok := m[k]; ok {
+			size -= len(k) + len(old)
+			delete(m, k)
+		}
+	}
+	for k, val := range writes {
+		if old, ok := m[k]; ok {
+			size -= len(k) + len(old)
+		}
+		size += len(k) + len(val)
+		m[k] = val
+	}
+	v.size[fid] = size
+	if size > maxVolatileState {
+		return fmt.Errorf("volatile state of function %s exceeds %d bytes", fid, maxVolatileState)
+	}
+	return nil
+}
+
+func (v *volatileState) drop(fid string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.fns, fid)
+	delete(v.size, fid)
+}
+
+// stateTxn is one invocation's view of its function's state: reads see the
+// invocation's own writes, then committed state; nothing is written until
+// commit.
+type stateTxn struct {
+	s        *Server
+	fid      string
+	durable  map[string][]byte // nil value: deleted
+	volatile map[string][]byte
+	vdel     map[string]bool
+	counters map[string]int64
+	size     int
+}
+
+func (s *Server) newTxn(fid string) *stateTxn {
+	return &stateTxn{s: s, fid: fid, durable: map[string][]byte{}, volatile: map[string][]byte{}, vdel: map[string]bool{}, counters: map[string]int64{}}
+}
+
+func (t *stateTxn) Get(ns sandbox.Namespace, key []byte) ([]byte, bool, error) {
+	k := string(key)
+	if ns == sandbox.Volatile {
+		if v, ok := t.volatile[k]; ok {
+			return v, true, nil
+		}
+		if t.vdel[k] {
+			return nil, false, nil
+		}
+		v, ok := t.s.volatile.get(t.fid, k)
+		return v, ok, nil
+	}
+	if v, ok := t.durable[k]; ok {
+		return v, v != nil, nil
+	}
+	return t.s.store.StateGet(t.fid, key)
+}
+
+func (t *stateTxn) grow(n int) error {
+	t.size += n
+	if t.size > maxWriteSet {
+		return fmt.Errorf("one invocation may write at most %d bytes of state", maxWriteSet)
+	}
+	return nil
+}
+
+func (t *stateTxn) Put(ns sandbox.Namespace, key, value []byte) error {
+	if err := t.grow(len(key) + len(value)); err != nil {
+		return err
+	}
+	k := string(key)
+	if value == nil {
+		value = []byte{}
+	}
+	if ns == sandbox.Volatile {
+		delete(t.vdel, k)
+		t.volatile[k] = value
+		return nil
+	}
+	t.durable[k] = value
+	return nil
+}
+
+func (t *stateTxn) Delete(ns sandbox.Namespace, key []byte) error {
+	if err := t.grow(len(key)); err != nil {
+		return err
+	}
+	k := string(key)
+	if ns == sandbox.Volatile {
+		delete(t.volatile, k)
+		t.vdel[k] = true
+		return nil
+	}
+	t.durable[k] = nil
+	return nil
+}
+
+func (t *stateTxn) CounterNext(name []byte) (int64, error) {
+	k := string(name)
+	v, ok := t.counters[k]
+	if !ok {
+		var err error
+		if v, err = t.s.store.Counter(t.fid, name); err != nil {
+			return 0, err
+		}
+	}
+	v++
+	t.counters[k] = v
+	return v, nil
+}
+
+// commit makes the invocation's writes durable (one fsynced transaction,
+// only if it wrote durable state or counters), then applies its volatile
+// writes.
+func (t *stateTxn) commit() error {
+	writes := make([]store.StateWrite, 0, len(t.durable))
+	for k, v := range t.durable {
+		writes = append(writes, store.StateWrite{Key: []byte(k), Value: v})
+	}
+	if err := t.s.store.CommitState(t.fid, writes, t.counters); err != nil {
+		return err
+	}
+	if len(t.volatile) > 0 || len(t.vdel) > 0 {
+		return t.s.volatile.apply(t.fid, t.volatile, t.vdel)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package guest
+
+import "time"
+
+// Namespace selects where state lives (docs/FORMATS.md, "Guest ABI").
+type Namespace uint32
+
+const (
+	// Durable state is kept in the runtime's store and survives restarts.
+	Durable Namespace = 0
+	// Volatile state is kept in the runtime's memory and is lost when it
+	// restarts: for data that goes stale quickly anyway.
+	Volatile Namespace = 1
+)
+
+// State is transactional per invocation: the runtime commits an
+// invocation's writes (Put, Delete, CounterNext) only if it succeeds, and
+// discards them if it fails, traps or times out. Invocations of a function
+// that uses state run one at a time, so each sees the writes of all
+// committed ones before it.
+
+// Get returns the value stored under key, and whether there is one.
+func Get(ns Namespace, key string) ([]byte, bool) { return stateGet(ns, key) }
+
+// Put stores value under key (keys are 1 to 256 bytes, values at most
+// 1 MiB).
+func Put(ns Namespace, key string, value []byte) { statePut(ns, key, value) }
+
+// Delete removes key.
+func Delete(ns Namespace, key string) { stateDelete(ns, key) }
+
+// CounterNext increments the named counter and returns its new value. A
+// counter starts at 0, so the first call returns 1; committed values only
+// grow and survive restarts.
+func CounterNext(name string) int64 { return counterNext(name) }
+
+// Random fills b with bytes from the runtime's CSPRNG.
+func Random(b []byte) { randomFill(b) }
+
+// Now returns the runtime's clock.
+func Now() time.Time { return time.Unix(0, timeNow()) }

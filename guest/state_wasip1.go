@@ -1,0 +1,75 @@
+//go:build wasip1
+
+package guest
+
+import "unsafe"
+
+//go:wasmimport vouch state_get
+func hostStateGet(ns uint32, key unsafe.Pointer, keyLen uint32, buf unsafe.Pointer, bufCap uint32) int32
+
+//go:wasmimport vouch state_put
+func hostStatePut(ns uint32, key unsafe.Pointer, keyLen uint32, val unsafe.Pointer, valLen uint32) int32
+
+//go:wasmimport vouch state_delete
+func hostStateDelete(ns uint32, key unsafe.Pointer, keyLen uint32) int32
+
+//go:wasmimport vouch counter_next
+func hostCounterNext(name unsafe.Pointer, nameLen uint32) int64
+
+//go:wasmimport vouch random_fill
+func hostRandomFill(buf unsafe.Pointer, n uint32) int32
+
+//go:wasmimport vouch time_now
+func hostTimeNow() int64
+
+func keyPtr(key string) (unsafe.Pointer, uint32) {
+	if key == "" {
+		panic("guest: empty state key")
+	}
+	return unsafe.Pointer(unsafe.StringData(key)), uint32(len(key))
+}
+
+func bytesPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+func stateGet(ns Namespace, key string) ([]byte, bool) {
+	kp, kn := keyPtr(key)
+	buf := make([]byte, 256)
+	for {
+		n := hostStateGet(uint32(ns), kp, kn, bytesPtr(buf), uint32(len(buf)))
+		if n < 0 {
+			return nil, false
+		}
+		if int(n) <= len(buf) {
+			return buf[:n], true
+		}
+		buf = make([]byte, n)
+	}
+}
+
+func statePut(ns Namespace, key string, value []byte) {
+	kp, kn := keyPtr(key)
+	hostStatePut(uint32(ns), kp, kn, bytesPtr(value), uint32(len(value)))
+}
+
+func stateDelete(ns Namespace, key string) {
+	kp, kn := keyPtr(key)
+	hostStateDelete(uint32(ns), kp, kn)
+}
+
+func counterNext(name string) int64 {
+	kp, kn := keyPtr(name)
+	return hostCounterNext(kp, kn)
+}
+
+func randomFill(b []byte) {
+	if len(b) > 0 {
+		hostRandomFill(unsafe.Pointer(&b[0]), uint32(len(b)))
+	}
+}
+
+func timeNow() int64 { return hostTimeNow() }
