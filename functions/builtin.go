@@ -18,10 +18,21 @@ var (
 	leaderWasm []byte
 	//go:embed leader/vouch.json
 	leaderManifest []byte
+	//go:embed election/election.wasm
+	electionWasm []byte
+	//go:embed election/vouch.json
+	electionManifest []byte
 )
 
-var builtins = map[string]struct{ module, manifest []byte }{
-	"leader": {leaderWasm, leaderManifest},
+// builtins maps a name to its module, manifest and source package.
+var builtins = map[string]struct {
+	module, manifest []byte
+	source           string
+}{
+	// leader: the original policy over a member list the caller supplies.
+	"leader": {leaderWasm, leaderManifest, "./functions/leader"},
+	// election: stateful, Byzantine-resistant elections over signed views.
+	"election": {electionWasm, electionManifest, "./functions/election"},
 }
 
 // Names lists the built-in functions.

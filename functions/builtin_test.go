@@ -9,17 +9,19 @@ import (
 	"vouch/internal/testbuild"
 )
 
-// TestEmbeddedLeaderIsReproducible rebuilds the leader function from source
-// with the pinned toolchain and flags and checks that the embedded module
-// is exactly what the source builds to.
-func TestEmbeddedLeaderIsReproducible(t *testing.T) {
-	built, err := testbuild.Wasm("./functions/leader", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(built, leaderWasm) {
-		t.Fatalf("functions/leader/leader.wasm (sha256 %x) is not what its source builds to (sha256 %x); run: go generate ./functions/leader",
-			sha256.Sum256(leaderWasm), sha256.Sum256(built))
+// TestEmbeddedFunctionsAreReproducible rebuilds every built-in function
+// from source with the pinned toolchain and flags and checks that the
+// embedded module is exactly what the source builds to.
+func TestEmbeddedFunctionsAreReproducible(t *testing.T) {
+	for name, b := range builtins {
+		built, err := testbuild.Wasm(b.source, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(built, b.module) {
+			t.Errorf("the embedded %s function (sha256 %x) is not what its source builds to (sha256 %x); run: go generate %s",
+				name, sha256.Sum256(b.module), sha256.Sum256(built), b.source)
+		}
 	}
 }
 

@@ -1,0 +1,255 @@
+// Package cluster defines a vouch cluster's configuration and the signed
+// views its members submit to the runtime's election function.
+//
+// A configuration names the cluster, its members (ID, Ed25519 public key,
+// optional stake) and its election policy, and is signed by the cluster
+// owner's Ed25519 key. The election function binds a cluster to the owner
+// key of the first configuration it sees, and afterwards accepts a new
+// configuration only if it has a higher version and is signed by that same
+// owner. In open mode, members register themselves on first contact (trust
+// on first use), for demos.
+//
+// A view is one member's statement, signed with its own key, of which
+// members it sees alive, with a per-member sequence number and its time.
+// The election function counts a member alive when a strict majority of all
+// members' fresh views include it.
+//
+// Everything signed here is signed over canonical bytes (package canon,
+// docs/FORMATS.md, "Cluster configuration" and "Views"). The package is pure
+// Go without I/O, so the election function, compiled to WebAssembly, and the
+// nodes share it.
+package cluster
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"vouch/election/members"
+	"vouch/internal/canon"
+)
+
+// Policies.
+const (
+	PolicyHighest = "highest" // the highest member ID wins (the original rule)
+	PolicyLowest  = "lowest"  // the lowest member ID wins
+	PolicyFair    = "fair"    // uniform, from a secret only the runtime knows
+	PolicyStake   = "stake"   // weighted by stake, the same way
+)
+
+// Policies lists the valid policies.
+var Policies = []string{PolicyHighest, PolicyLowest, PolicyFair, PolicyStake}
+
+// Defaults for a configuration's timing.
+const (
+	DefaultLease   = time.Second
+	DefaultViewTTL = time.Second
+)
+
+// ErrInvalid is wrapped by every error about a malformed configuration or
+// view; ErrSignature by every signature that does not verify.
+var (
+	ErrInvalid   = errors.New("invalid cluster configuration")
+	ErrSignature = errors.New("signature does not verify")
+)
+
+// Member is one configured member.
+type Member struct {
+	ID    string `json:"id"`
+	Key   []byte `json:"key"`             // Ed25519 public key
+	Stake uint64 `json:"stake,omitempty"` // weight under the stake policy; 0 means 1
+}
+
+// Config is a cluster's configuration.
+type Config struct {
+	Cluster string `json:"cluster"`
+	// Version orders configurations; a newer one must be higher.
+	Version uint64 `json:"version"`
+	// Owner is the Ed25519 key that signs configurations.
+	Owner  []byte `json:"owner"`
+	Policy string `json:"policy"`
+	// Open lets unknown members register on first contact (trust on first
+	// use). For demos: anyone who can reach the runtime may join.
+	Open bool `json:"open,omitempty"`
+	// LeaseMillis is how long a leader may act after the runtime last
+	// confirmed it, and how long the runtime waits after it last heard
+	// from a leader before replacing it.
+	LeaseMillis int64 `json:"lease_ms"`
+	// ViewTTLMillis is how long a view counts as fresh.
+	ViewTTLMillis int64    `json:"view_ttl_ms"`
+	Members       []Member `json:"members"`
+}
+
+// Signed is a configuration with its owner's signature.
+type Signed struct {
+	Config    Config `json:"config"`
+	Signature []byte `json:"signature"`
+}
+
+// Lease returns the configured lease.
+func (c *Config) Lease() time.Duration { return time.Duration(c.LeaseMillis) * time.Millisecond }
+
+// ViewTTL returns how long a view stays fresh.
+func (c *Config) ViewTTL() time.Duration { return time.Duration(c.ViewTTLMillis) * time.Millisecond }
+
+// Member returns the member with id, or nil.
+func (c *Config) Member(id string) *Member {
+	for i := range c.Members {
+		if c.Members[i].ID == id {
+			return &c.Members[i]
+		}
+	}
+	return nil
+}
+
+// Check validates a configuration.
+func (c *Config) Check() error {
+	if err := members.ValidCluster(c.Cluster); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if c.Version == 0 {
+		return fmt.Errorf("%w: version must be at least 1", ErrInvalid)
+	}
+	if len(c.Owner) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: owner key must be a %d-byte Ed25519 public key", ErrInvalid, ed25519.PublicKeySize)
+	}
+	if !slices.Contains(Policies, c.Policy) {
+		return fmt.Errorf("%w: policy %q is not one of %v", ErrInvalid, c.Policy, Policies)
+	}
+	if c.LeaseMillis < 100 || c.LeaseMillis > 600_000 {
+		return fmt.Errorf("%w: lease_ms %d is outside 100..600000", ErrInvalid, c.LeaseMillis)
+	}
+	if c.ViewTTLMillis < 100 || c.ViewTTLMillis > 600_000 {
+		return fmt.Errorf("%w: view_ttl_ms %d is outside 100..600000", ErrInvalid, c.ViewTTLMillis)
+	}
+	if len(c.Members) == 0 && !c.Open {
+		return fmt.Errorf("%w: a closed cluster needs at least one member", ErrInvalid)
+	}
+	if len(c.Members) > members.MaxMembers {
+		return fmt.Errorf("%w: %d members, more than %d", ErrInvalid, len(c.Members), members.MaxMembers)
+	}
+	ids := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		ids[i] = m.ID
+		if len(m.Key) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: member %q: key must be a %d-byte Ed25519 public key", ErrInvalid, m.ID, ed25519.PublicKeySize)
+		}
+	}
+	if len(ids) > 0 {
+		set, err := members.New(ids)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if !slices.Equal(set.IDs(), ids) {
+			return fmt.Errorf("%w: members must be listed in member order (%v)", ErrInvalid, set.IDs())
+		}
+	}
+	return nil
+}
+
+// Normalize sorts the members into member order.
+func (c *Config) Normalize() {
+	ids := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		ids[i] = m.ID
+	}
+	set, err := members.New(ids)
+	if err != nil {
+		return
+	}
+	byID := map[string]Member{}
+	for _, m := range c.Members {
+		byID[m.ID] = m
+	}
+	for i, id := range set.IDs() {
+		c.Members[i] = byID[id]
+	}
+}
+
+// ConfigTag starts a configuration's canonical encoding.
+const ConfigTag = "vouch/cluster-config/v1"
+
+// Message returns the canonical bytes the owner signs:
+//
+//	String(tag) String(cluster) Uint64(version) Bytes(owner) String(policy)
+//	Uint64(open 0|1) Int64(lease_ms) Int64(view_ttl_ms) Uint64(n)
+//	{ String(id) Bytes(key) Uint64(stake) } * n   (in member order)
+func (c *Config) Message() []byte {
+	b := canon.New(ConfigTag).String(c.Cluster).Uint64(c.Version).Bytes(c.Owner).String(c.Policy)
+	open := uint64(0)
+	if c.Open {
+		open = 1
+	}
+	b.Uint64(open).Int64(c.LeaseMillis).Int64(c.ViewTTLMillis).Uint64(uint64(len(c.Members)))
+	for _, m := range c.Members {
+		b.String(m.ID).Bytes(m.Key).Uint64(m.Stake)
+	}
+	return b.Message()
+}
+
+// Digest returns the configuration digest: lowercase hex SHA-256 of
+// Message.
+func (c *Config) Digest() string {
+	sum := sha256.Sum256(c.Message())
+	return hex.EncodeToString(sum[:])
+}
+
+// Sign checks the configuration and signs it with the owner's key, which
+// must match Owner.
+func Sign(c Config, owner ed25519.PrivateKey) (*Signed, error) {
+	c.Normalize()
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	if !owner.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(c.Owner)) {
+		return nil, fmt.Errorf("%w: the signing key is not the configuration's owner key", ErrInvalid)
+	}
+	return &Signed{Config: c, Signature: ed25519.Sign(owner, c.Message())}, nil
+}
+
+// Verify checks the configuration and its signature under its own owner
+// key. Whether that owner is the right one is for the caller to decide.
+func (s *Signed) Verify() error {
+	if err := s.Config.Check(); err != nil {
+		return err
+	}
+	if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(s.Config.Owner, s.Config.Message(), s.Signature) {
+		return fmt.Errorf("%w: cluster configuration is not signed by its owner key", ErrSignature)
+	}
+	return nil
+}
+
+// MaxConfigJSON bounds a configuration's JSON.
+const MaxConfigJSON = 4 << 20
+
+// ParseSigned decodes a signed configuration strictly and verifies it.
+func ParseSigned(data []byte) (*Signed, error) {
+	if len(data) > MaxConfigJSON {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(data))
+	}
+	var s Signed
+	if err := strictJSON(data, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := s.Verify(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytesReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}

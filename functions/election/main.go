@@ -1,0 +1,38 @@
+// Command election is vouch's stateful election function: members submit
+// signed views, the function keeps each cluster's state inside the runtime,
+// counts a member alive when a strict majority of fresh views include it,
+// and issues exactly one leader certificate per term.
+//
+// Input:  {"config": <signed cluster configuration, optional>,
+//
+//	"view": <signed view>}
+//
+// Output: {"cluster","config_digest","term","leader","members_digest",
+//
+//	"issued_at_ms","lease_ms","policy","mode"}
+//
+// See docs/ELECTION.md for the rules and their reasoning. It builds
+// reproducibly as a WASI reactor; see gen.go.
+package main
+
+import (
+	"time"
+
+	"vouch/guest"
+)
+
+func init() {
+	guest.Handle(func(in []byte) ([]byte, error) {
+		return handle(in, guestEnv{})
+	})
+}
+
+func main() { guest.Main() }
+
+// guestEnv is the runtime's state, clock and randomness.
+type guestEnv struct{}
+
+func (guestEnv) get(ns guest.Namespace, key string) ([]byte, bool) { return guest.Get(ns, key) }
+func (guestEnv) put(ns guest.Namespace, key string, v []byte)     { guest.Put(ns, key, v) }
+func (guestEnv) now() time.Time                                     { return guest.Now() }
+func (guestEnv) random(b []byte)                                    { guest.Random(b) }
