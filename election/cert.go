@@ -142,22 +142,10 @@ func reject(r Reason, format string, args ...any) *RejectError {
 // Verify checks everything about a certificate that does not depend on the
 // node's state, and returns its outcome.
 func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
+	if rej := verifyReceipt(c, t); rej != nil {
+		return nil, rej
+	}
 	r := &c.Receipt
-	if r.KeyID != receipt.KeyID(t.Key) {
-		return nil, reject(ReasonUnknownKey, "signed by key %.16s…, the runtime's key is %.16s…", r.KeyID, receipt.KeyID(t.Key))
-	}
-	if err := r.Verify(t.Key); err != nil {
-		return nil, reject(ReasonBadSignature, "%v", err)
-	}
-	if r.FunctionChecksum != t.Checksum {
-		return nil, reject(ReasonWrongChecksum, "certificate is from checksum %s, expected %s", r.FunctionChecksum, t.Checksum)
-	}
-	if r.FunctionID != t.FunctionID {
-		return nil, reject(ReasonWrongFunction, "certificate is from function %s, expected %s", r.FunctionID, t.FunctionID)
-	}
-	if sum := sha256.Sum256(c.Output); hex.EncodeToString(sum[:]) != r.OutputSHA256 {
-		return nil, reject(ReasonOutputMismatch, "output does not hash to the receipt's output_sha256")
-	}
 	var o Outcome
 	if err := strictJSON(c.Output, &o); err != nil {
 		return nil, reject(ReasonBadOutcome, "output is not an election outcome: %v", err)
@@ -176,6 +164,28 @@ func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
 		return nil, reject(ReasonInputMismatch, "receipt is not for the canonical request over these members")
 	}
 	return &o, nil
+}
+
+// verifyReceipt checks the receipt's signature and what it names: the
+// trusted runtime key, the expected function and checksum, and the output.
+func verifyReceipt(c *Certificate, t Trust) *RejectError {
+	r := &c.Receipt
+	if r.KeyID != receipt.KeyID(t.Key) {
+		return reject(ReasonUnknownKey, "signed by key %.16s…, the runtime's key is %.16s…", r.KeyID, receipt.KeyID(t.Key))
+	}
+	if err := r.Verify(t.Key); err != nil {
+		return reject(ReasonBadSignature, "%v", err)
+	}
+	if r.FunctionChecksum != t.Checksum {
+		return reject(ReasonWrongChecksum, "certificate is from checksum %s, expected %s", r.FunctionChecksum, t.Checksum)
+	}
+	if r.FunctionID != t.FunctionID {
+		return reject(ReasonWrongFunction, "certificate is from function %s, expected %s", r.FunctionID, t.FunctionID)
+	}
+	if sum := sha256.Sum256(c.Output); hex.EncodeToString(sum[:]) != r.OutputSHA256 {
+		return reject(ReasonOutputMismatch, "output does not hash to the receipt's output_sha256")
+	}
+	return nil
 }
 
 // Request returns the canonical election request a node sends for a

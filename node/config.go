@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vouch/cluster"
 	"vouch/election"
 )
 
@@ -21,6 +22,9 @@ type Runtime interface {
 	Elect(ctx context.Context, cluster string, members []string) (*election.Certificate, error)
 	// Key returns the runtime's attested receipt key, attesting if needed.
 	Key(ctx context.Context) (ed25519.PublicKey, error)
+	// Submit sends a signed view to the stateful election function and
+	// returns the cluster's current certificate.
+	Submit(ctx context.Context, input []byte) (*election.Certificate, error)
 	// Describe names the runtime for logs and status, saying SIMULATED
 	// when its attestation is simulated.
 	Describe() RuntimeInfo
@@ -68,6 +72,18 @@ type Config struct {
 	Runtime    Runtime
 	FunctionID string
 	Checksum   string
+
+	// ClusterConfig, when set, switches the node to signed views: it
+	// submits a view signed with Identity every ViewInterval and on every
+	// membership change to the stateful election function (built-in
+	// "election"), which keeps terms inside the runtime. Without it the
+	// node runs the original scheme: it sends its member list to the
+	// leader function and orders certificates by receipt seq.
+	ClusterConfig *cluster.Signed
+	// Identity is this node's Ed25519 key (see LoadIdentity).
+	Identity ed25519.PrivateKey
+	// ViewInterval is how often a node submits its view.
+	ViewInterval time.Duration
 
 	// Profile is "local", "lan" or "wan"; Memberlist holds its timing.
 	Profile    string
@@ -132,19 +148,25 @@ func DefaultLocalConfig() *Config {
 	ml.TCPTimeout = time.Second
 	ml.GossipToTheDeadTime = 5 * time.Second
 	ml.UDPBufferSize = 8192 // loopback and jumbo frames: a 100-member certificate fits one packet
-	return defaults("local", ml, 30*time.Second)
+	c := defaults("local", ml, 30*time.Second)
+	c.ViewInterval = 250 * time.Millisecond
+	return c
 }
 
 // DefaultLANConfig uses memberlist's LAN timing (probe every 1 s, suspicion
 // 4 × log10(N) × 1 s): failover in several seconds, robust on busy
 // networks.
 func DefaultLANConfig() *Config {
-	return defaults("lan", memberlist.DefaultLANConfig(), time.Minute)
+	c := defaults("lan", memberlist.DefaultLANConfig(), time.Minute)
+	c.ViewInterval = time.Second
+	return c
 }
 
 // DefaultWANConfig uses memberlist's WAN timing (probe every 5 s).
 func DefaultWANConfig() *Config {
-	return defaults("wan", memberlist.DefaultWANConfig(), 5*time.Minute)
+	c := defaults("wan", memberlist.DefaultWANConfig(), 5*time.Minute)
+	c.ViewInterval = 5 * time.Second
+	return c
 }
 
 // ConfigFor returns the default configuration of a profile.

@@ -52,6 +52,7 @@ type Event struct {
 	Node          string    `json:"node"`
 	Event         string    `json:"event"` // "cert_accepted" or "leader_acted"
 	Seq           uint64    `json:"seq"`
+	Term          uint64    `json:"term,omitempty"`
 	Leader        string    `json:"leader,omitempty"`
 	MembersDigest string    `json:"members_digest,omitempty"`
 	Cert          []byte    `json:"cert,omitempty"` // the certificate's wire form, to re-verify offline
@@ -74,6 +75,13 @@ func (e *eventLog) accepted(c *election.Certificate, o *election.Outcome) {
 		return
 	}
 	e.write(Event{Event: "cert_accepted", Seq: c.Seq(), Leader: o.Leader, MembersDigest: o.MembersDigest, Cert: c.Encode()})
+}
+
+func (e *eventLog) acceptedTerm(c *election.Certificate, o *election.TermOutcome) {
+	if e.w == nil {
+		return
+	}
+	e.write(Event{Event: "cert_accepted", Seq: o.Term, Term: o.Term, Leader: o.Leader, MembersDigest: o.MembersDigest, Cert: c.Encode()})
 }
 
 func (e *eventLog) acted(seq uint64) {

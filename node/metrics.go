@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	gatherer       prometheus.Gatherer
 	elections      prometheus.Counter
+	views          prometheus.Counter
 	electionErrors prometheus.Counter
 	leaderChanges  prometheus.Counter
 	rejected       *prometheus.CounterVec
@@ -34,6 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		gatherer:       g,
 		elections:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_elections_total", Help: "Certificates obtained from the runtime."}),
+		views:          prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_views_submitted_total", Help: "Signed views submitted to the runtime."}),
 		electionErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_election_errors_total", Help: "Runtime calls that failed."}),
 		leaderChanges:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_leader_changes_total", Help: "Accepted certificates that named a new leader (failovers and handovers)."}),
 		rejected:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vouch_node_certificates_rejected_total", Help: "Certificates refused, by reason."}, []string{"reason"}),
@@ -49,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range election.Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}
-	for _, c := range []prometheus.Collector{m.elections, m.electionErrors, m.leaderChanges, m.rejected, m.dropped, m.callSeconds, m.members, m.isLeader, m.seq, m.health, m.pending} {
+	for _, c := range []prometheus.Collector{m.elections, m.views, m.electionErrors, m.leaderChanges, m.rejected, m.dropped, m.callSeconds, m.members, m.isLeader, m.seq, m.health, m.pending} {
 		reg.Register(c)
 	}
 	return m

@@ -43,6 +43,13 @@ type Node struct {
 
 	// Owned by the loop goroutine.
 	core        *election.Core
+	term        *election.TermCore // signed-views mode only
+	viewDirty   bool
+	nextView    time.Time
+	viewSeq     uint64
+	leaseUntil  time.Time
+	leading     bool
+	configAck   string // config digest the runtime last reported
 	trustKey    ed25519.PublicKey
 	calling     bool
 	nextCall    time.Time
@@ -68,7 +75,8 @@ type input struct {
 	from     string
 	key      ed25519.PublicKey
 	reply    chan struct{}
-	departed string // for a member that left the view: "left" or "dead"
+	departed string    // for a member that left the view: "left" or "dead"
+	sentAt   time.Time // when a view submission was sent
 }
 
 type inputKind int
@@ -154,6 +162,11 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.core = election.New(election.Config{Self: n.cfg.Name, Trust: n.trust(), PendingFor: n.cfg.PendingFor, MinSeq: floor})
+	if n.views() {
+		// Signed views: the core above only tracks the membership view;
+		// certificates go to the term core.
+		n.term = election.NewTermCore(n.cfg.Name, n.trust(), floor)
+	}
 
 	mc := *n.cfg.Memberlist
 	mc.Name = n.cfg.Name
@@ -273,9 +286,17 @@ func (n *Node) loop() {
 				}
 				n.refreshView(now)
 			case inCert:
-				n.handle(n.core.Receive(in.cert, now), "peer "+in.from)
+				if n.term != nil {
+					n.handleTerm(n.term.Receive(in.cert), "peer "+in.from, time.Time{})
+				} else {
+					n.handle(n.core.Receive(in.cert, now), "peer "+in.from)
+				}
 			case inElected:
-				n.elected(in, now)
+				if n.term != nil {
+					n.submitted(in, now)
+				} else {
+					n.elected(in, now)
+				}
 			case inSync:
 				close(in.reply)
 			case inGoodbye:
@@ -284,8 +305,15 @@ func (n *Node) loop() {
 		case <-t.C:
 			now := time.Now()
 			n.handle(n.core.Tick(now), "")
+			if n.term != nil {
+				n.checkLease(now)
+			}
 		}
-		n.maybeElect(time.Now())
+		if n.term != nil {
+			n.maybeSubmit(time.Now())
+		} else {
+			n.maybeElect(time.Now())
+		}
 		n.publish()
 	}
 }
@@ -301,6 +329,7 @@ func (n *Node) refreshView(now time.Time) {
 	n.handle(n.core.SetView(ids, now), "view")
 	if after := n.core.View(); len(before) != len(after) || members.Digest(before) != members.Digest(after) {
 		n.metrics.members.Set(float64(len(after)))
+		n.viewDirty = true
 		n.log.Debug("membership view changed", "members", after)
 		// A new view: give peers a moment to certify it first.
 		jitter := time.Duration(n.rng.Int64N(int64(min(50*time.Millisecond, time.Duration(2*len(after))*time.Millisecond)) + 1))

@@ -14,7 +14,10 @@ func (nopRuntime) Elect(context.Context, string, []string) (*election.Certificat
 	return nil, context.Canceled
 }
 func (nopRuntime) Key(context.Context) (ed25519.PublicKey, error) { return nil, context.Canceled }
-func (nopRuntime) Describe() RuntimeInfo                          { return RuntimeInfo{} }
+func (nopRuntime) Submit(context.Context, []byte) (*election.Certificate, error) {
+	return nil, context.Canceled
+}
+func (nopRuntime) Describe() RuntimeInfo { return RuntimeInfo{} }
 
 // FuzzReceive feeds arbitrary gossip messages to a node's decoder: nothing
 // may panic, and only well-formed certificates reach the election core.

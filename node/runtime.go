@@ -30,6 +30,15 @@ func (r *ClientRuntime) Elect(ctx context.Context, cluster string, ids []string)
 	return &election.Certificate{Output: res.Output, Receipt: res.Receipt}, nil
 }
 
+// Submit implements Runtime.
+func (r *ClientRuntime) Submit(ctx context.Context, input []byte) (*election.Certificate, error) {
+	res, err := r.c.Run(ctx, r.ref, input)
+	if err != nil {
+		return nil, err
+	}
+	return &election.Certificate{Output: res.Output, Receipt: res.Receipt}, nil
+}
+
 // Key implements Runtime.
 func (r *ClientRuntime) Key(ctx context.Context) (ed25519.PublicKey, error) {
 	id, err := r.c.Identity(ctx)

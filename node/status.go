@@ -13,7 +13,8 @@ import (
 type Leadership struct {
 	// Leader is the leader's member ID; "" when no certificate is held.
 	Leader string `json:"leader"`
-	// Seq is the certificate's sequence number: the fencing token.
+	// Seq is the fencing token: the certificate's receipt seq, or its
+	// term with signed views.
 	Seq uint64 `json:"seq"`
 	// Self reports whether this node is the leader.
 	Self bool `json:"self"`
@@ -38,6 +39,11 @@ type Status struct {
 	Accepted    uint64                     `json:"certificates_accepted"`
 	Health      int                        `json:"health_score"`
 	Time        time.Time                  `json:"time"`
+	// Mode is "member list (seq)" or "signed views (terms)"; in the
+	// latter Seq is the term and LeaseUntil when this node's leadership
+	// lapses unless the runtime renews it.
+	Mode       string `json:"mode"`
+	LeaseUntil string `json:"lease_until,omitempty"`
 
 	cert *election.Certificate
 }
@@ -80,7 +86,19 @@ func (n *Node) publish() {
 	default:
 	}
 	leader, seq := n.core.Leader()
+	if n.term != nil {
+		leader, seq = n.term.Leader()
+		st.Mode = "signed views (terms)"
+		if !n.leaseUntil.IsZero() {
+			st.LeaseUntil = n.leaseUntil.UTC().Format(time.RFC3339Nano)
+		}
+	} else {
+		st.Mode = "member list (seq)"
+	}
 	st.Leader, st.Seq, st.IsLeader = leader, seq, leader != "" && leader == n.cfg.Name
+	if n.term != nil {
+		st.IsLeader = n.leading
+	}
 	st.View = n.core.View()
 	if len(n.departures) > 0 {
 		st.Departed = make(map[string]string, len(n.departures))
@@ -91,6 +109,10 @@ func (n *Node) publish() {
 	st.Rejections = n.core.Rejections()
 	st.Pending = n.core.PendingCount()
 	st.Accepted = n.core.Accepted()
+	if n.term != nil {
+		st.Rejections = n.term.Rejections()
+		st.Accepted = n.term.Accepted()
+	}
 	info := n.cfg.Runtime.Describe()
 	st.Runtime = RuntimeStatus{RuntimeInfo: info, State: "ok", Attestation: info.Platform}
 	if info.Simulated {
@@ -106,7 +128,13 @@ func (n *Node) publish() {
 			st.Runtime.RetryAt = n.nextCall.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	if cert, o := n.core.Held(); cert != nil {
+	if n.term != nil {
+		if cert, o := n.term.Held(); cert != nil {
+			st.cert = cert
+			st.Certificate = &CertificateStatus{Seq: o.Term, Leader: o.Leader, MembersDigest: o.MembersDigest,
+				Output: json.RawMessage(cert.Output), Receipt: cert.Receipt, Wire: cert.Encode()}
+		}
+	} else if cert, o := n.core.Held(); cert != nil {
 		st.cert = cert
 		st.Certificate = &CertificateStatus{Seq: cert.Seq(), Leader: o.Leader, Members: o.Members, MembersDigest: o.MembersDigest,
 			Output: json.RawMessage(cert.Output), Receipt: cert.Receipt, Wire: cert.Encode()}

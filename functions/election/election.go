@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"vouch/cluster"
@@ -41,27 +44,55 @@ type Certificate struct {
 	Mode          string `json:"mode"`
 }
 
-// durable is a cluster's durable state (key "c/<cluster>").
+// durable is a cluster's durable state, kept under three keys so that a
+// submission rewrites only what changed:
+//
+//	cfg/<cluster>   the signed configuration (on a configuration change)
+//	term/<cluster>  term, leader, members digest, issue time (on a new term)
+//	reg/<cluster>   open-mode registrations (on a registration)
 type durable struct {
-	Config        cluster.Signed   `json:"config"`
-	Term          uint64           `json:"term"`
-	Leader        string           `json:"leader"`
-	MembersDigest string           `json:"members_digest"`
-	IssuedAtMs    int64            `json:"issued_at_ms"`
-	Registered    []cluster.Member `json:"registered,omitempty"` // open mode
+	Config cluster.Signed `json:"-"`
+	termState
+	Registered []cluster.Member `json:"-"`
 }
 
-// views is a cluster's volatile state (key "v/<cluster>"): each member's
-// latest view, and when this runtime started serving the cluster.
+type termState struct {
+	Term          uint64 `json:"term"`
+	Leader        string `json:"leader"`
+	MembersDigest string `json:"members_digest"`
+	IssuedAtMs    int64  `json:"issued_at_ms"`
+}
+
+// views is a cluster's volatile state: each member's latest view (key
+// view/<cluster>/<node>) and when this runtime started serving the cluster
+// (key boot/<cluster>). A restart forgets both.
 type views struct {
-	BootMs int64               `json:"boot_ms"`
-	Latest map[string]viewSeen `json:"latest"`
+	cluster string
+	BootMs  int64
+	Latest  map[string]viewSeen
 }
 
 type viewSeen struct {
-	Seq    uint64   `json:"seq"`
-	RecvMs int64    `json:"recv_ms"`
-	Alive  []string `json:"alive"`
+	Seq    uint64
+	RecvMs int64
+	Alive  []string
+}
+
+func (v viewSeen) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, v.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(v.RecvMs))
+	return append(b, strings.Join(v.Alive, "\n")...)
+}
+
+func decodeSeen(b []byte) (viewSeen, bool) {
+	if len(b) < 16 {
+		return viewSeen{}, false
+	}
+	v := viewSeen{Seq: binary.BigEndian.Uint64(b), RecvMs: int64(binary.BigEndian.Uint64(b[8:]))}
+	if len(b) > 16 {
+		v.Alive = strings.Split(string(b[16:]), "\n")
+	}
+	return v, true
 }
 
 // maxClockSkew is how far a view's time may be from the runtime's clock.
@@ -120,7 +151,7 @@ func handle(raw []byte, e env) ([]byte, error) {
 		return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", v.Node, v.Cluster)
 	}
 
-	vs := loadViews(e, v.Cluster, nowMs)
+	vs := loadViews(e, st, v.Cluster, nowMs)
 	if d := now.Sub(v.Time()); d > maxClockSkew || d < -maxClockSkew {
 		return nil, fmt.Errorf("view refused: its time is %v away from the runtime's clock (more than %v; check the node's clock)", d.Round(time.Millisecond), maxClockSkew)
 	}
@@ -132,24 +163,38 @@ func handle(raw []byte, e env) ([]byte, error) {
 	if prev, ok := vs.Latest[v.Node]; ok && v.Seq <= prev.Seq {
 		return nil, fmt.Errorf("view refused: seq %d is not above %d, the last view taken from %q (stale or replayed)", v.Seq, prev.Seq, v.Node)
 	}
-	vs.Latest[v.Node] = viewSeen{Seq: v.Seq, RecvMs: nowMs, Alive: v.Alive}
+	seen := viewSeen{Seq: v.Seq, RecvMs: nowMs, Alive: v.Alive}
+	vs.Latest[v.Node] = seen
+	e.put(guest.Volatile, "view/"+v.Cluster+"/"+v.Node, seen.encode())
 
-	changed := registered || configChanged
-	if decide(st, vs, nowMs, configChanged, e) {
-		changed = true
+	if configChanged {
+		b, _ := json.Marshal(st.Config)
+		e.put(guest.Durable, "cfg/"+v.Cluster, b)
 	}
-	if changed {
-		b, _ := json.Marshal(st)
-		e.put(guest.Durable, "c/"+v.Cluster, b)
+	if registered {
+		b, _ := json.Marshal(st.Registered)
+		e.put(guest.Durable, "reg/"+v.Cluster, b)
 	}
-	b, _ := json.Marshal(vs)
-	e.put(guest.Volatile, "v/"+v.Cluster, b)
+	alive, newTerm := decide(st, vs, nowMs, configChanged, e)
+	if newTerm {
+		b, _ := json.Marshal(st.termState)
+		e.put(guest.Durable, "term/"+v.Cluster, b)
+	}
+	if st.Term > 0 && v.Node == st.Leader {
+		// The leader's own submission renews its lease, but only while a
+		// majority sees it alive: a leader cut off from its peers must
+		// not keep acting because it still reaches the runtime.
+		if !contains(alive, st.Leader) {
+			return nil, fmt.Errorf("lease not renewed: leader %q of term %d is not alive by a majority of views", st.Leader, st.Term)
+		}
+		e.put(guest.Volatile, "renewed/"+v.Cluster, binary.BigEndian.AppendUint64(nil, uint64(nowMs)))
+	}
 	return certificate(st), nil
 }
 
-// decide applies the election rules and reports whether the durable state
-// changed (a new term).
-func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) bool {
+// decide applies the election rules. It returns the members alive by
+// majority and whether a new term started.
+func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) ([]string, bool) {
 	cfg := &st.Config.Config
 	all := activeMembers(st, vs, nowMs)
 	n := len(all)
@@ -172,14 +217,14 @@ func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) bool
 	}
 	leaderAlive := st.Term > 0 && contains(alive, st.Leader)
 	if leaderAlive && !configChanged {
-		return false // a leader keeps its office while it is alive
+		return alive, false // a leader keeps its office while it is alive
 	}
 	if len(alive) == 0 {
-		return false // no majority agrees on anyone: wait
+		return alive, false // no majority agrees on anyone: wait
 	}
 	set, err := members.New(alive)
 	if err != nil {
-		return false
+		return alive, false
 	}
 	next := ""
 	switch {
@@ -187,27 +232,28 @@ func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) bool
 		next = st.Leader // only the configuration changed
 	case st.Term > 0 && st.Leader != "":
 		// The leader is not alive by majority. It may still act until its
-		// lease runs out, counted from the last time this runtime heard
-		// from it (or from when the runtime started, if later).
+		// lease runs out, counted from the last renewal (or from when the
+		// runtime started, if later: renewals before a restart are
+		// forgotten).
 		last := vs.BootMs
-		if seen, ok := vs.Latest[st.Leader]; ok && seen.RecvMs > last {
-			last = seen.RecvMs
+		if b, ok := e.get(guest.Volatile, "renewed/"+vs.cluster); ok && len(b) == 8 {
+			last = max(last, int64(binary.BigEndian.Uint64(b)))
 		}
 		if nowMs < last+cfg.LeaseMillis {
-			return false
+			return alive, false
 		}
 	}
 	if next == "" {
 		next, err = cluster.Pick(cfg, set, secret(st, e), st.Term+1)
 		if err != nil {
-			return false
+			return alive, false
 		}
 	}
 	st.Term++
 	st.Leader = next
 	st.MembersDigest = set.Digest()
 	st.IssuedAtMs = nowMs
-	return true
+	return alive, true
 }
 
 // activeMembers lists who counts: the configured members, or in an open
@@ -288,28 +334,68 @@ func memberOf(st *durable, id string) *cluster.Member {
 	return nil
 }
 
+// parsed caches decoded configurations by the SHA-256 of their bytes:
+// decoding a large configuration on every submission would dominate.
+var parsed = map[[32]byte]*cluster.Signed{}
+
 func loadDurable(e env, name string) (*durable, error) {
-	b, ok := e.get(guest.Durable, "c/"+name)
+	raw, ok := e.get(guest.Durable, "cfg/"+name)
 	if !ok {
 		return nil, nil
 	}
-	var st durable
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("cluster %q: stored state is unreadable: %v", name, err)
+	key := sha256.Sum256(raw)
+	sc, ok := parsed[key]
+	if !ok {
+		var c cluster.Signed
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, fmt.Errorf("cluster %q: stored configuration is unreadable: %v", name, err)
+		}
+		if len(parsed) > 64 {
+			clear(parsed)
+		}
+		parsed[key], sc = &c, &c
 	}
-	return &st, nil
+	st := &durable{Config: *sc}
+	if b, ok := e.get(guest.Durable, "term/"+name); ok {
+		if err := json.Unmarshal(b, &st.termState); err != nil {
+			return nil, fmt.Errorf("cluster %q: stored term is unreadable: %v", name, err)
+		}
+	}
+	if b, ok := e.get(guest.Durable, "reg/"+name); ok {
+		if err := json.Unmarshal(b, &st.Registered); err != nil {
+			return nil, fmt.Errorf("cluster %q: stored registrations are unreadable: %v", name, err)
+		}
+	}
+	return st, nil
 }
 
-func loadViews(e env, name string, nowMs int64) *views {
-	vs := &views{Latest: map[string]viewSeen{}}
-	if b, ok := e.get(guest.Volatile, "v/"+name); ok {
-		if json.Unmarshal(b, vs) == nil && vs.Latest != nil {
-			return vs
-		}
-		vs = &views{Latest: map[string]viewSeen{}}
+// loadViews reads the latest view of every member that may count.
+func loadViews(e env, st *durable, name string, nowMs int64) *views {
+	vs := &views{cluster: name, Latest: map[string]viewSeen{}}
+	if b, ok := e.get(guest.Volatile, "boot/"+name); ok && len(b) == 8 {
+		vs.BootMs = int64(binary.BigEndian.Uint64(b))
+	} else {
+		vs.BootMs = nowMs // the first submission since the runtime started
+		e.put(guest.Volatile, "boot/"+name, binary.BigEndian.AppendUint64(nil, uint64(nowMs)))
 	}
-	vs.BootMs = nowMs // first submission since the runtime started
+	if st == nil {
+		return vs
+	}
+	for _, m := range st.Config.Config.Members {
+		loadSeen(e, vs, m.ID)
+	}
+	for _, m := range st.Registered {
+		loadSeen(e, vs, m.ID)
+	}
 	return vs
+}
+
+func loadSeen(e env, vs *views, id string) {
+	if b, ok := e.get(guest.Volatile, "view/"+vs.cluster+"/"+id); ok {
+		if v, ok := decodeSeen(b); ok {
+			vs.Latest[id] = v
+		}
+	}
 }
 
 func certificate(st *durable) []byte {

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"vouch/cluster"
+	"vouch/election"
+)
+
+// views reports whether the node runs the signed-views scheme.
+func (n *Node) views() bool { return n.cfg.ClusterConfig != nil }
+
+// submission is the election function's input.
+type submission struct {
+	Config *cluster.Signed     `json:"config,omitempty"`
+	View   *cluster.SignedView `json:"view"`
+}
+
+// maybeSubmit signs and submits the node's view when it changed or the
+// interval passed, one submission at a time.
+func (n *Node) maybeSubmit(now time.Time) {
+	if n.calling || n.leaving.Load() || now.Before(n.nextCall) {
+		return
+	}
+	if !n.viewDirty && now.Before(n.nextView) {
+		return
+	}
+	alive := n.core.View()
+	if len(alive) == 0 {
+		return
+	}
+	n.viewSeq = max(n.viewSeq+1, uint64(now.UnixMicro()))
+	sv, err := cluster.SignView(cluster.View{Cluster: n.cfg.Cluster, Node: n.cfg.Name, Seq: n.viewSeq, TimeMillis: now.UnixMilli(), Alive: alive}, n.cfg.Identity)
+	if err != nil {
+		n.log.Error("cannot sign view", "err", err)
+		return
+	}
+	sub := submission{View: sv}
+	// Send the configuration until the runtime's certificates name it.
+	if n.configAck != n.cfg.ClusterConfig.Config.Digest() {
+		sub.Config = n.cfg.ClusterConfig
+	}
+	body, err := json.Marshal(sub)
+	if err != nil {
+		n.log.Error("cannot encode view", "err", err)
+		return
+	}
+	n.calling, n.viewDirty = true, false
+	n.nextView = now.Add(n.cfg.ViewInterval)
+	n.metrics.views.Inc()
+	go n.submit(body, now)
+}
+
+func (n *Node) submit(body []byte, sentAt time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	key, err := n.cfg.Runtime.Key(ctx)
+	var cert *election.Certificate
+	if err == nil {
+		cert, err = n.cfg.Runtime.Submit(ctx, body)
+	}
+	n.metrics.callSeconds.Observe(time.Since(start).Seconds())
+	select {
+	case n.inbox <- input{kind: inElected, cert: cert, err: err, key: key, sentAt: sentAt}:
+	case <-n.stop:
+	}
+}
+
+// submitted handles the runtime's answer to a view.
+func (n *Node) submitted(in input, now time.Time) {
+	n.calling = false
+	if in.err != nil {
+		var msg = in.err.Error()
+		if isLeaseRefusal(in.err) {
+			// The runtime answered, but will not renew our lease: a
+			// majority does not see us. Not a runtime failure.
+			n.log.Warn("lease not renewed", "detail", msg)
+			return
+		}
+		n.metrics.electionErrors.Inc()
+		n.runtimeErr = in.err
+		d := min(n.cfg.RetryMax, n.cfg.RetryMin<<min(n.attempt, 20))
+		d = d/2 + time.Duration(n.rng.Int64N(int64(d/2)+1))
+		n.attempt++
+		n.nextCall = now.Add(d)
+		n.log.Warn("view submission failed; keeping the last valid leader", "err", msg, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
+		return
+	}
+	if n.attempt > 0 || n.runtimeErr != nil {
+		n.log.Info("runtime reachable again")
+	}
+	n.attempt, n.runtimeErr, n.nextCall = 0, nil, time.Time{}
+	n.metrics.elections.Inc()
+	if !in.key.Equal(n.trustKey) {
+		if n.trustKey != nil {
+			n.log.Warn("runtime receipt key changed; trusting the newly attested key")
+		}
+		n.trustKey = in.key
+		n.term.SetTrust(n.trust())
+	}
+	a := n.term.Receive(in.cert)
+	if a.Rejected != nil && a.Rejected.Reason == election.ReasonNoLeader {
+		n.log.Debug("no leader yet: waiting for a majority of views")
+		var o election.TermOutcome
+		if json.Unmarshal(in.cert.Output, &o) == nil {
+			n.configAck = o.ConfigDigest
+		}
+		return
+	}
+	n.handleTerm(a, "runtime", in.sentAt)
+	if _, o := n.term.Held(); o != nil {
+		n.configAck = o.ConfigDigest
+		// Our own submission came back naming us: the lease runs from
+		// when we sent it, which is before the runtime confirmed it.
+		if o.Leader == n.cfg.Name && (a.Accepted != nil || a.Renewed != nil || a.Rejected == nil) {
+			n.leaseUntil = in.sentAt.Add(o.Lease())
+		}
+	}
+	n.checkLease(now)
+}
+
+// handleTerm carries out the term core's actions.
+func (n *Node) handleTerm(a election.TermActions, source string, sentAt time.Time) {
+	if a.Rejected != nil {
+		if a.Rejected.Reason != election.ReasonNoLeader {
+			n.metrics.rejected.WithLabelValues(string(a.Rejected.Reason)).Inc()
+			level := n.log.Warn
+			if a.Rejected.Reason == election.ReasonStale {
+				level = n.log.Debug
+			}
+			level("certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
+		}
+		return
+	}
+	if a.Accepted == nil {
+		return
+	}
+	o := a.Outcome
+	n.metrics.seq.Set(float64(o.Term))
+	n.events.acceptedTerm(a.Accepted, o)
+	n.saveSeq(o.Term)
+	n.relay(a.Accepted)
+	n.log.Info("leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "from", source)
+	if a.LeaderChanged != nil {
+		if a.LeaderChanged.Previous != "" {
+			n.metrics.leaderChanges.Inc()
+		}
+		n.notify()
+	}
+}
+
+// checkLease starts leading when this node holds a certificate naming it
+// and a lease the runtime renewed, and stops when the lease lapses or
+// another leader takes over.
+func (n *Node) checkLease(now time.Time) {
+	leader, term := n.term.Leader()
+	should := leader == n.cfg.Name && now.Before(n.leaseUntil)
+	switch {
+	case should && !n.leading:
+		n.leading = true
+		n.startLeading(term)
+		n.notify()
+	case !should && n.leading:
+		n.leading = false
+		if leader == n.cfg.Name {
+			n.log.Warn("lease expired: the runtime did not renew it; stopping", "term", term)
+		}
+		n.stopLeading()
+		n.notify()
+	}
+}
+
+// isLeaseRefusal reports whether the runtime refused to renew the lease.
+func isLeaseRefusal(err error) bool {
+	return strings.Contains(err.Error(), "lease not renewed")
+}
