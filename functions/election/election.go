@@ -432,4 +432,3 @@ func strictJSON(data []byte, v any) error {
 	}
 	return nil
 }
-

@@ -33,6 +33,6 @@ func main() { guest.Main() }
 type guestEnv struct{}
 
 func (guestEnv) get(ns guest.Namespace, key string) ([]byte, bool) { return guest.Get(ns, key) }
-func (guestEnv) put(ns guest.Namespace, key string, v []byte)     { guest.Put(ns, key, v) }
-func (guestEnv) now() time.Time                                     { return guest.Now() }
-func (guestEnv) random(b []byte)                                    { guest.Random(b) }
+func (guestEnv) put(ns guest.Namespace, key string, v []byte)      { guest.Put(ns, key, v) }
+func (guestEnv) now() time.Time                                    { return guest.Now() }
+func (guestEnv) random(b []byte)                                   { guest.Random(b) }
