@@ -158,6 +158,7 @@ const (
 	CodeReplay           = "replayed_input"
 	CodeFunctionFailed   = "function_failed"
 	CodeUnavailable      = "unavailable"
+	CodeRateLimited      = "rate_limited"
 	CodeInternal         = "internal"
 )
 
@@ -172,6 +173,8 @@ type Error struct {
 	Log  string `json:"log,omitempty"`
 	// Status is the HTTP status; it is not sent.
 	Status int `json:"-"`
+	// RetryAfter, for a 429, is how long to wait (sent as Retry-After).
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, e *api.Error) {
 	if e.Status == 0 {
 		e.Status = http.StatusInternalServerError
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter/time.Second)+1))
 	}
 	writeJSON(w, e.Status, api.ErrorResponse{Error: e})
 }
@@ -320,8 +324,13 @@ func (s *Server) authorizeRun(r *http.Request, f *function) *api.Error {
 	if strings.HasPrefix(cred, token.OwnerTokenPrefix) && token.CheckOwner(cred, s.ownerToken) {
 		return nil
 	}
-	err := s.tokens.verify(s.verifier, cred, f.rec.ID, s.now())
+	jti, err := s.tokens.verify(s.verifier, cred, f.rec.ID, s.now())
 	if err == nil {
+		if ok, wait := s.limiter.allow(jti, time.Now()); !ok {
+			return &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, RetryAfter: wait,
+				Message: fmt.Sprintf("too many runs with this function token (limit %.0f/s)", s.limiter.rate),
+				Hint:    "slow down, or give each client its own token"}
+		}
 		return nil
 	}
 	hint := "mint one with `vouch token <ID> --function-checksum HEX` and pass it with --ref or --token"

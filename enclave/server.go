@@ -58,6 +58,10 @@ type Config struct {
 	// Registerer receives the server's Prometheus metrics; nil means a
 	// private registry, served at /metrics.
 	Registerer prometheus.Registerer
+	// RateLimit bounds the runs per second of each function token (with a
+	// burst of twice as many); zero means 1000, negative means no limit.
+	// The owner credential is not limited.
+	RateLimit float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,6 +81,7 @@ type Server struct {
 	issuer      *token.Issuer
 	verifier    *token.Verifier
 	tokens      tokenCache
+	limiter     *limiter
 	volatile    volatileState
 	replay      *seal.ReplayCache
 	metrics     *metrics
@@ -146,6 +151,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if s.verifier, err = token.NewVerifier(s.keys.token.Public().(ed25519.PublicKey), s.issuerName, s.store); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	switch {
+	case cfg.RateLimit == 0:
+		s.limiter = newLimiter(1000, 2000)
+	case cfg.RateLimit > 0:
+		s.limiter = newLimiter(cfg.RateLimit, int(2*cfg.RateLimit)+1)
 	}
 	s.replay = seal.NewReplayCache(0, 0)
 	// Inputs sealed before this start may have been accepted before a

@@ -25,12 +25,14 @@ type tokenCache struct {
 
 type cachedToken struct {
 	functionID string
+	id         string
 	expires    time.Time
 }
 
-func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.Time) error {
+// verify checks a function token and returns its ID (jti).
+func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.Time) (string, error) {
 	if tok == "" {
-		return token.ErrMissing
+		return "", token.ErrMissing
 	}
 	key := sha256.Sum256([]byte(tok))
 	c.mu.Lock()
@@ -38,21 +40,21 @@ func (c *tokenCache) verify(v *token.Verifier, tok, functionID string, now time.
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && e.functionID == functionID && now.Before(e.expires) {
-		return nil
+		return e.id, nil
 	}
 	claims, err := v.Verify(tok, functionID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	c.mu.Lock()
 	if c.gen == gen {
 		if c.entries == nil || len(c.entries) >= tokenCacheSize {
 			c.entries = make(map[[32]byte]cachedToken)
 		}
-		c.entries[key] = cachedToken{functionID: functionID, expires: claims.ExpiresAt}
+		c.entries[key] = cachedToken{functionID: functionID, id: claims.ID, expires: claims.ExpiresAt}
 	}
 	c.mu.Unlock()
-	return nil
+	return claims.ID, nil
 }
 
 func (c *tokenCache) forget() {

@@ -25,6 +25,7 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	backend := fs.String("attestation", "simulated", "attestation backend: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
 	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this file (mode 0600) instead of DATA/owner.token")
 	maxBundle := fs.Int64("max-bundle-size", 64<<20, "largest bundle accepted by deploy, in bytes")
+	rateLimit := fs.Float64("rate-limit", 1000, "runs per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if _, err := parse(fs, args); err != nil {
@@ -75,7 +76,11 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 			return err
 		}
 	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle})
+	rl := *rateLimit
+	if rl == 0 {
+		rl = -1 // the flag's 0 means no limit; the library's 0 means the default
+	}
+	srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,12 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"vouch/api"
 	"vouch/client"
+	"vouch/cluster"
 	"vouch/node"
 )
 
@@ -23,6 +26,9 @@ import (
 const defaultRefFile = "leader_election.json"
 
 func cmdNode(ctx context.Context, args []string, u *ui) error {
+	if len(args) > 0 && args[0] == "id" {
+		return cmdNodeID(args[1:], u)
+	}
 	fl := newFlags("node", "-p PORT [-n PEER]... -f ID -fh CHECKSUM [flags]", u)
 	port := fl.Int("p", 0, "port to gossip on (UDP and TCP, on 127.0.0.1 unless --bind); also the node's ID unless --name")
 	var peers peerFlag
@@ -32,7 +38,7 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	var cf clientFlags
 	cf.register(fl, true)
 	name := fl.String("name", "", "this node's member ID (default: the port)")
-	cluster := fl.String("cluster", "default", "cluster name; nodes of other clusters are ignored")
+	clusterName := fl.String("cluster", "default", "cluster name; nodes of other clusters are ignored")
 	bind := fl.String("bind", "", "HOST:PORT to listen on (default 127.0.0.1:-p)")
 	advertise := fl.String("advertise", "", "HOST:PORT peers should use to reach this node (behind NAT)")
 	data := fl.String("data", "", "directory for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
@@ -42,6 +48,7 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	logFormat := fl.String("log-format", "text", "log format: text or json")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this file")
+	clusterConfig := fl.String("cluster-config", "", "signed cluster configuration (vouch cluster init): switches to signed views and terms with the built-in election function")
 	if _, err := parse(fl, args); err != nil {
 		return err
 	}
@@ -53,7 +60,7 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return usagef("--profile: %v", err)
 	}
-	cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *cluster, *data
+	cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *clusterName, *data
 
 	// Where to listen, and who we are.
 	switch {
@@ -135,6 +142,35 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	}
 	cfg.Runtime = node.NewClientRuntime(c, fr)
 	cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
+	if *clusterConfig != "" {
+		raw, err := os.ReadFile(*clusterConfig)
+		if err != nil {
+			return err
+		}
+		if cfg.ClusterConfig, err = cluster.ParseSigned(raw); err != nil {
+			return fmt.Errorf("%s: %w", *clusterConfig, err)
+		}
+		if cfg.ClusterConfig.Config.Cluster != cfg.Cluster && *clusterName == "default" {
+			cfg.Cluster = cfg.ClusterConfig.Config.Cluster
+		}
+		if *data == "" {
+			return withHint(errors.New("signed views need the node's identity key"), "pass --data DIR (the key is created there at first start; `vouch node id --data DIR` prints it)")
+		}
+		key, created, err := node.LoadIdentity(*data)
+		if err != nil {
+			return err
+		}
+		if created {
+			logger.Info("created the node's identity key", "file", filepath.Join(*data, node.IdentityFile))
+		}
+		cfg.Identity = key
+		if cfg.ClusterConfig.Config.Open {
+			logger.Warn("cluster is OPEN: members register on first contact (trust on first use); for demos")
+		} else if m := cfg.ClusterConfig.Config.Member(cfg.Name); m == nil || !ed25519.PublicKey(m.Key).Equal(key.Public()) {
+			return withHint(fmt.Errorf("%q with this node's key is not a member of cluster %s", cfg.Name, cfg.ClusterConfig.Config.Cluster),
+				"add it: vouch cluster add-member --id %s --node-data %s", cfg.Name, *data)
+		}
+	}
 	if *eventLog != "" {
 		f, err := os.OpenFile(*eventLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
