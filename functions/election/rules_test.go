@@ -1,0 +1,105 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"vouch/cluster"
+)
+
+// The rules of docs/ELECTION.md, section 3, quoted word for word, each with
+// the test that exercises it. TestRulesAreDocumented fails if a quoted rule
+// is no longer written in the doc, so the doc and the code cannot drift
+// apart silently (after etcd-io/raft's raft_paper_test.go).
+var rules = []struct {
+	quote string
+	test  func(t *testing.T)
+}{
+	{"A member counts as alive when a strict majority of members' fresh views include it.", TestElectsByMajorityAndKeepsOffice},
+	{"silence does not shrink the majority", testSilenceDoesNotShrinkMajority},
+	{"A leader keeps its office while it is alive, so there is no flapping", TestElectsByMajorityAndKeepsOffice},
+	{"When the leader stops being alive by majority, the function moves to term+1 and picks the new leader by policy among the members alive by majority.", TestFailoverWaitsForMajorityAndLease},
+	{"If no member is alive by majority, nothing changes: elections stall rather than guess.", testNoMajorityStalls},
+	{"The function replaces a leader only after the leader's lease has run out", TestFailoverWaitsForMajorityAndLease},
+	{"A leader cut off from its peers is refused renewal even if it still reaches the runtime, so it stops acting.", testPartitionedLeaderNotRenewed},
+	{"Exactly one certificate exists per (cluster, term). Asking again returns the same one", TestElectsByMajorityAndKeepsOffice},
+	{"After a runtime restart the term sequence continues from stored state and never goes back.", TestTermSurvivesRestart},
+	{"The runtime accepts a newer configuration only when it is signed by that same owner.", TestConfigurationUpdates},
+	{"Open mode registers a new member on first contact (trust on first use)", TestOpenRegistration},
+	{"views from non-members, and views signed with a key that is not the member's", TestRefusesBadViews},
+	{"the minority can neither evict a live leader nor keep a dead one", TestMinorityCannotEvictOrKeepCorpse},
+}
+
+func TestRulesAreDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/ELECTION.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := normalize(string(raw))
+	for _, r := range rules {
+		if !strings.Contains(doc, normalize(r.quote)) {
+			t.Errorf("docs/ELECTION.md no longer says: %q", r.quote)
+		}
+	}
+}
+
+func TestRules(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.quote[:min(40, len(r.quote))], r.test)
+	}
+}
+
+var space = regexp.MustCompile(`\s+`)
+
+func normalize(s string) string { return space.ReplaceAllString(s, " ") }
+
+// Members that say nothing still count in the denominator: two of five
+// agreeing is not a majority.
+func testSilenceDoesNotShrinkMajority(t *testing.T) {
+	h := newHarness(t, cluster.PolicyHighest, "a", "b", "c", "d", "e")
+	h.must("a", "a", "b")
+	if c := h.must("b", "a", "b"); c.Term != 0 {
+		t.Fatalf("two views of five elected a leader: %+v", c)
+	}
+	if c := h.must("c", "a", "b", "c"); c.Term != 1 || c.Leader != "b" {
+		t.Fatalf("three views of five: %+v", c)
+	}
+}
+
+func testNoMajorityStalls(t *testing.T) {
+	h := newHarness(t, cluster.PolicyHighest, "a", "b", "c")
+	for _, n := range []string{"a", "b", "c"} {
+		h.must(n, "a", "b", "c")
+	}
+	// Every member now sees only itself: nobody is alive by majority.
+	h.tick(2 * time.Second)
+	for _, n := range []string{"a", "b"} {
+		h.must(n, n)
+	}
+	h.tick(2 * time.Second)
+	if c := h.must("a", "a"); c.Term != 1 || c.Leader != "c" {
+		t.Fatalf("a term changed without a majority: %+v", c)
+	}
+}
+
+func testPartitionedLeaderNotRenewed(t *testing.T) {
+	h := newHarness(t, cluster.PolicyHighest, "a", "b", "c")
+	for _, n := range []string{"a", "b", "c"} {
+		h.must(n, "a", "b", "c")
+	}
+	// c still reaches the runtime, but a and b no longer see it.
+	h.tick(200 * time.Millisecond)
+	h.must("a", "a", "b")
+	h.must("b", "a", "b")
+	if _, err := h.submit("c", "a", "b", "c"); err == nil || !strings.Contains(err.Error(), "lease not renewed") {
+		t.Fatalf("a leader without a majority was renewed: %v", err)
+	}
+	h.tick(1100 * time.Millisecond)
+	h.must("a", "a", "b")
+	if c := h.must("b", "a", "b"); c.Term != 2 || c.Leader != "b" {
+		t.Fatalf("%+v", c)
+	}
+}
