@@ -7,6 +7,8 @@ package demo
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"vouch/api"
 	"vouch/attest"
 	"vouch/client"
+	"vouch/cluster"
 	"vouch/enclave"
 	"vouch/functions"
 	"vouch/node"
@@ -38,6 +41,11 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the runtime's and the nodes' logs; nil discards them.
 	Logger *slog.Logger
+	// Views runs the signed-views scheme (the stateful election function,
+	// terms and leases) instead of the original member-list scheme.
+	Views bool
+	// Policy is the signed-views election policy; empty means highest.
+	Policy string
 }
 
 // Result is what a run measured.
@@ -120,7 +128,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer admin.Close()
-	b, err := functions.Builtin("leader")
+	fn := "leader"
+	if opts.Views {
+		fn = "election"
+	}
+	b, err := functions.Builtin(fn)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +145,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.FunctionID, res.Checksum = d.FunctionID, d.FunctionChecksum
-	say("  deployed the built-in leader function: ID %s, checksum %s", d.FunctionID, d.FunctionChecksum)
+	say("  deployed the built-in %s function: ID %s, checksum %s", fn, d.FunctionID, d.FunctionChecksum)
 	ref := client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
 
 	// 3. The nodes, each on its own loopback port, named by port as in the
@@ -144,6 +156,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	nodes := map[string]*node.Node{}
 	var names []string
+	var sc *cluster.Signed
+	keys := map[int]ed25519.PrivateKey{}
+	if opts.Views {
+		policy := opts.Policy
+		if policy == "" {
+			policy = cluster.PolicyHighest
+		}
+		_, owner, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		c := cluster.Config{Cluster: "demo", Version: 1, Owner: owner.Public().(ed25519.PublicKey), Policy: policy,
+			LeaseMillis: cluster.DefaultLease.Milliseconds(), ViewTTLMillis: cluster.DefaultViewTTL.Milliseconds()}
+		for _, p := range ports {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			keys[p] = k
+			c.Members = append(c.Members, cluster.Member{ID: strconv.Itoa(p), Key: k.Public().(ed25519.PublicKey)})
+		}
+		if sc, err = cluster.Sign(c, owner); err != nil {
+			return nil, err
+		}
+		say("  signed a closed cluster configuration: %d members, policy %s, lease %s (digest %.16s…)", len(ports), policy, cluster.DefaultLease, sc.Config.Digest())
+	}
 	defer func() {
 		for _, n := range nodes {
 			n.Kill()
@@ -166,6 +204,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		cfg.Runtime = node.NewClientRuntime(c, ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 		cfg.Logger = logger
+		if opts.Views {
+			cfg.ClusterConfig, cfg.Identity = sc, keys[p]
+		}
 		n, err := node.New(*cfg)
 		if err != nil {
 			return nil, err
@@ -179,16 +220,27 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.NodeNames = names
 	say("  started %d nodes gossiping on 127.0.0.1 ports %s", len(names), strings.Join(names, " "))
 
-	want := highest(names)
-	agreed, err := waitAgree(ctx, nodes, names, want, opts.ConvergeWithin)
+	want := ""
+	if !opts.Views {
+		want = highest(names)
+	}
+	want, agreed, err := waitAgree(ctx, nodes, names, want, 0, opts.ConvergeWithin)
 	if err != nil {
 		return res, err
 	}
 	res.Agreement = time.Since(start)
 	res.Leader, res.Seq = want, agreed
+	unit := "seq"
+	if opts.Views {
+		unit = "term"
+	}
 	say("")
-	say("all %d nodes verified one certificate: leader is %s (seq %d), after %s", len(names), want, agreed, res.Agreement.Round(time.Millisecond))
-	say("  each checked the runtime's signature, the function checksum and the member list before accepting it")
+	say("all %d nodes verified one certificate: leader is %s (%s %d), after %s", len(names), want, unit, agreed, res.Agreement.Round(time.Millisecond))
+	if opts.Views {
+		say("  the runtime counted a majority of signed views; it issues exactly one certificate per term")
+	} else {
+		say("  each checked the runtime's signature, the function checksum and the member list before accepting it")
+	}
 
 	// 4. Kill the leader without a goodbye, and time the failover.
 	say("")
@@ -197,8 +249,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	nodes[want].Kill()
 	delete(nodes, want)
 	survivors := without(names, want)
-	next := highest(survivors)
-	newSeq, err := waitAgree(ctx, nodes, survivors, next, opts.ConvergeWithin)
+	next := ""
+	if !opts.Views {
+		next = highest(survivors)
+	}
+	next, newSeq, err := waitAgree(ctx, nodes, survivors, next, agreed+1, opts.ConvergeWithin)
 	if err != nil {
 		return res, err
 	}
@@ -209,8 +264,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			res.RejectCount += c
 		}
 	}
-	say("failover: all %d survivors verified a new certificate: leader is %s (seq %d), %s after the kill",
-		len(survivors), next, newSeq, res.Failover.Round(time.Millisecond))
+	say("failover: all %d survivors verified a new certificate: leader is %s (%s %d), %s after the kill",
+		len(survivors), next, unit, newSeq, res.Failover.Round(time.Millisecond))
 
 	if opts.Watch {
 		say("")
@@ -233,23 +288,29 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// waitAgree polls until every named node holds a certificate for want,
-// all with the same seq, and returns that seq.
-func waitAgree(ctx context.Context, nodes map[string]*node.Node, names []string, want string, within time.Duration) (uint64, error) {
+// waitAgree polls until every named node holds one certificate, with a
+// seq (or term) of at least min, for want (any leader among them when want
+// is empty), and the leader itself knows it leads. It returns the leader and
+// the seq.
+func waitAgree(ctx context.Context, nodes map[string]*node.Node, names []string, want string, minSeq uint64, within time.Duration) (string, uint64, error) {
 	deadline := time.Now().Add(within)
 	for {
 		var seq uint64
+		leader := want
 		ok := true
 		for i, name := range names {
 			l := nodes[name].Leader()
-			if l.Leader != want || (i > 0 && l.Seq != seq) {
+			if leader == "" {
+				leader = l.Leader
+			}
+			if l.Leader == "" || l.Leader != leader || l.Seq < minSeq || (i > 0 && l.Seq != seq) {
 				ok = false
 				break
 			}
 			seq = l.Seq
 		}
-		if ok {
-			return seq, nil
+		if ok && nodes[leader] != nil && nodes[leader].Leader().Self {
+			return leader, seq, nil
 		}
 		if time.Now().After(deadline) {
 			var b strings.Builder
@@ -257,11 +318,15 @@ func waitAgree(ctx context.Context, nodes map[string]*node.Node, names []string,
 				st := nodes[name].Status()
 				fmt.Fprintf(&b, "\n  %s: leader %q seq %d view %v runtime %s %s", name, st.Leader, st.Seq, st.View, st.Runtime.State, st.Runtime.LastError)
 			}
-			return 0, fmt.Errorf("%w: waited %s for every node to accept leader %s:%s", ErrNotConverged, within, want, b.String())
+			what := "one leader"
+			if want != "" {
+				what = "leader " + want
+			}
+			return "", 0, fmt.Errorf("%w: waited %s for every node to accept %s:%s", ErrNotConverged, within, what, b.String())
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return "", 0, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
