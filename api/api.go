@@ -5,14 +5,13 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"vouch/internal/canon"
+	"vouch/internal/strictjson"
 	"vouch/receipt"
 )
 
@@ -204,14 +203,4 @@ func DecodeStrict(r io.Reader, max int64, v any) error {
 }
 
 // UnmarshalStrict is DecodeStrict for bytes.
-func UnmarshalStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+func UnmarshalStrict(data []byte, v any) error { return strictjson.Unmarshal(data, v) }

@@ -1,11 +1,11 @@
 package bundle
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
+	"vouch/internal/strictjson"
 )
 
 // Manifest is the optional vouch.json in a bundle.
@@ -101,14 +101,9 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 
 // ParseManifest decodes a vouch.json strictly.
 func ParseManifest(data []byte) (*Manifest, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil {
+	if err := strictjson.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ManifestFile, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: %s: trailing data after the JSON object", ErrInvalid, ManifestFile)
 	}
 	if m.Name != "" && !ValidName(m.Name) {
 		return nil, fmt.Errorf("%w: %s: name %q must be 1-64 characters of A-Z a-z 0-9 . _ -", ErrInvalid, ManifestFile, truncate(m.Name, 80))

@@ -24,7 +24,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +31,7 @@ import (
 
 	"vouch/election/members"
 	"vouch/internal/canon"
+	"vouch/internal/strictjson"
 )
 
 // Policies.
@@ -233,23 +233,11 @@ func ParseSigned(data []byte) (*Signed, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(data))
 	}
 	var s Signed
-	if err := strictJSON(data, &s); err != nil {
+	if err := strictjson.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := s.Verify(); err != nil {
 		return nil, err
 	}
 	return &s, nil
-}
-
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytesReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }

@@ -1,10 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -106,5 +104,3 @@ func (s *SignedView) Verify() error {
 	}
 	return nil
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"vouch/election/members"
 	"vouch/internal/canon"
+	"vouch/internal/strictjson"
 	"vouch/receipt"
 )
 
@@ -147,7 +147,7 @@ func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
 	}
 	r := &c.Receipt
 	var o Outcome
-	if err := strictJSON(c.Output, &o); err != nil {
+	if err := strictjson.Unmarshal(c.Output, &o); err != nil {
 		return nil, reject(ReasonBadOutcome, "output is not an election outcome: %v", err)
 	}
 	if o.Cluster != t.Cluster {
@@ -194,40 +194,15 @@ func verifyReceipt(c *Certificate, t Trust) *RejectError {
 func Request(cluster string, sortedIDs []string) []byte {
 	b := make([]byte, 0, 32+len(cluster)+len(sortedIDs)*8)
 	b = append(b, `{"cluster":`...)
-	b = appendJSONString(b, cluster)
+	b = members.AppendQuoted(b, cluster)
 	b = append(b, `,"node_list":[`...)
 	for i, id := range sortedIDs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, id)
+		b = members.AppendQuoted(b, id)
 	}
 	return append(b, "]}"...)
-}
-
-// appendJSONString quotes a printable-ASCII string (member IDs and cluster
-// names are validated to be) as JSON.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return append(b, '"')
-}
-
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }
 
 func truncate(s string) string {

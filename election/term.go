@@ -3,6 +3,7 @@ package election
 import (
 	"bytes"
 	"time"
+	"vouch/internal/strictjson"
 )
 
 // Term certificates come from the stateful election function (built-in
@@ -11,7 +12,8 @@ import (
 // within a term, a certificate with a later receipt renews the leader's
 // lease. The term is the fencing token.
 
-// TermOutcome is a term certificate's parsed output.
+// TermOutcome is a term certificate's output: the election function
+// writes it and nodes parse it.
 type TermOutcome struct {
 	Cluster       string `json:"cluster"`
 	ConfigDigest  string `json:"config_digest"`
@@ -48,7 +50,7 @@ func VerifyTerm(c *Certificate, t Trust) (*TermOutcome, *RejectError) {
 		return nil, rej
 	}
 	var o TermOutcome
-	if err := strictJSON(c.Output, &o); err != nil {
+	if err := strictjson.Unmarshal(c.Output, &o); err != nil {
 		return nil, reject(ReasonBadOutcome, "output is not a term certificate: %v", err)
 	}
 	if o.Cluster != t.Cluster {

@@ -2,8 +2,6 @@ package enclave
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
@@ -64,31 +62,6 @@ func loadKeys(dir string) (*keys, error) {
 // loadEd25519 loads, or creates with crypto/rand, an Ed25519 key stored as
 // PKCS#8 PEM with mode 0600.
 func loadEd25519(path string) (ed25519.PrivateKey, error) {
-	raw, _, err := secretfile.LoadOrCreate(path, maxKeyFile, func() ([]byte, error) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, err
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	blk, _ := pem.Decode(raw)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("key %s: not a PRIVATE KEY PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("key %s: not an Ed25519 key", path)
-	}
-	return priv, nil
+	key, _, err := secretfile.LoadOrCreateEd25519(path)
+	return key, err
 }

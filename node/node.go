@@ -472,6 +472,17 @@ func (n *Node) call(view []string) {
 }
 
 func (n *Node) elected(in input, now time.Time) {
+	if !n.callDone(in, now) {
+		return
+	}
+	n.handle(n.core.Receive(in.cert, now), "runtime")
+}
+
+// callDone records the outcome of a runtime call: on failure it schedules a
+// retry with capped exponential backoff and jitter and keeps the last valid
+// leader; on success it resets the backoff and, if the runtime's attested
+// key changed, trusts the new one. It reports whether the call succeeded.
+func (n *Node) callDone(in input, now time.Time) bool {
 	n.calling = false
 	if in.err != nil {
 		n.metrics.electionErrors.Inc()
@@ -481,7 +492,7 @@ func (n *Node) elected(in input, now time.Time) {
 		n.attempt++
 		n.nextCall = now.Add(d)
 		n.log.Warn("runtime call failed; keeping the last valid leader", "err", in.err, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
-		return
+		return false
 	}
 	if n.attempt > 0 || n.runtimeErr != nil {
 		n.log.Info("runtime reachable again")
@@ -494,8 +505,11 @@ func (n *Node) elected(in input, now time.Time) {
 		}
 		n.trustKey = in.key
 		n.core.SetTrust(n.trust())
+		if n.term != nil {
+			n.term.SetTrust(n.trust())
+		}
 	}
-	n.handle(n.core.Receive(in.cert, now), "runtime")
+	return true
 }
 
 // Shutdown leaves the cluster gracefully, so peers see a leave rather than

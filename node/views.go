@@ -80,35 +80,15 @@ func (n *Node) submit(body []byte, sentAt time.Time) {
 
 // submitted handles the runtime's answer to a view.
 func (n *Node) submitted(in input, now time.Time) {
-	n.calling = false
-	if in.err != nil {
-		var msg = in.err.Error()
-		if isLeaseRefusal(in.err) {
-			// The runtime answered, but will not renew our lease: a
-			// majority does not see us. Not a runtime failure.
-			n.log.Warn("lease not renewed", "detail", msg)
-			return
-		}
-		n.metrics.electionErrors.Inc()
-		n.runtimeErr = in.err
-		d := min(n.cfg.RetryMax, n.cfg.RetryMin<<min(n.attempt, 20))
-		d = d/2 + time.Duration(n.rng.Int64N(int64(d/2)+1))
-		n.attempt++
-		n.nextCall = now.Add(d)
-		n.log.Warn("view submission failed; keeping the last valid leader", "err", msg, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
+	if in.err != nil && isLeaseRefusal(in.err) {
+		// The runtime answered, but will not renew our lease: a majority
+		// does not see us. Not a runtime failure.
+		n.calling = false
+		n.log.Warn("lease not renewed", "detail", in.err.Error())
 		return
 	}
-	if n.attempt > 0 || n.runtimeErr != nil {
-		n.log.Info("runtime reachable again")
-	}
-	n.attempt, n.runtimeErr, n.nextCall = 0, nil, time.Time{}
-	n.metrics.elections.Inc()
-	if !in.key.Equal(n.trustKey) {
-		if n.trustKey != nil {
-			n.log.Warn("runtime receipt key changed; trusting the newly attested key")
-		}
-		n.trustKey = in.key
-		n.term.SetTrust(n.trust())
+	if !n.callDone(in, now) {
+		return
 	}
 	a := n.term.Receive(in.cert)
 	if a.Rejected != nil && a.Rejected.Reason == election.ReasonNoLeader {

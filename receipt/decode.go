@@ -1,9 +1,8 @@
 package receipt
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"vouch/internal/strictjson"
 )
 
 // MaxJSON bounds the size of a receipt or statement in JSON.
@@ -39,13 +38,8 @@ func strictJSON(data []byte, v any) error {
 	if len(data) > MaxJSON {
 		return fmt.Errorf("%w: %d bytes of JSON, more than %d", ErrInvalid, len(data), MaxJSON)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
 	}
 	return nil
 }

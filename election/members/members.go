@@ -163,6 +163,20 @@ func CompareNumeric(a, b string) int {
 	return strings.Compare(a, b)
 }
 
+// AppendQuoted appends s as a JSON string. It is for member IDs and cluster
+// names, which are printable ASCII, so only " and \ need escaping; the
+// result is the same bytes in every implementation (docs/FORMATS.md).
+func AppendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
 func isNumber(s string) bool {
 	if s == "" {
 		return false

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"vouch/cluster"
+	"vouch/election"
 	"vouch/election/members"
 	"vouch/guest"
+	"vouch/internal/strictjson"
 )
 
 // env is what the function needs from the runtime.
@@ -28,20 +30,6 @@ type env interface {
 type Input struct {
 	Config *cluster.Signed     `json:"config,omitempty"`
 	View   *cluster.SignedView `json:"view"`
-}
-
-// Certificate is the function's output: the cluster's certificate for its
-// current term. Term 0 means no leader has been elected yet.
-type Certificate struct {
-	Cluster       string `json:"cluster"`
-	ConfigDigest  string `json:"config_digest"`
-	Term          uint64 `json:"term"`
-	Leader        string `json:"leader"`
-	MembersDigest string `json:"members_digest"`
-	IssuedAtMs    int64  `json:"issued_at_ms"`
-	LeaseMs       int64  `json:"lease_ms"`
-	Policy        string `json:"policy"`
-	Mode          string `json:"mode"`
 }
 
 // durable is a cluster's durable state, kept under three keys so that a
@@ -109,7 +97,7 @@ const forgetAfterTTLs = 10
 
 func handle(raw []byte, e env) ([]byte, error) {
 	var in Input
-	if err := strictJSON(raw, &in); err != nil {
+	if err := strictjson.Unmarshal(raw, &in); err != nil {
 		return nil, fmt.Errorf("malformed submission: %v", err)
 	}
 	if in.View == nil {
@@ -404,7 +392,7 @@ func certificate(st *durable) []byte {
 	if c.Open {
 		mode = "open (trust on first use)"
 	}
-	out := Certificate{
+	out := election.TermOutcome{
 		Cluster: c.Cluster, ConfigDigest: c.Digest(), Term: st.Term, Leader: st.Leader, MembersDigest: st.MembersDigest,
 		IssuedAtMs: st.IssuedAtMs, LeaseMs: c.LeaseMillis, Policy: c.Policy, Mode: mode,
 	}
@@ -419,16 +407,4 @@ func contains(ids []string, id string) bool {
 		}
 	}
 	return false
-}
-
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }

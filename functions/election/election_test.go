@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vouch/cluster"
+	"vouch/election"
 	"vouch/guest"
 )
 
@@ -70,7 +71,7 @@ func newHarness(t *testing.T, policy string, ids ...string) *harness {
 }
 
 // submit sends node's view of alive, with the configuration attached.
-func (h *harness) submit(node string, alive ...string) (*Certificate, error) {
+func (h *harness) submit(node string, alive ...string) (*election.TermOutcome, error) {
 	h.seqs[node]++
 	sv, err := cluster.SignView(cluster.View{Cluster: "demo", Node: node, Seq: h.seqs[node], TimeMillis: h.env.t.UnixMilli(), Alive: alive}, h.keys[node])
 	if err != nil {
@@ -81,14 +82,14 @@ func (h *harness) submit(node string, alive ...string) (*Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Certificate
+	var c election.TermOutcome
 	if err := json.Unmarshal(out, &c); err != nil {
 		h.t.Fatal(err)
 	}
 	return &c, nil
 }
 
-func (h *harness) must(node string, alive ...string) *Certificate {
+func (h *harness) must(node string, alive ...string) *election.TermOutcome {
 	h.t.Helper()
 	c, err := h.submit(node, alive...)
 	if err != nil {

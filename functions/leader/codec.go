@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"vouch/election/members"
 )
 
 // The election function runs on every membership change of every cluster,
@@ -220,29 +221,17 @@ func encodeOutput(o *Output) []byte {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"cluster":`...)
-	b = appendString(b, o.Cluster)
+	b = members.AppendQuoted(b, o.Cluster)
 	b = append(b, `,"leader":`...)
-	b = appendString(b, o.Leader)
+	b = members.AppendQuoted(b, o.Leader)
 	b = append(b, `,"members":[`...)
 	for i, m := range o.Members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, m)
+		b = members.AppendQuoted(b, m)
 	}
 	b = append(b, `],"members_digest":`...)
-	b = appendString(b, o.MembersDigest)
+	b = members.AppendQuoted(b, o.MembersDigest)
 	return append(b, '}')
-}
-
-// appendString quotes a printable-ASCII string as JSON.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return append(b, '"')
 }

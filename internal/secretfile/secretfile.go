@@ -8,6 +8,10 @@
 package secretfile
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -159,4 +163,46 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// LoadOrCreateEd25519 returns the Ed25519 private key stored as PKCS#8 PEM
+// in the secret file at path, creating it with crypto/rand if it does not
+// exist; created tells which.
+func LoadOrCreateEd25519(path string) (key ed25519.PrivateKey, created bool, err error) {
+	raw, created, err := LoadOrCreate(path, 4<<10, func() ([]byte, error) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("key %s: %w", path, err)
+	}
+	key, err = ParseEd25519PEM(raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("key %s: %w", path, err)
+	}
+	return key, created, nil
+}
+
+// ParseEd25519PEM decodes an Ed25519 private key in PKCS#8 PEM.
+func ParseEd25519PEM(raw []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(raw)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("not a PRIVATE KEY PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("not an Ed25519 key")
+	}
+	return priv, nil
 }

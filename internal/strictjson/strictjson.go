@@ -1,0 +1,25 @@
+// Package strictjson decodes JSON the way vouch reads every document it did
+// not produce: one value, no unknown fields, nothing after it.
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// ErrTrailing reports data after the JSON value.
+var ErrTrailing = errors.New("trailing data after the JSON value")
+
+// Unmarshal decodes data into v, refusing unknown fields and trailing data.
+func Unmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return ErrTrailing
+	}
+	return nil
+}
