@@ -119,8 +119,10 @@ func (t *Trust) PCRValues() (map[int][][]byte, error) {
 	}
 	out := make(map[int][][]byte, len(t.PCRs))
 	for k, vals := range t.PCRs {
+		// Only the canonical spelling: "01" or "+1" would silently merge
+		// with "1" into one list of alternatives.
 		i, err := strconv.Atoi(k)
-		if err != nil || i < 0 || i > 31 {
+		if err != nil || i < 0 || i > 31 || strconv.Itoa(i) != k {
 			return nil, fmt.Errorf("trust.pcrs: index %q is not 0-31", k)
 		}
 		if len(vals) == 0 {

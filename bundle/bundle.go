@@ -193,6 +193,10 @@ func (b *Bundle) Name() string { return b.Manifest.Name }
 // accepts only the exact bytes Encode would produce for the result, so a
 // bundle has one encoding and one checksum.
 func Decode(encoded []byte) (*Bundle, error) {
+	if bytes.HasPrefix(encoded, wasmMagic[:4]) {
+		// The magic would otherwise read as a tag length of about 6 MB.
+		return nil, fmt.Errorf("%w: this is a raw .wasm file, not a bundle encoding (deploy it with `vouch deploy`, which encodes it)", ErrInvalid)
+	}
 	r := canon.NewReader(encoded)
 	if tag := r.String(); r.Err() == nil && tag != Tag {
 		return nil, fmt.Errorf("%w: encoding starts with tag %q, want %q (is this a raw .wasm file? deploy it with `vouch deploy`, which encodes it)", ErrInvalid, truncate(tag, 32), Tag)

@@ -22,6 +22,9 @@ func cmdDeploy(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
 	var b *bundle.Bundle
 	switch {
 	case *builtin != "" && len(pos) == 0:
@@ -62,7 +65,14 @@ func cmdList(ctx context.Context, args []string, u *ui) error {
 	var cf clientFlags
 	cf.register(fs, false)
 	out := fs.String("o", "text", "output format: text or json")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("list", pos); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	opts, err := cf.options(nil, true)

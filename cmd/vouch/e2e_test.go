@@ -262,6 +262,7 @@ func tryStartEnclave(t *testing.T, dir, data string, port int, env []string, ext
 	e.cmd.Dir = dir
 	e.cmd.Env = append(append([]string(nil), baseEnv...), env...)
 	e.cmd.Stdout, e.cmd.Stderr = stdout, stderr
+	dieWithTest(e.cmd)
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func (e *enclaveProc) restart() *enclaveProc {
 	return startEnclave(e.t, e.dir, e.data, e.port, e.env)
 }
 
-// ownerToken reads DATA/owner.token.
+// ownerTokenIn reads DATA/owner.token.
 func ownerTokenIn(t *testing.T, data string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "owner.token"))
@@ -616,7 +617,7 @@ func TestE2EQuickStart(t *testing.T) {
 	}
 }
 
-// checksumOf is what `vouch checksum --builtin leader` must print.
+// leaderChecksum is what `vouch checksum --builtin leader` must print.
 func leaderChecksum(t testing.TB) string {
 	t.Helper()
 	b, err := functions.Builtin("leader")

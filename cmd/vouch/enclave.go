@@ -28,7 +28,11 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	rateLimit := fs.Float64("rate-limit", 1000, "runs per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("enclave", pos); err != nil {
 		return err
 	}
 	logger, err := newLogger(u, *logFormat, *logLevel)

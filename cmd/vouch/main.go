@@ -217,6 +217,23 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// checkOutput checks the value of an -o flag.
+func checkOutput(format string) error {
+	if format != "text" && format != "json" {
+		return usagef("-o %q: want text or json", format)
+	}
+	return nil
+}
+
+// noArgs refuses positional arguments to a command that takes none, so that
+// one meant as a flag's value (say, a runtime URL) is not silently ignored.
+func noArgs(name string, pos []string) error {
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, but got %q (flags start with -)", name, pos[0])
+	}
+	return nil
+}
+
 func cmdVersion(ctx context.Context, args []string, u *ui) error {
 	fmt.Fprintf(u.out, "vouch %s\n", version.Version)
 	return nil

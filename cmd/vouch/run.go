@@ -31,6 +31,9 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
 	ref, err := cf.loadRef()
 	if err != nil {
 		return err

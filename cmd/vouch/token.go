@@ -30,6 +30,9 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
 	if len(pos) != 1 {
 		return usagef("token takes one function ID")
 	}
@@ -130,7 +133,14 @@ func cmdAttest(ctx context.Context, args []string, u *ui) error {
 	var cf clientFlags
 	cf.register(fs, true)
 	out := fs.String("o", "text", "output format: text or json")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("attest", pos); err != nil {
+		return err
+	}
+	if err := checkOutput(*out); err != nil {
 		return err
 	}
 	ref, err := cf.loadRef()

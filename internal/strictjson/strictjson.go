@@ -18,7 +18,8 @@ func Unmarshal(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// More reports false before a stray '}' or ']', so look at the bytes.
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) != 0 {
 		return ErrTrailing
 	}
 	return nil

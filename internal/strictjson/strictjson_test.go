@@ -4,7 +4,7 @@ import "testing"
 
 func TestUnmarshal(t *testing.T) {
 	var v struct{ A int }
-	for _, bad := range []string{`{"A":1,"B":2}`, `{"A":1} {}`, `{"A":"x"}`, ``, `[`} {
+	for _, bad := range []string{`{"A":1,"B":2}`, `{"A":1} {}`, `{"A":1}}`, `{"A":1}]`, `{"A":1} x`, `{"A":"x"}`, ``, `[`} {
 		if Unmarshal([]byte(bad), &v) == nil {
 			t.Errorf("accepted %q", bad)
 		}

@@ -1,0 +1,123 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"vouch/api"
+)
+
+func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+func TestIdentityUserDataRoundTrip(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		rk, hk := make([]byte, 32), make([]byte, 32)
+		rand.Read(rk)
+		rand.Read(hk)
+		ud := api.IdentityUserData(rk, hk)
+		if len(ud) != 4+len(api.IdentityTag)+4+32+4+32 {
+			t.Fatalf("user_data is %d bytes", len(ud))
+		}
+		gotR, gotH, err := api.ParseIdentityUserData(ud)
+		if err != nil || !bytes.Equal(gotR, rk) || !bytes.Equal(gotH, hk) {
+			t.Fatalf("ParseIdentityUserData(IdentityUserData(r, h)) = %x, %x, %v", gotR, gotH, err)
+		}
+	}
+	// The two keys are not interchangeable.
+	r, h, err := api.ParseIdentityUserData(api.IdentityUserData(key(1), key(2)))
+	if err != nil || r[0] != 1 || h[0] != 2 {
+		t.Fatalf("keys swapped: %x %x %v", r, h, err)
+	}
+}
+
+// userData builds a user_data by hand: the tag, then length-prefixed parts.
+func userData(tag string, parts ...[]byte) []byte {
+	lp := func(b, p []byte) []byte { return append(binary.BigEndian.AppendUint32(b, uint32(len(p))), p...) }
+	b := lp(nil, []byte(tag))
+	for _, p := range parts {
+		b = lp(b, p)
+	}
+	return b
+}
+
+func TestParseIdentityUserDataRefuses(t *testing.T) {
+	good := api.IdentityUserData(key(1), key(2))
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "truncated"},
+		{"wrong tag", userData("vouch/identity/v2", key(1), key(2)), `tag "vouch/identity/v2"`},
+		{"receipt tag", userData("vouch/receipt/v1", key(1), key(2)), "tag"},
+		{"no keys", userData(api.IdentityTag), "truncated"},
+		{"one key", userData(api.IdentityTag, key(1)), "truncated"},
+		{"three keys", userData(api.IdentityTag, key(1), key(2), key(3)), "trailing"},
+		{"short receipt key", userData(api.IdentityTag, key(1)[:31], key(2)), "32 bytes"},
+		{"long hpke key", userData(api.IdentityTag, key(1), append(key(2), 0)), "32 bytes"},
+		{"empty keys", userData(api.IdentityTag, nil, nil), "32 bytes"},
+		{"trailing byte", append(bytes.Clone(good), 0), "trailing"},
+		{"a raw key", key(1), "attestation user_data"},
+	} {
+		r, h, err := api.ParseIdentityUserData(tc.data)
+		if err == nil || r != nil || h != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseIdentityUserData = %x, %x, %v; want an error mentioning %q", tc.name, r, h, err, tc.want)
+		}
+	}
+	for n := 0; n < len(good); n++ {
+		if _, _, err := api.ParseIdentityUserData(good[:n]); err == nil {
+			t.Fatalf("the first %d of %d bytes parse", n, len(good))
+		}
+	}
+}
+
+func FuzzParseIdentityUserData(f *testing.F) {
+	f.Add(api.IdentityUserData(key(1), key(2)))
+	f.Add(userData(api.IdentityTag, key(1)))
+	f.Add(userData("x", key(1), key(2)))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, h, err := api.ParseIdentityUserData(data)
+		if err != nil {
+			if r != nil || h != nil {
+				t.Fatal("keys and an error")
+			}
+			return
+		}
+		// One pair of keys, one encoding.
+		if len(r) != 32 || len(h) != 32 || !bytes.Equal(api.IdentityUserData(r, h), data) {
+			t.Fatalf("accepted %x as keys %x, %x", data, r, h)
+		}
+	})
+}
+
+func TestDecodeStrict(t *testing.T) {
+	var v struct {
+		A int `json:"a"`
+	}
+	if err := api.DecodeStrict(strings.NewReader(`{"a":1}`), 7, &v); err != nil || v.A != 1 {
+		t.Fatalf("exactly at the limit: %v", err)
+	}
+	if err := api.DecodeStrict(strings.NewReader(`{"a":1} `), 7, &v); err == nil || !strings.Contains(err.Error(), "larger than 7 bytes") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	for _, s := range []string{`{"a":1,"b":2}`, `{"a":1}{}`, `{"a":"1"}`, ``, `{"a":1} x`} {
+		if err := api.UnmarshalStrict([]byte(s), &v); err == nil {
+			t.Errorf("UnmarshalStrict(%s) accepted", s)
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	e := &api.Error{Code: api.CodeForbidden, Message: "no", Status: 403}
+	if e.Error() != "no" {
+		t.Fatal(e.Error())
+	}
+	e.Hint = "mint a token"
+	if e.Error() != "no (mint a token)" {
+		t.Fatal(e.Error())
+	}
+}

@@ -1,0 +1,279 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"vouch/api"
+)
+
+var (
+	sum    = strings.Repeat("ab", 32)
+	pcr48  = strings.Repeat("cd", 48)
+	goodID = "oon6qwbwsho4axfeiztp3qb36m"
+)
+
+// refJSON is a complete reference, as `vouch token -o json` writes it.
+func refJSON() string {
+	return fmt.Sprintf(`{
+  "function_id": %q,
+  "function_checksum": %q,
+  "function_token": "eyJ.eyJ.sig",
+  "enclave_url": "http://127.0.0.1:7070",
+  "trust": {
+    "platform": "SIMULATED",
+    "allow_simulated": true,
+    "root_fingerprint": %q,
+    "pcrs": {"0": [%q], "2": [%q, %q]},
+    "key_id": %q
+  }
+}
+`, goodID, sum, sum, pcr48, pcr48, strings.Repeat("ef", 32), sum)
+}
+
+// withField returns refJSON with one field of the top level or of trust
+// replaced (value is raw JSON), or deleted when value is "".
+func withField(t *testing.T, path, value string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(refJSON()), &m); err != nil {
+		t.Fatal(err)
+	}
+	obj := m
+	key := path
+	if k, ok := strings.CutPrefix(path, "trust."); ok {
+		obj, key = m["trust"].(map[string]any), k
+	}
+	if value == "" {
+		delete(obj, key)
+	} else {
+		var v any
+		if err := json.Unmarshal([]byte(value), &v); err != nil {
+			t.Fatalf("%s: %v", value, err)
+		}
+		obj[key] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func TestParseRef(t *testing.T) {
+	r, err := api.ParseRef([]byte(refJSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &api.Ref{FunctionID: goodID, FunctionChecksum: sum, FunctionToken: "eyJ.eyJ.sig", EnclaveURL: "http://127.0.0.1:7070",
+		Trust: api.Trust{Platform: "SIMULATED", AllowSimulated: true, RootFingerprint: sum, KeyID: sum,
+			PCRs: map[string][]string{"0": {pcr48}, "2": {pcr48, strings.Repeat("ef", 32)}}}}
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("ParseRef = %+v\nwant %+v", r, want)
+	}
+	pcrs, err := r.Trust.PCRValues()
+	if err != nil || len(pcrs) != 2 || len(pcrs[0]) != 1 || len(pcrs[0][0]) != 48 || len(pcrs[2]) != 2 || len(pcrs[2][1]) != 32 {
+		t.Fatalf("PCRValues = %v, %v", pcrs, err)
+	}
+
+	// The smallest reference: an ID and a checksum.
+	for _, s := range []string{
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q}`, sum),
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{}}`, sum),
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{"platform":"aws-nitro"}}`, sum),
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"enclave_url":"https://vouch.example:8443/base/"}`, sum),
+		fmt.Sprintf(" \n{\"function_id\":\"%s\",\"function_checksum\":%q}\n\n", strings.Repeat("x", 128), sum),
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{"pcrs":{"31":[%q]}}}`, sum, strings.ToUpper(pcr48)),
+		fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{"pcrs":{"0":[%q]}}}`, sum, strings.Repeat("00", 64)),
+	} {
+		if _, err := api.ParseRef([]byte(s)); err != nil {
+			t.Errorf("ParseRef(%s): %v", s, err)
+		}
+	}
+}
+
+func TestParseRefRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "EOF"},
+		{"not an object", []byte(`[]`), "cannot unmarshal"},
+		{"null", []byte(`null`), "function_id"},
+		{"trailing object", []byte(refJSON() + "{}"), "trailing"},
+		{"trailing text", []byte(refJSON() + "x"), "trailing"},
+		{"unknown field", withField(t, "function_name", `"leader"`), `unknown field "function_name"`},
+		{"unknown trust field", withField(t, "trust.allow_debug", `true`), `unknown field "allow_debug"`},
+		{"typo", withField(t, "trust.allowSimulated", `true`), `unknown field "allowSimulated"`},
+		{"wrong type", withField(t, "function_id", `5`), "function_id"},
+		{"no function_id", withField(t, "function_id", ""), "function_id"},
+		{"empty function_id", withField(t, "function_id", `""`), "function_id"},
+		{"function_id with a slash", withField(t, "function_id", `"../x"`), "function_id"},
+		{"function_id with a space", withField(t, "function_id", `"a b"`), "function_id"},
+		{"long function_id", withField(t, "function_id", `"`+strings.Repeat("x", 129)+`"`), "function_id"},
+		{"no checksum", withField(t, "function_checksum", ""), "function_checksum"},
+		{"short checksum", withField(t, "function_checksum", `"`+sum[:62]+`"`), "function_checksum"},
+		{"long checksum", withField(t, "function_checksum", `"`+sum+`00"`), "function_checksum"},
+		{"upper-case checksum", withField(t, "function_checksum", `"`+strings.ToUpper(sum)+`"`), "function_checksum"},
+		{"non-hex checksum", withField(t, "function_checksum", `"`+strings.Repeat("zz", 32)+`"`), "function_checksum"},
+		{"SIMULATED without allow_simulated", withField(t, "trust.allow_simulated", ""), "trust.allow_simulated is not true"},
+		{"SIMULATED with allow_simulated false", withField(t, "trust.allow_simulated", "false"), "trust.allow_simulated is not true"},
+		{"platform in lower case", withField(t, "trust.platform", `"simulated"`), `trust.platform "simulated"`},
+		{"unknown platform", withField(t, "trust.platform", `"nitro"`), `trust.platform "nitro"`},
+		{"bad root fingerprint", withField(t, "trust.root_fingerprint", `"abc"`), "trust.root_fingerprint"},
+		{"upper-case root fingerprint", withField(t, "trust.root_fingerprint", `"`+strings.ToUpper(sum)+`"`), "trust.root_fingerprint"},
+		{"bad key id", withField(t, "trust.key_id", `"`+sum[:10]+`"`), "trust.key_id"},
+		{"PCR index 32", withField(t, "trust.pcrs", `{"32":["`+pcr48+`"]}`), `index "32" is not 0-31`},
+		{"PCR index -1", withField(t, "trust.pcrs", `{"-1":["`+pcr48+`"]}`), `index "-1"`},
+		{"PCR index word", withField(t, "trust.pcrs", `{"zero":["`+pcr48+`"]}`), `index "zero"`},
+		{"PCR index empty", withField(t, "trust.pcrs", `{"":["`+pcr48+`"]}`), `index ""`},
+		{"PCR index 01", withField(t, "trust.pcrs", `{"01":["`+pcr48+`"]}`), `index "01"`},
+		{"PCR index +1", withField(t, "trust.pcrs", `{"+1":["`+pcr48+`"]}`), `index "+1"`},
+		{"PCR index with space", withField(t, "trust.pcrs", `{" 1":["`+pcr48+`"]}`), `index " 1"`},
+		{"PCR index huge", withField(t, "trust.pcrs", `{"99999999999999999999":["`+pcr48+`"]}`), "index"},
+		{"PCR without values", withField(t, "trust.pcrs", `{"0":[]}`), "trust.pcrs[0] lists no values"},
+		{"PCR null values", withField(t, "trust.pcrs", `{"0":null}`), "trust.pcrs[0] lists no values"},
+		{"PCR value not hex", withField(t, "trust.pcrs", `{"0":["`+strings.Repeat("xy", 48)+`"]}`), "trust.pcrs[0]"},
+		{"PCR value odd length", withField(t, "trust.pcrs", `{"0":["`+pcr48+`0"]}`), "trust.pcrs[0]"},
+		{"PCR value 16 bytes", withField(t, "trust.pcrs", `{"0":["`+strings.Repeat("00", 16)+`"]}`), "32, 48 or 64-byte"},
+		{"PCR value empty", withField(t, "trust.pcrs", `{"0":[""]}`), "trust.pcrs[0]"},
+		{"PCR values not a list", withField(t, "trust.pcrs", `{"0":"`+pcr48+`"}`), "cannot unmarshal"},
+		{"URL without scheme", withField(t, "enclave_url", `"127.0.0.1:7070"`), "enclave_url"},
+		{"URL of another scheme", withField(t, "enclave_url", `"ftp://host/"`), "enclave_url"},
+		{"URL without host", withField(t, "enclave_url", `"http://"`), "enclave_url"},
+		{"URL path only", withField(t, "enclave_url", `"/v1"`), "enclave_url"},
+		{"not a URL", withField(t, "enclave_url", `"http://a b"`), "enclave_url"},
+		{"oversize", append([]byte(refJSON()), bytes.Repeat([]byte(" "), api.MaxRefSize)...), "larger than 65536 bytes"},
+	} {
+		r, err := api.ParseRef(tc.data)
+		if err == nil || r != nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "function reference") {
+			t.Errorf("%s: ParseRef = %+v, %v; want an error mentioning %q", tc.name, r, err, tc.want)
+		}
+	}
+}
+
+// TestParseRefTrailingBrackets: a stray closing bracket after the object is
+// trailing data like any other.
+func TestParseRefTrailingBrackets(t *testing.T) {
+	for _, s := range []string{refJSON() + "}", refJSON() + "]"} {
+		if _, err := api.ParseRef([]byte(s)); err == nil {
+			t.Errorf("ParseRef accepted %q: trailing data", s[len(s)-3:])
+		}
+	}
+}
+
+func TestLoadRef(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "ref.json")
+	if err := os.WriteFile(good, []byte(refJSON()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := api.LoadRef(good)
+	if err != nil || r.FunctionID != goodID {
+		t.Fatalf("LoadRef: %+v, %v", r, err)
+	}
+	parsed, _ := api.ParseRef([]byte(refJSON()))
+	if !reflect.DeepEqual(r, parsed) {
+		t.Fatal("LoadRef and ParseRef disagree")
+	}
+
+	if _, err := api.LoadRef(filepath.Join(dir, "missing.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	for name, data := range map[string][]byte{
+		"unknown.json":   withField(t, "extra", `1`),
+		"simulated.json": withField(t, "trust.allow_simulated", ""),
+		"pcr.json":       withField(t, "trust.pcrs", `{"40":["`+pcr48+`"]}`),
+		"url.json":       withField(t, "enclave_url", `"localhost:7070"`),
+		"big.json":       append([]byte(refJSON()), bytes.Repeat([]byte("\n"), api.MaxRefSize)...),
+		"empty.json":     nil,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := api.LoadRef(p); err == nil || r != nil || !strings.Contains(err.Error(), "function reference "+p) {
+			t.Errorf("LoadRef(%s) = %+v, %v; want an error naming the file", name, r, err)
+		}
+	}
+	// A directory is not a reference.
+	if _, err := api.LoadRef(dir); err == nil {
+		t.Error("LoadRef of a directory succeeded")
+	}
+}
+
+func TestTrustCheck(t *testing.T) {
+	for _, tc := range []struct {
+		trust api.Trust
+		ok    bool
+	}{
+		{api.Trust{}, true},
+		{api.Trust{Platform: "aws-nitro"}, true},
+		{api.Trust{Platform: "SIMULATED", AllowSimulated: true}, true},
+		{api.Trust{Platform: "SIMULATED"}, false},
+		{api.Trust{Platform: "aws-nitro", PCRs: map[string][]string{}}, true},
+		{api.Trust{PCRs: map[string][]string{"0": {pcr48}, "31": {pcr48}}}, true},
+		{api.Trust{PCRs: map[string][]string{"1": {pcr48}, "01": {pcr48}}}, false},
+		{api.Trust{KeyID: sum, RootFingerprint: sum}, true},
+		{api.Trust{KeyID: "00"}, false},
+	} {
+		if err := tc.trust.Check(); (err == nil) != tc.ok {
+			t.Errorf("%+v.Check() = %v, want ok=%v", tc.trust, err, tc.ok)
+		}
+	}
+	if v, err := (&api.Trust{}).PCRValues(); v != nil || err != nil {
+		t.Errorf("PCRValues of no PCRs = %v, %v", v, err)
+	}
+}
+
+func FuzzParseRef(f *testing.F) {
+	f.Add([]byte(refJSON()))
+	f.Add([]byte(fmt.Sprintf(`{"function_id":"f","function_checksum":%q}`, sum)))
+	f.Add([]byte(fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{"pcrs":{"7":[%q]}}}`, sum, pcr48)))
+	f.Add([]byte(`{"function_id":"f","function_checksum":"00"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := api.ParseRef(data)
+		if err != nil {
+			if r != nil {
+				t.Fatal("a reference and an error")
+			}
+			return
+		}
+		if err := r.Check(); err != nil {
+			t.Fatalf("ParseRef accepted a reference that fails Check: %v", err)
+		}
+		if _, err := r.Trust.PCRValues(); err != nil {
+			t.Fatal(err)
+		}
+		// What is accepted re-encodes to an equivalent reference.
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := api.ParseRef(b)
+		if err != nil {
+			t.Fatalf("%s re-encodes as %s, which is refused: %v", data, b, err)
+		}
+		if !reflect.DeepEqual(normalize(back), normalize(r)) {
+			t.Fatalf("%+v re-parses as %+v", r, back)
+		}
+	})
+}
+
+// normalize makes an empty PCR map and a nil one compare equal (omitempty
+// drops an empty map).
+func normalize(r *api.Ref) *api.Ref {
+	c := *r
+	if len(c.Trust.PCRs) == 0 {
+		c.Trust.PCRs = nil
+	}
+	return &c
+}
