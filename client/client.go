@@ -134,8 +134,22 @@ type Result struct {
 	Sealed bool
 }
 
+// Timeouts for calls whose context has no deadline.
+const (
+	DefaultTimeout = 30 * time.Second
+	DeployTimeout  = 10 * time.Minute
+)
+
+// withTimeout bounds ctx by d unless it already has a deadline.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // NewHTTPClient returns the HTTP client Dial uses by default: keep-alive
-// connections, up to 256 idle per runtime, and a 30 s overall timeout.
+// connections, up to 256 idle per runtime.
 func NewHTTPClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -145,7 +159,10 @@ func NewHTTPClient() *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,
 	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	// No overall timeout here: each call sets its own (DefaultTimeout, or
+	// DeployTimeout for deploys, which compile the module), unless the
+	// caller's context already has a deadline.
+	return &http.Client{Transport: tr}
 }
 
 // Dial connects to the runtime at rawURL and verifies its identity.
@@ -289,6 +306,8 @@ func (c *Client) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*ap
 	if name != "" {
 		path += "?name=" + url.QueryEscape(name)
 	}
+	ctx, cancel := withTimeout(ctx, DeployTimeout)
+	defer cancel()
 	var out api.Deployed
 	if err := c.do(ctx, http.MethodPost, path, b.Encode(), api.ContentTypeBundle, c.opts.OwnerToken, &out); err != nil {
 		return nil, err
@@ -463,7 +482,7 @@ func (c *Client) doRun(ctx context.Context, ref FunctionRef, body []byte, ctype 
 	if ref.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+ref.Token)
 	}
-	return c.send(req, out)
+	return c.send(req, func(data []byte) error { return decodeRunResult(data, out) })
 }
 
 // do sends a request and decodes a JSON answer into out (if not nil).
@@ -482,19 +501,25 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
-	return c.send(req, out)
+	var decode func([]byte) error
+	if out != nil {
+		decode = func(data []byte) error { return json.Unmarshal(data, out) }
+	}
+	return c.send(req, decode)
 }
 
 // maxResponse bounds a response body: a 64 MiB output in base64 plus room.
 const maxResponse = 96 << 20
 
-func (c *Client) send(req *http.Request, out any) error {
-	resp, err := c.hc.Do(req)
+func (c *Client) send(req *http.Request, decode func([]byte) error) error {
+	ctx, cancel := withTimeout(req.Context(), DefaultTimeout)
+	defer cancel()
+	resp, err := c.hc.Do(req.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("runtime at %s is unreachable: %w (is `vouch enclave` running? set --enclave or VOUCH_ENCLAVE)", c.base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := readBody(resp)
 	if err != nil {
 		return fmt.Errorf("reading the runtime's answer: %w", err)
 	}
@@ -506,13 +531,38 @@ func (c *Client) send(req *http.Request, out any) error {
 		}
 		return &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: fmt.Sprintf("runtime answered %s", resp.Status)}
 	}
-	if out == nil {
+	if decode == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := decode(data); err != nil {
 		return fmt.Errorf("runtime's answer is not valid JSON: %w", err)
 	}
 	return nil
+}
+
+// readBody reads at most maxResponse bytes of a response, into a buffer of
+// the announced length when there is one.
+func readBody(resp *http.Response) ([]byte, error) {
+	rd := io.LimitReader(resp.Body, maxResponse)
+	n := resp.ContentLength
+	if n < 0 || n >= maxResponse {
+		return io.ReadAll(rd)
+	}
+	b := make([]byte, 0, n+1) // +1: the read that sees EOF needs no growth
+	for {
+		m, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			rest, err := io.ReadAll(rd)
+			return append(b, rest...), err
+		}
+	}
 }
 
 // Close releases idle connections.

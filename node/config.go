@@ -100,6 +100,15 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// CallTimeout bounds one call to the runtime.
 	CallTimeout time.Duration
+	// ReconnectInterval is how often the node tries to reach configured
+	// peers that are not members and members that failed, so that a healed
+	// partition merges again; ReconnectFor is how long it keeps trying a
+	// failed member.
+	ReconnectInterval time.Duration
+	ReconnectFor      time.Duration
+	// LeaseMargin is how much earlier than the runtime's bound a leader
+	// stops acting, to absorb clock drift and scheduling delay.
+	LeaseMargin time.Duration
 
 	// OnStartedLeading runs, in its own goroutine, when this node becomes
 	// the leader. Its context is cancelled when leadership is lost or the
@@ -150,6 +159,7 @@ func DefaultLocalConfig() *Config {
 	ml.UDPBufferSize = 8192 // loopback and jumbo frames: a 100-member certificate fits one packet
 	c := defaults("local", ml, 30*time.Second)
 	c.ViewInterval = 250 * time.Millisecond
+	c.ReconnectInterval = time.Second
 	return c
 }
 
@@ -158,6 +168,7 @@ func DefaultLocalConfig() *Config {
 // networks.
 func DefaultLANConfig() *Config {
 	c := defaults("lan", memberlist.DefaultLANConfig(), time.Minute)
+	c.ReconnectInterval = 10 * time.Second
 	c.ViewInterval = time.Second
 	return c
 }
@@ -165,6 +176,7 @@ func DefaultLANConfig() *Config {
 // DefaultWANConfig uses memberlist's WAN timing (probe every 5 s).
 func DefaultWANConfig() *Config {
 	c := defaults("wan", memberlist.DefaultWANConfig(), 5*time.Minute)
+	c.ReconnectInterval = 30 * time.Second
 	c.ViewInterval = 5 * time.Second
 	return c
 }
@@ -193,5 +205,7 @@ func defaults(profile string, ml *memberlist.Config, refresh time.Duration) *Con
 		RetryMin:        100 * time.Millisecond,
 		RetryMax:        5 * time.Second,
 		CallTimeout:     5 * time.Second,
+		ReconnectFor:    24 * time.Hour,
+		LeaseMargin:     50 * time.Millisecond,
 	}
 }

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"github.com/hashicorp/memberlist"
 
 	"vouch/election"
@@ -77,11 +79,24 @@ func (n *Node) receive(b []byte, via string) {
 // events turns memberlist's membership events into view refreshes.
 type events struct{ n *Node }
 
-func (e *events) NotifyJoin(*memberlist.Node) { e.n.post(input{kind: inView}) }
+// They are called with memberlist's lock held: the only safe moment to read
+// the *Node, so they copy it.
+func (e *events) NotifyJoin(m *memberlist.Node) {
+	e.n.members.join(m)
+	e.n.post(input{kind: inView})
+}
+
 func (e *events) NotifyLeave(m *memberlist.Node) {
+	// memberlist does not say whether m left or failed; a goodbye
+	// message (or its absence) tells, and the loop sorts it out.
+	e.n.members.leave(m, true, time.Now())
 	e.n.post(input{kind: inView, from: m.Name, departed: "dead"})
 }
-func (e *events) NotifyUpdate(*memberlist.Node) { e.n.post(input{kind: inView}) }
+
+func (e *events) NotifyUpdate(m *memberlist.Node) {
+	e.n.members.join(m)
+	e.n.post(input{kind: inView})
+}
 
 // certBroadcast is a certificate in memberlist's broadcast queue. A newer
 // one replaces an older one still queued.
@@ -104,17 +119,17 @@ func (n *Node) relay(cert *election.Certificate) {
 		n.queue.QueueBroadcast(&certBroadcast{msg: msg})
 		return
 	}
-	peers := n.ml.Members()
+	peers := n.members.list()
 	n.rng.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	sent := 0
 	for _, p := range peers {
-		if p.Name == n.cfg.Name || p.State != memberlist.StateAlive {
+		if p.name == n.cfg.Name {
 			continue
 		}
 		if sent >= 3 {
 			break
 		}
-		go n.ml.SendReliable(p, msg)
+		go n.ml.SendReliable(p.node(), msg)
 		sent++
 	}
 }

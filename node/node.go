@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,8 @@ type Node struct {
 	departures  map[string]string
 	goodbyes    map[string]time.Time
 
-	status atomic.Pointer[Status]
+	status  atomic.Pointer[Status]
+	members memberSet
 
 	subMu sync.Mutex
 	subs  map[chan Leadership]struct{}
@@ -124,6 +126,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 5 * time.Second
+	}
+	if cfg.ReconnectInterval <= 0 {
+		cfg.ReconnectInterval = 2 * time.Second
+	}
+	if cfg.ReconnectFor <= 0 {
+		cfg.ReconnectFor = 24 * time.Hour
 	}
 	n := &Node{
 		cfg:      cfg,
@@ -230,28 +238,57 @@ func (n *Node) Join(peers ...string) (int, error) {
 	return n.ml.Join(peers)
 }
 
-// joinLoop joins the configured peers, retrying until one answers. A node
-// that starts before its peers runs alone meanwhile.
+// joinLoop joins the configured peers, retrying until one answers (a node
+// that starts before its peers runs alone meanwhile), then keeps
+// reconnecting: memberlist never contacts a member it declared dead again,
+// so without this the two halves of a healed partition would stay apart
+// forever. Every ReconnectInterval it tries the configured peers that are
+// not members and the members that failed in the last ReconnectFor.
 func (n *Node) joinLoop() {
-	if len(n.cfg.Peers) == 0 {
-		return
-	}
 	delay := 200 * time.Millisecond
+	joined := len(n.cfg.Peers) == 0
 	for {
-		if _, err := n.ml.Join(n.cfg.Peers); err == nil {
-			return
-		} else if n.ml.NumMembers() > 1 {
-			return // someone joined us meanwhile
-		} else {
-			n.log.Debug("cannot join peers yet; retrying", "peers", n.cfg.Peers, "err", err)
+		if !joined {
+			if _, err := n.ml.Join(n.cfg.Peers); err == nil || n.ml.NumMembers() > 1 {
+				joined, delay = true, n.cfg.ReconnectInterval
+			} else {
+				n.log.Debug("cannot join peers yet; retrying", "peers", n.cfg.Peers, "err", err)
+				delay = min(2*delay, 5*time.Second)
+			}
+		} else if targets := n.reconnectTargets(time.Now()); len(targets) > 0 {
+			if k, err := n.ml.Join(targets); k > 0 {
+				n.log.Info("reconnected to members", "contacted", k, "tried", len(targets))
+			} else {
+				n.log.Debug("reconnect found nobody", "tried", len(targets), "err", err)
+			}
 		}
 		select {
 		case <-n.stop:
 			return
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+// reconnectTargets lists addresses worth a join attempt: configured peers
+// that are not members, and members that failed recently.
+func (n *Node) reconnectTargets(now time.Time) []string {
+	have := map[string]bool{}
+	for _, p := range n.members.list() {
+		have[p.address()] = true
+	}
+	var out []string
+	for _, a := range n.cfg.Peers {
+		if !have[a] {
+			out = append(out, a)
+		}
+	}
+	for _, a := range n.members.failed(now, n.cfg.ReconnectFor) {
+		if !have[a] && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // post hands an input to the loop without blocking; when the loop is
@@ -320,10 +357,8 @@ func (n *Node) loop() {
 
 func (n *Node) refreshView(now time.Time) {
 	var ids []string
-	for _, m := range n.ml.Members() {
-		if m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect {
-			ids = append(ids, m.Name)
-		}
+	for _, m := range n.members.list() {
+		ids = append(ids, m.name)
 	}
 	before := n.core.View()
 	n.handle(n.core.SetView(ids, now), "view")
@@ -349,6 +384,7 @@ func (n *Node) noteDeparture(name, how string) {
 		delete(n.goodbyes, name)
 		if time.Since(t) < 10*time.Second {
 			how = "left"
+			n.members.forget(name)
 		}
 	}
 	if len(n.goodbyes) > 1024 {
@@ -523,9 +559,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.leaving.Store(true)
 		// Say goodbye first, so peers label this a leave, then leave.
 		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
-		for _, m := range n.ml.Members() {
-			if m.Name != n.cfg.Name {
-				n.ml.SendBestEffort(m, bye)
+		for _, m := range n.members.list() {
+			if m.name != n.cfg.Name {
+				n.ml.SendBestEffort(m.node(), bye)
 			}
 		}
 		timeout := 2 * time.Second

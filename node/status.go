@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"vouch/election"
 )
 
@@ -142,26 +140,12 @@ func (n *Node) publish() {
 	if n.ml != nil {
 		st.Health = n.ml.GetHealthScore()
 		n.metrics.health.Set(float64(st.Health))
-		for _, m := range n.ml.Members() {
-			st.Members = append(st.Members, MemberStatus{Name: m.Name, Addr: m.Address(), State: stateName(m.State)})
+		for _, m := range n.members.list() {
+			st.Members = append(st.Members, MemberStatus{Name: m.name, Addr: m.address(), State: "alive"})
 		}
 	}
 	n.metrics.pending.Set(float64(st.Pending))
 	n.status.Store(st)
-}
-
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	case memberlist.StateLeft:
-		return "left"
-	}
-	return "unknown"
 }
 
 // Status returns the latest snapshot.
