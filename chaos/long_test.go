@@ -1,0 +1,12 @@
+//go:build chaos
+
+package chaos
+
+import "time"
+
+// With -tags chaos the run is the long version: 60 s of faults on each
+// scheme.
+const (
+	defaultDuration = 60 * time.Second
+	defaultMode     = "both"
+)
