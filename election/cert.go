@@ -103,6 +103,11 @@ type Trust struct {
 	Checksum   string
 	// Cluster is the cluster's name.
 	Cluster string
+	// ConfigDigest, for term certificates, is the digest of the cluster
+	// configuration the node was given: a certificate issued under any
+	// other configuration (say, one a squatter registered first under the
+	// same cluster name) is refused.
+	ConfigDigest string
 }
 
 // Reason says why a certificate was refused. Its values label metrics.
@@ -121,11 +126,12 @@ const (
 	ReasonBadOutcome     Reason = "bad_outcome"
 	ReasonStale          Reason = "stale"
 	ReasonMembers        Reason = "members_mismatch"
+	ReasonWrongConfig    Reason = "wrong_config"
 )
 
 // Reasons lists every rejection reason, for metrics and status.
 var Reasons = []Reason{ReasonMalformed, ReasonBadSignature, ReasonUnknownKey, ReasonWrongFunction, ReasonWrongChecksum,
-	ReasonOutputMismatch, ReasonInputMismatch, ReasonWrongCluster, ReasonBadOutcome, ReasonStale, ReasonMembers}
+	ReasonOutputMismatch, ReasonInputMismatch, ReasonWrongCluster, ReasonBadOutcome, ReasonStale, ReasonMembers, ReasonWrongConfig}
 
 // RejectError is a refused certificate.
 type RejectError struct {

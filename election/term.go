@@ -56,6 +56,9 @@ func VerifyTerm(c *Certificate, t Trust) (*TermOutcome, *RejectError) {
 	if o.Cluster != t.Cluster {
 		return nil, reject(ReasonWrongCluster, "certificate is for cluster %q, this node is in %q", o.Cluster, t.Cluster)
 	}
+	if t.ConfigDigest != "" && o.ConfigDigest != t.ConfigDigest {
+		return nil, reject(ReasonWrongConfig, "certificate is for cluster configuration %.16s…, this node's is %.16s… (if the owner changed the configuration, give this node the new one)", o.ConfigDigest, t.ConfigDigest)
+	}
 	if o.Term == 0 || o.Leader == "" {
 		return nil, reject(ReasonNoLeader, "no leader has been elected yet")
 	}

@@ -59,7 +59,7 @@ type Config struct {
 	// private registry, served at /metrics.
 	Registerer prometheus.Registerer
 	// RateLimit bounds the runs per second of each function token (with a
-	// burst of twice as many); zero means 1000, negative means no limit.
+	// burst of twice as many); zero means 200, negative means no limit.
 	// The owner credential is not limited.
 	RateLimit float64
 	// Now is the clock; nil means time.Now.
@@ -154,7 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	switch {
 	case cfg.RateLimit == 0:
-		s.limiter = newLimiter(1000, 2000)
+		s.limiter = newLimiter(200, 400)
 	case cfg.RateLimit > 0:
 		s.limiter = newLimiter(cfg.RateLimit, int(2*cfg.RateLimit)+1)
 	}

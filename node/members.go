@@ -103,3 +103,22 @@ func (s *memberSet) failed(now time.Time, maxAge time.Duration) []string {
 	}
 	return out
 }
+
+// goneAddr returns the UDP address of a member that failed, or nil.
+func (s *memberSet) goneAddr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.gone[name]
+	if !ok {
+		return nil
+	}
+	return &net.UDPAddr{IP: g.addr, Port: int(g.port)}
+}
+
+// has reports whether name is a current member.
+func (s *memberSet) has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.alive[name]
+	return ok
+}

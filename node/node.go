@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"vouch/api"
 	"vouch/election"
 	"vouch/election/members"
 )
@@ -60,6 +62,7 @@ type Node struct {
 	runtimeErr  error
 	rng         *rand.Rand
 	departures  map[string]string
+	suspects    map[string]*suspect
 	goodbyes    map[string]time.Time
 
 	status  atomic.Pointer[Status]
@@ -89,6 +92,7 @@ const (
 	inElected
 	inSync
 	inGoodbye
+	inPing
 )
 
 // New validates cfg and creates a node. Start joins the cluster.
@@ -214,7 +218,11 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 func (n *Node) trust() election.Trust {
-	return election.Trust{Key: n.trustKey, FunctionID: n.cfg.FunctionID, Checksum: n.cfg.Checksum, Cluster: n.cfg.Cluster}
+	t := election.Trust{Key: n.trustKey, FunctionID: n.cfg.FunctionID, Checksum: n.cfg.Checksum, Cluster: n.cfg.Cluster}
+	if n.cfg.ClusterConfig != nil {
+		t.ConfigDigest = n.cfg.ClusterConfig.Config.Digest()
+	}
+	return t
 }
 
 // Port returns the port the node listens on (useful with BindPort 0).
@@ -338,12 +346,17 @@ func (n *Node) loop() {
 				close(in.reply)
 			case inGoodbye:
 				n.goodbyes[in.from] = now
+			case inPing:
+				if n.pinged(in.from, in.err, now) {
+					n.refreshView(now)
+				}
 			}
 		case <-t.C:
 			now := time.Now()
 			n.handle(n.core.Tick(now), "")
 			if n.term != nil {
 				n.checkLease(now)
+				n.confirmSuspects()
 			}
 		}
 		if n.term != nil {
@@ -359,6 +372,11 @@ func (n *Node) refreshView(now time.Time) {
 	var ids []string
 	for _, m := range n.members.list() {
 		ids = append(ids, m.name)
+	}
+	for name := range n.suspects {
+		if !slices.Contains(ids, name) {
+			ids = append(ids, name) // reported dead, not yet confirmed by us
+		}
 	}
 	before := n.core.View()
 	n.handle(n.core.SetView(ids, now), "view")
@@ -392,6 +410,9 @@ func (n *Node) noteDeparture(name, how string) {
 	}
 	n.departures[name] = how
 	n.log.Info("member departed", "member", name, "how", how)
+	if how == "dead" {
+		n.suspectDeparture(name, time.Now())
+	}
 }
 
 // handle carries out the core's actions.
@@ -524,8 +545,15 @@ func (n *Node) callDone(in input, now time.Time) bool {
 		n.metrics.electionErrors.Inc()
 		n.runtimeErr = in.err
 		d := min(n.cfg.RetryMax, n.cfg.RetryMin<<min(n.attempt, 20))
+		var ae *api.Error
+		if errors.As(in.err, &ae) && ae.Status == http.StatusTooManyRequests {
+			// Our token is over its rate: the runtime is fine, so retry
+			// soon rather than back off as if it were down.
+			d = n.cfg.RetryMin
+		} else {
+			n.attempt++
+		}
 		d = d/2 + time.Duration(n.rng.Int64N(int64(d/2)+1)) // jitter
-		n.attempt++
 		n.nextCall = now.Add(d)
 		n.log.Warn("runtime call failed; keeping the last valid leader", "err", in.err, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
 		return false

@@ -23,6 +23,9 @@ type submission struct {
 // maybeSubmit signs and submits the node's view when it changed or the
 // interval passed, one submission at a time.
 func (n *Node) maybeSubmit(now time.Time) {
+	// The loop calls this after every input: a lease that ran out since
+	// the last tick ends here, not at the next tick (see wakeAt).
+	n.checkLease(now)
 	if n.calling || n.leaving.Load() || now.Before(n.nextCall) {
 		return
 	}
@@ -105,7 +108,8 @@ func (n *Node) submitted(in input, now time.Time) {
 		// Our own submission came back naming us: the lease runs from
 		// when we sent it, which is before the runtime confirmed it.
 		if o.Leader == n.cfg.Name && (a.Accepted != nil || a.Renewed != nil || a.Rejected == nil) {
-			n.leaseUntil = in.sentAt.Add(o.Lease())
+			n.leaseUntil = in.sentAt.Add(o.Lease() - n.cfg.LeaseMargin)
+			n.wakeAt(n.leaseUntil)
 		}
 	}
 	n.checkLease(now)
@@ -160,6 +164,13 @@ func (n *Node) checkLease(now time.Time) {
 		n.stopLeading()
 		n.notify()
 	}
+}
+
+// wakeAt makes the loop run at t. The runtime may start the next term as
+// soon as the lease has run out on its side, so the leader must stop when
+// its lease runs out, not at the loop's next tick (up to 100 ms later).
+func (n *Node) wakeAt(t time.Time) {
+	time.AfterFunc(time.Until(t), func() { n.post(input{kind: inView}) })
 }
 
 // isLeaseRefusal reports whether the runtime refused to renew the lease.

@@ -25,7 +25,7 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	backend := fs.String("attestation", "simulated", "attestation backend: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
 	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this file (mode 0600) instead of DATA/owner.token")
 	maxBundle := fs.Int64("max-bundle-size", 64<<20, "largest bundle accepted by deploy, in bytes")
-	rateLimit := fs.Float64("rate-limit", 1000, "runs per second allowed per function token (burst twice that); 0 disables the limit")
+	rateLimit := fs.Float64("rate-limit", 200, "runs per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pos, err := parse(fs, args)

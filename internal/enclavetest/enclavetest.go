@@ -31,19 +31,29 @@ type Env struct {
 	RootFingerprint string
 
 	t      testing.TB
+	opts   []Option
 	cancel context.CancelFunc
 	done   chan struct{}
 	addr   string
 }
 
+// Option adjusts the runtime's configuration before it opens.
+type Option func(*enclave.Config)
+
+// WithRateLimit sets enclave.Config.RateLimit: runs per second allowed to
+// each function token (burst twice as many); negative means no limit.
+func WithRateLimit(perSecond float64) Option {
+	return func(c *enclave.Config) { c.RateLimit = perSecond }
+}
+
 // Start starts a runtime in a new temporary directory.
-func Start(t testing.TB) *Env {
+func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	return StartIn(t, t.TempDir(), "127.0.0.1:0")
+	return StartIn(t, t.TempDir(), "127.0.0.1:0", opts...)
 }
 
 // StartIn starts a runtime on dir, listening on addr.
-func StartIn(t testing.TB, dir, addr string) *Env {
+func StartIn(t testing.TB, dir, addr string, opts ...Option) *Env {
 	t.Helper()
 	ctx := context.Background()
 	pcr0, err := attest.ExecutableDigest()
@@ -54,7 +64,11 @@ func StartIn(t testing.TB, dir, addr string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, CacheDir: sharedCache(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := enclave.Config{DataDir: dir, Attester: sim, CacheDir: sharedCache(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := enclave.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +85,7 @@ func StartIn(t testing.TB, dir, addr string) *Env {
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	e := &Env{URL: "http://" + ln.Addr().String(), Dir: dir, Server: srv, t: t, cancel: cancel, done: make(chan struct{}), addr: ln.Addr().String()}
+	e := &Env{URL: "http://" + ln.Addr().String(), Dir: dir, Server: srv, t: t, opts: opts, cancel: cancel, done: make(chan struct{}), addr: ln.Addr().String()}
 	e.Owner, _ = srv.OwnerToken()
 	fp := sim.RootFingerprint()
 	e.RootFingerprint = hex.EncodeToString(fp[:])
@@ -112,10 +126,10 @@ func (e *Env) Stop() {
 }
 
 // Restart stops the runtime and starts it again on the same directory and
-// port, as a restarted process would.
+// port and with the same options, as a restarted process would.
 func (e *Env) Restart() *Env {
 	e.Stop()
-	return StartIn(e.t, e.Dir, e.addr)
+	return StartIn(e.t, e.Dir, e.addr, e.opts...)
 }
 
 // Trust returns a trust block that pins this runtime's simulated root.

@@ -1,0 +1,374 @@
+package byzantine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"vouch/election"
+	"vouch/node"
+)
+
+// steady: the honest leader is alive while the liars omit it from their
+// views, impersonate it, equivocate, forge certificates and send garbage.
+// The leader must keep its term.
+func (h *harness) steady(ctx context.Context) error {
+	d := h.o.Duration * 4 / 10
+	leader, term := h.rep.InitialLeader, h.rep.InitialTerm
+	start := time.Now()
+	g := newGroup()
+	defer g.halt()
+	if h.enabled(Omit) {
+		for _, l := range h.liars {
+			l.omitLoop(ctx, g, leader)
+		}
+		h.rep.note(Omit, "every liar submits, every 250 ms (the honest view interval), a valid view of its own listing every member but the leader %s", leader)
+	}
+	if h.enabled(Impersonate) {
+		h.liars[0].impersonateLoop(ctx, g, leader)
+		h.rep.note(Impersonate, "every 400 ms, views listing only the liars: in the leader %s's name signed with the liar's key; the same with %s's public key in the view; the liar's own with a random signature; %s's last view replayed byte for byte; every third round also a configuration of the cluster signed by the liar as owner (only the liars as members, version 99) and the owner's configuration with a sybil member added and the version raised, signature kept", leader, leader, leader)
+	}
+	if h.enabled(Equivocate) {
+		h.liars[len(h.liars)-1].equivocateLoop(ctx, g)
+		h.rep.note(Equivocate, "views alternating every 100 ms between all members and only itself; every 10th round, two different views with one seq sent at once")
+	}
+	// Watch for the first sign of a new term.
+	var evicted time.Duration
+	var evictedBy string
+	g.loop(ctx, 10*time.Millisecond, func() {
+		if evicted != 0 {
+			return
+		}
+		if rt, rl := h.runtimeHeld(); rt != term {
+			evicted, evictedBy = time.Since(start), rl
+		}
+	})
+	if h.enabled(Poison) {
+		h.liars[0].poisonLoop(ctx, g, leader)
+		h.rep.note(Poison, "every 30 ms, a memberlist dead message about the leader %s (incarnation raised by 1024 each time, From another honest node) over UDP to every other honest node", leader)
+	}
+	if h.enabled(Replay) {
+		// Capture a few genuine certificates of this term (distinct
+		// receipts) with harmless views.
+		l := h.liars[0]
+		for range 3 {
+			l.try(ctx, Replay, body(l.view([]string{l.name})))
+		}
+	}
+	if h.enabled(Forge) {
+		h.measure(ctx, Forge, func() (uint64, uint64) {
+			n := h.liars[0].forge(ctx)
+			return n, n
+		})
+	}
+	if h.enabled(Garbage) {
+		h.measure(ctx, Garbage, func() (uint64, uint64) {
+			n := h.liars[len(h.liars)-1].garbage()
+			// What reaches the nodes' decoders: 25 UDP and 6 TCP user
+			// messages per node.
+			return n, uint64(31 * len(h.live()))
+		})
+	}
+	pause(ctx, nil, time.Until(start.Add(d)))
+	g.halt()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	h.rep.SteadyHeld = time.Since(start)
+
+	// The leader kept its term: every honest node still holds it, the
+	// runtime issued no later term, and the leader still acts (its lease
+	// may lapse for a moment under load: wait for it).
+	var bad []string
+	for _, hn := range h.live() {
+		if l := hn.n.Leader(); l.Seq != term || l.Leader != leader {
+			bad = append(bad, fmt.Sprintf("%s holds term %d led by %s", hn.name, l.Seq, l.Leader))
+		}
+	}
+	if rt, rl := h.runtimeHeld(); rt != term {
+		bad = append(bad, fmt.Sprintf("the runtime issued term %d led by %s", rt, rl))
+		if evicted != 0 {
+			bad = append(bad, fmt.Sprintf("the first new term (leader %s) came %v into the attacks", evictedBy, evicted.Round(time.Millisecond)))
+		}
+	}
+	if len(bad) == 0 {
+		if _, _, _, err := h.waitAgree(ctx, term-1, 3*time.Second); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	h.rep.property("a live leader is not evicted", len(bad) == 0, "%s led term %d through %v of attacks (%s) on all %d honest nodes%s",
+		leader, term, h.rep.SteadyHeld.Round(100*time.Millisecond), h.steadyAttacks(), len(h.live()), problems(bad))
+	return nil
+}
+
+func (h *harness) steadyAttacks() string {
+	var names []string
+	for _, a := range []Attack{Omit, Impersonate, Equivocate, Forge, Garbage, Poison} {
+		if h.enabled(a) {
+			names = append(names, a.String())
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func problems(bad []string) string {
+	if len(bad) == 0 {
+		return ""
+	}
+	return "; but " + strings.Join(bad, "; ")
+}
+
+// flood: the liars flood the runtime, each with its own token.
+func (h *harness) flood(ctx context.Context) error {
+	if !h.enabled(Flood) {
+		return nil
+	}
+	d := h.o.Duration * 3 / 10
+	workers := h.o.FloodWorkers
+	for _, hn := range h.live() {
+		hn.rt.window()
+	}
+	termBefore, _ := h.runtimeHeld()
+	g := newGroup()
+	defer g.halt()
+	for _, l := range h.liars {
+		for range workers {
+			l.floodWorker(ctx, g)
+		}
+	}
+	pause(ctx, nil, d)
+	// While the flood goes on, the honest nodes must hold a leader.
+	leader, term, _, err := h.waitAgree(ctx, 0, h.o.FailoverBound)
+	g.halt()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var honestOK, honest429 uint64
+	var gap, slowest time.Duration
+	var bad []string
+	for _, hn := range h.live() {
+		s := hn.rt.window()
+		h.rep.FloodStats = append(h.rep.FloodStats, s)
+		honestOK += s.OK
+		honest429 += s.RateLimited
+		gap = max(gap, s.MaxGap)
+		slowest = max(slowest, s.MaxLatency)
+		if s.OK == 0 {
+			bad = append(bad, hn.name+" had no view taken")
+		}
+	}
+	ar := h.rep.Attack(Flood)
+	h.rep.mu.Lock()
+	limited, attempts := ar.RuntimeRejected["rate_limited"], ar.Attempts
+	h.rep.mu.Unlock()
+	if limited == 0 {
+		bad = append(bad, "the runtime never answered the flooders 429")
+	}
+	if honest429 > 0 {
+		bad = append(bad, fmt.Sprintf("honest nodes got %d 429s", honest429))
+	}
+	if err != nil {
+		bad = append(bad, err.Error())
+	}
+	h.rep.note(Flood, "%d liars × %d workers, each submitting valid views of its own back to back with its own token, for %v", len(h.liars), workers, d)
+	moved := ""
+	if term != termBefore {
+		moved = fmt.Sprintf(" (the term moved from %d)", termBefore)
+	}
+	h.rep.property("flooding is contained", len(bad) == 0, "%d of %d flood submissions answered 429; honest nodes had %d views taken, %d 429s, longest gap %v, slowest submission %v; leader %s, term %d%s%s",
+		limited, attempts, honestOK, honest429, gap.Round(time.Millisecond), slowest.Round(time.Millisecond), leader, term, moved, problems(bad))
+	return nil
+}
+
+// corpse: the honest leader is killed; the liars vouch for it. The
+// survivors must move to a new term with a live leader.
+func (h *harness) corpse(ctx context.Context) error {
+	leader, term, _, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	if err != nil {
+		h.rep.property("a dead leader is replaced", false, "no agreed leader to kill: %v", err)
+		return nil
+	}
+	victim := h.byName[leader]
+	last := victim.rt.last()
+	if len(h.capturedCerts(term)) == 0 {
+		l := h.liars[0]
+		l.try(ctx, Replay, body(l.view([]string{l.name})))
+	}
+	killed := time.Now()
+	victim.n.Kill()
+	victim.dead = true
+	h.killedTerm = term
+	h.logf("killed leader %s of term %d", leader, term)
+	if h.enabled(Corpse) {
+		h.corpseGroup = newGroup()
+		for i, l := range h.liars {
+			replay := last
+			if i > 0 {
+				replay = nil
+			}
+			l.corpseLoop(ctx, h.corpseGroup, leader, replay)
+		}
+		h.rep.note(Corpse, "after %s (leader of term %d) was killed, every liar submits every 250 ms a view listing only %s and the liars, and a view in %s's name signed with its own key (to renew the lease); one also replays %s's last view",
+			leader, term, leader, leader, leader)
+	}
+	next, nterm, _, err := h.waitAgree(ctx, term, h.o.FailoverBound)
+	took := time.Since(killed)
+	if err != nil {
+		h.rep.property("a dead leader is replaced", false, "killed %s (term %d): %v", leader, term, err)
+		return nil
+	}
+	h.rep.FailoverLeader, h.rep.FailoverTerm, h.rep.Failover = next, nterm, took
+	h.logf("failover to %s, term %d, in %v", next, nterm, took.Round(time.Millisecond))
+	h.rep.property("a dead leader is replaced", next != leader && took <= h.o.FailoverBound,
+		"killed %s (term %d); all %d survivors hold term %d led by %s, acting, %v later (bound %v)",
+		leader, term, len(h.live()), nterm, next, took.Round(time.Millisecond), h.o.FailoverBound)
+	return nil
+}
+
+// after: the liars replay the old term's certificates and gossip genuine
+// certificates of two terms to different halves of the honest nodes.
+func (h *harness) after(ctx context.Context) error {
+	d := h.o.Duration * 3 / 10
+	start := time.Now()
+	current := h.rep.FailoverTerm
+	if current == 0 {
+		return nil
+	}
+	// Genuine certificates of the current term, with distinct receipts.
+	l := h.liars[0]
+	for range 2 {
+		l.submit(ctx, l.ref, body(l.view([]string{l.name})))
+	}
+	if h.enabled(Replay) {
+		h.measure(ctx, Replay, func() (uint64, uint64) {
+			n, err := l.replay(ctx, current)
+			if err != nil {
+				h.rep.note(Replay, "nothing to replay: %v", err)
+			}
+			return n, n
+		})
+	}
+	if h.enabled(Equivocate) {
+		h.measure(ctx, Equivocate, func() (uint64, uint64) {
+			return h.liars[len(h.liars)-1].equivocateCerts(h.killedTerm, current, 10)
+		})
+	}
+	pause(ctx, nil, time.Until(start.Add(d)))
+	return ctx.Err()
+}
+
+// converge: the attacks stop; the honest nodes must agree.
+func (h *harness) converge(ctx context.Context) error {
+	h.corpseGroup.halt()
+	leader, term, took, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	if err != nil {
+		h.rep.property("convergence after the attacks stop", false, "%v", err)
+		return nil
+	}
+	h.rep.FinalLeader, h.rep.FinalTerm, h.rep.Convergence = leader, term, took
+	h.rep.property("convergence after the attacks stop", true, "all %d live honest nodes on leader %s, term %d, acting, %v after the attacks stopped (bound %v)",
+		len(h.live()), leader, term, took.Round(time.Millisecond), h.o.ConvergeBound)
+	return nil
+}
+
+// finish stops the nodes and checks their event logs offline.
+func (h *harness) finish() {
+	for _, hn := range h.honest {
+		hn.n.Kill()
+	}
+	type entry struct {
+		node string
+		ev   node.Event
+	}
+	var accepted, acted []entry
+	for _, hn := range h.honest {
+		evs, err := node.ReadEvents(bytes.NewReader(hn.events.Bytes()))
+		if err != nil {
+			h.rep.property("event logs are readable", false, "%s: %v", hn.name, err)
+		}
+		for _, ev := range evs {
+			switch ev.Event {
+			case "cert_accepted":
+				accepted = append(accepted, entry{hn.name, ev})
+			case "leader_acted":
+				acted = append(acted, entry{hn.name, ev})
+			}
+		}
+	}
+	h.rep.CertificatesChecked, h.rep.Actions = len(accepted), len(acted)
+
+	// 1. Every accepted certificate verifies offline, says what the node
+	// logged, and was issued under the cluster's configuration.
+	digest := h.config.Config.Digest()
+	var invalid []string
+	type held struct {
+		leader, node string
+		output       []byte
+	}
+	byTerm := map[uint64]held{}
+	var split []string
+	accTerms := map[string]bool{}
+	for _, e := range accepted {
+		cert, err := election.DecodeCertificate(e.ev.Cert)
+		if err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s term %d: %v", e.node, e.ev.Term, err))
+			continue
+		}
+		o, rej := election.VerifyTerm(cert, h.trust)
+		switch {
+		case rej != nil:
+			invalid = append(invalid, fmt.Sprintf("%s term %d: %v", e.node, e.ev.Term, rej))
+			continue
+		case o.Term != e.ev.Term || o.Leader != e.ev.Leader:
+			invalid = append(invalid, fmt.Sprintf("%s logged term %d leader %s for a certificate of term %d leader %s", e.node, e.ev.Term, e.ev.Leader, o.Term, o.Leader))
+		case o.ConfigDigest != digest:
+			invalid = append(invalid, fmt.Sprintf("%s term %d: issued under configuration %.12s…, not the cluster's %.12s…", e.node, o.Term, o.ConfigDigest, digest))
+		}
+		accTerms[fmt.Sprintf("%s@%d@%s", e.node, o.Term, o.Leader)] = true
+		// 2. One leader, and one certificate output, per term.
+		if p, ok := byTerm[o.Term]; ok {
+			if p.leader != o.Leader || !bytes.Equal(p.output, cert.Output) {
+				split = append(split, fmt.Sprintf("term %d: %s accepted leader %s, %s accepted %s", o.Term, p.node, p.leader, e.node, o.Leader))
+			}
+		} else {
+			byTerm[o.Term] = held{o.Leader, e.node, cert.Output}
+		}
+	}
+	h.rep.property("no honest node accepts an invalid certificate", len(invalid) == 0 && len(accepted) > 0,
+		"%d accepted certificates re-verified offline (runtime key, function, checksum, cluster, configuration digest)%s", len(accepted), problems(invalid))
+	h.rep.property("one leader per term (accepted)", len(split) == 0, "%d terms, each accepted with one leader and one output by every node that accepted it%s", len(byTerm), problems(split))
+
+	// 3. One acting leader per term, and only one that accepted a
+	// certificate naming it for that term.
+	actor := map[uint64]string{}
+	var twice []string
+	for _, e := range acted {
+		if p, ok := actor[e.ev.Seq]; ok && p != e.node {
+			twice = append(twice, fmt.Sprintf("term %d: %s and %s both acted", e.ev.Seq, p, e.node))
+		}
+		actor[e.ev.Seq] = e.node
+		if !accTerms[fmt.Sprintf("%s@%d@%s", e.node, e.ev.Seq, e.node)] {
+			twice = append(twice, fmt.Sprintf("%s acted in term %d without accepting a certificate naming it", e.node, e.ev.Seq))
+		}
+	}
+	h.rep.property("one acting leader per term", len(twice) == 0 && len(acted) > 0, "%d leader_acted events over %d terms%s", len(acted), len(actor), problems(twice))
+
+	// 4. No two honest nodes act at the same time (the leases).
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		h.actMu.Lock()
+		n := len(h.acting)
+		h.actMu.Unlock()
+		if n >= len(acted) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ov, n := h.overlaps()
+	h.rep.property("no two honest nodes lead at once", len(ov) == 0, "%d stretches of leadership (OnStartedLeading until its context ends) compared%s", n, problems(ov))
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package byzantine
+
+const raceDetector = false
