@@ -23,13 +23,13 @@ func TestExperiments(t *testing.T) {
 	}{
 		// The liars flood with the token that every member shares.
 		{"flood-shared-token", Options{Attacks: []Attack{Flood}, SharedToken: true}},
-		// The liars flood at the runtime's default limit, 1000 runs/s per
-		// token.
-		{"flood-default-limit", Options{Attacks: []Attack{Flood}, RateLimit: 1000}},
+		// The liars flood at the runtime's default limit, 200 runs/s per
+		// token (enclave.Config.RateLimit).
+		{"flood-default-limit", Options{Attacks: []Attack{Flood}, RateLimit: 200}},
 		// The same with 64 concurrent submitters per liar: the runtime
-		// runs a stateful function one call at a time, and the flood
-		// stays under 1000/s because the runtime is slower than that.
-		{"flood-default-limit-64", Options{Attacks: []Attack{Flood}, RateLimit: 1000, FloodWorkers: 64}},
+		// runs a stateful function one call at a time, so the flood also
+		// competes for the function's lock.
+		{"flood-default-limit-64", Options{Attacks: []Attack{Flood}, RateLimit: 200, FloodWorkers: 64}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o

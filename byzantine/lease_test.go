@@ -26,6 +26,7 @@ type leaseRuntime struct {
 	key      ed25519.PrivateKey
 	id, sum  string
 	leader   string
+	digest   string // the cluster configuration's digest
 	lease    time.Duration
 	mu       sync.Mutex
 	term     uint64
@@ -53,7 +54,7 @@ func (r *leaseRuntime) Submit(_ context.Context, input []byte) (*election.Certif
 	r.term++
 	r.lastTerm = now
 	r.issued[r.term] = now
-	out, _ := json.Marshal(election.TermOutcome{Cluster: "lease", ConfigDigest: strings.Repeat("0", 64), Term: r.term, Leader: r.leader,
+	out, _ := json.Marshal(election.TermOutcome{Cluster: "lease", ConfigDigest: r.digest, Term: r.term, Leader: r.leader,
 		MembersDigest: strings.Repeat("0", 64), IssuedAtMs: now.UnixMilli(), LeaseMs: r.lease.Milliseconds(), Policy: cluster.PolicyHighest, Mode: "closed"})
 	rc := receipt.Receipt{FunctionID: r.id, FunctionChecksum: r.sum, InputSHA256: receipt.SHA256Hex(input), OutputSHA256: receipt.SHA256Hex(out), Seq: r.term, Time: now}
 	if err := rc.Sign(r.key); err != nil {
@@ -81,7 +82,7 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := &leaseRuntime{key: seed(3), id: "fn", sum: strings.Repeat("ab", 32), leader: "a", issued: map[uint64]time.Time{}}
+	rt := &leaseRuntime{key: seed(3), id: "fn", sum: strings.Repeat("ab", 32), leader: "a", digest: sc.Config.Digest(), issued: map[uint64]time.Time{}}
 	type stint struct {
 		term       uint64
 		end, until time.Time // when it stopped; its own lease end

@@ -373,7 +373,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	if sealed {
 		limit += seal.InputOverhead
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readInput(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -462,5 +462,5 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	s.metrics.runs.Inc()
 	s.metrics.runSeconds.Observe(time.Since(start).Seconds())
 	s.metrics.wasmSeconds.Observe(res.Elapsed.Seconds())
-	writeJSON(w, http.StatusOK, result)
+	writeRunResult(w, &result)
 }

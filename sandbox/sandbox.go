@@ -284,11 +284,28 @@ func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
 // iteration or function call. It reports whether the flag may have been set,
 // in which case the instance must not be reused.
 func callInterruptible(ctx context.Context, mod api.Module, name string, params ...uint64) (res []uint64, err error) {
+	flag, fn, err := exports(mod, name)
+	if err != nil {
+		return nil, err
+	}
+	return callWithFlag(ctx, mod, flag, fn, params...)
+}
+
+// exports looks up a module's interrupt flag and the exported function
+// name.
+func exports(mod api.Module, name string) (api.MutableGlobal, api.Function, error) {
 	flag, _ := mod.ExportedGlobal(interrupt.ExportName).(api.MutableGlobal)
 	fn := mod.ExportedFunction(name)
 	if flag == nil || fn == nil {
-		return nil, fmt.Errorf("module lost its %s export", name)
+		return nil, nil, fmt.Errorf("module lost its %s export", name)
 	}
+	return flag, fn, nil
+}
+
+// callWithFlag is callInterruptible with the flag and the function already
+// looked up. fn is not safe for concurrent use: a caller reusing it must
+// make sure that only one call runs at a time.
+func callWithFlag(ctx context.Context, mod api.Module, flag api.MutableGlobal, fn api.Function, params ...uint64) (res []uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -326,7 +343,7 @@ func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
 		}
 	}
 	inst.stdio.target = &inv.log
-	res, err := callInterruptible(ctx, inst.mod, "vouch_run", uint64(len(inv.input)))
+	res, err := callWithFlag(ctx, inst.mod, inst.flag, inst.run, uint64(len(inv.input)))
 	inst.stdio.target = nil
 	if err != nil || inst.mod.IsClosed() {
 		inst.mod.Close(context.Background())
@@ -359,6 +376,10 @@ func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
 type instance struct {
 	mod   api.Module
 	stdio *switchWriter
+	// flag and run are looked up once: wazero allocates a call engine,
+	// with its stack, for every ExportedFunction.
+	flag api.MutableGlobal
+	run  api.Function
 }
 
 func (f *Function) newInstance(ctx context.Context) (*instance, error) {
@@ -379,7 +400,12 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 		mod.Close(context.Background())
 		return nil, f.classify(ctx, err, inv, mod)
 	}
-	return &instance{mod: mod, stdio: sw}, nil
+	flag, run, err := exports(mod, "vouch_run")
+	if err != nil {
+		mod.Close(context.Background())
+		return nil, err
+	}
+	return &instance{mod: mod, stdio: sw, flag: flag, run: run}, nil
 }
 
 // baseModuleConfig grants the clocks and crypto/rand, and nothing else.

@@ -77,6 +77,9 @@ func decodeSlow(raw []byte) (*Input, error) {
 
 type scanner struct {
 	b []byte
+	// s is b as one string: the strings the scanner returns are slices
+	// of it, so that a list of n IDs costs one allocation, not n.
+	s string
 	i int
 }
 
@@ -121,7 +124,7 @@ func (s *scanner) str() (string, error) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
-			v := string(s.b[start:s.i])
+			v := s.s[start:s.i]
 			s.i++
 			return v, nil
 		case c == '\\' || c < 0x20 || c >= 0x80:
@@ -133,7 +136,7 @@ func (s *scanner) str() (string, error) {
 }
 
 func decodeFast(raw []byte) (*Input, error) {
-	s := &scanner{b: raw}
+	s := &scanner{b: raw, s: string(raw)}
 	if s.peek() == 'n' {
 		return nil, errSlowPath // null: let encoding/json decide
 	}
@@ -171,7 +174,10 @@ func decodeFast(raw []byte) (*Input, error) {
 					return nil, errSlowPath
 				}
 				s.i++
-				in.NodeList = make([]string, 0, 16)
+				// One allocation for the whole list: there are at
+				// most as many IDs as commas after '[', plus one
+				// (bounded: a longer list is refused anyway).
+				in.NodeList = make([]string, 0, min(bytes.Count(s.b[s.i:], []byte{','}), members.MaxMembers)+1)
 				if s.peek() == ']' {
 					s.i++
 				} else {

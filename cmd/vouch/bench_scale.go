@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"vouch/scale"
+)
+
+// The scale benchmarks (package scale): failover against hashicorp/raft,
+// dissemination, cost at rest with false positives, messages per
+// election, and plots. Figures and commands: docs/BENCHMARKS.md.
+
+// scaleFlags are the flags every scale benchmark shares.
+type scaleFlags struct {
+	json    *string
+	timeout *time.Duration
+	profile *string
+	tuning  scale.MemberlistTuning
+}
+
+func (f *scaleFlags) register(fs scaleFlagSet, timeout time.Duration, tuning bool) {
+	f.json = fs.String("json", "", "also write the results as JSON to FILE")
+	f.timeout = fs.Duration("timeout", timeout, "give up after this long")
+	f.profile = fs.String("profile", "local", "vouch timing profile: local, lan or wan")
+	if tuning {
+		fs.DurationVar(&f.tuning.ProbeInterval, "probe-interval", 0, "override memberlist's ProbeInterval (0: the profile's)")
+		fs.DurationVar(&f.tuning.ProbeTimeout, "probe-timeout", 0, "override memberlist's ProbeTimeout (0: the profile's)")
+		fs.IntVar(&f.tuning.SuspicionMult, "suspicion-mult", 0, "override memberlist's SuspicionMult (0: the profile's)")
+		fs.IntVar(&f.tuning.GossipNodes, "gossip-nodes", 0, "override memberlist's GossipNodes (0: the profile's)")
+	}
+}
+
+// scaleFlagSet is the part of *flag.FlagSet the helpers use.
+type scaleFlagSet interface {
+	String(name, value, usage string) *string
+	Duration(name string, value time.Duration, usage string) *time.Duration
+	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
+	IntVar(p *int, name string, value int, usage string)
+}
+
+func scaleParseSizes(flag, s string, minN int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < minN || n > 999 {
+			return nil, usagef("--%s %q: want a comma-separated list of sizes from %d to 999", flag, s, minN)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func scaleParseSchemes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft:
+			out = append(out, f)
+		case "":
+		default:
+			return nil, usagef("--schemes: unknown scheme %q (want %s, %s, %s)", f, scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--schemes: none given")
+	}
+	return out, nil
+}
+
+// finish prints where the JSON went and the machine line.
+func (f *scaleFlags) finish(u *ui, rep *scale.Report) error {
+	rep.Machine.Finish()
+	rep.Machine.Write(u.out)
+	if *f.json != "" {
+		if err := rep.WriteJSON(*f.json); err != nil {
+			return err
+		}
+		u.infof("wrote %s", *f.json)
+	}
+	return nil
+}
+
+func scaleNoArgs(name string, pos []string) error {
+	if len(pos) > 0 {
+		return usagef("bench %s takes no arguments, got %q", name, strings.Join(pos, " "))
+	}
+	return nil
+}
+
+func benchFailover(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("bench failover", "[flags]", u)
+	var sf scaleFlags
+	sf.register(fs, 3*time.Hour, true)
+	sizes := fs.String("sizes", "3,5,10,25,50,100", "cluster sizes")
+	trials := fs.Int("trials", 20, "trials per size and scheme, each on a fresh cluster")
+	schemes := fs.String("schemes", scale.SchemeMembers+","+scale.SchemeViews+","+scale.SchemeRaft, "schemes to run, interleaved trial by trial")
+	rt := scale.DefaultRaftTiming()
+	fs.DurationVar(&rt.HeartbeatTimeout, "raft-heartbeat", rt.HeartbeatTimeout, "raft HeartbeatTimeout")
+	fs.DurationVar(&rt.ElectionTimeout, "raft-election", rt.ElectionTimeout, "raft ElectionTimeout")
+	fs.DurationVar(&rt.LeaderLeaseTimeout, "raft-lease", rt.LeaderLeaseTimeout, "raft LeaderLeaseTimeout")
+	fs.DurationVar(&rt.CommitTimeout, "raft-commit", rt.CommitTimeout, "raft CommitTimeout")
+	fs.BoolVar(&rt.PreVote, "raft-prevote", rt.PreVote, "raft pre-vote (raft 1.7+)")
+	settle := fs.Duration("settle", time.Second, "how long a stable cluster runs before the kill")
+	within := fs.Duration("within", 20*time.Second, "give up on a failover after this long (the trial counts as failed)")
+	poll := fs.Duration("poll", 2*time.Millisecond, "how often survivors are polled")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := scaleNoArgs("failover", pos); err != nil {
+		return err
+	}
+	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, PollEvery: *poll, Progress: u.err}
+	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
+		return err
+	}
+	if o.Schemes, err = scaleParseSchemes(*schemes); err != nil {
+		return err
+	}
+	if *trials < 1 {
+		return usagef("--trials %d: want at least 1", *trials)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
+	defer cancel()
+	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench failover " + scale.CommandLine(args)}
+	u.infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); load average %s", o.Sizes, o.Trials, o.Schemes, rep.Machine.LoadBefore)
+	if rep.Failover, err = scale.Failover(ctx, o); err != nil {
+		return err
+	}
+	if err := rep.Failover.WriteTable(u.out); err != nil {
+		return err
+	}
+	return sf.finish(u, rep)
+}
+
+func benchDissemination(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("bench dissemination", "[flags]", u)
+	var sf scaleFlags
+	sf.register(fs, time.Hour, true)
+	sizes := fs.String("sizes", "10,25,50,100", "cluster sizes")
+	certs := fs.Int("certs", 20, "certificates timed per size")
+	refresh := fs.Duration("refresh", 1500*time.Millisecond, "the leader's refresh interval: one fresh certificate each")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := scaleNoArgs("dissemination", pos); err != nil {
+		return err
+	}
+	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, Progress: u.err}
+	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
+	defer cancel()
+	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench dissemination " + scale.CommandLine(args)}
+	u.infof("dissemination: sizes %v, %d certificates each; load average %s", o.Sizes, o.Certs, rep.Machine.LoadBefore)
+	if rep.Dissemination, err = scale.Dissemination(ctx, o); err != nil {
+		return err
+	}
+	if err := rep.Dissemination.WriteTable(u.out); err != nil {
+		return err
+	}
+	return sf.finish(u, rep)
+}
+
+func benchRest(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("bench rest", "[flags]", u)
+	var sf scaleFlags
+	sf.register(fs, time.Hour, true)
+	sizes := fs.String("sizes", "10,50,100,200", "idle cluster sizes (empty: skip, run only the false-positive count)")
+	warmup := fs.Duration("warmup", 10*time.Second, "idle time after agreement before the window")
+	window := fs.Duration("window", 10*time.Second, "measured window")
+	views := fs.Bool("views", false, "run the signed-views scheme (default: member list)")
+	fpNodes := fs.Int("fp-nodes", 5, "nodes in the false-positive run")
+	fpDuration := fs.Duration("fp-duration", 30*time.Second, "false-positive run: idle nodes for this long, counting healthy nodes declared dead (0: skip; docs/BENCHMARKS.md uses 10m)")
+	fpBurn := fs.Int("fp-burn", 0, "false-positive run: goroutines spinning on the CPU alongside")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := scaleNoArgs("rest", pos); err != nil {
+		return err
+	}
+	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Progress: u.err}
+	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 1); err != nil {
+		return err
+	}
+	if len(o.Sizes) == 0 && *fpDuration <= 0 {
+		return usagef("nothing to run: --sizes is empty and --fp-duration is 0")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *sf.timeout+*fpDuration)
+	defer cancel()
+	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench rest " + scale.CommandLine(args)}
+	if len(o.Sizes) > 0 {
+		u.infof("cost at rest: sizes %v, warm-up %s, window %s; load average %s", o.Sizes, o.Warmup, o.Window, rep.Machine.LoadBefore)
+		r, err := scale.Rest(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.Rest = append(rep.Rest, r)
+		if err := r.WriteTable(u.out); err != nil {
+			return err
+		}
+	}
+	if *fpDuration > 0 {
+		u.infof("false positives: %d idle nodes for %s (profile %s)", *fpNodes, *fpDuration, *sf.profile)
+		fp, err := scale.FalsePositives(ctx, scale.FalsePositiveOptions{N: *fpNodes, Duration: *fpDuration, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Burn: *fpBurn, Progress: u.err})
+		if err != nil {
+			return err
+		}
+		rep.FalsePositives = fp
+		if len(o.Sizes) > 0 {
+			fmt.Fprintln(u.out)
+		}
+		if err := fp.WriteTable(u.out); err != nil {
+			return err
+		}
+	}
+	if err := sf.finish(u, rep); err != nil {
+		return err
+	}
+	if rep.FalsePositives != nil && rep.FalsePositives.Departures > 0 {
+		return fmt.Errorf("%d healthy nodes were declared dead (want 0)", rep.FalsePositives.Departures)
+	}
+	return nil
+}
+
+func benchMessages(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("bench messages", "[flags]", u)
+	var sf scaleFlags
+	sf.register(fs, time.Hour, false)
+	sizes := fs.String("sizes", "3,5,10,25,50", "cluster sizes")
+	trials := fs.Int("trials", 5, "elections per size and scheme, each on a fresh cluster")
+	schemes := fs.String("schemes", scale.SchemeViews+","+scale.SchemeRaft, "schemes to run")
+	tail := fs.Duration("tail", time.Second, "keep counting this long after every survivor holds the new certificate")
+	background := fs.Duration("background", 2*time.Second, "window before the kill that measures the idle rate of runtime calls")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := scaleNoArgs("messages", pos); err != nil {
+		return err
+	}
+	o := scale.MessagesOptions{Trials: *trials, Tail: *tail, Background: *background, Profile: *sf.profile, Progress: u.err}
+	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
+		return err
+	}
+	if o.Schemes, err = scaleParseSchemes(*schemes); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
+	defer cancel()
+	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench messages " + scale.CommandLine(args)}
+	u.infof("messages per election: sizes %v, %d trials, schemes %v; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Machine.LoadBefore)
+	if rep.Messages, err = scale.Messages(ctx, o); err != nil {
+		return err
+	}
+	if err := rep.Messages.WriteTable(u.out); err != nil {
+		return err
+	}
+	return sf.finish(u, rep)
+}
+
+func benchPlot(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("bench plot", "--in FILE[,FILE...] [--out DIR]", u)
+	in := fs.String("in", "", "JSON results of bench failover and/or bench dissemination, comma-separated")
+	out := fs.String("out", "docs/plots", "directory for the plots")
+	format := fs.String("format", "svg", "svg, png or pdf")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := scaleNoArgs("plot", pos); err != nil {
+		return err
+	}
+	if *in == "" {
+		return usagef("--in is required")
+	}
+	switch *format {
+	case "svg", "png", "pdf":
+	default:
+		return usagef("--format %q: want svg, png or pdf", *format)
+	}
+	var files []string
+	for _, f := range strings.Split(*in, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			files = append(files, f)
+		}
+	}
+	rep, err := scale.ReadReports(files...)
+	if err != nil {
+		return err
+	}
+	written, err := scale.Plot(rep, *out, *format)
+	if err != nil {
+		return err
+	}
+	for _, f := range written {
+		fmt.Fprintln(u.out, f)
+	}
+	return nil
+}

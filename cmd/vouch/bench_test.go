@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"vouch/internal/bench"
+)
+
+// TestBenchRun runs `vouch bench run` with a tiny request count against an
+// in-process runtime and checks the table and the JSON file.
+func TestBenchRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a runtime")
+	}
+	cleanEnv(t)
+	out := filepath.Join(t.TempDir(), "bench.json")
+	r := vouch(t, "bench", "run", "-n", "50", "-c", "1,2", "--members", "5", "--warmup", "5", "--json", out, "--breakdown")
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for _, want := range []string{"sealed (HPKE)", "concurrency", "runs/s", "p50", "p90", "p99", "max", "errors", "where the time goes"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "client and runtime share") {
+		t.Errorf("stderr does not say that client and runtime share the CPUs:\n%s", r.stderr)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Sealed || rep.Members != 5 || len(rep.Results) != 2 || rep.Breakdown == nil {
+		t.Fatalf("report %s", raw)
+	}
+	for i, l := range rep.Results {
+		if l.Concurrency != i+1 || l.Requests != 50 || l.Errors != 0 || l.RunsPerSec <= 0 || l.P50Micros <= 0 || l.P50Micros > l.P99Micros {
+			t.Fatalf("level %+v", l)
+		}
+	}
+	if r := vouch(t, "bench", "run", "-n", "20", "-c", "2", "--members", "3", "--warmup", "1", "--plaintext"); r.code != 0 || !strings.Contains(r.stdout, "plaintext") {
+		t.Fatalf("%s", r)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	cleanEnv(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bench"}, 2, "bench needs a benchmark name"},
+		{[]string{"bench", "-h"}, 0, "Usage: vouch bench <benchmark>"},
+		{[]string{"bench", "nope"}, 2, `unknown benchmark "nope"`},
+		{[]string{"bench", "run", "-h"}, 0, "Usage: vouch bench run"},
+		{[]string{"bench", "run", "-c", "1,x"}, 2, `-c "1,x"`},
+		{[]string{"bench", "run", "-n", "0"}, 2, "-n 0"},
+		{[]string{"bench", "run", "extra"}, 2, "takes no arguments"},
+		{[]string{"bench", "run", "--members", "0"}, 2, "--members 0"},
+		{[]string{"bench", "run", "--warmup", "-1"}, 2, "--warmup -1"},
+	} {
+		r := vouch(t, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("want exit %d and %q:\n%s", tc.code, tc.want, r)
+		}
+	}
+}
