@@ -36,5 +36,5 @@
 // experiments in experiments_test.go (BYZ_EXPERIMENTS=1) run the harness
 // where properties are expected to suffer: a token shared by all members,
 // and the runtime's default rate limit.
-// docs/BENCHMARKS.md, "Byzantine harness (issue 5)", has their results.
+// docs/BENCHMARKS.md, "Byzantine harness", has their results.
 package byzantine

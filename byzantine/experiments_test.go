@@ -9,7 +9,7 @@ import (
 
 // TestExperiments runs the harness in configurations that are expected to
 // break properties, to measure the design's limits (docs/BENCHMARKS.md,
-// "Byzantine harness (issue 5)"). They are not regression tests: run them
+// "Byzantine harness"). They are not regression tests: run them
 // with BYZ_EXPERIMENTS=1 and read the reports.
 //
 //	BYZ_EXPERIMENTS=1 go test -run TestExperiment -v ./byzantine

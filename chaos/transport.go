@@ -14,7 +14,7 @@
 // (node.Config.EventLog, `vouch node --event-log`) and reports every
 // violation of the election's safety rules. The chaos and soak tests of
 // this package drive a runtime and ten nodes with both; see
-// docs/BENCHMARKS.md, "Chaos and soak (issue 6)".
+// docs/BENCHMARKS.md, "Chaos and soak".
 package chaos
 
 import (

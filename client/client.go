@@ -44,6 +44,7 @@ import (
 	"vouch/api"
 	"vouch/attest"
 	"vouch/bundle"
+	"vouch/internal/readall"
 	"vouch/receipt"
 	"vouch/seal"
 )
@@ -543,26 +544,11 @@ func (c *Client) send(req *http.Request, decode func([]byte) error) error {
 // readBody reads at most maxResponse bytes of a response, into a buffer of
 // the announced length when there is one.
 func readBody(resp *http.Response) ([]byte, error) {
-	rd := io.LimitReader(resp.Body, maxResponse)
 	n := resp.ContentLength
-	if n < 0 || n >= maxResponse {
-		return io.ReadAll(rd)
+	if n >= maxResponse {
+		n = 0
 	}
-	b := make([]byte, 0, n+1) // +1: the read that sees EOF needs no growth
-	for {
-		m, err := rd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+m]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			rest, err := io.ReadAll(rd)
-			return append(b, rest...), err
-		}
-	}
+	return readall.Sized(io.LimitReader(resp.Body, maxResponse), n)
 }
 
 // Close releases idle connections.

@@ -3,12 +3,12 @@ package enclave
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
 
 	"vouch/api"
+	"vouch/internal/readall"
 )
 
 // The run answer is the one response written on every run, so it is
@@ -108,26 +108,9 @@ func appendString(b []byte, s string) []byte {
 // readInput reads a run request's body, at most limit bytes. A body whose
 // length is announced is read into a buffer of that size.
 func readInput(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
 	n := r.ContentLength
-	if n <= 0 || n > limit {
-		return io.ReadAll(rd)
+	if n > limit {
+		n = 0
 	}
-	b := make([]byte, 0, n+1) // +1: the read that sees EOF needs no growth
-	for {
-		m, err := rd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+m]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			// More than announced: net/http does not let that happen,
-			// but read on as io.ReadAll would.
-			rest, err := io.ReadAll(rd)
-			return append(b, rest...), err
-		}
-	}
+	return readall.Sized(http.MaxBytesReader(w, r.Body, limit), n)
 }

@@ -29,6 +29,10 @@ import (
 	"vouch/token"
 )
 
+// DefaultRateLimit is the runs per second a function token may make when
+// Config.RateLimit is zero.
+const DefaultRateLimit = 200
+
 // Config configures a Server. Only DataDir and Attester are required.
 type Config struct {
 	// DataDir holds the store, the keys and the compilation cache.
@@ -59,7 +63,8 @@ type Config struct {
 	// private registry, served at /metrics.
 	Registerer prometheus.Registerer
 	// RateLimit bounds the runs per second of each function token (with a
-	// burst of twice as many); zero means 200, negative means no limit.
+	// burst of twice as many); zero means DefaultRateLimit, negative
+	// means no limit.
 	// The owner credential is not limited.
 	RateLimit float64
 	// Now is the clock; nil means time.Now.
@@ -154,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	switch {
 	case cfg.RateLimit == 0:
-		s.limiter = newLimiter(200, 400)
+		s.limiter = newLimiter(DefaultRateLimit, 2*DefaultRateLimit)
 	case cfg.RateLimit > 0:
 		s.limiter = newLimiter(cfg.RateLimit, int(2*cfg.RateLimit)+1)
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,14 +222,7 @@ func (c *Cluster) Alive() []int {
 }
 
 // Index returns the index of the named node, or -1.
-func (c *Cluster) Index(name string) int {
-	for i, n := range c.Names {
-		if n == name {
-			return i
-		}
-	}
-	return -1
-}
+func (c *Cluster) Index(name string) int { return slices.Index(c.Names, name) }
 
 // Kill stops node i abruptly (no leave message).
 func (c *Cluster) Kill(i int) {
@@ -322,11 +317,27 @@ func (c *Cluster) describe(idx []int) string {
 		st := c.Nodes[i].Status()
 		counts[fmt.Sprintf("leader %q seq %d view %d runtime %s", st.Leader, st.Seq, len(st.View), st.Runtime.State)]++
 	}
-	var b strings.Builder
-	for k, v := range counts {
-		fmt.Fprintf(&b, "[%d× %s] ", v, k)
+	// The most common states first, at most five of them.
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
 	}
-	// Name what the nodes with a short view miss, and how they see it.
+	sort.Slice(keys, func(a, b int) bool {
+		if counts[keys[a]] != counts[keys[b]] {
+			return counts[keys[a]] > counts[keys[b]]
+		}
+		return keys[a] < keys[b]
+	})
+	var b strings.Builder
+	for i, k := range keys {
+		if i == 5 {
+			fmt.Fprintf(&b, "[%d more states] ", len(keys)-i)
+			break
+		}
+		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
+	}
+	// Name what up to three nodes with a short view miss (five members
+	// each at most), and how they see it.
 	shown := 0
 	for _, i := range idx {
 		st := c.Nodes[i].Status()
@@ -342,13 +353,20 @@ func (c *Cluster) describe(idx []int) string {
 		for _, m := range st.Members {
 			state[m.Name] = m.State
 		}
+		missing := 0
 		for _, j := range idx {
 			if name := c.Names[j]; !in[name] {
-				fmt.Fprintf(&b, "{%s misses %s: %q, departed %q} ", st.Name, name, state[name], st.Departed[name])
+				if missing < 5 {
+					fmt.Fprintf(&b, "{%s misses %s: %q, departed %q} ", st.Name, name, state[name], st.Departed[name])
+				}
+				missing++
 			}
 		}
+		if missing > 5 {
+			fmt.Fprintf(&b, "{%s misses %d more} ", st.Name, missing-5)
+		}
 	}
-	return b.String()
+	return strings.TrimSpace(b.String())
 }
 
 // Departures counts, over the live nodes, the members they saw depart

@@ -107,7 +107,7 @@ func Dissemination(ctx context.Context, o DisseminationOptions) (*DisseminationR
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	rt, err := StartRuntime(ctx, nil, 0)
+	rt, err := StartRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}

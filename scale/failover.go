@@ -186,7 +186,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		case SchemeMembers, SchemeViews:
 			if rt == nil {
 				var err error
-				if rt, err = StartRuntime(ctx, nil, 0); err != nil {
+				if rt, err = StartRuntime(ctx); err != nil {
 					return nil, err
 				}
 				defer rt.Close()

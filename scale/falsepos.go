@@ -71,7 +71,7 @@ func FalsePositives(ctx context.Context, o FalsePositiveOptions) (*FalsePositive
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	rt, err := StartRuntime(ctx, nil, 0)
+	rt, err := StartRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func Messages(ctx context.Context, o MessagesOptions) (*MessagesResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	rt, err := StartRuntime(ctx, nil, 0)
+	rt, err := StartRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}

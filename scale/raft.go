@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -277,14 +278,7 @@ func (c *RaftCluster) WaitStable(ctx context.Context, within time.Duration) (raf
 }
 
 // Index returns the index of server id, or -1.
-func (c *RaftCluster) Index(id raft.ServerID) int {
-	for i, x := range c.IDs {
-		if x == id {
-			return i
-		}
-	}
-	return -1
-}
+func (c *RaftCluster) Index(id raft.ServerID) int { return slices.Index(c.IDs, id) }
 
 // Kill crashes server i: every socket it has closes at once (as the
 // kernel does for a crashed process), then raft stops, without any

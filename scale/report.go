@@ -162,7 +162,7 @@ func (r *RestResult) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "scheme\tN\tpackets/s\tbytes/s\tTCP streams/s\tTCP bytes/s\truntime calls/s (all)\tCPU ms/s\tCPU cores (all)\tRSS MiB/node\tRSS added MiB/node\theap MiB/node\tgoroutines/node\tstart s\tfalse pos idle\tfalse pos forming\t")
 	for _, s := range r.Series {
 		if s.Error != "" {
-			fmt.Fprintf(tw, "%s\t%d\tFAILED: %s\t\n", s.Scheme, s.N, s.Error)
+			fmt.Fprintf(tw, "%s\t%d\tFAILED: %s\n", s.Scheme, s.N, s.Error) // last cell: no column
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%.2f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%d\t\n", s.Scheme, s.N, s.PacketsPerS, s.BytesPerS, s.StreamsPerS, s.StreamBytesPerS, s.RuntimeCallsPerS,

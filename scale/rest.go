@@ -91,7 +91,7 @@ func Rest(ctx context.Context, o RestOptions) (*RestResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	rt, err := StartRuntime(ctx, nil, 0)
+	rt, err := StartRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}

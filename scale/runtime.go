@@ -2,35 +2,25 @@ package scale
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
 	"vouch/client"
 	"vouch/enclave"
 	"vouch/functions"
+	"vouch/internal/bench"
 	"vouch/node"
 )
 
 // Runtime is an in-process runtime serving its HTTP API on a loopback
-// port, with SIMULATED attestation and its data in a temporary directory.
+// port, with SIMULATED attestation and its data in a temporary directory
+// (bench.Runtime), and the built-in functions the nodes call.
 type Runtime struct {
-	URL   string
-	Trust api.Trust
-
-	srv    *enclave.Server
-	admin  *client.Client
-	dir    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	*bench.Runtime
+	admin *client.Client
 
 	mu        sync.Mutex
 	functions map[string]*function
@@ -44,54 +34,17 @@ type function struct {
 	clients      []*client.Client
 }
 
-// StartRuntime starts a runtime. logger receives its logs; nil discards
-// them. rateLimit is enclave.Config.RateLimit (0: the default 1000 runs per
-// second per token).
-func StartRuntime(ctx context.Context, logger *slog.Logger, rateLimit float64) (_ *Runtime, err error) {
-	if logger == nil {
-		logger = discard()
-	}
-	dir, err := os.MkdirTemp("", "vouch-scale-")
+// StartRuntime starts a runtime with the default rate limit of
+// enclave.DefaultRateLimit runs per second per token, as `vouch enclave`
+// has.
+func StartRuntime(ctx context.Context) (*Runtime, error) {
+	br, err := bench.StartRuntime(ctx, bench.RuntimeOptions{RateLimit: enclave.DefaultRateLimit})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	pcr0, err := attest.ExecutableDigest()
-	if err != nil {
-		return nil, err
-	}
-	sim, err := attest.NewSimulated(dir, pcr0)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger, RateLimit: rateLimit})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close(context.Background())
-		return nil, err
-	}
-	fp := sim.RootFingerprint()
-	r := &Runtime{
-		URL:       "http://" + ln.Addr().String(),
-		Trust:     api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: hex.EncodeToString(fp[:])},
-		srv:       srv,
-		dir:       dir,
-		done:      make(chan struct{}),
-		functions: map[string]*function{},
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { defer close(r.done); srv.Serve(sctx, ln) }()
-	owner, _ := srv.OwnerToken()
-	if r.admin, err = client.New(r.URL, client.Options{OwnerToken: owner, Trust: r.Trust}); err != nil {
-		r.Close()
+	r := &Runtime{Runtime: br, functions: map[string]*function{}}
+	if r.admin, err = client.New(r.URL, client.Options{OwnerToken: r.Owner, Trust: r.Trust}); err != nil {
+		br.Close()
 		return nil, err
 	}
 	return r, nil
@@ -99,7 +52,7 @@ func StartRuntime(ctx context.Context, logger *slog.Logger, rateLimit float64) (
 
 // Close stops the runtime and removes its directory.
 func (r *Runtime) Close() error {
-	if r == nil || r.cancel == nil {
+	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
@@ -110,21 +63,10 @@ func (r *Runtime) Close() error {
 			}
 		}
 	}
+	r.functions = map[string]*function{}
 	r.mu.Unlock()
 	r.admin.Close()
-	r.cancel()
-	var err error
-	select {
-	case <-r.done:
-	case <-time.After(15 * time.Second):
-		err = errors.New("scale: runtime did not stop within 15s")
-	}
-	if cerr := r.srv.Close(context.Background()); err == nil {
-		err = cerr
-	}
-	os.RemoveAll(r.dir)
-	r.cancel = nil
-	return err
+	return r.Runtime.Close()
 }
 
 // deploy deploys a built-in function once.

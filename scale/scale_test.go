@@ -281,3 +281,19 @@ func TestNoDescriptorLeak(t *testing.T) {
 		t.Errorf("%d descriptors open after two raft clusters, %d before", after, before)
 	}
 }
+
+// FuzzCertsIn: the packet classifier reads whatever memberlist sends,
+// including garbage; it must never panic, and never count more
+// certificates than the packet has bytes.
+func FuzzCertsIn(f *testing.F) {
+	user := append([]byte{mlUser}, testCert(5)...)
+	f.Add(append([]byte{mlHasLabel, 3, 'a', 'b', 'c'}, user...), uint64(0))
+	f.Add([]byte{mlCompound, 2, 0, 4, 0, 9, 1, 2}, uint64(0))
+	f.Add([]byte{mlCompress, 0x82}, uint64(1))
+	f.Add([]byte{mlHasCRC, 0, 0, 0, 0, mlUser, nodeCert}, uint64(0))
+	f.Fuzz(func(t *testing.T, b []byte, floor uint64) {
+		if n := certsIn(b, floor); n < 0 || n > len(b) {
+			t.Fatalf("%d certificates in %d bytes", n, len(b))
+		}
+	})
+}

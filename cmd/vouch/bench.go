@@ -40,7 +40,7 @@ func cmdBench(ctx context.Context, args []string, u *ui) error {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(u.err, "  %-9s %s\n", n, benchCommands[n].summary)
+			fmt.Fprintf(u.err, "  %-14s %s\n", n, benchCommands[n].summary)
 		}
 		fmt.Fprintln(u.err, "\nFigures and the commands that reproduce them: docs/BENCHMARKS.md.")
 		if len(args) == 0 {

@@ -14,6 +14,14 @@ import (
 // dissemination, cost at rest with false positives, messages per
 // election, and plots. Figures and commands: docs/BENCHMARKS.md.
 
+func init() {
+	registerBench("failover", "kill the leader of N in-process nodes; time until every survivor holds a verified certificate (hashicorp/raft alongside)", benchFailover)
+	registerBench("dissemination", "time until a new certificate reaches 99% and 100% of N nodes, against the gossip model", benchDissemination)
+	registerBench("rest", "packets, bytes, CPU and memory per idle node; false positives of failure detection", benchRest)
+	registerBench("messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages)
+	registerBench("plot", "render failover and dissemination results (JSON) as SVG, PNG or PDF plots", benchPlot)
+}
+
 // scaleFlags are the flags every scale benchmark shares.
 type scaleFlags struct {
 	json    *string

@@ -67,6 +67,16 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "run", "extra"}, 2, "takes no arguments"},
 		{[]string{"bench", "run", "--members", "0"}, 2, "--members 0"},
 		{[]string{"bench", "run", "--warmup", "-1"}, 2, "--warmup -1"},
+		{[]string{"bench", "failover", "-h"}, 0, "Usage: vouch bench failover"},
+		{[]string{"bench", "failover", "--sizes", "1"}, 2, "--sizes"},
+		{[]string{"bench", "failover", "--schemes", "paxos"}, 2, `unknown scheme "paxos"`},
+		{[]string{"bench", "failover", "--trials", "0"}, 2, "--trials 0"},
+		{[]string{"bench", "dissemination", "-h"}, 0, "Usage: vouch bench dissemination"},
+		{[]string{"bench", "dissemination", "extra"}, 2, "takes no arguments"},
+		{[]string{"bench", "rest", "--sizes", "", "--fp-duration", "0"}, 2, "nothing to run"},
+		{[]string{"bench", "messages", "--sizes", "1000"}, 2, "--sizes"},
+		{[]string{"bench", "plot"}, 2, "--in is required"},
+		{[]string{"bench", "plot", "--in", "x.json", "--format", "gif"}, 2, `--format "gif"`},
 	} {
 		r := vouch(t, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {

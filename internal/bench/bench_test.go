@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,26 @@ func TestRunAgainstURL(t *testing.T) {
 	if _, err := Run(context.Background(), Config{EnclaveURL: rt.URL, Client: client.Options{Trust: rt.Trust}, Requests: 1}); err == nil {
 		t.Fatal("ran without the owner credential")
 	}
+}
+
+// FuzzAnalyzeProfile: the profile reader must refuse what is not a
+// profile with an error, never a panic.
+func FuzzAnalyzeProfile(f *testing.F) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		f.Fatal(err)
+	}
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	pprof.StopCPUProfile()
+	f.Add(buf.Bytes())
+	f.Add([]byte{0x1f, 0x8b})
+	f.Add([]byte{0x0a, 0x02, 0x08})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bd, err := AnalyzeProfile(bytes.NewReader(b), 1); err == nil && bd == nil {
+			t.Fatal("nil breakdown without an error")
+		}
+	})
 }
