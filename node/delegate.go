@@ -15,6 +15,8 @@ const (
 	// msgGoodbye announces a graceful leave; the body is the member ID.
 	// It only labels the departure in status ("left" rather than "dead").
 	msgGoodbye byte = 2
+	// maxGoodbyeName bounds the member ID a goodbye may carry.
+	maxGoodbyeName = 128
 	// maxMessage bounds any message a node accepts.
 	maxMessage = election.MaxCertSize + 1
 )
@@ -58,8 +60,10 @@ func (n *Node) receive(b []byte, via string) {
 		n.metrics.dropped.WithLabelValues("oversized").Inc()
 		return
 	case b[0] == msgGoodbye:
-		if name := string(b[1:]); len(name) <= 128 {
+		if name := string(b[1:]); name != "" && len(name) <= maxGoodbyeName {
 			n.post(input{kind: inGoodbye, from: name})
+		} else {
+			n.metrics.dropped.WithLabelValues("malformed").Inc()
 		}
 		return
 	case b[0] != msgCert:

@@ -20,10 +20,13 @@ func (nopRuntime) Submit(context.Context, []byte) (*election.Certificate, error)
 func (nopRuntime) Describe() RuntimeInfo { return RuntimeInfo{} }
 
 // FuzzReceive feeds arbitrary gossip messages to a node's decoder: nothing
-// may panic, and only well-formed certificates reach the election core.
+// may panic, and only well-formed certificates and goodbyes that name a
+// member reach the node's loop.
 func FuzzReceive(f *testing.F) {
 	f.Add([]byte{msgCert})
 	f.Add([]byte{9, 1, 2})
+	f.Add([]byte{msgGoodbye})
+	f.Add(append([]byte{msgGoodbye}, "5001"...))
 	f.Add(append([]byte{msgCert}, (&election.Certificate{Output: []byte("{}")}).Encode()...))
 	cfg := DefaultLocalConfig()
 	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "fuzz", nopRuntime{}, "f", "c"
@@ -34,9 +37,17 @@ func FuzzReceive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n.receive(b, "fuzz")
 		for len(n.inbox) > 0 {
-			in := <-n.inbox
-			if in.cert == nil {
-				t.Fatal("a message reached the core without a certificate")
+			switch in := <-n.inbox; in.kind {
+			case inCert:
+				if in.cert == nil || b[0] != msgCert {
+					t.Fatalf("%q reached the core as a certificate input without a certificate", b)
+				}
+			case inGoodbye:
+				if b[0] != msgGoodbye || in.from != string(b[1:]) || in.from == "" || len(in.from) > maxGoodbyeName {
+					t.Fatalf("%q became a goodbye from %q", b, in.from)
+				}
+			default:
+				t.Fatalf("%q became an input of kind %v", b, in.kind)
 			}
 		}
 	})

@@ -97,6 +97,19 @@ var allowedImports = map[string]bool{
 	HostModule:                        true,
 }
 
+// compile is rt.CompileModule, with a panic in the compiler turned into an
+// error: wazero 1.12's validator panics on some malformed modules
+// (FuzzInstrument found one, testdata/fuzz/FuzzInstrument), and a bundle
+// from a client must not take the runtime down.
+func compile(ctx context.Context, rt wazero.Runtime, module []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("the WebAssembly compiler failed on this module (wazero panicked: %v); it is malformed", p)
+		}
+	}()
+	return rt.CompileModule(ctx, module)
+}
+
 // Load compiles a module under limits (already resolved against defaults),
 // checks what it imports and exports and, for reactors, starts one instance
 // to prove that it initialises.
@@ -121,7 +134,7 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModule, err)
 	}
-	compiled, err := rt.CompileModule(ctx, instrumented)
+	compiled, err := compile(ctx, rt, instrumented)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrModule, firstLine(err.Error()))
 	}

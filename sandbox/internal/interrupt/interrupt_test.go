@@ -91,16 +91,44 @@ func fixSizes(t *testing.T, m []byte) []byte {
 	return nil
 }
 
+// FuzzInstrument: Instrument never panics; it never turns a module that
+// compiles into one that does not; and whatever it returns that compiles
+// is instrumented (it exports the flag, so a second pass is refused). What it
+// returns for an invalid module (junk after a section's entries, say) may
+// stay invalid: the runtime compiles every module after instrumenting, so
+// such a module is refused at deploy.
 func FuzzInstrument(f *testing.F) {
 	f.Add(wasmtest.Loop())
 	f.Add(wasmtest.Recurse())
 	f.Add(wasmtest.Exit(1))
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	// A panic in wazero's validator counts as "does not compile": the
+	// sandbox turns it into an error (sandbox.compile).
+	compiles := func(m []byte) (c wazero.CompiledModule, ok bool) {
+		defer func() {
+			if recover() != nil {
+				c, ok = nil, false
+			}
+		}()
+		c, err := rt.CompileModule(ctx, m)
+		return c, err == nil
+	}
 	f.Fuzz(func(t *testing.T, mod []byte) {
 		out, err := Instrument(mod)
 		if err != nil {
 			return
 		}
-		// Whatever it accepts, it can parse again and finds instrumented.
+		c, ok := compiles(out)
+		if !ok {
+			if c0, ok0 := compiles(mod); ok0 {
+				c0.Close(ctx)
+				t.Fatal("instrumenting a module that compiles made one that does not")
+			}
+			return
+		}
+		defer c.Close(ctx)
 		if _, err := Instrument(out); err == nil {
 			t.Fatal("an instrumented module was instrumented again")
 		}
