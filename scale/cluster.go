@@ -55,9 +55,8 @@ type Cluster struct {
 	// "Marking X as failed" lines (only with CountLogs).
 	Suspects, Failures atomic.Int64
 
-	views  bool
-	mu     sync.Mutex
-	killed []bool
+	views bool
+	killSet
 }
 
 // countingRuntime counts the calls a node makes to the runtime.
@@ -127,7 +126,7 @@ func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluste
 	if o.Name == "" {
 		o.Name = "scale"
 	}
-	c := &Cluster{views: o.Views, killed: make([]bool, o.N)}
+	c := &Cluster{views: o.Views, killSet: newKillSet(o.N)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -208,31 +207,14 @@ func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluste
 	return c, nil
 }
 
-// Alive returns the indexes of the nodes not killed.
-func (c *Cluster) Alive() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for i := range c.Nodes {
-		if !c.killed[i] {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
 // Index returns the index of the named node, or -1.
 func (c *Cluster) Index(name string) int { return slices.Index(c.Names, name) }
 
 // Kill stops node i abruptly (no leave message).
 func (c *Cluster) Kill(i int) {
-	c.mu.Lock()
-	if c.killed[i] {
-		c.mu.Unlock()
+	if !c.markKilled(i) {
 		return
 	}
-	c.killed[i] = true
-	c.mu.Unlock()
 	c.Nodes[i].Kill()
 }
 

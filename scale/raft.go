@@ -159,8 +159,7 @@ type RaftCluster struct {
 	IDs    []raft.ServerID
 	stream []*crashableStream
 	Counts *RaftCounts
-	mu     sync.Mutex
-	killed []bool
+	killSet
 }
 
 type nopFSM struct{}
@@ -175,7 +174,7 @@ type nopSnap struct{}
 
 // StartRaft starts n raft servers, bootstrapped with all of them as voters.
 func StartRaft(n int, t RaftTiming) (_ *RaftCluster, err error) {
-	c := &RaftCluster{Counts: &RaftCounts{}, killed: make([]bool, n)}
+	c := &RaftCluster{Counts: &RaftCounts{}, killSet: newKillSet(n)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -214,19 +213,6 @@ func StartRaft(n int, t RaftTiming) (_ *RaftCluster, err error) {
 		c.Rafts = append(c.Rafts, r)
 	}
 	return c, nil
-}
-
-// Alive returns the indexes of the servers not killed.
-func (c *RaftCluster) Alive() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for i := range c.Rafts {
-		if !c.killed[i] {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // Agreement reports whether every server in idx names one leader other
@@ -284,13 +270,9 @@ func (c *RaftCluster) Index(id raft.ServerID) int { return slices.Index(c.IDs, i
 // kernel does for a crashed process), then raft stops, without any
 // leadership transfer.
 func (c *RaftCluster) Kill(i int) {
-	c.mu.Lock()
-	if c.killed[i] {
-		c.mu.Unlock()
+	if !c.markKilled(i) {
 		return
 	}
-	c.killed[i] = true
-	c.mu.Unlock()
 	c.stream[i].crash()
 	f := c.Rafts[i].Shutdown()
 	c.Trans[i].Close()

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -86,4 +87,37 @@ func LoadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// killSet records which members of a cluster were killed; Cluster and
+// RaftCluster share it.
+type killSet struct {
+	mu     sync.Mutex
+	killed []bool
+}
+
+func newKillSet(n int) killSet { return killSet{killed: make([]bool, n)} }
+
+// markKilled marks member i killed and reports whether it was alive.
+func (k *killSet) markKilled(i int) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.killed[i] {
+		return false
+	}
+	k.killed[i] = true
+	return true
+}
+
+// Alive returns the indexes of the members not killed.
+func (k *killSet) Alive() []int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []int
+	for i, dead := range k.killed {
+		if !dead {
+			out = append(out, i)
+		}
+	}
+	return out
 }
