@@ -199,3 +199,19 @@ func FuzzAnalyzeProfile(f *testing.F) {
 		}
 	})
 }
+
+// What is not a CPU profile is refused with an error. (An empty input is
+// an empty protobuf message: a profile with no samples.)
+func TestAnalyzeProfileRefusesGarbage(t *testing.T) {
+	if bd, err := AnalyzeProfile(bytes.NewReader(nil), 1); err != nil || bd.Total != 0 || len(bd.Parts) != 0 {
+		t.Fatalf("empty profile: %+v, %v", bd, err)
+	}
+	for name, b := range map[string][]byte{
+		"not gzip":       []byte("hello"),
+		"truncated gzip": {0x1f, 0x8b, 0x08},
+	} {
+		if bd, err := AnalyzeProfile(bytes.NewReader(b), 1); err == nil {
+			t.Errorf("%s: accepted, breakdown %+v", name, bd)
+		}
+	}
+}
