@@ -287,8 +287,13 @@ func TestNew(t *testing.T) {
 		{module, []byte("null trailing"), bundle.ManifestFile},
 		{module, []byte(`{"limits":{"memory_mib":5000}}`), "memory_mib"},
 	} {
-		if _, err := bundle.New(tc.mod, tc.man); !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+		_, err := bundle.New(tc.mod, tc.man)
+		if !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%q, %q) = %v, want an ErrInvalid mentioning %q", tc.mod, tc.man, err, tc.want)
+		}
+		// Only manifest errors are manifest errors.
+		if errors.Is(err, bundle.ErrManifest) != (tc.man != nil) {
+			t.Errorf("New(%q, %q) = %v: ErrManifest is %v", tc.mod, tc.man, err, errors.Is(err, bundle.ErrManifest))
 		}
 	}
 }

@@ -20,6 +20,8 @@ const (
 	opGlobalSet   = 0x24
 	opDrop        = 0x1a
 	opReturn      = 0x0f
+	opI32Load     = 0x28
+	opI32Store    = 0x36
 	opRefNull     = 0xd0
 	opMisc        = 0xfc
 	miscTableGrow = 15
@@ -195,6 +197,32 @@ func GrowFailsThenTraps() []byte {
 
 func ptr(v uint32) *uint32 { return &v }
 
+// LogInput is a WASI command that copies the first KiB of its stdin to
+// stderr and to stdout, then exits with code (proc_exit only when code is
+// not 0).
+func LogInput(code byte) []byte {
+	body := []byte{
+		opI32Const, 0, opI32Const, 16, opI32Store, 2, 0, // iov.buf = 16
+		opI32Const, 4, opI32Const, 0x80, 0x08, opI32Store, 2, 0, // iov.len = 1024
+		opI32Const, 0, opI32Const, 0, opI32Const, 1, opI32Const, 8, opCall, 0, opDrop, // fd_read(0, iov, 1, &n)
+		opI32Const, 4, opI32Const, 8, opI32Load, 2, 0, opI32Store, 2, 0, // iov.len = n
+		opI32Const, 2, opI32Const, 0, opI32Const, 1, opI32Const, 12, opCall, 1, opDrop, // fd_write(2, …)
+		opI32Const, 1, opI32Const, 0, opI32Const, 1, opI32Const, 12, opCall, 1, opDrop, // fd_write(1, …)
+	}
+	if code != 0 {
+		body = append(body, opI32Const, code&0x3f, opCall, 2)
+	}
+	return module(moduleSpec{
+		types: [][]byte{{0x60, 0, 0}, {0x60, 1, i32, 0}, {0x60, 4, i32, i32, i32, i32, 1, i32}},
+		imports: []imp{
+			{"wasi_snapshot_preview1", "fd_read", 2},
+			{"wasi_snapshot_preview1", "fd_write", 2},
+			{"wasi_snapshot_preview1", "proc_exit", 1},
+		},
+		funcs: []fn{{typ: 0, body: append(body, opEnd)}},
+	})
+}
+
 // Import writes a WASI command that imports module.name as () -> () and does
 // nothing. Use it to check what a runtime lets a module import.
 func Import(module, name string) []byte {
@@ -208,7 +236,7 @@ func Empty() []byte {
 
 type imp struct {
 	module, name string
-	typ          byte // 0: () -> (), 1: (i32) -> ()
+	typ          byte // a type index: in command modules 0 is () -> (), 1 (i32) -> ()
 }
 
 type fn struct {
