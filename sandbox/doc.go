@@ -31,7 +31,9 @@
 // bytes each. A larger table minimum is refused at load; tables without a
 // maximum (Go emits them) get one within that bound. Out of memory is
 // reported only on evidence: a memory.grow or table.grow that failed during
-// the invocation, or the Go runtime's "out of memory" on stderr. A trap, a timeout, running out of memory or a
-// non-zero exit fails that invocation with an *Error; the instance it ran in
-// is thrown away and every other caller is unaffected.
+// the invocation, or the Go runtime's "out of memory" on stderr.
+//
+// A trap, a timeout, running out of memory or a non-zero exit fails that
+// invocation with an *Error; the instance it ran in is thrown away and
+// every other caller is unaffected.
 package sandbox
