@@ -59,6 +59,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -406,13 +407,13 @@ func boundTables(body []byte, max uint64) ([]byte, error) {
 	if r.err != nil || !r.eof() {
 		return nil, fmt.Errorf("%w: malformed table section", ErrUnsupported)
 	}
-	if sumMin > max {
+	if sumMin > max || sumMin > math.MaxUint32 {
 		return nil, &TableLimitError{Min: sumMin, Max: max}
 	}
 	room := max - sumMin
 	out := appendU32(nil, n)
 	for _, t := range tables {
-		top := t.min + room
+		top := min(t.min+room, math.MaxUint32)
 		if t.hasMax && t.max < top {
 			top = t.max
 		}

@@ -251,6 +251,11 @@ func TestTablesAreBounded(t *testing.T) {
 	if want := []byte{1, 0x70, 0x01, 5, 7}; !bytes.Equal(got, want) {
 		t.Fatalf("tables = % x, want % x", got, want)
 	}
+	// A bound beyond what a table can hold leaves the 32-bit maximum.
+	got, _ = boundTables([]byte{1, 0x70, 0x00, 5}, 1<<40)
+	if want := []byte{1, 0x70, 0x01, 5, 0xff, 0xff, 0xff, 0xff, 0x0f}; !bytes.Equal(got, want) {
+		t.Fatalf("tables = % x, want % x", got, want)
+	}
 	var te *TableLimitError
 	if _, err := Instrument(wasmtest.Table(1000, 0), Options{MaxTableElements: 999}); !errors.As(err, &te) || te.Min != 1000 || te.Max != 999 {
 		t.Fatalf("minimum over the bound: %v", err)
