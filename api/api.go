@@ -112,10 +112,15 @@ type FunctionList struct {
 // SealedOutput is set (SealedOutput when the sealed input carried a reply
 // key); an empty output leaves Output out. The receipt's output_sha256 is
 // over the plaintext output.
+//
+// Log is what the function wrote to stderr, cut at its log limit. It is
+// set only when the input was plaintext (never for a sealed input), and
+// the receipt does not cover it.
 type RunResult struct {
 	Output       []byte          `json:"output,omitempty"`
 	SealedOutput []byte          `json:"sealed_output,omitempty"`
 	Receipt      receipt.Receipt `json:"receipt"`
+	Log          string          `json:"log,omitempty"`
 }
 
 // TokenRequest asks for a function token (POST /v1/functions/{id}/tokens).

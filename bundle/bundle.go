@@ -42,7 +42,11 @@ const (
 // Tag is the domain tag that starts a bundle's canonical encoding.
 const Tag = "vouch/bundle/v1"
 
-// DefaultMaxSize is the default largest encoded bundle a runtime accepts.
+// DefaultMaxSize is the default largest encoded bundle a runtime accepts
+// (vouch enclave --max-bundle-size) and the CLI sends (vouch deploy
+// --max-bundle-size). The limit is the runtime's, for every function: a
+// runtime must read a bundle before it can read its manifest, so no
+// manifest can raise it.
 const DefaultMaxSize = 64 << 20
 
 // wasmMagic starts every WebAssembly binary module (magic and version 1).
@@ -83,19 +87,39 @@ func New(module, manifestJSON []byte) (*Bundle, error) {
 	return b, nil
 }
 
+// ErrTooLarge is wrapped, with ErrInvalid, by errors about a bundle over
+// the size limit given to LoadWithLimit.
+var ErrTooLarge = errors.New("too large")
+
 // Load reads a bundle from a .wasm file or from a folder that holds one .wasm
 // file and an optional vouch.json. Anything else in the folder is an error, so
-// that what is deployed is exactly what the checksum covers.
-func Load(path string) (*Bundle, error) {
+// that what is deployed is exactly what the checksum covers. The bundle's
+// encoding may be at most DefaultMaxSize bytes.
+func Load(path string) (*Bundle, error) { return LoadWithLimit(path, DefaultMaxSize) }
+
+// LoadWithLimit is Load with a limit of maxSize bytes on the bundle's
+// encoding, the size a runtime compares with its --max-bundle-size.
+func LoadWithLimit(path string, maxSize int64) (*Bundle, error) {
+	b, err := load(path, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	if n := int64(len(b.Encode())); n > maxSize {
+		return nil, fmt.Errorf("%w: %w: %s encodes to %d bytes, more than the %d-byte bundle limit", ErrInvalid, ErrTooLarge, path, n, maxSize)
+	}
+	return b, nil
+}
+
+func load(path string, maxSize int64) (*Bundle, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
-		if fi.Size() > DefaultMaxSize {
-			return nil, fmt.Errorf("%w: %s is %d bytes, more than the %d-byte bundle limit", ErrInvalid, path, fi.Size(), DefaultMaxSize)
+		if fi.Size() > maxSize {
+			return nil, fmt.Errorf("%w: %w: %s is %d bytes, more than the %d-byte bundle limit", ErrInvalid, ErrTooLarge, path, fi.Size(), maxSize)
 		}
-		mod, err := os.ReadFile(path)
+		mod, err := readLimited(path, maxSize)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +154,7 @@ func Load(path string) (*Bundle, error) {
 	if wasmName == "" {
 		return nil, fmt.Errorf("%w: %s holds no .wasm file", ErrInvalid, path)
 	}
-	mod, err := readLimited(filepath.Join(path, wasmName), DefaultMaxSize)
+	mod, err := readLimited(filepath.Join(path, wasmName), maxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +163,14 @@ func Load(path string) (*Bundle, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
+}
+
+// errTooLarge is ErrTooLarge for a module; a manifest's limit is its own.
+func errTooLarge(path string) error {
+	if filepath.Base(path) == ManifestFile {
+		return ErrManifest
+	}
+	return ErrTooLarge
 }
 
 func readLimited(path string, max int64) ([]byte, error) {
@@ -152,7 +184,7 @@ func readLimited(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, max)
+		return nil, fmt.Errorf("%w: %w: %s is larger than %d bytes", ErrInvalid, errTooLarge(path), path, max)
 	}
 	return data, nil
 }

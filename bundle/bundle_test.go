@@ -270,6 +270,45 @@ func TestLoadSizeLimit(t *testing.T) {
 	}
 }
 
+// TestLoadWithLimit: the limit is on the bundle's encoding, the size the
+// runtime checks, whether the module alone is over it or only the module
+// with its manifest and the encoding's framing.
+func TestLoadWithLimit(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "f.wasm"), module)
+	write(t, filepath.Join(dir, bundle.ManifestFile), manifest)
+	enc := int64(len(mustNew(t, module, manifest).Encode()))
+	for _, tc := range []struct {
+		path  string
+		limit int64
+		ok    bool
+	}{
+		{dir, enc, true},
+		{dir, enc - 1, false},                     // the module fits, the encoding does not
+		{dir, int64(len(module)) - 1, false},      // the module does not fit
+		{filepath.Join(dir, "f.wasm"), enc, true}, // no manifest: smaller
+		{filepath.Join(dir, "f.wasm"), int64(len(module)), false},
+		{filepath.Join(dir, "f.wasm"), int64(len(module)) - 1, false},
+	} {
+		b, err := bundle.LoadWithLimit(tc.path, tc.limit)
+		if tc.ok {
+			if err != nil || int64(len(b.Encode())) > tc.limit {
+				t.Errorf("LoadWithLimit(%s, %d): %v", tc.path, tc.limit, err)
+			}
+			continue
+		}
+		if !errors.Is(err, bundle.ErrInvalid) || !errors.Is(err, bundle.ErrTooLarge) || !strings.Contains(err.Error(), "bundle limit") && !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("LoadWithLimit(%s, %d) = %v, want ErrTooLarge", tc.path, tc.limit, err)
+		}
+	}
+	// A manifest over its own 1 MiB limit is a manifest error, not a
+	// bundle-size one.
+	write(t, filepath.Join(dir, bundle.ManifestFile), bytes.Repeat([]byte(" "), 1<<20+1))
+	if _, err := bundle.LoadWithLimit(dir, 1<<30); !errors.Is(err, bundle.ErrManifest) || errors.Is(err, bundle.ErrTooLarge) {
+		t.Errorf("huge manifest: %v", err)
+	}
+}
+
 func TestNew(t *testing.T) {
 	b, err := bundle.New(module, nil)
 	if err != nil || b.ManifestJSON != nil || b.Name() != "" || b.Manifest != (bundle.Manifest{}) {
@@ -287,8 +326,13 @@ func TestNew(t *testing.T) {
 		{module, []byte("null trailing"), bundle.ManifestFile},
 		{module, []byte(`{"limits":{"memory_mib":5000}}`), "memory_mib"},
 	} {
-		if _, err := bundle.New(tc.mod, tc.man); !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+		_, err := bundle.New(tc.mod, tc.man)
+		if !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%q, %q) = %v, want an ErrInvalid mentioning %q", tc.mod, tc.man, err, tc.want)
+		}
+		// Only manifest errors are manifest errors.
+		if errors.Is(err, bundle.ErrManifest) != (tc.man != nil) {
+			t.Errorf("New(%q, %q) = %v: ErrManifest is %v", tc.mod, tc.man, err, errors.Is(err, bundle.ErrManifest))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -99,17 +100,28 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // ValidName reports whether s is a valid function name.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
 
-// ParseManifest decodes a vouch.json strictly.
+// ErrManifest is wrapped, with ErrInvalid, by every error about an
+// invalid vouch.json.
+var ErrManifest = errors.New("invalid " + ManifestFile)
+
+// manifestError is an invalid manifest: it wraps both its cause (which
+// wraps ErrInvalid) and ErrManifest.
+type manifestError struct{ error }
+
+func (e *manifestError) Unwrap() []error { return []error{e.error, ErrManifest} }
+
+// ParseManifest decodes a vouch.json strictly. Its errors wrap ErrInvalid
+// and ErrManifest.
 func ParseManifest(data []byte) (*Manifest, error) {
 	var m Manifest
 	if err := strictjson.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ManifestFile, err)
+		return nil, &manifestError{fmt.Errorf("%w: %s: %v", ErrInvalid, ManifestFile, err)}
 	}
 	if m.Name != "" && !ValidName(m.Name) {
-		return nil, fmt.Errorf("%w: %s: name %q must be 1-64 characters of A-Z a-z 0-9 . _ -", ErrInvalid, ManifestFile, truncate(m.Name, 80))
+		return nil, &manifestError{fmt.Errorf("%w: %s: name %q must be 1-64 characters of A-Z a-z 0-9 . _ -", ErrInvalid, ManifestFile, truncate(m.Name, 80))}
 	}
 	if err := m.Limits.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", ManifestFile, err)
+		return nil, &manifestError{fmt.Errorf("%s: %w", ManifestFile, err)}
 	}
 	return &m, nil
 }

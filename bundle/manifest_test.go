@@ -103,8 +103,8 @@ func TestParseManifestRefuses(t *testing.T) {
 		{`{"name":"x\u0000"}`, "name"},
 	} {
 		m, err := bundle.ParseManifest([]byte(tc.json))
-		if !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), bundle.ManifestFile) {
-			t.Errorf("ParseManifest(%s) = %+v, %v; want an ErrInvalid naming vouch.json and mentioning %q", tc.json, m, err, tc.want)
+		if !errors.Is(err, bundle.ErrInvalid) || !errors.Is(err, bundle.ErrManifest) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), bundle.ManifestFile) {
+			t.Errorf("ParseManifest(%s) = %+v, %v; want an ErrInvalid and ErrManifest naming vouch.json and mentioning %q", tc.json, m, err, tc.want)
 		}
 	}
 }

@@ -133,6 +133,10 @@ type Result struct {
 	Receipt receipt.Receipt
 	// Sealed reports whether the input travelled sealed.
 	Sealed bool
+	// Log is the function's stderr, cut at its log limit. The runtime
+	// returns it only for plaintext inputs, and the receipt does not
+	// cover it.
+	Log string
 }
 
 // Timeouts for calls whose context has no deadline.
@@ -442,7 +446,7 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	if output == nil {
 		output = []byte{}
 	}
-	return &Result{Output: output, Receipt: res.Receipt, Sealed: !c.opts.Plaintext}, nil
+	return &Result{Output: output, Receipt: res.Receipt, Sealed: !c.opts.Plaintext, Log: res.Log}, nil
 }
 
 func (c *Client) verifyReceipt(ctx context.Context, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {

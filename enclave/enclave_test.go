@@ -19,6 +19,7 @@ import (
 	"vouch/attest"
 	"vouch/bundle"
 	"vouch/client"
+	"vouch/functions"
 	"vouch/internal/enclavetest"
 	"vouch/internal/wasmtest"
 	"vouch/receipt"
@@ -172,9 +173,22 @@ func TestBadBundles(t *testing.T) {
 		{"bad manifest", mustEncodeWithManifest(wasmtest.Trap(), `{"limits":{"timeout":"forever"}}`), 400, api.CodeInvalidBundle},
 		{"network import", bundleOf(t, wasmtest.Import("env", "connect"), ""), 400, api.CodeInvalidModule},
 		{"empty body", nil, 400, api.CodeInvalidBundle},
+		{"reactor that loops forever in a start section", bundleOf(t, wasmtest.StartLoop(true), `{"limits":{"timeout":"300ms"}}`), 400, api.CodeInvalidModule},
+		{"memory minimum over memory_mib", bundleOf(t, leaderModule(t), `{"limits":{"memory_mib":1}}`), 400, api.CodeInvalidModule},
+		{"table minimum over memory_mib", bundleOf(t, wasmtest.Table(1<<20, 0), `{"limits":{"memory_mib":1}}`), 400, api.CodeInvalidModule},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, deployRaw(t, env, tc.body), tc.status, tc.code)
+			e := wantError(t, deployRaw(t, env, tc.body), tc.status, tc.code)
+			// The hint says what to change.
+			want := map[string]string{
+				"bad manifest": "vouch.json",
+				"reactor that loops forever in a start section": `"timeout"`,
+				"memory minimum over memory_mib":                `"memory_mib"`,
+				"table minimum over memory_mib":                 `"memory_mib"`,
+			}[tc.name]
+			if want != "" && (!strings.Contains(e.Hint, want) || strings.Contains(e.Hint, "vouch deploy PATH")) {
+				t.Fatalf("hint = %q, want one about %s", e.Hint, want)
+			}
 		})
 	}
 	// Nothing half-stored: only the leader is listed.
@@ -182,6 +196,15 @@ func TestBadBundles(t *testing.T) {
 	if err != nil || len(fns) != 1 || fns[0].FunctionID != leader.ID {
 		t.Fatalf("functions after bad deploys: %+v, %v", fns, err)
 	}
+}
+
+func leaderModule(t *testing.T) []byte {
+	t.Helper()
+	b, err := functions.Builtin("leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Module
 }
 
 func mustEncodeRaw(module string) []byte {
@@ -212,17 +235,23 @@ func TestMisbehavingFunctions(t *testing.T) {
 	// under the race detector, the others must not hit it first.
 	short := `{"allow_plaintext_input":true,"limits":{"timeout":"300ms","memory_mib":16}}`
 	long := `{"allow_plaintext_input":true,"limits":{"timeout":"20s","memory_mib":16}}`
+	tiny := `{"allow_plaintext_input":true,"limits":{"timeout":"20s","memory_mib":1}}`
 	for _, tc := range []struct {
 		name     string
 		mod      []byte
 		manifest string
 		kind     string
 		msg      string
+		hint     string
 	}{
-		{"loops forever", wasmtest.Loop(), short, "timeout", "did not finish within its 300ms timeout"},
-		{"allocates without bound", wasmtest.GrowForever(), long, "out_of_memory", "ran out of memory (limit 16 MiB)"},
-		{"traps", wasmtest.Trap(), long, "trap", "unreachable"},
-		{"exits 3", wasmtest.Exit(3), long, "exit", "exited with code 3"},
+		{"loops forever", wasmtest.Loop(), short, "timeout", "did not finish within its 300ms timeout", `"timeout"`},
+		{"loops forever in a start section", wasmtest.StartLoop(false), short, "timeout", "did not finish within its 300ms timeout", `"timeout"`},
+		{"allocates without bound", wasmtest.GrowForever(), long, "out_of_memory", "ran out of memory (limit 16 MiB)", `"memory_mib"`},
+		{"allocates without bound (tables)", wasmtest.GrowTableForever(), tiny, "out_of_memory", "ran out of memory (limit 1 MiB)", `"memory_mib"`},
+		{"traps", wasmtest.Trap(), long, "trap", "unreachable", ""},
+		{"traps with memory_mib 1", wasmtest.Trap(), tiny, "trap", "unreachable", ""},
+		{"exits 3", wasmtest.Exit(3), long, "exit", "exited with code 3", ""},
+		{"exits 3 with memory_mib 1", wasmtest.Exit(3), tiny, "exit", "exited with code 3", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := bundle.New(tc.mod, []byte(tc.manifest))
@@ -237,6 +266,9 @@ func TestMisbehavingFunctions(t *testing.T) {
 			var ae *api.Error
 			if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity || ae.Code != api.CodeFunctionFailed || ae.Kind != tc.kind || !strings.Contains(ae.Message, tc.msg) {
 				t.Fatalf("error = %#v, want 422 %s containing %q", err, tc.kind, tc.msg)
+			}
+			if !strings.Contains(ae.Hint, tc.hint) || (tc.hint == "" && ae.Hint != "") {
+				t.Fatalf("hint = %q, want one naming %s", ae.Hint, tc.hint)
 			}
 			// Everyone else is still served.
 			if _, err := c.Run(ctx, leader, []byte(leaderInput)); err != nil {

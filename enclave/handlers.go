@@ -164,7 +164,11 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := bundle.Decode(body)
 	if err != nil {
-		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidBundle, Message: err.Error(), Hint: "deploy with `vouch deploy PATH`, which encodes a .wasm file or bundle folder"})
+		hint := "deploy with `vouch deploy PATH`, which encodes a .wasm file or bundle folder"
+		if errors.Is(err, bundle.ErrManifest) {
+			hint = manifestHint
+		}
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidBundle, Message: err.Error(), Hint: hint})
 		return
 	}
 	rec, err := s.Deploy(r.Context(), b, r.URL.Query().Get("name"))
@@ -193,11 +197,7 @@ func (s *Server) describe(f *function) api.Function {
 			MaxLogBytes:    f.limits.MaxLogBytes,
 		},
 	}
-	f.mu.Lock()
-	if f.compiled != nil {
-		out.Mode = string(f.compiled.Mode())
-	}
-	f.mu.Unlock()
+	out.Mode = string(f.mode())
 	return out
 }
 
@@ -378,7 +378,8 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Kind: string(sandbox.KindInputTooLarge),
-				Message: fmt.Sprintf("input is larger than the function's limit of %d bytes", f.limits.MaxInputBytes)})
+				Message: fmt.Sprintf("input is larger than the function's limit of %d bytes", f.limits.MaxInputBytes),
+				Hint:    failureHint(sandbox.KindInputTooLarge, f.limits, false)})
 			return
 		}
 		s.fail(w, r, err)
@@ -406,8 +407,14 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 			Hint:    "use `vouch run` or the Go SDK, which seal inputs; or set \"allow_plaintext_input\": true in the function's vouch.json"})
 		return
 	}
-	compiled, err := f.instance(func() (*sandbox.Function, error) { return s.compile(r.Context(), f) })
+	compiled, err := s.instance(r.Context(), f)
 	if err != nil {
+		if le := (*loadError)(nil); errors.As(err, &le) {
+			writeError(w, &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
+				Message: "the runtime could not load this function since it restarted",
+				Hint:    "the runtime's log says why; deploy the function again if its module is refused, or retry if the cause has passed"})
+			return
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -425,7 +432,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 			if fe.Kind == sandbox.KindInputTooLarge {
 				status = http.StatusRequestEntityTooLarge
 			}
-			writeError(w, &api.Error{Status: status, Code: api.CodeFunctionFailed, Kind: string(fe.Kind), Message: fe.Message, Log: string(fe.Log)})
+			writeError(w, functionFailure(fe, f.limits, sealed, status))
 			return
 		}
 		s.fail(w, r, err)
@@ -459,8 +466,65 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	} else {
 		result.Output = res.Output
 	}
+	if !sealed {
+		// The log is the function's stderr: it may hold anything the
+		// input held, so it is returned only when the input travelled in
+		// the clear. The receipt does not cover it.
+		result.Log = string(res.Log)
+	}
 	s.metrics.runs.Inc()
 	s.metrics.runSeconds.Observe(time.Since(start).Seconds())
 	s.metrics.wasmSeconds.Observe(res.Elapsed.Seconds())
 	writeRunResult(w, &result)
+}
+
+// manifestHint is the hint for a bundle whose vouch.json is invalid.
+var manifestHint = fmt.Sprintf("fix the function's vouch.json: every field is optional, unknown fields are refused, and limits are timeout (a duration such as \"5s\", at most %s), memory_mib (at most %d), max_input_bytes, max_output_bytes and max_log_bytes (docs/FORMATS.md, \"Manifest\")",
+	bundle.MaxLimits.Timeout, bundle.MaxLimits.MemoryMiB)
+
+// failureHint says which vouch.json limit to raise for a failure of kind,
+// or what else to do; "" when there is nothing useful to say.
+func failureHint(kind sandbox.Kind, l bundle.Limits, sealed bool) string {
+	raise := func(field string, now, most any) string {
+		return fmt.Sprintf("if the function needs more, raise \"limits\": {\"%s\": …} in its vouch.json (now %v, at most %v) and deploy it again", field, now, most)
+	}
+	switch kind {
+	case sandbox.KindTimeout:
+		return raise("timeout", l.Timeout, bundle.MaxLimits.Timeout)
+	case sandbox.KindOutOfMemory:
+		return raise("memory_mib", l.MemoryMiB, bundle.MaxLimits.MemoryMiB)
+	case sandbox.KindOutputTooLarge:
+		return raise("max_output_bytes", l.MaxOutputBytes, bundle.MaxLimits.MaxOutputBytes)
+	case sandbox.KindInputTooLarge:
+		return "send a smaller input, or " + raise("max_input_bytes", l.MaxInputBytes, bundle.MaxLimits.MaxInputBytes)
+	}
+	if sealed {
+		return "the function's own message and log are not returned for sealed inputs; to debug it, run it on a test input sent in plaintext (\"allow_plaintext_input\": true in a test deployment's vouch.json)"
+	}
+	return ""
+}
+
+// functionFailure is the API error for a failed invocation. When the input
+// was sealed, what the function wrote (its log, its error message, the
+// last line of its stderr, its exit code) stays inside the runtime: the
+// caller gets the kind and a message the runtime wrote.
+func functionFailure(fe *sandbox.Error, l bundle.Limits, sealed bool, status int) *api.Error {
+	ae := &api.Error{Status: status, Code: api.CodeFunctionFailed, Kind: string(fe.Kind), Message: fe.Message, Hint: failureHint(fe.Kind, l, sealed)}
+	if !sealed {
+		ae.Log = string(fe.Log)
+		return ae
+	}
+	switch fe.Kind {
+	case sandbox.KindTimeout, sandbox.KindOutOfMemory, sandbox.KindInputTooLarge, sandbox.KindOutputTooLarge:
+		// The runtime's own words, about the function's limits only.
+	case sandbox.KindExit:
+		ae.Message = "function exited with a non-zero code (details withheld: the input was sealed)"
+	case sandbox.KindTrap:
+		ae.Message = "function trapped (details withheld: the input was sealed)"
+	case sandbox.KindFailed:
+		ae.Message = "function reported an error (its message is withheld: the input was sealed)"
+	default:
+		ae.Message = fmt.Sprintf("function failed (%s; details withheld: the input was sealed)", fe.Kind)
+	}
+	return ae
 }

@@ -81,7 +81,12 @@ func appendRunResult(b []byte, res *api.RunResult) ([]byte, bool) {
 	} else {
 		b = appendBase64(b, r.Signature)
 	}
-	return append(b, "}}\n"...), true
+	b = append(b, '}')
+	if res.Log != "" {
+		b = append(b, `,"log":`...)
+		b = appendString(b, res.Log)
+	}
+	return append(b, "}\n"...), true
 }
 
 func appendBase64(b, p []byte) []byte {

@@ -54,6 +54,8 @@ func TestRunResultJSON(t *testing.T) {
 		"zero":            func(r *api.RunResult) { *r = api.RunResult{} },
 		"local time":      func(r *api.RunResult) { r.Receipt.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 5400)) },
 		"max seq":         func(r *api.RunResult) { r.Receipt.Seq = 1<<64 - 1 },
+		"log":             func(r *api.RunResult) { r.Log = "starting\ndone\n" },
+		"binary log":      func(r *api.RunResult) { r.Log = "a<b>&\"\x00\xff\u2028é" },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -94,11 +96,12 @@ func TestWriteRunResult(t *testing.T) {
 }
 
 func FuzzRunResultJSON(f *testing.F) {
-	f.Add([]byte("out"), []byte(nil), "fn", "sum", uint64(1), int64(0), []byte("sig"))
-	f.Add([]byte(nil), []byte("sealed"), "a<b", "\xff", uint64(0), int64(-1), []byte(nil))
-	f.Fuzz(func(t *testing.T, out, sealed []byte, id, sum string, seq uint64, nanos int64, sig []byte) {
+	f.Add([]byte("out"), []byte(nil), "fn", "sum", uint64(1), int64(0), []byte("sig"), "")
+	f.Add([]byte(nil), []byte("sealed"), "a<b", "\xff", uint64(0), int64(-1), []byte(nil), "log\n\xff")
+	f.Fuzz(func(t *testing.T, out, sealed []byte, id, sum string, seq uint64, nanos int64, sig []byte, log string) {
 		res := sampleResult()
 		res.Output, res.SealedOutput, res.Receipt.FunctionID, res.Receipt.FunctionChecksum = out, sealed, id, sum
+		res.Log = log
 		res.Receipt.Seq, res.Receipt.Signature = seq, sig
 		res.Receipt.Time = time.Unix(0, nanos).UTC()
 		got, ok := appendRunResult(nil, &res)

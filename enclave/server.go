@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +82,7 @@ type Server struct {
 	engine      *sandbox.Engine
 	seq         *sequencer
 	fns         registry
+	loader      *loader
 	ownerToken  string
 	ownerNew    bool
 	issuer      *token.Issuer
@@ -119,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("enclave: data directory: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, fns: registry{fns: map[string]*function{}}}
+	s.loader = newLoader(runtime.GOMAXPROCS(0), s.compile, s.logLoadFailure)
 	ok := false
 	defer func() {
 		if !ok {
@@ -176,6 +179,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.handler = s.routes()
+	// Compile the stored functions now, in the background, so that the
+	// first callers do not pay for it (and callers that arrive first
+	// wait for it without cancelling it).
+	s.loadAll()
 	ok = true
 	return s, nil
 }
@@ -225,6 +232,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.loader.stop()
 		for _, f := range s.fns.all() {
 			f.close(ctx)
 		}
@@ -273,7 +281,8 @@ func (s *Server) newFunction(rec *store.Function, b *bundle.Bundle) (*function, 
 	return f, nil
 }
 
-// compile loads a function's module from the store into the sandbox.
+// compile loads a function's module from the store into the sandbox. It
+// runs in the background, under the loader's context.
 func (s *Server) compile(ctx context.Context, f *function) (*sandbox.Function, error) {
 	enc, err := s.store.Bundle(f.rec.ID)
 	if err != nil {
@@ -319,8 +328,7 @@ func (s *Server) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*st
 	compiled, err := s.engine.Load(ctx, b.Module, f.limits)
 	if err != nil {
 		if errors.Is(err, sandbox.ErrModule) {
-			return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidModule, Message: err.Error(),
-				Hint: "build a WASI preview 1 module, e.g. GOOS=wasip1 GOARCH=wasm go build (add -buildmode=c-shared for the vouch guest fast path)"}
+			return nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidModule, Message: err.Error(), Hint: moduleHint(err, f.limits)}
 		}
 		return nil, err
 	}
@@ -332,6 +340,22 @@ func (s *Server) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*st
 	s.fns.put(f)
 	s.log.Info("deployed function", "function_id", id, "name", name, "checksum", rec.Checksum, "mode", compiled.Mode(), "size", len(enc))
 	return rec, nil
+}
+
+// moduleHint says what to do about a module the sandbox refused.
+func moduleHint(err error, l bundle.Limits) string {
+	if errors.Is(err, sandbox.ErrMemoryLimit) {
+		return fmt.Sprintf("raise \"limits\": {\"memory_mib\": …} in the function's vouch.json (now %d, at most %d), or build the module to start smaller", l.MemoryMiB, bundle.MaxLimits.MemoryMiB)
+	}
+	var fe *sandbox.Error
+	if errors.As(err, &fe) {
+		// A reactor that failed to initialise.
+		if h := failureHint(fe.Kind, l, false); h != "" {
+			return h
+		}
+		return "the module's _initialize failed; run it locally (for example with wazero run) to see why"
+	}
+	return "build a WASI preview 1 module, e.g. GOOS=wasip1 GOARCH=wasm go build (add -buildmode=c-shared for the vouch guest fast path)"
 }
 
 // Delete removes a function.

@@ -90,7 +90,7 @@ func BenchmarkInterrupt(b *testing.B) {
 			defer rt.Close(ctx)
 			code := mod
 			if v.instrument {
-				if code, err = interrupt.Instrument(mod); err != nil {
+				if code, err = interrupt.Instrument(mod, interrupt.Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

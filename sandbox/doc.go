@@ -23,7 +23,17 @@
 //     reused, so a call costs tens of microseconds instead of milliseconds.
 //
 // Every invocation is bounded by a wall-clock timeout, a memory limit and
-// input, output and log sizes. A trap, a timeout, running out of memory or a
-// non-zero exit fails that invocation with an *Error; the instance it ran in
-// is thrown away and every other caller is unaffected.
+// input, output and log sizes. The timeout covers the module's start
+// function too: a start section is turned into an export that is called
+// under the same interrupt flag as _start. The memory limit bounds linear
+// memory and, separately, tables (which wazero keeps on the Go heap): all
+// of a module's tables together may hold memory_mib × 131072 elements, 8
+// bytes each. A larger table minimum is refused at load; tables without a
+// maximum (Go emits them) get one within that bound. Out of memory is
+// reported only on evidence: a memory.grow or table.grow that failed during
+// the invocation, or the Go runtime's "out of memory" on stderr.
+//
+// A trap, a timeout, running out of memory or a non-zero exit fails that
+// invocation with an *Error; the instance it ran in is thrown away and
+// every other caller is unaffected.
 package sandbox

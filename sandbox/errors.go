@@ -8,6 +8,21 @@ import (
 // ErrModule is wrapped by errors about a module that cannot be loaded.
 var ErrModule = errors.New("invalid module")
 
+// ErrMemoryLimit is wrapped, with ErrModule, by errors about a module whose
+// memory or tables start larger than its memory limit allows: raising the
+// limit (memory_mib) is the fix.
+var ErrMemoryLimit = errors.New("over the memory limit")
+
+// memoryLimitError returns an error that wraps both ErrModule and
+// ErrMemoryLimit and reads "invalid module: " and the message.
+func memoryLimitError(format string, args ...any) error {
+	return &memLimitErr{fmt.Errorf("%w: "+format, append([]any{ErrModule}, args...)...)}
+}
+
+type memLimitErr struct{ error }
+
+func (e *memLimitErr) Unwrap() []error { return []error{e.error, ErrMemoryLimit} }
+
 // ErrClosed is returned by invocations of a closed function.
 var ErrClosed = errors.New("function is closed")
 

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +82,7 @@ func (e *Engine) Close(ctx context.Context) error { return e.cache.Close(ctx) }
 type Function struct {
 	mode     Mode
 	stateful bool
+	hasStart bool // the module had a start section, now StartExport
 	limits   bundle.Limits
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
@@ -96,6 +99,10 @@ var allowedImports = map[string]bool{
 	wasi_snapshot_preview1.ModuleName: true,
 	HostModule:                        true,
 }
+
+// memoryOverLimit matches wazero's error about a memory larger than the
+// runtime's limit: "min 2048 pages (128 Mi) over limit of 1024 pages (64 Mi)".
+var memoryOverLimit = regexp.MustCompile(`\b(min|max) (\d+) pages \([^)]*\) over limit`)
 
 // compile is rt.CompileModule, with a panic in the compiler turned into an
 // error: wazero 1.12's validator panics on some malformed modules
@@ -130,13 +137,23 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 			rt.Close(ctx)
 		}
 	}()
-	instrumented, err := interrupt.Instrument(module)
+	instrumented, err := interrupt.Instrument(module, interrupt.Options{MaxTableElements: maxTableElements(limits.MemoryMiB)})
+	if te := (*interrupt.TableLimitError)(nil); errors.As(err, &te) {
+		return nil, memoryLimitError("its tables start with %d elements, more than the %d a memory limit of %d MiB allows (tables may hold %d elements, 8 bytes each, per MiB of the limit)",
+			te.Min, te.Max, limits.MemoryMiB, maxTableElements(1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModule, err)
 	}
 	compiled, err := compile(ctx, rt, instrumented)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrModule, firstLine(err.Error()))
+		msg := firstLine(err.Error())
+		if m := memoryOverLimit.FindStringSubmatch(msg); m != nil {
+			pages, _ := strconv.ParseUint(m[2], 10, 32)
+			return nil, memoryLimitError("its memory %s at %d pages of 64 KiB (%.1f MiB), more than the memory limit of %d MiB",
+				map[string]string{"min": "starts", "max": "can grow"}[m[1]], pages, float64(pages)/16, limits.MemoryMiB)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrModule, msg)
 	}
 	f.compiled = compiled
 	for _, imp := range compiled.ImportedFunctions() {
@@ -156,6 +173,12 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 		return nil, fmt.Errorf("%w: it imports a memory; a function must define its own", ErrModule)
 	}
 	exports := compiled.ExportedFunctions()
+	if def := exports[interrupt.StartExport]; def != nil {
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return nil, fmt.Errorf("%w: its start function must take no parameters and return nothing", ErrModule)
+		}
+		f.hasStart = true
+	}
 	switch {
 	case exports["vouch_run"] != nil && exports["_initialize"] != nil:
 		f.mode = ModeReactor
@@ -185,7 +208,7 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 		if err != nil {
 			var fe *Error
 			if errors.As(err, &fe) {
-				return nil, fmt.Errorf("%w: it failed to initialise: %v", ErrModule, fe)
+				return nil, fmt.Errorf("%w: it failed to initialise: %w", ErrModule, fe)
 			}
 			return nil, err
 		}
@@ -267,17 +290,19 @@ func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
 		WithStdin(bytes.NewReader(inv.input)).
 		WithStdout(out).
 		WithStderr(&inv.log)
-	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	mod, grow, err := f.instantiate(ctx, cfg)
 	if err != nil {
-		return f.classify(ctx, err, inv, nil)
+		return f.classify(ctx, err, inv, grow)
 	}
 	defer mod.Close(context.Background())
-	_, err = callInterruptible(ctx, mod, "_start")
+	if !mod.IsClosed() { // the start function may have called proc_exit(0)
+		_, err = callInterruptible(ctx, mod, "_start")
+	}
 	if out.overflow {
 		return &Error{Kind: KindOutputTooLarge, Message: fmt.Sprintf("output is more than the function's limit of %d bytes", inv.maxOutput), Log: inv.log.Bytes()}
 	}
 	if err != nil {
-		return f.classify(ctx, err, inv, mod)
+		return f.classify(ctx, err, inv, grow)
 	}
 	if inv.fail != nil {
 		inv.fail.Log = inv.log.Bytes()
@@ -290,6 +315,38 @@ func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
 		inv.output = out.Bytes()
 	}
 	return nil
+}
+
+// growFlag is an instance's GrowFailedExport global.
+type growFlag struct{ g api.MutableGlobal }
+
+// failed reports whether a memory.grow or table.grow failed since the last
+// reset.
+func (g growFlag) failed() bool { return g.g != nil && g.g.Get() != 0 }
+
+func (g growFlag) reset() {
+	if g.g != nil {
+		g.g.Set(0)
+	}
+}
+
+// instantiate creates an instance and, if the module had a start section,
+// runs its start function under the interrupt flag: wasm would have run it
+// inside InstantiateModule, where nothing can stop it.
+func (f *Function) instantiate(ctx context.Context, cfg wazero.ModuleConfig) (api.Module, growFlag, error) {
+	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	if err != nil {
+		return nil, growFlag{}, err
+	}
+	g, _ := mod.ExportedGlobal(interrupt.GrowFailedExport).(api.MutableGlobal)
+	grow := growFlag{g}
+	if f.hasStart {
+		if _, err := callInterruptible(ctx, mod, interrupt.StartExport); err != nil {
+			mod.Close(context.Background())
+			return nil, grow, err
+		}
+	}
+	return mod, grow, nil
 }
 
 // callInterruptible calls an exported function and, if ctx ends first, sets
@@ -356,6 +413,7 @@ func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
 		}
 	}
 	inst.stdio.target = &inv.log
+	inst.grow.reset()
 	res, err := callWithFlag(ctx, inst.mod, inst.flag, inst.run, uint64(len(inv.input)))
 	inst.stdio.target = nil
 	if err != nil || inst.mod.IsClosed() {
@@ -363,7 +421,7 @@ func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
 		if err == nil {
 			err = errors.New("module closed itself")
 		}
-		return f.classify(ctx, err, inv, inst.mod)
+		return f.classify(ctx, err, inv, inst.grow)
 	}
 	// The instance is healthy: even a handler error leaves it usable.
 	select {
@@ -393,6 +451,7 @@ type instance struct {
 	// with its stack, for every ExportedFunction.
 	flag api.MutableGlobal
 	run  api.Function
+	grow growFlag
 }
 
 func (f *Function) newInstance(ctx context.Context) (*instance, error) {
@@ -402,23 +461,24 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 		WithStderr(sw)
 	inv := &invocation{}
 	inv.log.max = f.limits.MaxLogBytes
-	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
-	if err != nil {
-		return nil, f.classify(ctx, err, inv, nil)
-	}
 	sw.target = &inv.log
+	mod, grow, err := f.instantiate(ctx, cfg)
+	if err != nil {
+		sw.target = nil
+		return nil, f.classify(ctx, err, inv, grow)
+	}
 	_, err = callInterruptible(ctx, mod, "_initialize")
 	sw.target = nil
 	if err != nil {
 		mod.Close(context.Background())
-		return nil, f.classify(ctx, err, inv, mod)
+		return nil, f.classify(ctx, err, inv, grow)
 	}
 	flag, run, err := exports(mod, "vouch_run")
 	if err != nil {
 		mod.Close(context.Background())
 		return nil, err
 	}
-	return &instance{mod: mod, stdio: sw, flag: flag, run: run}, nil
+	return &instance{mod: mod, stdio: sw, flag: flag, run: run, grow: grow}, nil
 }
 
 // baseModuleConfig grants the clocks and crypto/rand, and nothing else.
@@ -435,7 +495,9 @@ func baseModuleConfig() wazero.ModuleConfig {
 }
 
 // classify turns a wazero error into an *Error that says what happened.
-func (f *Function) classify(ctx context.Context, err error, inv *invocation, mod api.Module) error {
+// grow is the failed instance's record of failed memory.grow and
+// table.grow instructions.
+func (f *Function) classify(ctx context.Context, err error, inv *invocation, grow growFlag) error {
 	select {
 	case <-f.closed:
 		return ErrClosed
@@ -453,7 +515,7 @@ func (f *Function) classify(ctx context.Context, err error, inv *invocation, mod
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		if outOfMemory(log, mod, f.limits) {
+		if outOfMemory(log, grow) {
 			return &Error{Kind: KindOutOfMemory, ExitCode: exit.ExitCode(), Message: fmt.Sprintf("function ran out of memory (limit %d MiB)", f.limits.MemoryMiB), Log: log}
 		}
 		return &Error{Kind: KindExit, ExitCode: exit.ExitCode(), Message: exitMessage(exit.ExitCode(), log), Log: log}
@@ -462,7 +524,7 @@ func (f *Function) classify(ctx context.Context, err error, inv *invocation, mod
 		inv.fail.Log = log
 		return inv.fail
 	}
-	if outOfMemory(log, mod, f.limits) {
+	if outOfMemory(log, grow) {
 		return &Error{Kind: KindOutOfMemory, Message: fmt.Sprintf("function ran out of memory (limit %d MiB)", f.limits.MemoryMiB), Log: log}
 	}
 	msg := strings.TrimPrefix(firstLine(err.Error()), "wasm error: ")
@@ -490,19 +552,19 @@ func panicLine(log []byte) string {
 	return string(line)
 }
 
-// outOfMemory guesses whether a failed instance ran out of memory: a Go
-// guest says so on stderr, and any module that failed with its memory within
-// a megabyte of the limit most likely did.
-func outOfMemory(log []byte, mod api.Module, l bundle.Limits) bool {
-	if bytes.Contains(log, []byte("fatal error: out of memory")) {
-		return true
-	}
-	if mod != nil && mod.Memory() != nil {
-		limit := uint64(l.MemoryMiB) << 20
-		return uint64(mod.Memory().Size())+(1<<20) >= limit
-	}
-	return false
+// outOfMemory reports whether a failed instance ran out of memory, on
+// evidence only: a memory.grow or table.grow that failed during the
+// invocation, or the Go runtime's own message on stderr. How much memory the
+// instance had proves nothing: a module may trap or exit for its own reasons
+// with its memory at the limit.
+func outOfMemory(log []byte, grow growFlag) bool {
+	return grow.failed() || bytes.Contains(log, []byte("fatal error: out of memory"))
 }
+
+// maxTableElements is how many table elements a function with a memory
+// limit of mib MiB may have in all its tables: as many as fit in mib MiB
+// at 8 bytes each (wazero keeps one pointer per element on the heap).
+func maxTableElements(mib uint32) uint64 { return uint64(mib) << 20 / 8 }
 
 func exitMessage(code uint32, log []byte) string {
 	msg := fmt.Sprintf("function exited with code %d", code)

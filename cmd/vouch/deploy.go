@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"text/tabwriter"
 
 	"vouch/bundle"
@@ -15,15 +19,19 @@ func cmdDeploy(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("deploy", "PATH | --builtin NAME [flags]", u)
 	var cf clientFlags
 	cf.register(fs, false)
-	builtin := fs.String("builtin", "", "deploy a built-in function instead of a PATH (built-in: leader)")
+	builtin := fs.String("builtin", "", "deploy a built-in function instead of a PATH (built-in: "+strings.Join(functions.Names(), ", ")+")")
 	name := fs.String("name", "", "function name (default: the manifest's name)")
 	out := fs.String("o", "text", "output format: text or json")
+	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to send, in bytes of its encoding (the runtime's --max-bundle-size must allow it too)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := checkOutput(*out); err != nil {
 		return err
+	}
+	if *maxSize <= 0 {
+		return usagef("--max-bundle-size %d: want a positive number of bytes", *maxSize)
 	}
 	var b *bundle.Bundle
 	switch {
@@ -32,7 +40,7 @@ func cmdDeploy(ctx context.Context, args []string, u *ui) error {
 			return err
 		}
 	case *builtin == "" && len(pos) == 1:
-		if b, err = bundle.Load(pos[0]); err != nil {
+		if b, err = loadBundle(pos[0], *maxSize); err != nil {
 			return err
 		}
 	default:
@@ -124,25 +132,71 @@ func cmdDelete(ctx context.Context, args []string, u *ui) error {
 	return nil
 }
 
+// loadBundle is bundle.LoadWithLimit with the CLI's hints.
+func loadBundle(path string, maxSize int64) (*bundle.Bundle, error) {
+	b, err := bundle.LoadWithLimit(path, maxSize)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, bundle.ErrManifest):
+		return nil, withHint(err, "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
+	case errors.Is(err, bundle.ErrTooLarge):
+		return nil, withHint(err, "raise --max-bundle-size; the runtime refuses bundles over its own --max-bundle-size (default 64 MiB) whatever this flag says")
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, withHint(err, "PATH is a .wasm file or a folder holding one .wasm file and an optional vouch.json")
+	}
+	return nil, err
+}
+
 func cmdChecksum(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("checksum", "PATH | --builtin NAME", u)
-	builtin := fs.String("builtin", "", "print the checksum of a built-in function")
+	fs := newFlags("checksum", "PATH | MODULE.wasm --manifest vouch.json | --builtin NAME", u)
+	builtin := fs.String("builtin", "", "print the checksum of a built-in function (built-in: "+strings.Join(functions.Names(), ", ")+")")
+	manifest := fs.String("manifest", "", "with a .wasm file PATH: the vouch.json to bundle with it, as if both sat alone in a folder")
+	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to read, in bytes of its encoding")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	var b *bundle.Bundle
 	switch {
-	case *builtin != "" && len(pos) == 0:
+	case *builtin != "" && len(pos) == 0 && *manifest == "":
 		b, err = functions.Builtin(*builtin)
+	case *builtin == "" && len(pos) == 1 && *manifest != "":
+		b, err = bundleWithManifest(pos[0], *manifest, *maxSize)
 	case *builtin == "" && len(pos) == 1:
-		b, err = bundle.Load(pos[0])
+		b, err = loadBundle(pos[0], *maxSize)
 	default:
-		return usagef("checksum takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")
+		return usagef("checksum takes one PATH (a .wasm file or a bundle folder), a .wasm file with --manifest FILE, or --builtin NAME")
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(u.out, b.Checksum())
 	return nil
+}
+
+// bundleWithManifest loads a .wasm file and a vouch.json from anywhere, as
+// bundle.Load would from a folder that holds just the two: this is how to
+// check a built-in's checksum against its source folder, which holds Go
+// files too.
+func bundleWithManifest(module, manifest string, maxSize int64) (*bundle.Bundle, error) {
+	if fi, err := os.Stat(module); err == nil && fi.IsDir() {
+		return nil, usagef("--manifest goes with a .wasm file, not with a folder (%s)", module)
+	}
+	mb, err := loadBundle(module, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	man, err := os.ReadFile(manifest)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundle.New(mb.Module, man)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("%s: %w", manifest, err), "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
+	}
+	if n := int64(len(b.Encode())); n > maxSize {
+		return nil, withHint(fmt.Errorf("%w: %w: the bundle encodes to %d bytes, more than the %d-byte bundle limit", bundle.ErrInvalid, bundle.ErrTooLarge, n, maxSize), "raise --max-bundle-size")
+	}
+	return b, nil
 }

@@ -104,7 +104,11 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(api.RunResult{Output: res.Output, Receipt: res.Receipt})
+		return json.NewEncoder(u.out).Encode(api.RunResult{Output: res.Output, Receipt: res.Receipt, Log: res.Log})
+	}
+	if res.Log != "" {
+		// stderr, like the function's own: not covered by the receipt.
+		fmt.Fprintf(u.err, "vouch: function log (not covered by the receipt):\n%s\n", strings.TrimRight(indent(res.Log), "\n"))
 	}
 	u.out.Write(res.Output)
 	if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {

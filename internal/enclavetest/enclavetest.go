@@ -46,6 +46,13 @@ func WithRateLimit(perSecond float64) Option {
 	return func(c *enclave.Config) { c.RateLimit = perSecond }
 }
 
+// WithCacheDir gives the runtime its own compilation cache in dir instead
+// of the one every runtime of the test process shares; "" means the
+// runtime's default, DATA/compilation-cache.
+func WithCacheDir(dir string) Option {
+	return func(c *enclave.Config) { c.CacheDir = dir }
+}
+
 // Start starts a runtime in a new temporary directory.
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()

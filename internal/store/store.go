@@ -112,9 +112,18 @@ func (s *Store) PutFunction(f *Function, encodedBundle []byte) error {
 		if err := fb.Put([]byte(f.ID), rec); err != nil {
 			return err
 		}
+		if putFunctionHook != nil {
+			if err := putFunctionHook(); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketBundles).Put([]byte(f.ID), encodedBundle)
 	})
 }
+
+// putFunctionHook, set by tests, runs inside PutFunction's transaction
+// between its two writes; an error aborts the transaction there.
+var putFunctionHook func() error
 
 // Function returns a function's record.
 func (s *Store) Function(id string) (*Function, error) {

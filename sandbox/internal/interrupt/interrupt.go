@@ -28,6 +28,25 @@
 // within Budget checks, a few tens of microseconds. Between host calls a
 // check costs a few loads, a store and a branch.
 //
+// Instrument also takes away the two ways a module could otherwise escape
+// its limits:
+//
+//   - A start section runs inside instantiation, before the host has the
+//     instance in hand and can arm the flag. Instrument removes it and
+//     exports the start function as StartExport instead; the host calls it,
+//     under the flag, right after instantiation (AssemblyScript emits a start
+//     section for top-level code, and wasm-ld one for memory initialisation
+//     with shared memory).
+//   - Tables live on the host's heap, outside linear memory and its limit.
+//     With Options.MaxTableElements, the module's tables together may hold
+//     at most that many elements: a larger minimum is refused, and every
+//     table gets a maximum (Go emits tables without one) that keeps the sum
+//     within the bound, so table.grow past it fails as the spec says.
+//
+// Every memory.grow and table.grow of the original code is followed by a
+// check that sets a third global, exported as GrowFailedExport, when the
+// grow failed: the host's evidence that a failed instance ran out of memory.
+//
 // The rewritten module is validated when wazero compiles it. The rewriter
 // decodes every instruction of the WebAssembly 2.0 feature set and returns an
 // error on anything it does not understand. It refuses code that names the
@@ -40,11 +59,42 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
-// ExportName is the export under which the flag global is reachable.
-const ExportName = "vouch:interrupt"
+// Names of what Instrument exports. Every export name that starts with
+// ReservedPrefix is refused in a module to instrument.
+const (
+	// ExportName is the export under which the flag global is reachable.
+	ExportName = "vouch:interrupt"
+	// StartExport is the export of the module's start function, if it had
+	// a start section: call it once, before anything else.
+	StartExport = "vouch:start"
+	// GrowFailedExport is a mutable i32 global that the code sets to 1
+	// when a memory.grow or table.grow fails. The host may reset it.
+	GrowFailedExport = "vouch:grow_failed"
+	// ReservedPrefix starts every export name the rewriter adds.
+	ReservedPrefix = "vouch:"
+)
+
+// Options adjust the rewriting.
+type Options struct {
+	// MaxTableElements bounds the number of elements of all the module's
+	// tables together, at their largest. Zero means no bound: tables keep
+	// the limits they declare.
+	MaxTableElements uint64
+}
+
+// TableLimitError reports a module whose tables start with more elements
+// than Options.MaxTableElements allows.
+type TableLimitError struct {
+	Min, Max uint64 // the tables' minimum sizes together, and the bound
+}
+
+func (e *TableLimitError) Error() string {
+	return fmt.Sprintf("its tables start with %d elements, more than the %d allowed", e.Min, e.Max)
+}
 
 // Budget is how many checks run between two host calls.
 const Budget = 20000
@@ -54,27 +104,32 @@ const Budget = 20000
 var ErrUnsupported = errors.New("cannot instrument module")
 
 const (
-	secCustom    = 0
-	secImport    = 2
-	secMemory    = 5
-	secGlobal    = 6
-	secExport    = 7
-	secCode      = 10
-	secDataCnt   = 12
-	secTag       = 13
-	opUnreach    = 0x00
-	opIf         = 0x04
-	opEnd        = 0x0b
-	opGlobalGet  = 0x23
-	opGlobalSet  = 0x24
-	opDrop       = 0x1a
-	opI32Const   = 0x41
-	opI32Eqz     = 0x45
-	opI32Sub     = 0x6b
-	opMemoryGrow = 0x40
-	emptyBlock   = 0x40
-	valI32       = 0x7f
-	kindGlobal   = 0x03
+	secCustom     = 0
+	secImport     = 2
+	secTable      = 4
+	secMemory     = 5
+	secGlobal     = 6
+	secExport     = 7
+	secStart      = 8
+	secCode       = 10
+	secDataCnt    = 12
+	secTag        = 13
+	opUnreach     = 0x00
+	opIf          = 0x04
+	opEnd         = 0x0b
+	opGlobalGet   = 0x23
+	opGlobalSet   = 0x24
+	opDrop        = 0x1a
+	opI32Const    = 0x41
+	opI32Eqz      = 0x45
+	opI32Sub      = 0x6b
+	opI32Eq       = 0x46
+	opMemoryGrow  = 0x40
+	emptyBlock    = 0x40
+	valI32        = 0x7f
+	kindFunc      = 0x00
+	kindGlobal    = 0x03
+	miscTableGrow = 15
 )
 
 type section struct {
@@ -83,8 +138,9 @@ type section struct {
 }
 
 // Instrument returns a copy of module with the interrupt flag and checks
-// inserted.
-func Instrument(module []byte) ([]byte, error) {
+// inserted, its start section turned into an export and, with
+// opts.MaxTableElements, its tables bounded.
+func Instrument(module []byte, opts Options) ([]byte, error) {
 	if len(module) < 8 || !bytes.Equal(module[:4], []byte("\x00asm")) || binary.LittleEndian.Uint32(module[4:8]) != 1 {
 		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary", ErrUnsupported)
 	}
@@ -122,24 +178,45 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 	}
 	for _, n := range exportNames {
-		if n == ExportName {
-			return nil, fmt.Errorf("%w: it already exports %q", ErrUnsupported, ExportName)
+		if strings.HasPrefix(n, ReservedPrefix) {
+			return nil, fmt.Errorf("%w: it exports %q; export names starting with %q are reserved for the runtime", ErrUnsupported, n, ReservedPrefix)
 		}
 	}
 	if memories != 1 {
 		return nil, fmt.Errorf("%w: it has %d memories; a function needs exactly one", ErrUnsupported, memories)
 	}
 	flag := uint32(importedGlobals + definedGlobals)
-	budget := flag + 1
-	check := checkSequence(flag, budget)
+	budget, failed, scratch := flag+1, flag+2, flag+3
+	rw := &rewriter{check: checkSequence(flag, budget), afterGrow: afterGrowSequence(failed, scratch), flag: flag}
 
+	const globalCount = 4
 	newGlobals := []byte{valI32, 0x01, opI32Const, 0x00, opEnd} // flag: mut i32 = 0
 	newGlobals = append(newGlobals, valI32, 0x01, opI32Const)   // budget: mut i32 = Budget
 	newGlobals = appendS32(newGlobals, Budget)
 	newGlobals = append(newGlobals, opEnd)
+	newGlobals = append(newGlobals, valI32, 0x01, opI32Const, 0x00, opEnd) // grow failed: mut i32 = 0
+	newGlobals = append(newGlobals, valI32, 0x01, opI32Const, 0x00, opEnd) // scratch: mut i32 = 0
+	exportCount := uint32(2)
 	newExport := appendName(nil, ExportName)
 	newExport = append(newExport, kindGlobal)
 	newExport = appendU32(newExport, flag)
+	newExport = appendName(newExport, GrowFailedExport)
+	newExport = append(newExport, kindGlobal)
+	newExport = appendU32(newExport, failed)
+	for _, s := range sections {
+		if s.id != secStart {
+			continue
+		}
+		r := &reader{b: s.body}
+		fn := r.u32()
+		if r.err != nil || !r.eof() {
+			return nil, fmt.Errorf("%w: malformed start section", ErrUnsupported)
+		}
+		newExport = appendName(newExport, StartExport)
+		newExport = append(newExport, kindFunc)
+		newExport = appendU32(newExport, fn)
+		exportCount++
+	}
 
 	var out []section
 	sawGlobal, sawExport := false, false
@@ -167,11 +244,11 @@ func Instrument(module []byte) ([]byte, error) {
 	}
 	flush := func(next int) {
 		if !sawGlobal && next > order(secGlobal) {
-			out = append(out, section{secGlobal, append(appendU32(nil, 2), newGlobals...)})
+			out = append(out, section{secGlobal, append(appendU32(nil, globalCount), newGlobals...)})
 			sawGlobal = true
 		}
 		if !sawExport && next > order(secExport) {
-			out = append(out, section{secExport, append(appendU32(nil, 1), newExport...)})
+			out = append(out, section{secExport, append(appendU32(nil, exportCount), newExport...)})
 			sawExport = true
 		}
 	}
@@ -190,20 +267,30 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 		flush(pos)
 		switch s.id {
+		case secStart:
+			continue // exported as StartExport instead
+		case secTable:
+			if opts.MaxTableElements > 0 {
+				b, err := boundTables(s.body, opts.MaxTableElements)
+				if err != nil {
+					return nil, err
+				}
+				s.body = b
+			}
 		case secGlobal:
-			b, err := appendToVec(s.body, newGlobals, 2)
+			b, err := appendToVec(s.body, newGlobals, globalCount)
 			if err != nil {
 				return nil, fmt.Errorf("%w: global section: %v", ErrUnsupported, err)
 			}
 			s.body, sawGlobal = b, true
 		case secExport:
-			b, err := appendToVec(s.body, newExport, 1)
+			b, err := appendToVec(s.body, newExport, exportCount)
 			if err != nil {
 				return nil, fmt.Errorf("%w: export section: %v", ErrUnsupported, err)
 			}
 			s.body, sawExport = b, true
 		case secCode:
-			b, err := rewriteCode(s.body, check, flag)
+			b, err := rw.code(s.body)
 			if err != nil {
 				return nil, fmt.Errorf("%w: code section: %v", ErrUnsupported, err)
 			}
@@ -261,6 +348,84 @@ func checkSequence(flag, budget uint32) []byte {
 	return b
 }
 
+// afterGrowSequence returns the instructions inserted after every
+// memory.grow and table.grow: they set the failed global when the result
+// is -1 and leave the result on the stack.
+//
+//	global.set $scratch  global.get $scratch  i32.const -1  i32.eq
+//	if  i32.const 1  global.set $failed  end
+//	global.get $scratch
+func afterGrowSequence(failed, scratch uint32) []byte {
+	var b []byte
+	b = appendU32(append(b, opGlobalSet), scratch)
+	b = appendU32(append(b, opGlobalGet), scratch)
+	b = append(b, opI32Const, 0x7f, opI32Eq, opIf, emptyBlock)
+	b = append(b, opI32Const, 0x01)
+	b = appendU32(append(b, opGlobalSet), failed)
+	b = append(b, opEnd)
+	return appendU32(append(b, opGlobalGet), scratch)
+}
+
+// boundTables rewrites a table section so that the tables together hold
+// at most max elements: a table whose maximum is missing or too large gets
+// the room that is left, in order.
+func boundTables(body []byte, max uint64) ([]byte, error) {
+	type table struct {
+		typ      []byte
+		min, max uint64
+		hasMax   bool
+	}
+	r := &reader{b: body}
+	n := r.u32()
+	var tables []table
+	var sumMin uint64
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := len(body) - len(r.b)
+		switch b := r.byte(); b {
+		case 0x40:
+			return nil, fmt.Errorf("%w: table %d has an initializer expression, which functions may not use", ErrUnsupported, i)
+		case 0x63, 0x64: // (ref null? heaptype)
+			r.sleb(33)
+		}
+		t := table{typ: body[start : len(body)-len(r.b)]}
+		switch flag := r.byte(); flag {
+		case 0x00:
+			t.min = uint64(r.u32())
+		case 0x01:
+			t.min, t.max, t.hasMax = uint64(r.u32()), uint64(r.u32()), true
+			if r.err == nil && t.max < t.min {
+				return nil, fmt.Errorf("%w: table %d has minimum %d over its maximum %d", ErrUnsupported, i, t.min, t.max)
+			}
+		default:
+			if r.err == nil {
+				return nil, fmt.Errorf("%w: table %d has limits flag %#x (shared or 64-bit tables are not supported)", ErrUnsupported, i, flag)
+			}
+		}
+		sumMin += t.min
+		tables = append(tables, t)
+	}
+	if r.err != nil || !r.eof() {
+		return nil, fmt.Errorf("%w: malformed table section", ErrUnsupported)
+	}
+	if sumMin > max || sumMin > math.MaxUint32 {
+		return nil, &TableLimitError{Min: sumMin, Max: max}
+	}
+	room := max - sumMin
+	out := appendU32(nil, n)
+	for _, t := range tables {
+		top := min(t.min+room, math.MaxUint32)
+		if t.hasMax && t.max < top {
+			top = t.max
+		}
+		room -= top - t.min
+		out = append(out, t.typ...)
+		out = append(out, 0x01)
+		out = appendU32(out, uint32(t.min))
+		out = appendU32(out, uint32(top))
+	}
+	return out, nil
+}
+
 func countImports(body []byte) (globals, memories int, err error) {
 	r := &reader{b: body}
 	n := r.u32()
@@ -296,7 +461,14 @@ func exportNamesOf(body []byte) ([]string, error) {
 	return names, r.err
 }
 
-func rewriteCode(body, check []byte, flag uint32) ([]byte, error) {
+// rewriter holds what rewriting inserts into function bodies.
+type rewriter struct {
+	check     []byte // at function entries and loop heads
+	afterGrow []byte // after memory.grow and table.grow
+	flag      uint32 // the first global index the module may not name
+}
+
+func (rw *rewriter) code(body []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
@@ -306,7 +478,7 @@ func rewriteCode(body, check []byte, flag uint32) ([]byte, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		nb, err := rewriteBody(fn, check, flag)
+		nb, err := rw.body(fn)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %v", i, err)
 		}
@@ -319,7 +491,8 @@ func rewriteCode(body, check []byte, flag uint32) ([]byte, error) {
 	return out, nil
 }
 
-func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
+func (rw *rewriter) body(fn []byte) ([]byte, error) {
+	check, flag := rw.check, rw.flag
 	r := &reader{b: fn}
 	// Locals: vec of (count, valtype).
 	nl := r.u32()
@@ -336,6 +509,13 @@ func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
 	out = append(out, check...)
 	depth := 1
 	last := localsEnd
+	// insert puts seq at the reader's position.
+	insert := func(seq []byte) {
+		pos := len(fn) - len(r.b)
+		out = append(out, fn[last:pos]...)
+		out = append(out, seq...)
+		last = pos
+	}
 	for depth > 0 {
 		if r.eof() {
 			return nil, errors.New("body ends before its final end")
@@ -351,10 +531,7 @@ func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
 			if r.err != nil {
 				return nil, r.err
 			}
-			pos := len(fn) - len(r.b)
-			out = append(out, fn[last:pos]...)
-			out = append(out, check...)
-			last = pos
+			insert(check)
 		case opEnd:
 			depth--
 		case 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1:
@@ -378,8 +555,13 @@ func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
 			for j := uint32(0); j < cnt && r.err == nil; j++ {
 				r.byte()
 			}
-		case 0x3f, 0x40: // memory.size, memory.grow
+		case 0x3f: // memory.size
 			r.u32()
+		case opMemoryGrow:
+			r.u32()
+			if r.err == nil {
+				insert(rw.afterGrow)
+			}
 		case 0x41:
 			r.sleb(32)
 		case 0x42:
@@ -391,8 +573,12 @@ func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
 		case 0xd0: // ref.null t
 			r.byte()
 		case 0xfc:
-			if err := r.miscImmediates(); err != nil {
+			sub, err := r.miscImmediates()
+			if err != nil {
 				return nil, err
+			}
+			if sub == miscTableGrow {
+				insert(rw.afterGrow)
 			}
 		case 0xfd:
 			if err := r.simdImmediates(); err != nil {
@@ -419,8 +605,11 @@ func rewriteBody(fn, check []byte, flag uint32) ([]byte, error) {
 	return out, nil
 }
 
-func (r *reader) miscImmediates() error {
-	switch sub := r.u32(); sub {
+// miscImmediates skips the immediates of a 0xfc instruction and returns
+// its sub-opcode.
+func (r *reader) miscImmediates() (uint32, error) {
+	sub := r.u32()
+	switch sub {
 	case 0, 1, 2, 3, 4, 5, 6, 7: // saturating truncations
 	case 8: // memory.init dataidx 0x00
 		r.u32()
@@ -436,9 +625,9 @@ func (r *reader) miscImmediates() error {
 		r.u32()
 		r.u32()
 	default:
-		return fmt.Errorf("unsupported opcode 0xfc %d", sub)
+		return sub, fmt.Errorf("unsupported opcode 0xfc %d", sub)
 	}
-	return r.err
+	return sub, r.err
 }
 
 func (r *reader) simdImmediates() error {

@@ -1,12 +1,15 @@
 package interrupt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"vouch/internal/wasmtest"
 )
@@ -19,7 +22,7 @@ func TestInstrumentedModulesCompile(t *testing.T) {
 		"loop": wasmtest.Loop(), "recurse": wasmtest.Recurse(), "trap": wasmtest.Trap(),
 		"grow": wasmtest.GrowForever(), "exit": wasmtest.Exit(3),
 	} {
-		out, err := Instrument(mod)
+		out, err := Instrument(mod, Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -34,7 +37,7 @@ func TestInstrumentedModulesCompile(t *testing.T) {
 			t.Fatalf("%s: %d exported memories", name, got)
 		}
 		// Instrumenting twice is refused: the export already exists.
-		if _, err := Instrument(out); !errors.Is(err, ErrUnsupported) {
+		if _, err := Instrument(out, Options{}); !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("%s: second instrumentation: %v", name, err)
 		}
 	}
@@ -50,7 +53,7 @@ func TestRefusesWhatItCannotInstrument(t *testing.T) {
 		{"empty module, no memory", wasmtest.Empty()[:8], "memories"},
 		{"truncated", wasmtest.Loop()[:20], ""},
 	} {
-		if _, err := Instrument(tc.mod); err == nil || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Instrument(tc.mod, Options{}); err == nil || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error = %v, want ErrUnsupported mentioning %q", tc.name, err, tc.want)
 		}
 	}
@@ -69,7 +72,7 @@ func TestRefusesCodeThatNamesTheFlag(t *testing.T) {
 		t.Fatal("test module layout changed")
 	}
 	bad = fixSizes(t, bad)
-	if _, err := Instrument(bad); err == nil || !strings.Contains(err.Error(), "out of range") {
+	if _, err := Instrument(bad, Options{}); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Fatalf("error = %v", err)
 	}
 }
@@ -115,8 +118,16 @@ func FuzzInstrument(f *testing.F) {
 		c, err := rt.CompileModule(ctx, m)
 		return c, err == nil
 	}
+	f.Add(wasmtest.StartLoop(true))
+	f.Add(wasmtest.GrowTableForever())
+	f.Add(wasmtest.Table(3, 9))
 	f.Fuzz(func(t *testing.T, mod []byte) {
-		out, err := Instrument(mod)
+		// Bound tables for half the inputs, so that both paths run.
+		var opts Options
+		if len(mod)%2 == 0 {
+			opts.MaxTableElements = 1000
+		}
+		out, err := Instrument(mod, opts)
 		if err != nil {
 			return
 		}
@@ -129,8 +140,142 @@ func FuzzInstrument(f *testing.F) {
 			return
 		}
 		defer c.Close(ctx)
-		if _, err := Instrument(out); err == nil {
+		if _, err := Instrument(out, opts); err == nil {
 			t.Fatal("an instrumented module was instrumented again")
 		}
 	})
+}
+
+// instantiate compiles and instantiates an instrumented module with WASI.
+func instantiate(t *testing.T, mod []byte) (api.Module, func()) {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithMemoryLimitPages(64))
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	m, err := rt.InstantiateModule(ctx, mustCompile(t, rt, mod), wazero.NewModuleConfig().WithStartFunctions())
+	if err != nil {
+		rt.Close(ctx)
+		t.Fatal(err)
+	}
+	return m, func() { rt.Close(ctx) }
+}
+
+func mustCompile(t *testing.T, rt wazero.Runtime, mod []byte) wazero.CompiledModule {
+	t.Helper()
+	c, err := rt.CompileModule(context.Background(), mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The start section is gone (instantiating no longer runs the endless
+// loop) and the start function is exported for the host to call.
+func TestStartSectionBecomesAnExport(t *testing.T) {
+	for _, reactor := range []bool{false, true} {
+		out, err := Instrument(wasmtest.StartLoop(reactor), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, done := instantiate(t, out) // would never return with the section
+		if m.ExportedFunction(StartExport) == nil {
+			t.Fatalf("reactor=%v: no %s export", reactor, StartExport)
+		}
+		done()
+	}
+	// A module without a start section exports none.
+	out, err := Instrument(wasmtest.Loop(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, done := instantiate(t, out)
+	defer done()
+	if m.ExportedFunction(StartExport) != nil {
+		t.Fatalf("%s exported for a module without a start section", StartExport)
+	}
+}
+
+func TestReservedExportNamesAreRefused(t *testing.T) {
+	mod := wasmtest.Loop()
+	bad := []byte(strings.Replace(string(mod), "\x06_start", "\x06vouch:", 1))
+	if _, err := Instrument(bad, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// A failed memory.grow or table.grow sets the exported flag; a
+// successful one does not.
+func TestFailedGrowsAreRecorded(t *testing.T) {
+	for name, mod := range map[string][]byte{"memory": wasmtest.GrowForever(), "table": wasmtest.GrowTableForever()} {
+		out, err := Instrument(mod, Options{MaxTableElements: 1 << 18})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, done := instantiate(t, out)
+		g := m.ExportedGlobal(GrowFailedExport)
+		if g == nil || g.Get() != 0 {
+			t.Fatalf("%s: flag %v before running", name, g)
+		}
+		if _, err := m.ExportedFunction("_start").Call(context.Background()); err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("%s: _start = %v, want the trap after the failed grow", name, err)
+		}
+		if g.Get() != 1 {
+			t.Fatalf("%s: the failed grow was not recorded", name)
+		}
+		done()
+	}
+	out, err := Instrument(wasmtest.Loop(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, done := instantiate(t, out)
+	defer done()
+	if g := m.ExportedGlobal(GrowFailedExport); g == nil || g.Get() != 0 {
+		t.Fatal("a module that grows nothing has the flag set")
+	}
+}
+
+func TestTablesAreBounded(t *testing.T) {
+	// Two tables: 10 without a maximum, and 5 with a maximum of 7. With a
+	// bound of 100, the first takes the 85 elements of room left.
+	body := []byte{2, 0x70, 0x00, 10, 0x70, 0x01, 5, 7}
+	got, err := boundTables(body, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{2, 0x70, 0x01, 10, 95, 0x70, 0x01, 5, 5}; !bytes.Equal(got, want) {
+		t.Fatalf("tables = % x, want % x", got, want)
+	}
+	// Room for both maxima: the declared one is kept.
+	got, _ = boundTables([]byte{1, 0x70, 0x01, 5, 7}, 100)
+	if want := []byte{1, 0x70, 0x01, 5, 7}; !bytes.Equal(got, want) {
+		t.Fatalf("tables = % x, want % x", got, want)
+	}
+	// A bound beyond what a table can hold leaves the 32-bit maximum.
+	got, _ = boundTables([]byte{1, 0x70, 0x00, 5}, 1<<40)
+	if want := []byte{1, 0x70, 0x01, 5, 0xff, 0xff, 0xff, 0xff, 0x0f}; !bytes.Equal(got, want) {
+		t.Fatalf("tables = % x, want % x", got, want)
+	}
+	var te *TableLimitError
+	if _, err := Instrument(wasmtest.Table(1000, 0), Options{MaxTableElements: 999}); !errors.As(err, &te) || te.Min != 1000 || te.Max != 999 {
+		t.Fatalf("minimum over the bound: %v", err)
+	}
+	for _, bad := range [][]byte{
+		{1, 0x70, 0x01, 9, 3},    // max < min
+		{1, 0x70, 0x03, 1, 2},    // shared
+		{1, 0x40, 0x00, 0x70, 0}, // initializer expression
+		{2, 0x70, 0x00, 1},       // truncated
+	} {
+		if _, err := boundTables(bad, 100); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("% x: error = %v", bad, err)
+		}
+	}
+	// Without a bound the table keeps its declared limits.
+	out, err := Instrument(wasmtest.Table(1000, 0), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte{4, 5, 1, 0x70, 0x00, 0xe8, 0x07}) {
+		t.Fatal("the table section changed without a bound")
+	}
 }
