@@ -92,6 +92,12 @@ func TestFailoverFailures(t *testing.T) {
 	if len(s.Errors) != 2 || !strings.HasPrefix(s.Errors[0], "failover: timed out after 1ms") || !strings.Contains(s.Errors[0], "term") || !strings.Contains(s.Errors[0], "last contact") {
 		t.Fatalf("errors %q", s.Errors)
 	}
+	if open, limit := Descriptors(); open > 0 && limit > 0 && !strings.Contains(s.Errors[0], "descriptors open (limit") {
+		t.Fatalf("the error does not say how close the process is to its descriptor limit: %q", s.Errors[0])
+	}
+	if RaftDescriptors(100) != 19900 {
+		t.Errorf("RaftDescriptors(100) = %d", RaftDescriptors(100))
+	}
 
 	o = raftOnly
 	o.Trials, o.StartWithin = 1, time.Microsecond // no cluster forms that fast

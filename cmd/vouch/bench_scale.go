@@ -139,6 +139,21 @@ func (f *scaleFlags) finish(u *ui, rep *scale.Report, err error) error {
 	return nil
 }
 
+// warnRaftDescriptors warns when the largest raft cluster may need more
+// file descriptors than this process may open: its dials then fail and
+// the trials measure the limit, not raft.
+func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
+	if !slices.Contains(schemes, scale.SchemeRaft) || len(sizes) == 0 {
+		return
+	}
+	n := slices.Max(sizes)
+	_, limit := scale.Descriptors()
+	if need := scale.RaftDescriptors(n) + 1000; limit > 0 && need > limit {
+		u.warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
+		u.hintf("raise the hard limit (ulimit -Hn, as root, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
+	}
+}
+
 func scaleNoArgs(name string, pos []string) error {
 	if len(pos) > 0 {
 		return usagef("bench %s takes no arguments, got %q", name, strings.Join(pos, " "))
@@ -186,6 +201,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
+	warnRaftDescriptors(u, o.Schemes, o.Sizes)
 	rep := newScaleReport("failover", args)
 	o.Checkpoint = func(r *scale.FailoverResult) { rep.Failover = r; sf.checkpoint(u, rep) }
 	u.infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
@@ -348,6 +364,7 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
+	warnRaftDescriptors(u, o.Schemes, o.Sizes)
 	rep := newScaleReport("messages", args)
 	o.Checkpoint = func(r *scale.MessagesResult) { rep.Messages = r; sf.checkpoint(u, rep) }
 	u.infof("messages per election: sizes %v, %d trials, schemes %v; code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)

@@ -135,3 +135,20 @@ func TestBenchScaleJSON(t *testing.T) {
 		t.Fatalf("partial report %s", raw)
 	}
 }
+
+func TestBenchWarnsAboutRaftDescriptors(t *testing.T) {
+	var out, errb strings.Builder
+	u := &ui{out: &out, err: &errb}
+	warnRaftDescriptors(u, []string{"raft"}, []int{3, 5})
+	warnRaftDescriptors(u, []string{"vouch-members"}, []int{999})
+	if errb.Len() != 0 {
+		t.Fatalf("warned for small raft clusters or for no raft at all: %s", errb.String())
+	}
+	if _, limit := scale.Descriptors(); limit <= 0 || limit > scale.RaftDescriptors(999) {
+		t.Skip("no descriptor limit to exceed here")
+	}
+	warnRaftDescriptors(u, []string{"vouch-views", "raft"}, []int{10, 999})
+	if !strings.Contains(errb.String(), "vouch: warning: raft with 999 servers") || !strings.Contains(errb.String(), "vouch: hint: raise the hard limit") {
+		t.Fatalf("no warning for 999 raft servers: %q", errb.String())
+	}
+}
