@@ -35,6 +35,22 @@ func TestSoakSlope(t *testing.T) {
 			t.Fatalf("no leak, but growing=%v (judged %v): slope %.2f ± %.2f", grows, judged, slope, se)
 		}
 	}
+	// OS threads step up and never down: a high-water mark, left to the
+	// quartile rule.
+	threads := &series{slack: 4}
+	for i := range 120 {
+		v := 24.0
+		if i > 90 {
+			v = 26
+		}
+		threads.add(float64(i)*5/60, v)
+	}
+	if grows, judged, _, _ := threads.growing(); grows || judged {
+		t.Fatalf("a thread high-water mark judged by slope: growing=%v judged=%v", grows, judged)
+	}
+	if ok, _, _ := threads.flat(); !ok {
+		t.Fatal("a step of 2 threads is within the quartile rule's allowance")
+	}
 	// A 40 s soak's second half is warm-up as much as anything: its
 	// slope is reported, not judged.
 	short := &series{slopeBound: 0.5}
