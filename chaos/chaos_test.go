@@ -35,9 +35,7 @@ var (
 func TestChaos(t *testing.T) {
 	seed := *flagSeed
 	if seed == 0 {
-		var b [8]byte
-		rand.Read(b[:])
-		seed = binary.LittleEndian.Uint64(b[:]) % 1_000_000_000
+		seed = drawSeed()
 	}
 	modes := []string{*flagMode}
 	if *flagMode == "both" {
@@ -49,6 +47,13 @@ func TestChaos(t *testing.T) {
 		}
 		t.Run(mode, func(t *testing.T) { runChaos(t, mode, seed) })
 	}
+}
+
+// drawSeed draws a seed below 10⁹ (short enough to type in a replay).
+func drawSeed() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])%(1_000_000_000-1) + 1
 }
 
 func runChaos(t *testing.T, mode string, seed uint64) {
@@ -81,7 +86,7 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 			t.Fatal(err)
 		}
 	}
-	if d, err := h.converge(30*time.Second, time.Second); err != nil {
+	if d, err := h.converge(time.Now(), 30*time.Second, time.Second); err != nil {
 		t.Fatalf("the cluster did not agree before any fault: %v", err)
 	} else {
 		t.Logf("%s: %d nodes agreed in %v before any fault", mode, n, d.Round(time.Millisecond))
@@ -103,6 +108,12 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 	var violations []string
 	r := &runner{h: h, killed: map[int]int{}}
 	start := time.Now()
+	// The background loss is a fault too: it ends with the window, even
+	// if an event is still being carried out then (say, a runtime restart
+	// waiting for the runtime to answer).
+	windowEnd := start.Add(*flagDuration)
+	bgOff := time.AfterFunc(*flagDuration, func() { h.net.SetFaults(Faults{}) })
+	defer bgOff.Stop()
 	for _, e := range sched.events {
 		if d := time.Until(start.Add(e.at)); d > 0 {
 			time.Sleep(d) // the schedule's clock, not a wait for a condition
@@ -111,25 +122,47 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 			violations = append(violations, fmt.Sprintf("%s: %v", e, err))
 		}
 	}
-	// The window is over: lift every fault that is still on.
+	if d := time.Until(windowEnd); d > 0 {
+		time.Sleep(d) // the window's end, on the schedule's clock
+	}
+	// The window is over: lift every fault that is still on (normally
+	// none: every scheduled fault ends within the window).
+	if !h.net.Faults().Zero() { // an event ran late and raised them again
+		r.lifted("end the packet faults (an event ran past the window)")
+		h.net.SetFaults(Faults{})
+	}
 	if h.net.Partitioned() {
+		r.lifted("heal the partition (still on after the window)")
 		h.net.Heal()
 	}
-	h.net.SetFaults(Faults{})
 	if !h.rtUp {
+		r.lifted("restart the runtime (still down after the window)")
 		if err := h.startRuntime(); err != nil {
 			violations = append(violations, err.Error())
 		}
 	}
 	for _, m := range h.members {
+		if !m.up {
+			r.lifted("restart " + m.name + " (still down after the window)")
+		}
 		if err := h.start(m); err != nil {
 			violations = append(violations, err.Error())
 		}
 	}
-	faultsOver := time.Since(start)
-	conv, convErr := h.converge(*flagConverge, time.Second)
+	// The convergence clock starts when the last fault was lifted: the
+	// window's end (when the background loss ends) or, if later, the
+	// moment the last heal or restart was begun (a restart's own time
+	// until the process answers counts as convergence).
+	from, fromWhat := windowEnd, "the end of the fault window"
+	if r.lastLift.After(from) {
+		from, fromWhat = r.lastLift, r.lastLiftWhat
+	}
+	conv, convErr := h.converge(from, *flagConverge, time.Second)
+	fromS := fmt.Sprintf("%.1fs", from.Sub(start).Seconds())
 	if convErr != nil {
-		violations = append(violations, fmt.Sprintf("after the faults stopped (%.1fs into the run): %v", faultsOver.Seconds(), convErr))
+		violations = append(violations, fmt.Sprintf("after the last fault was lifted (%s into the run: %s): %v", fromS, fromWhat, convErr))
+	} else {
+		t.Logf("converged %v after the last fault was lifted (%s into the run: %s)", conv.Round(time.Millisecond), fromS, fromWhat)
 	}
 	for _, d := range h.unexpectedDeaths() {
 		violations = append(violations, "unexpected death: "+d)
@@ -169,10 +202,10 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 	if convErr != nil {
 		convS = fmt.Sprintf("none(>%s)", *flagConverge)
 	}
-	summary := fmt.Sprintf("chaos: seed=%d faults=%d (kills=%d [%d SIGKILL, %d in-process, %d aimed at the leader], runtime restarts=%d, partitions=%d, loss storms=%d, drops=%d, dups=%d, delays=%d, stream drops=%d, partitioned=%d of %d packets) elections=%d leaderships=%d overlaps=%d (max %v) convergence=%s violations=%d mode=%s duration=%s",
-		seed, r.faults(), r.kills, r.sigkills, r.kills-r.sigkills, r.leaderKills, r.rtRestarts, r.parts, r.storms,
+	summary := fmt.Sprintf("chaos: seed=%d faults=%d (kills=%d [%d SIGKILL, %d in-process, %d aimed at the leader, %d retargeted, %d skipped], runtime restarts=%d, partitions=%d, loss storms=%d, drops=%d, dups=%d, delays=%d, stream drops=%d, partitioned=%d of %d packets) elections=%d leaderships=%d overlaps=%d (max %v) convergence=%s (from %s) violations=%d mode=%s duration=%s",
+		seed, r.faults(), r.kills, r.sigkills, r.kills-r.sigkills, r.leaderKills, r.retargeted, r.skipped, r.rtRestarts, r.parts, r.storms,
 		st.Dropped, st.Duplicated, st.Delayed, st.StreamsDropped, st.Partitioned, st.Packets,
-		rep.Elections, len(iv), len(overlaps), maxOverlap.Round(time.Millisecond), convS, len(violations), mode, *flagDuration)
+		rep.Elections, len(iv), len(overlaps), maxOverlap.Round(time.Millisecond), convS, fromS, len(violations), mode, *flagDuration)
 	fmt.Println(summary)
 	t.Log(summary)
 	t.Logf("checker: %d events, %d certificates accepted, %d leader actions, %d re-accepted after a restart", rep.Events, rep.Accepted, rep.Acted, rep.Reaccepted)
@@ -196,7 +229,31 @@ type runner struct {
 	h      *harness
 	killed map[int]int // kill id -> member index, or -1 when skipped
 
-	kills, sigkills, leaderKills, rtRestarts, parts, storms int
+	kills, sigkills, leaderKills, retargeted, skipped, rtRestarts, parts, storms int
+
+	// lastLift is when the last fault was lifted (a heal or a restart
+	// begun), and what it was.
+	lastLift     time.Time
+	lastLiftWhat string
+}
+
+// lifted records that a fault is being lifted now.
+func (r *runner) lifted(what string) { r.lastLift, r.lastLiftWhat = time.Now(), what }
+
+// retarget picks the node a kill hits when its target is already down:
+// the first node up after it in index order (wrapping around), so that a
+// replay, given the same nodes up, makes the same choice; -1 if every
+// node is down. Targets go down when a kill aimed at the leader hit
+// another node than the one the schedule drew, so the schedule's
+// bookkeeping of who is down drifts from the run's.
+func (r *runner) retarget(i int) int {
+	n := len(r.h.members)
+	for k := 1; k < n; k++ {
+		if j := (i + k) % n; r.h.members[j].up {
+			return j
+		}
+	}
+	return -1
 }
 
 func (r *runner) faults() int { return r.kills + r.rtRestarts + r.parts + r.storms }
@@ -214,9 +271,16 @@ func (r *runner) apply(e event) error {
 		}
 		m := h.members[i]
 		if !m.up {
-			h.t.Logf("%s: skipped, node %s is already down", e, m.name)
-			r.killed[e.id] = -1
-			return nil
+			j := r.retarget(i)
+			if j < 0 {
+				h.t.Logf("%s: skipped, node %s is already down and so is every other", e, m.name)
+				r.killed[e.id] = -1
+				r.skipped++
+				return nil
+			}
+			h.t.Logf("%s: node %s is already down; killing the next node up, %s, instead", e, m.name, h.members[j].name)
+			i, m = j, h.members[j]
+			r.retargeted++
 		}
 		h.t.Logf("%s: %s (%s)", e, m.name, map[bool]string{true: "SIGKILL", false: "in process"}[m.real])
 		r.killed[e.id] = i
@@ -235,6 +299,7 @@ func (r *runner) apply(e event) error {
 			return nil
 		}
 		h.t.Logf("%s: %s", e, h.members[i].name)
+		r.lifted("restart " + h.members[i].name)
 		return h.start(h.members[i])
 	}
 	h.t.Logf("%s", e)
@@ -243,6 +308,7 @@ func (r *runner) apply(e event) error {
 		h.killRuntime()
 		r.rtRestarts++
 	case actRuntimeStart:
+		r.lifted("restart the runtime")
 		return h.startRuntime()
 	case actPartition:
 		var a, b []string
@@ -261,11 +327,15 @@ func (r *runner) apply(e event) error {
 		r.parts++
 		return h.net.Partition(a, b)
 	case actHeal:
+		r.lifted("heal the partition")
 		h.net.Heal()
 	case actStorm:
 		r.storms++
 		h.net.SetFaults(*e.faults)
 	case actCalm:
+		if e.at > 0 {
+			r.lifted("end the loss storm")
+		}
 		h.net.SetFaults(*e.faults)
 	}
 	return nil

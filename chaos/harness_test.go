@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -144,6 +146,7 @@ type member struct {
 	files     []*os.File
 	seed      uint64
 	starts    int
+	watch     *deathWatch // this start's
 
 	up bool
 }
@@ -176,20 +179,40 @@ func (h *harness) died(what string) {
 	h.t.Logf("UNEXPECTED DEATH: %s", what)
 }
 
+// deathWatch watches one start of an in-process node: if the node stops
+// and the harness did not kill it, that is an unexpected death, whenever
+// it happens (a node that dies on its own and is then "killed" by the
+// schedule is still caught).
+type deathWatch struct {
+	expected atomic.Bool
+	once     sync.Once
+}
+
+// watchInProcess records the death of n unless w.expected is set first.
+func (h *harness) watchInProcess(name string, n *node.Node, w *deathWatch) {
+	go func() {
+		<-n.Done()
+		if !w.expected.Load() {
+			w.once.Do(func() { h.died(fmt.Sprintf("in-process node %s stopped on its own", name)) })
+		}
+	}()
+}
+
 func (h *harness) unexpectedDeaths() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := slices.Clone(h.deaths)
+	// A node that stopped just now may not have been reported by its
+	// watcher yet.
 	for _, m := range h.members {
-		if m.up && !m.real && m.node != nil {
+		if m.up && !m.real && m.node != nil && !m.watch.expected.Load() {
 			select {
 			case <-m.node.Done():
-				out = append(out, fmt.Sprintf("in-process node %s stopped on its own", m.name))
+				m.watch.once.Do(func() { h.died(fmt.Sprintf("in-process node %s stopped on its own", m.name)) })
 			default:
 			}
 		}
 	}
-	return out
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.deaths)
 }
 
 // newHarness starts the runtime, deploys the election function for mode,
@@ -199,7 +222,7 @@ func (h *harness) unexpectedDeaths() []string {
 func newHarness(t testing.TB, dir, mode string, n, real int, seed uint64) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, mode: mode, ctx: context.Background(), net: NewNetwork()}
-	ports := freePorts(t, n+real+1)
+	ports := freePorts(t, n+real+1, seed)
 	h.rtPort = ports[0]
 	if err := h.startRuntime(); err != nil {
 		t.Fatal(err)
@@ -450,6 +473,8 @@ func (h *harness) startInProcess(m *member) error {
 		return fmt.Errorf("node %s: %w", m.name, err)
 	}
 	m.node, m.transport, m.client, m.files = n, tr, c, []*os.File{out, events}
+	m.watch = &deathWatch{}
+	h.watchInProcess(m.name, n, m.watch)
 	return nil
 }
 
@@ -466,6 +491,7 @@ func (h *harness) kill(m *member) {
 	if m.real {
 		m.proc.kill()
 	} else {
+		m.watch.expected.Store(true)
 		m.node.Kill()
 		m.client.Close()
 		for _, f := range m.files {
@@ -627,12 +653,12 @@ func (h *harness) member(name string) *member {
 	return nil
 }
 
-// converge polls until agreed holds for stable in a row, within bound,
-// and returns how long it took to first hold for good. It logs why
-// agreement did not hold, whenever the reason changes, when that took
+// converge polls until agreed holds for stable in a row, within bound of
+// from, and returns how long after from it first held for good. It logs
+// why agreement did not hold, whenever the reason changes, when that took
 // longer than 2 s.
-func (h *harness) converge(bound, stable time.Duration) (time.Duration, error) {
-	start := time.Now()
+func (h *harness) converge(from time.Time, bound, stable time.Duration) (time.Duration, error) {
+	start := from
 	var since time.Time
 	var last error
 	var trail []string
@@ -727,14 +753,16 @@ func poll(ctx context.Context, within time.Duration, f func() error) error {
 
 // freePorts returns n distinct ports free for TCP and UDP on 127.0.0.1,
 // below the kernel's ephemeral range (32768 and up on Linux), so that no
-// outgoing connection takes the port of a node while it is down.
-func freePorts(t testing.TB, n int) []int {
+// outgoing connection takes the port of a node while it is down. The
+// candidates come from seed, so a replay gets the same ports, and so the
+// same node names, unless one of them is taken meanwhile (then the next
+// candidate, and the names differ: the run's log lists them).
+func freePorts(t testing.TB, n int, seed uint64) []int {
 	t.Helper()
+	rng := mrand.New(mrand.NewPCG(seed, 0x706f727473))
 	var ports []int
-	var b [2]byte
 	for tries := 0; len(ports) < n && tries < 200*n; tries++ {
-		rand.Read(b[:])
-		p := 20000 + int(b[0])<<8%12000 + int(b[1])
+		p := 20000 + rng.IntN(12000)
 		if slices.Contains(ports, p) {
 			continue
 		}

@@ -62,7 +62,7 @@ func TestPartitionHeals(t *testing.T) {
 func partitionedCluster(t *testing.T, n int, cut time.Duration) ([]*node.Node, *Network) {
 	t.Helper()
 	net := NewNetwork()
-	ports := freePorts(t, n)
+	ports := freePorts(t, n, drawSeed())
 	var nodes []*node.Node
 	var addrs []string
 	for _, p := range ports {

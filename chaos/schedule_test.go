@@ -33,7 +33,7 @@ type event struct {
 	at     time.Duration
 	act    action
 	node   int     // actKill, actStart: the node, by index
-	leader bool    // actKill: kill whoever leads then instead, if it is up
+	leader bool    // actKill: kill whoever leads then instead, if it is up (if node is down then, the runner retargets)
 	id     int     // actKill, actStart: pairs a kill with its restart
 	sideA  []int   // actPartition: the side with every real process
 	faults *Faults // actStorm, actCalm
@@ -153,7 +153,13 @@ func makeSchedule(seed uint64, c scheduleConfig) schedule {
 			}
 			// Halves: every process and one in-process node on side A
 			// (5|5 with 10 nodes), or, one time in three, a 6|4 split
-			// so that one side has a majority.
+			// so that one side has a majority. The processes cannot be
+			// split among the sides: traffic between two `vouch node`
+			// processes never crosses a chaos Transport (those live in
+			// this process, and cmd/vouch takes no transport hook), so
+			// no partition could cut it; and the TCP streams of
+			// processes arrive from ephemeral ports, so a Transport can
+			// attribute them only to "the side of the processes".
 			var a, rest []int
 			for i := range c.real {
 				if c.real[i] {

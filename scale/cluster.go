@@ -41,6 +41,20 @@ type ClusterOptions struct {
 	OnEvent func(node.Event)
 	// CountLogs counts memberlist's suspicion and failure log lines.
 	CountLogs bool
+	// JoinSeeds spreads the joins over several nodes: node i > 0 joins
+	// through node i mod JoinSeeds (nodes 1 to JoinSeeds−1, the other
+	// seeds, through node 0), so that no single node serves every join's
+	// push/pull while a large cluster forms. 0 or 1: every node joins
+	// through node 0.
+	JoinSeeds int
+}
+
+// joinVia is the index of the node that node i (> 0) joins through.
+func joinVia(i, seeds int) int {
+	if seeds <= 1 || i < seeds {
+		return 0
+	}
+	return i % seeds
 }
 
 // Cluster is a running set of nodes.
@@ -116,9 +130,9 @@ func (h logCounter) WithGroup(string) slog.Handler      { return h }
 // NodeName is the name of node i.
 func NodeName(i int) string { return fmt.Sprintf("n%03d", i) }
 
-// StartCluster starts o.N nodes on loopback, all joining through the
-// first. It returns once every node listens; use WaitStable to wait for
-// agreement.
+// StartCluster starts o.N nodes on loopback, joining through the first
+// (or through o.JoinSeeds of them). It returns once every node listens;
+// use WaitStable to wait for agreement.
 func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluster, err error) {
 	if o.N < 1 {
 		return nil, fmt.Errorf("scale: a cluster needs at least 1 node, got %d", o.N)
@@ -167,7 +181,7 @@ func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluste
 		name := NodeName(i)
 		cfg.Name, cfg.Cluster, cfg.BindAddr, cfg.BindPort = name, o.Name, "127.0.0.1", 0
 		if i > 0 {
-			cfg.Peers = []string{c.Nodes[0].Addr()}
+			cfg.Peers = []string{c.Nodes[joinVia(i, o.JoinSeeds)].Addr()}
 		}
 		rtm, id, sum, err := rt.NodeRuntime(ctx, fn, i)
 		if err != nil {

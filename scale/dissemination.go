@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -26,20 +27,40 @@ type DisseminationOptions struct {
 	Tuning  MemberlistTuning
 	// ModelRuns is the number of simulated spreads per size (0: 2000).
 	ModelRuns int
+	// JoinSeeds is ClusterOptions.JoinSeeds.
+	JoinSeeds int
 	Progress  io.Writer
+	// Checkpoint, if set, receives the results so far after every size
+	// (a copy).
+	Checkpoint func(*DisseminationResult)
 }
 
 // DisseminationSeries is one size.
 type DisseminationSeries struct {
 	N     int `json:"n"`
 	Certs int `json:"certs"`
-	// Incomplete counts certificates that had not reached every node when
-	// the next one was issued.
+	// Incomplete counts the timed certificates that never reached every
+	// node while the run watched (until Certs+1 newer ones had been issued,
+	// so at least one refresh interval each). A certificate overtaken by
+	// the next one before it reached every node never will: nodes holding
+	// the newer one do not take or pass on the older.
 	Incomplete int `json:"incomplete"`
-	// To99 and To100: from the leader accepting the certificate to
-	// ceil(0.99 N) nodes, and to all N nodes, having accepted it.
+	// K90, K99 are the node counts the 90% and 99% columns wait for:
+	// ceil(0.9 N) and ceil(0.99 N). For N ≤ 100, K99 = N: the 99% and 100%
+	// columns are then the same measurement.
+	K90 int `json:"k90"`
+	K99 int `json:"k99"`
+	// To90, To99 and To100: from the leader accepting the certificate to
+	// K90, K99 and all N nodes having accepted it, over the certificates
+	// that got there.
+	To90  Quantiles `json:"to_90pct"`
 	To99  Quantiles `json:"to_99pct"`
 	To100 Quantiles `json:"to_100pct"`
+	// The same with the certificates that did not get there counted,
+	// each as more than the time the run watched it (CensoredQuantiles).
+	To90Censored  CensoredQuantiles `json:"to_90pct_censored"`
+	To99Censored  CensoredQuantiles `json:"to_99pct_censored"`
+	To100Censored CensoredQuantiles `json:"to_100pct_censored"`
 	// The gossip model: memberlist's parameters, the closed form
 	// log_{f+1}(N) + ln(N)/f rounds, and a simulation of memberlist's
 	// broadcast (each informed node sends to GossipNodes random members
@@ -49,6 +70,7 @@ type DisseminationSeries struct {
 	Fanout           int     `json:"fanout"`
 	TransmitLimit    int     `json:"transmit_limit"`
 	ClosedFormRounds float64 `json:"closed_form_rounds"`
+	ModelRounds90    float64 `json:"model_rounds_90"`
 	ModelRounds99    float64 `json:"model_rounds_99"`
 	ModelRounds100   float64 `json:"model_rounds_100"`
 	// ModelIncomplete is the fraction of simulated spreads that never
@@ -87,7 +109,13 @@ func (c *certTimes) event(ev node.Event) {
 	}
 }
 
-// Dissemination times how fast a new certificate reaches every node.
+// Partial reports whether some certificates never reached every node, or
+// the size failed: its quantiles then describe the ones that did.
+func (s *DisseminationSeries) Partial() bool { return s.Incomplete > 0 || s.Error != "" }
+
+// Dissemination times how fast a new certificate reaches every node. If
+// ctx ends first, it returns the sizes measured until then with ctx's
+// error.
 func Dissemination(ctx context.Context, o DisseminationOptions) (*DisseminationResult, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{10, 25, 50, 100}
@@ -117,12 +145,17 @@ func Dissemination(ctx context.Context, o DisseminationOptions) (*DisseminationR
 		s, err := disseminate(ctx, rt, n, &o)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return res, ctx.Err()
 			}
 			s.Error = err.Error()
 			fmt.Fprintf(o.Progress, "  N=%-3d FAILED: %v\n", n, err)
 		}
 		res.Series = append(res.Series, s)
+		if o.Checkpoint != nil {
+			cp := *res
+			cp.Series = slices.Clone(res.Series)
+			o.Checkpoint(&cp)
+		}
 	}
 	return res, nil
 }
@@ -131,7 +164,7 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 	ct := &certTimes{at: map[uint64]map[string]time.Time{}}
 	var gossip time.Duration
 	var fanout, mult int
-	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Name: fmt.Sprintf("d%d-%d", n, time.Now().UnixNano()%1e6), Profile: o.Profile, OnEvent: ct.event,
+	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Name: fmt.Sprintf("d%d-%d", n, time.Now().UnixNano()%1e6), Profile: o.Profile, OnEvent: ct.event, JoinSeeds: o.JoinSeeds,
 		Tune: func(i int, cfg *node.Config) {
 			o.Tuning.apply(cfg)
 			cfg.RefreshInterval = o.Refresh
@@ -145,7 +178,9 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 	s.GossipIntervalMs, s.Fanout = ms(gossip), fanout
 	s.TransmitLimit = mult * int(math.Ceil(math.Log10(float64(n+1))))
 	s.ClosedFormRounds = math.Round((math.Log(float64(n))/math.Log(float64(fanout+1))+math.Log(float64(n))/float64(fanout))*100) / 100
-	s.ModelRounds99, s.ModelRounds100, s.ModelIncomplete = SimulateGossip(n, fanout, s.TransmitLimit, o.ModelRuns)
+	s.K90, s.K99 = int(math.Ceil(0.9*float64(n))), int(math.Ceil(0.99*float64(n)))
+	rounds, inc := SimulateGossipTo(n, fanout, s.TransmitLimit, o.ModelRuns, []int{s.K90, s.K99, n})
+	s.ModelRounds90, s.ModelRounds99, s.ModelRounds100, s.ModelIncomplete = rounds[0], rounds[1], rounds[2], inc
 	_, seq0, err := c.WaitStable(ctx, 30*time.Second+time.Duration(n)*200*time.Millisecond)
 	if err != nil {
 		return s, err
@@ -176,6 +211,7 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 		}
 	}
 	s.FalsePositives = c.Departures()
+	end := time.Now()
 	ct.mu.Lock()
 	defer ct.mu.Unlock()
 	var seqs []uint64
@@ -188,8 +224,11 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 	if len(seqs) > o.Certs {
 		seqs = seqs[:o.Certs]
 	}
-	var to99, to100 []time.Duration
-	k99 := int(math.Ceil(0.99 * float64(n)))
+	// For each fraction: the times of the certificates that reached it,
+	// and for the others how long the run watched them (censored).
+	ks := []int{s.K90, s.K99, n}
+	got := make([][]time.Duration, len(ks))
+	cut := make([][]time.Duration, len(ks))
 	for _, seq := range seqs {
 		var ts []time.Time
 		for _, t := range ct.at[seq] {
@@ -197,18 +236,21 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 		}
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
 		s.Certs++
-		if len(ts) >= k99 {
-			to99 = append(to99, ts[k99-1].Sub(ts[0]))
+		for j, k := range ks {
+			if len(ts) >= k {
+				got[j] = append(got[j], ts[k-1].Sub(ts[0]))
+			} else {
+				cut[j] = append(cut[j], end.Sub(ts[0]))
+			}
 		}
-		if len(ts) >= n {
-			to100 = append(to100, ts[n-1].Sub(ts[0]))
-		} else {
+		if len(ts) < n {
 			s.Incomplete++
 		}
 	}
-	s.To99, s.To100 = Summarize(to99), Summarize(to100)
-	fmt.Fprintf(o.Progress, "  N=%-3d %d certificates: 99%% p50 %.0f ms, 100%% p50 %.0f ms (model %.1f / %.1f rounds × %.0f ms), incomplete %d, false positives %d (load %s)\n",
-		n, s.Certs, s.To99.P50, s.To100.P50, s.ModelRounds99, s.ModelRounds100, s.GossipIntervalMs, s.Incomplete, s.FalsePositives, LoadAvg())
+	s.To90, s.To99, s.To100 = Summarize(got[0]), Summarize(got[1]), Summarize(got[2])
+	s.To90Censored, s.To99Censored, s.To100Censored = SummarizeCensored(got[0], cut[0]), SummarizeCensored(got[1], cut[1]), SummarizeCensored(got[2], cut[2])
+	fmt.Fprintf(o.Progress, "  N=%-3d %d certificates: 90%% p50 %.0f ms, 99%% p50 %.0f ms, 100%% p50 %.0f ms (model %.1f / %.1f / %.1f rounds × %.0f ms), incomplete %d, false positives %d (load %s)\n",
+		n, s.Certs, s.To90.P50, s.To99.P50, s.To100.P50, s.ModelRounds90, s.ModelRounds99, s.ModelRounds100, s.GossipIntervalMs, s.Incomplete, s.FalsePositives, LoadAvg())
 	if s.Certs == 0 {
 		return s, fmt.Errorf("no certificate was issued after seq %d", seq0)
 	}
@@ -219,15 +261,24 @@ func disseminate(ctx context.Context, rt *Runtime, n int, o *DisseminationOption
 // node among n: every node gossips at its own phase once per round to
 // fanout random other members, and each node passes the message on
 // limit times in all. It returns the median rounds until 99% and 100% of
-// the nodes know the message, and the fraction of runs that never reached
-// all of them (those count as +Inf in the median).
+// the nodes know the message (−1 if fewer than half the runs got there),
+// and the fraction of runs that never reached all of them.
 func SimulateGossip(n, fanout, limit, runs int) (r99, r100, incomplete float64) {
-	if n <= 1 {
-		return 0, 0, 0
+	r, inc := SimulateGossipTo(n, fanout, limit, runs, []int{int(math.Ceil(0.99 * float64(n))), n})
+	return r[0], r[1], inc
+}
+
+// SimulateGossipTo is SimulateGossip for any node counts: the median
+// rounds until counts[i] nodes know the message (−1, which JSON can carry
+// where +Inf cannot, if fewer than half the runs got there), and the
+// fraction of runs that never reached all n.
+func SimulateGossipTo(n, fanout, limit, runs int, counts []int) (rounds []float64, incomplete float64) {
+	rounds = make([]float64, len(counts))
+	if n <= 1 || runs <= 0 {
+		return rounds, 0
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
-	k99 := int(math.Ceil(0.99 * float64(n)))
-	var t99s, t100s []float64
+	at := make([][]float64, len(counts))
 	inf := 0
 	informed := make([]float64, n) // time informed, in rounds; -1 unknown
 	budget := make([]int, n)
@@ -275,21 +326,26 @@ func SimulateGossip(n, fanout, limit, runs int) (r99, r100, incomplete float64) 
 			}
 		}
 		sort.Float64s(times)
-		if len(times) >= k99 {
-			t99s = append(t99s, times[k99-1])
-		} else {
-			t99s = append(t99s, math.Inf(1))
+		for i, k := range counts {
+			if k >= 1 && len(times) >= k {
+				at[i] = append(at[i], times[k-1])
+			} else {
+				at[i] = append(at[i], math.Inf(1))
+			}
 		}
-		if len(times) == n {
-			t100s = append(t100s, times[n-1])
-		} else {
-			t100s = append(t100s, math.Inf(1))
+		if len(times) < n {
 			inf++
 		}
 	}
-	sort.Float64s(t99s)
-	sort.Float64s(t100s)
-	return math.Round(t99s[len(t99s)/2]*100) / 100, math.Round(t100s[len(t100s)/2]*100) / 100, float64(inf) / float64(runs)
+	for i := range counts {
+		sort.Float64s(at[i])
+		if med := at[i][len(at[i])/2]; math.IsInf(med, 1) {
+			rounds[i] = -1
+		} else {
+			rounds[i] = math.Round(med*100) / 100
+		}
+	}
+	return rounds, float64(inf) / float64(runs)
 }
 
 // nextTick is the first tick of a node with the given phase (in rounds)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"slices"
 	"time"
 
 	"vouch/node"
@@ -56,12 +58,17 @@ type FailoverOptions struct {
 	// Profile is the vouch profile ("local"); Tuning overrides it.
 	Profile string
 	Tuning  MemberlistTuning
+	// JoinSeeds is ClusterOptions.JoinSeeds for the vouch clusters.
+	JoinSeeds int
 	// Raft is the baseline's timing.
 	Raft RaftTiming
 	// Settle is how long a stable cluster runs before the kill.
 	Settle time.Duration
-	// Within bounds the wait for the failover; StartWithin the wait for
-	// a new cluster to agree (0: 30 s + 200 ms per node).
+	// Within bounds the wait for the failover, for every scheme alike; a
+	// trial that takes longer counts as timed out, and enters the
+	// censored quantiles as "> Within". StartWithin bounds the wait for a
+	// new cluster to agree, again for every scheme alike (0: 30 s +
+	// 200 ms per node).
 	Within, StartWithin time.Duration
 	// PollEvery is how often survivors are polled.
 	PollEvery time.Duration
@@ -70,6 +77,9 @@ type FailoverOptions struct {
 	GiveUpAfter int
 	// Progress receives one line per trial; nil discards.
 	Progress io.Writer
+	// Checkpoint, if set, receives the results so far after every trial
+	// (a copy), so that a long run can be saved as it goes.
+	Checkpoint func(*FailoverResult)
 }
 
 func (o *FailoverOptions) defaults() {
@@ -105,9 +115,13 @@ func (o *FailoverOptions) defaults() {
 	}
 }
 
-func (o *FailoverOptions) startWithin(n int) time.Duration {
-	if o.StartWithin > 0 {
-		return o.StartWithin
+// startWithin is how long a new cluster of n nodes may take to agree:
+// StartWithin, or 30 s + 200 ms per node. Every scheme gets the same.
+func (o *FailoverOptions) startWithin(n int) time.Duration { return startBound(o.StartWithin, n) }
+
+func startBound(set time.Duration, n int) time.Duration {
+	if set > 0 {
+		return set
 	}
 	return 30*time.Second + time.Duration(n)*200*time.Millisecond
 }
@@ -117,11 +131,23 @@ type FailoverSeries struct {
 	Scheme string `json:"scheme"`
 	N      int    `json:"n"`
 	Trials int    `json:"trials"`
-	// Failed counts trials that did not converge (start or failover).
-	Failed int `json:"failed"`
+	// Failed counts the trials that produced no failover time:
+	// StartFailed those whose cluster did not agree (or did not stay
+	// agreed) before the kill, so nothing was killed; TimedOut those
+	// whose survivors did not agree on a new leader within the bound
+	// after the kill.
+	Failed      int `json:"failed"`
+	StartFailed int `json:"start_failed"`
+	TimedOut    int `json:"timed_out"`
 	// All: kill to every survivor holding a certificate for one new
-	// leader (raft: naming one new leader, which is in state Leader).
+	// leader (raft: naming one new leader, which is in state Leader),
+	// over the successful trials only.
 	All Quantiles `json:"all_survivors"`
+	// Censored is All with the timed-out trials counted too, each as
+	// "more than BoundMs": what a user waits for, not only the survivors
+	// of the bound. Start failures are not in it (there was no kill).
+	Censored CensoredQuantiles `json:"all_survivors_censored"`
+	BoundMs  float64           `json:"bound_ms"`
 	// First: kill to the first survivor holding one.
 	First Quantiles `json:"first_survivor"`
 	// Acting (signed views): kill to the new leader acting on a renewed
@@ -135,9 +161,15 @@ type FailoverSeries struct {
 	// FalsePositives: over all trials, survivors' records of a member
 	// other than the killed leader departing (healthy nodes declared
 	// dead), from node.Status().Departed.
-	FalsePositives int      `json:"false_positives"`
-	Errors         []string `json:"errors,omitempty"`
+	FalsePositives int `json:"false_positives"`
+	// Errors are the first three errors of each kind, prefixed with the
+	// kind ("start: ", "failover: ").
+	Errors []string `json:"errors,omitempty"`
 }
+
+// Partial reports whether some trials of the series failed or were
+// skipped: its quantiles then describe the survivors only.
+func (s *FailoverSeries) Partial() bool { return s.Failed > 0 || s.GaveUp }
 
 // Ratio compares a vouch series with raft at one size.
 type Ratio struct {
@@ -147,20 +179,28 @@ type Ratio struct {
 	// P99 the same for p99. Below 1 means vouch is faster.
 	P50 float64 `json:"p50_ratio"`
 	P99 float64 `json:"p99_ratio"`
+	// Partial is set when either series had failed trials, so that the
+	// ratio compares survivors.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // FailoverResult is what Failover measured.
 type FailoverResult struct {
-	Profile string           `json:"profile"`
-	Tuning  MemberlistTuning `json:"tuning"`
-	Raft    RaftTiming       `json:"raft"`
-	Settle  string           `json:"settle"`
-	Poll    string           `json:"poll"`
-	Series  []FailoverSeries `json:"series"`
-	Ratios  []Ratio          `json:"ratios"`
+	Profile   string           `json:"profile"`
+	Tuning    MemberlistTuning `json:"tuning"`
+	JoinSeeds int              `json:"join_seeds,omitempty"`
+	Raft      RaftTiming       `json:"raft"`
+	Settle    string           `json:"settle"`
+	Poll      string           `json:"poll"`
+	// Within bounds every failover; StartWithin every formation ("" is
+	// 30 s + 200 ms per node).
+	Within      string           `json:"within"`
+	StartWithin string           `json:"start_within,omitempty"`
+	Series      []FailoverSeries `json:"series"`
+	Ratios      []Ratio          `json:"ratios"`
 }
 
-// Series returns the series of scheme at size n, or nil.
+// Find returns the series of scheme at size n, or nil.
 func (r *FailoverResult) Find(scheme string, n int) *FailoverSeries {
 	for i := range r.Series {
 		if r.Series[i].Scheme == scheme && r.Series[i].N == n {
@@ -175,11 +215,96 @@ type trialTimes struct {
 	falsePos           int
 }
 
+// trialError is a failed trial: Stage "start" when the cluster never
+// agreed (nothing was killed), "failover" when the survivors did not
+// agree within the bound after the kill.
+type trialError struct {
+	stage string
+	err   error
+}
+
+func (e *trialError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *trialError) Unwrap() error { return e.err }
+
+func startErr(err error) error    { return &trialError{"start", err} }
+func failoverErr(err error) error { return &trialError{"failover", err} }
+
+// seriesAcc accumulates one series' trials.
+type seriesAcc struct {
+	s                  FailoverSeries
+	all, first, acting []time.Duration
+	timedOut           []time.Duration
+	errs               map[string]int
+}
+
+func (a *seriesAcc) fail(err error, bound time.Duration) {
+	a.s.Failed++
+	stage := "start"
+	var te *trialError
+	if errors.As(err, &te) {
+		stage = te.stage
+	}
+	if stage == "failover" {
+		a.s.TimedOut++
+		a.timedOut = append(a.timedOut, bound)
+	} else {
+		a.s.StartFailed++
+	}
+	if a.errs == nil {
+		a.errs = map[string]int{}
+	}
+	if a.errs[stage] < 3 {
+		a.s.Errors = append(a.s.Errors, err.Error())
+	}
+	a.errs[stage]++
+}
+
+// summary is the series with its quantiles, a copy.
+func (a *seriesAcc) summary() FailoverSeries {
+	s := a.s
+	s.All, s.First = Summarize(a.all), Summarize(a.first)
+	s.Censored = SummarizeCensored(a.all, a.timedOut)
+	if len(a.acting) > 0 {
+		q := Summarize(a.acting)
+		s.Acting = &q
+	}
+	s.SamplesMs = slices.Clone(a.s.SamplesMs)
+	s.Errors = slices.Clone(a.s.Errors)
+	return s
+}
+
+// ratios compares each vouch series at size n with raft's.
+func ratios(series []FailoverSeries, n int) []Ratio {
+	find := func(scheme string) *FailoverSeries {
+		for i := range series {
+			if series[i].Scheme == scheme && series[i].N == n {
+				return &series[i]
+			}
+		}
+		return nil
+	}
+	r := find(SchemeRaft)
+	if r == nil || r.All.N == 0 {
+		return nil
+	}
+	var out []Ratio
+	for _, s := range []string{SchemeMembers, SchemeViews} {
+		if v := find(s); v != nil && v.All.N > 0 {
+			out = append(out, Ratio{N: n, Scheme: s, P50: round3(v.All.P50 / r.All.P50), P99: round3(v.All.P99 / r.All.P99), Partial: v.Partial() || r.Partial()})
+		}
+	}
+	return out
+}
+
 // Failover kills the leader of fresh clusters and times the failover, for
-// every size and scheme.
+// every size and scheme. If ctx ends first, it returns what was measured
+// until then with ctx's error; the trial under way is left out.
 func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	o.defaults()
-	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, Raft: o.Raft, Settle: o.Settle.String(), Poll: o.PollEvery.String()}
+	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
+	if o.StartWithin > 0 {
+		res.StartWithin = o.StartWithin.String()
+	}
 	var rt *Runtime
 	for _, s := range o.Schemes {
 		switch s {
@@ -200,20 +325,29 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		if n < 2 {
 			return nil, fmt.Errorf("scale: failover needs at least 2 nodes, got %d", n)
 		}
-		acc := map[string]*struct {
-			s                  FailoverSeries
-			all, first, acting []time.Duration
-		}{}
+	}
+	for _, n := range o.Sizes {
+		acc := map[string]*seriesAcc{}
 		for _, s := range o.Schemes {
-			acc[s] = &struct {
-				s                  FailoverSeries
-				all, first, acting []time.Duration
-			}{s: FailoverSeries{Scheme: s, N: n}}
+			acc[s] = &seriesAcc{s: FailoverSeries{Scheme: s, N: n, BoundMs: ms(o.Within)}}
+		}
+		// snapshot is the result so far, this size included.
+		snapshot := func() *FailoverResult {
+			out := *res
+			out.Series = slices.Clone(res.Series)
+			out.Ratios = slices.Clone(res.Ratios)
+			for _, s := range o.Schemes {
+				if a := acc[s]; a.s.Trials > 0 || a.s.GaveUp {
+					out.Series = append(out.Series, a.summary())
+				}
+			}
+			out.Ratios = append(out.Ratios, ratios(out.Series, n)...)
+			return &out
 		}
 		for k := range o.Trials {
 			for _, s := range o.Schemes {
 				if err := ctx.Err(); err != nil {
-					return nil, err
+					return snapshot(), err
 				}
 				a := acc[s]
 				if a.s.GaveUp {
@@ -224,7 +358,6 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 					fmt.Fprintf(o.Progress, "  %-13s N=%-3d: the first %d trials failed; giving up at this size\n", s, n, a.s.Failed)
 					continue
 				}
-				a.s.Trials++
 				var tt trialTimes
 				var err error
 				if s == SchemeRaft {
@@ -232,66 +365,53 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 				} else {
 					tt, err = vouchTrial(ctx, rt, n, s == SchemeViews, fmt.Sprintf("f%d-%d-%d", n, k, time.Now().UnixNano()%1e6), &o)
 				}
+				if ctx.Err() != nil {
+					// Interrupted: the trial says nothing about the scheme.
+					return snapshot(), ctx.Err()
+				}
+				a.s.Trials++
 				a.s.FalsePositives += tt.falsePos
 				if err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
-					a.s.Failed++
-					if len(a.s.Errors) < 3 {
-						a.s.Errors = append(a.s.Errors, err.Error())
-					}
+					a.fail(err, o.Within)
 					fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %2d: FAILED: %v\n", s, n, k+1, err)
-					continue
+				} else {
+					a.all = append(a.all, tt.all)
+					a.first = append(a.first, tt.first)
+					if tt.acting > 0 {
+						a.acting = append(a.acting, tt.acting)
+					}
+					a.s.SamplesMs = append(a.s.SamplesMs, ms(tt.all))
+					fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %2d: all %6.0f ms  first %6.0f ms  false positives %d  (load %s)\n", s, n, k+1, ms(tt.all), ms(tt.first), tt.falsePos, LoadAvg())
 				}
-				a.all = append(a.all, tt.all)
-				a.first = append(a.first, tt.first)
-				if tt.acting > 0 {
-					a.acting = append(a.acting, tt.acting)
+				if o.Checkpoint != nil {
+					o.Checkpoint(snapshot())
 				}
-				a.s.SamplesMs = append(a.s.SamplesMs, ms(tt.all))
-				fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %2d: all %6.0f ms  first %6.0f ms  false positives %d  (load %s)\n", s, n, k+1, ms(tt.all), ms(tt.first), tt.falsePos, LoadAvg())
 				runtime.GC()
 			}
 		}
-		for _, s := range o.Schemes {
-			a := acc[s]
-			a.s.All, a.s.First = Summarize(a.all), Summarize(a.first)
-			if len(a.acting) > 0 {
-				q := Summarize(a.acting)
-				a.s.Acting = &q
-			}
-			res.Series = append(res.Series, a.s)
-		}
-		if r := res.Find(SchemeRaft, n); r != nil && r.All.N > 0 {
-			for _, s := range []string{SchemeMembers, SchemeViews} {
-				if v := res.Find(s, n); v != nil && v.All.N > 0 {
-					res.Ratios = append(res.Ratios, Ratio{N: n, Scheme: s, P50: round3(v.All.P50 / r.All.P50), P99: round3(v.All.P99 / r.All.P99)})
-				}
-			}
-		}
+		*res = *snapshot()
 	}
 	return res, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 var errTimeout = errors.New("timed out")
 
 // vouchTrial runs one failover of a fresh vouch cluster.
 func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string, o *FailoverOptions) (trialTimes, error) {
 	var tt trialTimes
-	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: views, Name: name, Profile: o.Profile,
+	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: views, Name: name, Profile: o.Profile, JoinSeeds: o.JoinSeeds,
 		Tune: func(i int, cfg *node.Config) { o.Tuning.apply(cfg) }})
 	if err != nil {
-		return tt, err
+		return tt, startErr(err)
 	}
 	defer c.Close()
 	leader, seq, err := c.WaitStable(ctx, o.startWithin(n))
 	if err != nil {
-		return tt, fmt.Errorf("start: %w", err)
+		return tt, startErr(err)
 	}
 	// Settle, and start over if anything changed meanwhile.
 	for range 5 {
@@ -303,7 +423,7 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 			break
 		}
 		if leader, seq, err = c.WaitStable(ctx, o.startWithin(n)); err != nil {
-			return tt, fmt.Errorf("settle: %w", err)
+			return tt, startErr(fmt.Errorf("did not stay agreed while settling: %w", err))
 		}
 	}
 	li := c.Index(leader)
@@ -341,7 +461,7 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 		}
 		if now.After(deadline) {
 			tt.falsePos = c.DeparturesAmong(surv, leader) - before
-			return tt, fmt.Errorf("failover %w after %s: %s", errTimeout, o.Within, c.describe(surv))
+			return tt, failoverErr(fmt.Errorf("%w after %s: %s", errTimeout, o.Within, c.describe(surv)))
 		}
 		if err := sleep(ctx, o.PollEvery); err != nil {
 			return tt, err
@@ -356,12 +476,12 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 	var tt trialTimes
 	c, err := StartRaft(n, o.Raft)
 	if err != nil {
-		return tt, err
+		return tt, startErr(err)
 	}
 	defer c.Close()
 	leader, err := c.WaitStable(ctx, o.startWithin(n))
 	if err != nil {
-		return tt, fmt.Errorf("start: %w", err)
+		return tt, startErr(err)
 	}
 	for range 5 {
 		if err := sleep(ctx, o.Settle); err != nil {
@@ -371,7 +491,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 			break
 		}
 		if leader, err = c.WaitStable(ctx, o.startWithin(n)); err != nil {
-			return tt, fmt.Errorf("settle: %w", err)
+			return tt, startErr(fmt.Errorf("did not stay agreed while settling: %w", err))
 		}
 	}
 	li := c.Index(leader)
@@ -399,7 +519,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 			return tt, nil
 		}
 		if now.After(deadline) {
-			return tt, fmt.Errorf("raft failover %w after %s", errTimeout, o.Within)
+			return tt, failoverErr(fmt.Errorf("%w after %s: %s", errTimeout, o.Within, c.describe(surv)))
 		}
 		if err := sleep(ctx, o.PollEvery); err != nil {
 			return tt, err

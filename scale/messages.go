@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -25,10 +26,14 @@ type MessagesOptions struct {
 	Profile          string
 	Raft             RaftTiming
 	Progress         io.Writer
+	// Checkpoint, if set, receives the results so far after every trial
+	// (a copy).
+	Checkpoint func(*MessagesResult)
 }
 
 // MessagesSeries is one scheme at one size; counts are medians over the
-// trials, per election.
+// trials, per election. Every count is in messages: a one-way packet is
+// one, a request and its answer (an RPC, a runtime call) two.
 type MessagesSeries struct {
 	Scheme string `json:"scheme"`
 	N      int    `json:"n"`
@@ -39,28 +44,48 @@ type MessagesSeries struct {
 	// vouch: calls to the runtime (view submissions with signed views,
 	// elections with the member list) in the window; the idle rate
 	// (calls per second, whole cluster) measured before the kill; and the
-	// excess over that rate, the calls the election itself caused.
+	// excess over that rate, the calls the election itself caused, with
+	// its spread over the trials (quartiles): an excess whose quartiles
+	// straddle 0 is noise around none. It can be negative (fewer calls
+	// than the idle rate predicts); the total never charges less than 0.
 	RuntimeCalls       float64 `json:"runtime_calls,omitempty"`
 	IdleCallsPerS      float64 `json:"idle_calls_per_s,omitempty"`
 	ExcessRuntimeCalls float64 `json:"excess_runtime_calls,omitempty"`
+	ExcessP25          float64 `json:"excess_runtime_calls_p25,omitempty"`
+	ExcessP75          float64 `json:"excess_runtime_calls_p75,omitempty"`
 	// CertPackets: UDP packets that carried the new certificate (gossip
 	// and piggybacked on probes); CertMsgs: copies of it in them.
 	CertPackets float64 `json:"cert_packets,omitempty"`
 	CertMsgs    float64 `json:"cert_msgs,omitempty"`
-	// raft: RequestPreVote and RequestVote RPCs sent, election rounds
-	// (distinct candidate terms) and the formula 2(N−1) per round.
-	PreVotes    float64 `json:"pre_votes,omitempty"`
-	Votes       float64 `json:"votes,omitempty"`
-	Rounds      float64 `json:"rounds,omitempty"`
-	RaftFormula int     `json:"raft_formula_per_round,omitempty"`
-	// Total is the messages per election compared across schemes: vouch
-	// excess runtime calls + certificate packets; raft pre-votes + votes.
+	// raft: RequestPreVote and RequestVote RPCs sent and answered, the
+	// new leader's first AppendEntries to each peer (how it makes itself
+	// known) sent and answered, election rounds (distinct candidate
+	// terms), and the formula for one round in messages, 4(N−1): N−1
+	// pre-vote and N−1 vote requests, each answered.
+	PreVotes      float64 `json:"pre_votes,omitempty"`
+	PreVoteResps  float64 `json:"pre_vote_responses,omitempty"`
+	Votes         float64 `json:"votes,omitempty"`
+	VoteResps     float64 `json:"vote_responses,omitempty"`
+	Announces     float64 `json:"announces,omitempty"`
+	AnnounceResps float64 `json:"announce_responses,omitempty"`
+	Rounds        float64 `json:"rounds,omitempty"`
+	RaftFormula   int     `json:"raft_formula_msgs_per_round,omitempty"`
+	// Total is the messages per election compared across schemes, the
+	// median over trials of: vouch, certificate packets + 2 × max(0,
+	// excess runtime calls); raft, pre-vote, vote and announcing
+	// AppendEntries requests and their answers.
 	Total float64 `json:"total"`
-	// PBFT's view change (2n(n−1)) and MinBFT's (n(n−1)), for scale.
+	// Formulas, not measurements, for scale: PBFT's view change
+	// (2n(n−1) messages) and MinBFT's (n(n−1)).
 	PBFT   int      `json:"pbft_2n_n_minus_1"`
 	MinBFT int      `json:"minbft_n_n_minus_1"`
 	Errors []string `json:"errors,omitempty"`
 }
+
+// ExcessIsNoise reports whether the excess runtime calls' quartiles
+// include 0: the election caused no calls beyond the idle rate that the
+// trials can tell apart from none.
+func (s *MessagesSeries) ExcessIsNoise() bool { return s.ExcessP25 <= 0 && s.ExcessP75 >= 0 }
 
 // MessagesResult is what Messages measured.
 type MessagesResult struct {
@@ -73,10 +98,35 @@ type MessagesResult struct {
 type msgTrial struct {
 	window                                   time.Duration
 	calls, idleRate, excess, certPkts, certs float64
-	preVotes, votes, rounds                  float64
+	preVotes, preVoteResps, votes, voteResps float64
+	announces, announceResps, rounds         float64
 }
 
-// Messages counts the messages of one election.
+// total is the trial's messages (MessagesSeries.Total).
+func (t msgTrial) total(raft bool) float64 {
+	if raft {
+		return t.preVotes + t.preVoteResps + t.votes + t.voteResps + t.announces + t.announceResps
+	}
+	return t.certPkts + 2*max(0, t.excess)
+}
+
+// quantile is the q-quantile of xs by linear interpolation between
+// closest ranks (xs is sorted in place).
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	pos := q * float64(len(xs)-1)
+	lo := int(pos)
+	if lo+1 >= len(xs) {
+		return xs[len(xs)-1]
+	}
+	return xs[lo] + (pos-float64(lo))*(xs[lo+1]-xs[lo])
+}
+
+// Messages counts the messages of one election. If ctx ends first, it
+// returns what was counted until then with ctx's error.
 func Messages(ctx context.Context, o MessagesOptions) (*MessagesResult, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{3, 5, 10, 25, 50}
@@ -108,70 +158,89 @@ func Messages(ctx context.Context, o MessagesOptions) (*MessagesResult, error) {
 	}
 	defer rt.Close()
 	res := &MessagesResult{Profile: o.Profile, Raft: o.Raft, Tail: o.Tail.String()}
+	for _, s := range o.Schemes {
+		if s != SchemeRaft && s != SchemeViews && s != SchemeMembers {
+			return nil, fmt.Errorf("scale: unknown scheme %q", s)
+		}
+	}
 	for _, n := range o.Sizes {
 		for _, s := range o.Schemes {
 			ser := MessagesSeries{Scheme: s, N: n, PBFT: 2 * n * (n - 1), MinBFT: n * (n - 1)}
 			var ts []msgTrial
+			snapshot := func() *MessagesResult {
+				out := *res
+				out.Series = append(slices.Clone(res.Series), summarizeMessages(ser, ts))
+				return &out
+			}
 			for k := range o.Trials {
 				var t msgTrial
 				var err error
-				switch s {
-				case SchemeRaft:
+				if s == SchemeRaft {
 					t, err = raftMessages(ctx, n, &o)
-				case SchemeViews, SchemeMembers:
+				} else {
 					t, err = vouchMessages(ctx, rt, n, s == SchemeViews, fmt.Sprintf("m%d-%d-%d", n, k, time.Now().UnixNano()%1e6), &o)
-				default:
-					return nil, fmt.Errorf("scale: unknown scheme %q", s)
+				}
+				if ctx.Err() != nil {
+					return snapshot(), ctx.Err()
 				}
 				ser.Trials++
 				if err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
 					ser.Failed++
 					if len(ser.Errors) < 3 {
 						ser.Errors = append(ser.Errors, err.Error())
 					}
 					fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %d: FAILED: %v\n", s, n, k+1, err)
-					continue
+				} else {
+					ts = append(ts, t)
+					fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %d: window %.0f ms, runtime calls %.0f (excess %.1f), cert packets %.0f, pre-votes %.0f+%.0f, votes %.0f+%.0f, announces %.0f+%.0f, rounds %.0f\n",
+						s, n, k+1, ms(t.window), t.calls, t.excess, t.certPkts, t.preVotes, t.preVoteResps, t.votes, t.voteResps, t.announces, t.announceResps, t.rounds)
 				}
-				ts = append(ts, t)
-				fmt.Fprintf(o.Progress, "  %-13s N=%-3d trial %d: window %.0f ms, runtime calls %.0f (excess %.1f), cert packets %.0f, pre-votes %.0f, votes %.0f, rounds %.0f\n",
-					s, n, k+1, ms(t.window), t.calls, t.excess, t.certPkts, t.preVotes, t.votes, t.rounds)
+				if o.Checkpoint != nil {
+					o.Checkpoint(snapshot())
+				}
 			}
-			med := func(f func(msgTrial) float64) float64 {
-				if len(ts) == 0 {
-					return 0
-				}
-				xs := make([]float64, len(ts))
-				for i, t := range ts {
-					xs[i] = f(t)
-				}
-				sort.Float64s(xs)
-				if len(xs)%2 == 1 {
-					return round3(xs[len(xs)/2])
-				}
-				return round3((xs[len(xs)/2-1] + xs[len(xs)/2]) / 2)
-			}
-			ser.WindowMs = med(func(t msgTrial) float64 { return ms(t.window) })
-			if s == SchemeRaft {
-				ser.PreVotes = med(func(t msgTrial) float64 { return t.preVotes })
-				ser.Votes = med(func(t msgTrial) float64 { return t.votes })
-				ser.Rounds = med(func(t msgTrial) float64 { return t.rounds })
-				ser.RaftFormula = 2 * (n - 1)
-				ser.Total = med(func(t msgTrial) float64 { return t.preVotes + t.votes })
-			} else {
-				ser.RuntimeCalls = med(func(t msgTrial) float64 { return t.calls })
-				ser.IdleCallsPerS = med(func(t msgTrial) float64 { return t.idleRate })
-				ser.ExcessRuntimeCalls = med(func(t msgTrial) float64 { return t.excess })
-				ser.CertPackets = med(func(t msgTrial) float64 { return t.certPkts })
-				ser.CertMsgs = med(func(t msgTrial) float64 { return t.certs })
-				ser.Total = med(func(t msgTrial) float64 { return t.excess + t.certPkts })
-			}
-			res.Series = append(res.Series, ser)
+			res.Series = append(res.Series, summarizeMessages(ser, ts))
 		}
 	}
 	return res, nil
+}
+
+// summarizeMessages fills ser's medians from the successful trials.
+func summarizeMessages(ser MessagesSeries, ts []msgTrial) MessagesSeries {
+	ser.Errors = slices.Clone(ser.Errors)
+	at := func(q float64, f func(msgTrial) float64) float64 {
+		if len(ts) == 0 {
+			return 0
+		}
+		xs := make([]float64, len(ts))
+		for i, t := range ts {
+			xs[i] = f(t)
+		}
+		return round3(quantile(xs, q))
+	}
+	med := func(f func(msgTrial) float64) float64 { return at(0.5, f) }
+	raft := ser.Scheme == SchemeRaft
+	ser.WindowMs = med(func(t msgTrial) float64 { return ms(t.window) })
+	ser.Total = med(func(t msgTrial) float64 { return t.total(raft) })
+	if raft {
+		ser.PreVotes = med(func(t msgTrial) float64 { return t.preVotes })
+		ser.PreVoteResps = med(func(t msgTrial) float64 { return t.preVoteResps })
+		ser.Votes = med(func(t msgTrial) float64 { return t.votes })
+		ser.VoteResps = med(func(t msgTrial) float64 { return t.voteResps })
+		ser.Announces = med(func(t msgTrial) float64 { return t.announces })
+		ser.AnnounceResps = med(func(t msgTrial) float64 { return t.announceResps })
+		ser.Rounds = med(func(t msgTrial) float64 { return t.rounds })
+		ser.RaftFormula = 4 * (ser.N - 1)
+		return ser
+	}
+	ser.RuntimeCalls = med(func(t msgTrial) float64 { return t.calls })
+	ser.IdleCallsPerS = med(func(t msgTrial) float64 { return t.idleRate })
+	ser.ExcessRuntimeCalls = med(func(t msgTrial) float64 { return t.excess })
+	ser.ExcessP25 = at(0.25, func(t msgTrial) float64 { return t.excess })
+	ser.ExcessP75 = at(0.75, func(t msgTrial) float64 { return t.excess })
+	ser.CertPackets = med(func(t msgTrial) float64 { return t.certPkts })
+	ser.CertMsgs = med(func(t msgTrial) float64 { return t.certs })
+	return ser
 }
 
 func vouchMessages(ctx context.Context, rt *Runtime, n int, views bool, name string, o *MessagesOptions) (msgTrial, error) {
@@ -181,7 +250,7 @@ func vouchMessages(ctx context.Context, rt *Runtime, n int, views bool, name str
 		return t, err
 	}
 	defer c.Close()
-	if _, _, err := c.WaitStable(ctx, 30*time.Second+time.Duration(n)*200*time.Millisecond); err != nil {
+	if _, _, err := c.WaitStable(ctx, startBound(0, n)); err != nil {
 		return t, err
 	}
 	if err := sleep(ctx, time.Second); err != nil {
@@ -240,7 +309,7 @@ func raftMessages(ctx context.Context, n int, o *MessagesOptions) (msgTrial, err
 		return t, err
 	}
 	defer c.Close()
-	leader, err := c.WaitStable(ctx, 30*time.Second)
+	leader, err := c.WaitStable(ctx, startBound(0, n))
 	if err != nil {
 		return t, err
 	}
@@ -249,7 +318,9 @@ func raftMessages(ctx context.Context, n int, o *MessagesOptions) (msgTrial, err
 	}
 	li := c.Index(leader)
 	term, _ := strconv.ParseUint(c.Rafts[li].Stats()["term"], 10, 64)
-	pv0, v0 := c.Counts.PreVotes.Load(), c.Counts.Votes.Load()
+	k := c.Counts
+	k.AnnounceFloor.Store(term)
+	pv0, pr0, v0, vr0, a0, ar0 := k.PreVotes.Load(), k.PreVoteResps.Load(), k.Votes.Load(), k.VoteResps.Load(), k.Announces.Load(), k.AnnounceResps.Load()
 	t0 := time.Now()
 	c.Kill(li)
 	surv := c.Alive()
@@ -258,7 +329,7 @@ func raftMessages(ctx context.Context, n int, o *MessagesOptions) (msgTrial, err
 			break
 		}
 		if time.Since(t0) > 20*time.Second {
-			return t, fmt.Errorf("raft failover timed out")
+			return t, fmt.Errorf("raft failover timed out after 20s: %s", c.describe(surv))
 		}
 		if err := sleep(ctx, 2*time.Millisecond); err != nil {
 			return t, err
@@ -268,8 +339,9 @@ func raftMessages(ctx context.Context, n int, o *MessagesOptions) (msgTrial, err
 		return t, err
 	}
 	t.window = time.Since(t0)
-	t.preVotes = float64(c.Counts.PreVotes.Load() - pv0)
-	t.votes = float64(c.Counts.Votes.Load() - v0)
-	t.rounds = float64(c.Counts.TermsAbove(term))
+	t.preVotes, t.preVoteResps = float64(k.PreVotes.Load()-pv0), float64(k.PreVoteResps.Load()-pr0)
+	t.votes, t.voteResps = float64(k.Votes.Load()-v0), float64(k.VoteResps.Load()-vr0)
+	t.announces, t.announceResps = float64(k.Announces.Load()-a0), float64(k.AnnounceResps.Load()-ar0)
+	t.rounds = float64(k.TermsAbove(term))
 	return t, nil
 }

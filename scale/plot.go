@@ -41,14 +41,22 @@ func Plot(r *Report, dir, format string) ([]string, error) {
 	var files []string
 	if r.Failover != nil && len(r.Failover.Series) > 0 {
 		f := filepath.Join(dir, "failover."+format)
-		if err := plotFailover(r.Failover, r.Machine, f); err != nil {
+		m := r.Machine
+		if r.failoverMachine != nil {
+			m = *r.failoverMachine
+		}
+		if err := plotFailover(r.Failover, m, f); err != nil {
 			return files, err
 		}
 		files = append(files, f)
 	}
 	if r.Dissemination != nil && len(r.Dissemination.Series) > 0 {
 		f := filepath.Join(dir, "dissemination."+format)
-		if err := plotDissemination(r.Dissemination, r.Machine, f); err != nil {
+		m := r.Machine
+		if r.disseminationMachine != nil {
+			m = *r.disseminationMachine
+		}
+		if err := plotDissemination(r.Dissemination, m, f); err != nil {
 			return files, err
 		}
 		files = append(files, f)
@@ -108,32 +116,91 @@ func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, dashes []vg.Length, s
 	return nil
 }
 
+// partialMark is a point measured on only some of its trials: a hollow
+// ring around its marker and a label "ok/trials", so that a reader does
+// not take a survivor-biased point for a full one.
+type partialMark struct {
+	xy    plotter.XY
+	label string
+}
+
+// markPartial draws the marks, and a legend entry for them.
+func markPartial(p *plot.Plot, marks []partialMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	var xys plotter.XYs
+	var labels []string
+	for _, m := range marks {
+		xys = append(xys, m.xy)
+		labels = append(labels, m.label)
+	}
+	ring, err := plotter.NewScatter(xys)
+	if err != nil {
+		return err
+	}
+	ring.Shape, ring.Radius, ring.Color = draw.RingGlyph{}, vg.Points(6), color.Black
+	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	if err != nil {
+		return err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].Font.Size = vg.Points(8)
+	}
+	l.Offset = vg.Point{X: vg.Points(7), Y: vg.Points(2)}
+	p.Add(ring, l)
+	p.Legend.Add("partial: only ok/trials succeeded (survivors only)", ring)
+	return nil
+}
+
 func plotFailover(r *FailoverResult, m Machine, file string) error {
-	p := newPlot(fmt.Sprintf("Failover vs N: kill the leader, every survivor knows the new one\n(vouch profile %s; raft heartbeat/election %s/%s; solid p50, dashed p99)",
-		r.Profile, r.Raft.HeartbeatTimeout, r.Raft.ElectionTimeout), machineLine(m))
+	fewest := 0
+	for _, s := range r.Series {
+		if s.All.N > 0 && (fewest == 0 || s.All.N < fewest) {
+			fewest = s.All.N
+		}
+	}
+	p99 := "p99"
+	switch {
+	case r.maxTrials() > 0 && r.maxTrials() < 100:
+		p99 = fmt.Sprintf("p99 = max of ≤ %d trials (nearest rank)", r.maxTrials())
+	case fewest > 0 && fewest < 100:
+		p99 = "p99 (= max where < 100 trials)"
+	}
+	p := newPlot(fmt.Sprintf("Failover vs N: kill the leader, every survivor knows the new one\n(vouch profile %s; raft heartbeat/election %s/%s; solid p50, dashed %s)",
+		r.Profile, r.Raft.HeartbeatTimeout, r.Raft.ElectionTimeout, p99), machineLine(m))
+	var marks []partialMark
 	for _, scheme := range []string{SchemeMembers, SchemeViews, SchemeRaft} {
-		var p50, p99 plotter.XYs
+		var p50s, p99s plotter.XYs
 		for _, s := range r.Series {
 			if s.Scheme == scheme && s.All.N > 0 {
-				p50 = append(p50, plotter.XY{X: float64(s.N), Y: s.All.P50})
-				p99 = append(p99, plotter.XY{X: float64(s.N), Y: s.All.P99})
+				p50s = append(p50s, plotter.XY{X: float64(s.N), Y: s.All.P50})
+				p99s = append(p99s, plotter.XY{X: float64(s.N), Y: s.All.P99})
+				if s.Partial() {
+					label := fmt.Sprintf("%d/%d", s.All.N, s.Trials)
+					marks = append(marks, partialMark{plotter.XY{X: float64(s.N), Y: s.All.P50}, label}, partialMark{plotter.XY{X: float64(s.N), Y: s.All.P99}, label})
+				}
 			}
 		}
 		c := schemeColor[scheme]
-		if err := addLine(p, p50, c, nil, draw.CircleGlyph{}, schemeLabel[scheme]+" p50"); err != nil {
+		if err := addLine(p, p50s, c, nil, draw.CircleGlyph{}, schemeLabel[scheme]+" p50"); err != nil {
 			return err
 		}
-		if err := addLine(p, p99, c, dashed, draw.TriangleGlyph{}, schemeLabel[scheme]+" p99"); err != nil {
+		if err := addLine(p, p99s, c, dashed, draw.TriangleGlyph{}, schemeLabel[scheme]+" p99"); err != nil {
 			return err
 		}
+	}
+	if err := markPartial(p, marks); err != nil {
+		return err
 	}
 	return p.Save(8*vg.Inch, 5.5*vg.Inch, file)
 }
 
 func plotDissemination(r *DisseminationResult, m Machine, file string) error {
-	p := newPlot("Dissemination vs N: a new certificate reaching 99% / 100% of nodes\n(measured p50 with p99 bars; model = memberlist gossip rounds × GossipInterval)", machineLine(m))
+	p := newPlot("Dissemination vs N: a new certificate reaching 99% / 100% of nodes\n(measured p50 with p99 bars; model = memberlist gossip rounds × GossipInterval; 99% = 100% for N ≤ 100)", machineLine(m))
 	var m99, m100, mod99, mod100, closed plotter.XYs
 	var bars errXYs
+	var marks []partialMark
 	for _, s := range r.Series {
 		if s.Error != "" {
 			continue
@@ -141,14 +208,22 @@ func plotDissemination(r *DisseminationResult, m Machine, file string) error {
 		x := float64(s.N)
 		if s.To99.N > 0 {
 			m99 = append(m99, plotter.XY{X: x, Y: s.To99.P50})
+			if s.To99.N < s.Certs {
+				marks = append(marks, partialMark{plotter.XY{X: x, Y: s.To99.P50}, fmt.Sprintf("%d/%d", s.To99.N, s.Certs)})
+			}
 		}
 		if s.To100.N > 0 {
 			m100 = append(m100, plotter.XY{X: x, Y: s.To100.P50})
 			bars = append(bars, errXY{x, s.To100.P50, s.To100.P99 - s.To100.P50})
+			if s.To100.N < s.Certs {
+				marks = append(marks, partialMark{plotter.XY{X: x, Y: s.To100.P50}, fmt.Sprintf("%d/%d", s.To100.N, s.Certs)})
+			}
 		}
 		g := s.GossipIntervalMs
-		mod99 = append(mod99, plotter.XY{X: x, Y: s.ModelRounds99 * g})
-		if s.ModelRounds100 < 1e9 {
+		if s.ModelRounds99 >= 0 {
+			mod99 = append(mod99, plotter.XY{X: x, Y: s.ModelRounds99 * g})
+		}
+		if s.ModelRounds100 >= 0 && s.ModelRounds100 < 1e9 {
 			mod100 = append(mod100, plotter.XY{X: x, Y: s.ModelRounds100 * g})
 		}
 		closed = append(closed, plotter.XY{X: x, Y: s.ClosedFormRounds * g})
@@ -177,6 +252,9 @@ func plotDissemination(r *DisseminationResult, m Machine, file string) error {
 	if err := addLine(p, closed, grey, dotted, draw.CrossGlyph{}, "closed form log_{f+1}N + ln(N)/f rounds"); err != nil {
 		return err
 	}
+	if err := markPartial(p, marks); err != nil {
+		return err
+	}
 	return p.Save(8*vg.Inch, 5.5*vg.Inch, file)
 }
 
@@ -186,3 +264,12 @@ type errXYs []errXY
 func (e errXYs) Len() int                        { return len(e) }
 func (e errXYs) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
 func (e errXYs) YError(i int) (float64, float64) { return 0, e[i].up }
+
+// maxTrials is the largest number of successful trials in a series.
+func (r *FailoverResult) maxTrials() int {
+	m := 0
+	for _, s := range r.Series {
+		m = max(m, s.All.N)
+	}
+	return m
+}

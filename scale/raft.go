@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,12 +40,31 @@ func DefaultRaftTiming() RaftTiming {
 		LeaderLeaseTimeout: 250 * time.Millisecond, CommitTimeout: 50 * time.Millisecond, PreVote: true}
 }
 
-// RaftCounts count election RPCs sent by a raft node.
+// RaftCounts count the election RPCs raft nodes send, and the responses
+// they get back: a request and its response are two messages, as two
+// gossip packets are.
 type RaftCounts struct {
 	PreVotes, Votes, Appends atomic.Int64
-	// Terms records the distinct candidate terms seen in vote requests.
-	mu    sync.Mutex
-	terms map[uint64]bool
+	// PreVoteResps and VoteResps count the requests that were answered
+	// (the RPC returned a response, granted or not).
+	PreVoteResps, VoteResps atomic.Int64
+	// Announces counts, for terms above AnnounceFloor, the first
+	// AppendEntries a leader of that term sent to each peer: how a new
+	// leader makes itself known, the counterpart of spreading vouch's
+	// certificate. AnnounceResps counts those that were answered.
+	Announces, AnnounceResps atomic.Int64
+	AnnounceFloor            atomic.Uint64
+
+	mu sync.Mutex
+	// terms records the distinct candidate terms seen in vote requests;
+	// announced the (term, peer) pairs already counted in Announces.
+	terms     map[uint64]bool
+	announced map[raftAnnounce]bool
+}
+
+type raftAnnounce struct {
+	term   uint64
+	target raft.ServerAddress
 }
 
 func (c *RaftCounts) term(t uint64) {
@@ -50,6 +74,25 @@ func (c *RaftCounts) term(t uint64) {
 	}
 	c.terms[t] = true
 	c.mu.Unlock()
+}
+
+// announce reports whether an AppendEntries of term to target is the
+// first of a term above the floor, and records it.
+func (c *RaftCounts) announce(term uint64, target raft.ServerAddress) bool {
+	if term <= c.AnnounceFloor.Load() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.announced == nil {
+		c.announced = map[raftAnnounce]bool{}
+	}
+	k := raftAnnounce{term, target}
+	if c.announced[k] {
+		return false
+	}
+	c.announced[k] = true
+	return true
 }
 
 // TermsAbove returns how many distinct candidate terms above t were seen.
@@ -65,8 +108,9 @@ func (c *RaftCounts) TermsAbove(t uint64) int {
 	return k
 }
 
-// countingRaftTransport counts the RPCs a raft node sends. It keeps the
-// pre-vote capability of the NetworkTransport it wraps.
+// countingRaftTransport counts the RPCs a raft node sends and the
+// responses it gets. It keeps the pre-vote capability of the
+// NetworkTransport it wraps.
 type countingRaftTransport struct {
 	*raft.NetworkTransport
 	c *RaftCounts
@@ -75,25 +119,45 @@ type countingRaftTransport struct {
 func (t *countingRaftTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
 	t.c.Votes.Add(1)
 	t.c.term(args.Term)
-	return t.NetworkTransport.RequestVote(id, target, args, resp)
+	err := t.NetworkTransport.RequestVote(id, target, args, resp)
+	if err == nil {
+		t.c.VoteResps.Add(1)
+	}
+	return err
 }
 
 func (t *countingRaftTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
 	t.c.PreVotes.Add(1)
-	return t.NetworkTransport.RequestPreVote(id, target, args, resp)
+	err := t.NetworkTransport.RequestPreVote(id, target, args, resp)
+	if err == nil {
+		t.c.PreVoteResps.Add(1)
+	}
+	return err
 }
 
 func (t *countingRaftTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	t.c.Appends.Add(1)
-	return t.NetworkTransport.AppendEntries(id, target, args, resp)
+	first := t.c.announce(args.Term, target)
+	if first {
+		t.c.Announces.Add(1)
+	}
+	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
+	if first && err == nil {
+		t.c.AnnounceResps.Add(1)
+	}
+	return err
 }
 
-// crashableStream is raft's TCP stream layer (what raft.NewTCPTransport
-// builds: a TCP listener, and net.DialTimeout to peers) that remembers
-// every connection, so that Kill can close them all as a crashed process's
-// kernel would. raft's NetworkTransport.Close closes only the listener:
-// pooled and accepted connections stay open, peers keep writing into them,
-// and every killed server leaks descriptors.
+// crashableStream is a raft.StreamLayer doing what raft.TCPStreamLayer
+// (the layer raft.NewTCPTransport builds) does, a TCP listener on
+// 127.0.0.1 and net.DialTimeout to peers, and it also remembers every
+// connection, so that Kill can close them all at once, as a crashed
+// process's kernel would. raft's NetworkTransport.Close closes only the
+// listener: pooled and accepted connections stay open, peers keep writing
+// into them and see no failure, and every killed server leaks descriptors.
+// The baseline is therefore raft.NewNetworkTransport over this layer: the
+// same NetworkTransport type, wire format and connection pool that
+// raft.NewTCPTransport returns, over real loopback TCP.
 type crashableStream struct {
 	ln    *net.TCPListener
 	mu    sync.Mutex
@@ -253,7 +317,8 @@ func (c *RaftCluster) WaitStable(ctx context.Context, within time.Duration) (raf
 			return l, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("scale: raft did not elect a leader within %s", within)
+			alive := c.Alive()
+			return "", fmt.Errorf("scale: %d raft servers did not agree on a leader within %s: %s", len(alive), within, c.describe(alive))
 		}
 		select {
 		case <-ctx.Done():
@@ -265,6 +330,93 @@ func (c *RaftCluster) WaitStable(ctx context.Context, within time.Duration) (raf
 
 // Index returns the index of server id, or -1.
 func (c *RaftCluster) Index(id raft.ServerID) int { return slices.Index(c.IDs, id) }
+
+// describe summarises the servers' raft states for an error message, so
+// that a cluster that did not elect can be diagnosed: how many are in
+// which state (Follower, Candidate, Leader), which leader they name, at
+// which term (the most common five combinations), and the spread of their
+// last contact with a leader.
+func (c *RaftCluster) describe(idx []int) string {
+	counts := map[string]int{}
+	var contact []time.Duration
+	never := 0
+	var maxTerm uint64
+	for _, i := range idx {
+		r := c.Rafts[i]
+		_, leader := r.LeaderWithID()
+		st := r.Stats()
+		term, _ := strconv.ParseUint(st["term"], 10, 64)
+		maxTerm = max(maxTerm, term)
+		counts[fmt.Sprintf("%s, leader %q, term %d", r.State(), leader, term)]++
+		switch lc := st["last_contact"]; lc {
+		case "never":
+			never++
+		case "0": // a leader's own
+		default:
+			if d, err := time.ParseDuration(lc); err == nil {
+				contact = append(contact, d)
+			}
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if counts[keys[a]] != counts[keys[b]] {
+			return counts[keys[a]] > counts[keys[b]]
+		}
+		return keys[a] < keys[b]
+	})
+	var b strings.Builder
+	for i, k := range keys {
+		if i == 5 {
+			fmt.Fprintf(&b, "[%d more states] ", len(keys)-i)
+			break
+		}
+		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
+	}
+	fmt.Fprintf(&b, "highest term %d; ", maxTerm)
+	if len(contact) > 0 {
+		slices.Sort(contact)
+		fmt.Fprintf(&b, "last contact with a leader: min %s, median %s, max %s", contact[0].Round(time.Millisecond),
+			contact[len(contact)/2].Round(time.Millisecond), contact[len(contact)-1].Round(time.Millisecond))
+	} else {
+		b.WriteString("no last contact recorded")
+	}
+	if never > 0 {
+		fmt.Fprintf(&b, ", never for %d", never)
+	}
+	// Every server of this cluster keeps TCP connections to the peers it
+	// talked to, both ends in this process: at N = 100 that can reach the
+	// descriptor limit, and then dials fail and servers go unheard.
+	if open, limit := Descriptors(); open > 0 {
+		fmt.Fprintf(&b, "; this process has %d descriptors open (limit %d)", open, limit)
+	}
+	return b.String()
+}
+
+// Descriptors returns how many file descriptors this process has open
+// (from /proc/self/fd; 0 where that is not available) and its limit
+// (RLIMIT_NOFILE, which Go raises to the hard limit at start).
+func Descriptors() (open, limit int) {
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		open = len(ents)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
+		limit = int(min(rl.Cur, 1<<31-1))
+	}
+	return open, limit
+}
+
+// RaftDescriptors estimates the descriptors an n-server raft cluster can
+// need in one process: when most followers time out together, each dials
+// every peer for its (pre-)vote and raft's NetworkTransport keeps those
+// connections pooled, n(n−1) connections with both ends here, plus a
+// listener each. Measured: 20,000 (this machine's limit) reached while
+// 100 servers formed.
+func RaftDescriptors(n int) int { return 2*n*(n-1) + n }
 
 // Kill crashes server i: every socket it has closes at once (as the
 // kernel does for a crashed process), then raft stops, without any

@@ -7,8 +7,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,12 +24,19 @@ type RestOptions struct {
 	// Warmup runs after the cluster agrees and before the window, so
 	// that the joins' broadcasts drain; Window is the measured window.
 	Warmup, Window time.Duration
-	// Views runs the signed-views scheme (every node submits its view
-	// every ViewInterval) instead of the member-list scheme.
-	Views    bool
-	Profile  string
-	Tuning   MemberlistTuning
-	Progress io.Writer
+	// Schemes to measure, SchemeMembers and/or SchemeViews (signed views:
+	// every node submits its view every ViewInterval), each size in each;
+	// empty means SchemeMembers, or SchemeViews with Views.
+	Schemes []string
+	Views   bool
+	Profile string
+	Tuning  MemberlistTuning
+	// JoinSeeds is ClusterOptions.JoinSeeds.
+	JoinSeeds int
+	Progress  io.Writer
+	// Checkpoint, if set, receives the results so far after every
+	// cluster (a copy).
+	Checkpoint func(*RestResult)
 }
 
 // RestSeries is one idle cluster.
@@ -52,9 +61,14 @@ type RestSeries struct {
 	// the in-process runtime serving those calls.
 	CPUMsPerSPerNode float64 `json:"cpu_ms_per_s_per_node"`
 	CPUCoresTotal    float64 `json:"cpu_cores_total"`
-	// Memory: RSS of the whole process (VmRSS) over N, the RSS added by
-	// the cluster over N (RSS minus the RSS before it started), the Go
-	// heap in use after a GC over N, and goroutines per node.
+	// Memory: RSS of the whole process (VmRSS) at the end of the window
+	// over N, the RSS added by the cluster over N (RSS minus the RSS
+	// before it started), the Go heap in use after a GC over N, and
+	// goroutines per node. PeakRSSMiB is the highest VmRSS sampled every
+	// 50 ms from the cluster's start (formation included) to the end of
+	// the window: what "do N nodes fit" needs.
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	PeakRSSPerNodeMiB  float64 `json:"peak_rss_per_node_mib"`
 	RSSMiB             float64 `json:"rss_mib"`
 	RSSPerNodeMiB      float64 `json:"rss_per_node_mib"`
 	RSSAddedPerNodeMiB float64 `json:"rss_added_per_node_mib"`
@@ -70,11 +84,14 @@ type RestSeries struct {
 
 // RestResult is what Rest measured.
 type RestResult struct {
-	Profile string       `json:"profile"`
-	Series  []RestSeries `json:"series"`
+	Profile   string       `json:"profile"`
+	JoinSeeds int          `json:"join_seeds,omitempty"`
+	Series    []RestSeries `json:"series"`
 }
 
-// Rest measures idle clusters: traffic, CPU and memory per node.
+// Rest measures idle clusters: traffic, CPU and memory per node. If ctx
+// ends first, it returns the clusters measured until then with ctx's
+// error.
 func Rest(ctx context.Context, o RestOptions) (*RestResult, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{10, 50, 100, 200}
@@ -91,36 +108,93 @@ func Rest(ctx context.Context, o RestOptions) (*RestResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if len(o.Schemes) == 0 {
+		o.Schemes = []string{SchemeMembers}
+		if o.Views {
+			o.Schemes = []string{SchemeViews}
+		}
+	}
+	for _, sc := range o.Schemes {
+		if sc != SchemeMembers && sc != SchemeViews {
+			return nil, fmt.Errorf("scale: cost at rest: unknown scheme %q (want %s or %s)", sc, SchemeMembers, SchemeViews)
+		}
+	}
 	rt, err := StartRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer rt.Close()
-	res := &RestResult{Profile: o.Profile}
+	res := &RestResult{Profile: o.Profile, JoinSeeds: o.JoinSeeds}
 	for _, n := range o.Sizes {
-		s, err := rest(ctx, rt, n, &o)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		for _, sc := range o.Schemes {
+			s, err := rest(ctx, rt, n, sc == SchemeViews, &o)
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				s.Error = err.Error()
+				fmt.Fprintf(o.Progress, "  %s N=%-3d FAILED: %v\n", sc, n, err)
 			}
-			s.Error = err.Error()
-			fmt.Fprintf(o.Progress, "  N=%-3d FAILED: %v\n", n, err)
+			res.Series = append(res.Series, s)
+			if o.Checkpoint != nil {
+				cp := *res
+				cp.Series = slices.Clone(res.Series)
+				o.Checkpoint(&cp)
+			}
 		}
-		res.Series = append(res.Series, s)
 	}
 	return res, nil
 }
 
-func rest(ctx context.Context, rt *Runtime, n int, o *RestOptions) (RestSeries, error) {
+// peakRSS samples the process's RSS every 50 ms until stop is called, and
+// returns the highest sample.
+func peakRSS() (stop func() int64) {
+	var peak atomic.Int64
+	peak.Store(RSS())
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if r := RSS(); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-finished
+		if r := RSS(); r > peak.Load() {
+			peak.Store(r)
+		}
+		return peak.Load()
+	}
+}
+
+func rest(ctx context.Context, rt *Runtime, n int, views bool, o *RestOptions) (RestSeries, error) {
 	s := RestSeries{N: n, Scheme: SchemeMembers, WindowS: o.Window.Seconds()}
-	if o.Views {
+	if views {
 		s.Scheme = SchemeViews
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss0 := RSS()
 	start := time.Now()
-	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: o.Views, Name: fmt.Sprintf("r%d-%d", n, time.Now().UnixNano()%1e6), Profile: o.Profile, Count: true,
+	stopPeak := peakRSS()
+	peakDone := false
+	defer func() {
+		if !peakDone {
+			stopPeak()
+		}
+	}()
+	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: views, Name: fmt.Sprintf("r%d-%d", n, time.Now().UnixNano()%1e6), Profile: o.Profile, Count: true, JoinSeeds: o.JoinSeeds,
 		Tune: func(i int, cfg *node.Config) { o.Tuning.apply(cfg) }})
 	if err != nil {
 		return s, err
@@ -161,18 +235,22 @@ func rest(ctx context.Context, rt *Runtime, n int, o *RestOptions) (RestSeries, 
 	s.CPUCoresTotal = round3((cpu1 - cpu0).Seconds() / window)
 	s.CPUMsPerSPerNode = round3(float64((cpu1 - cpu0).Milliseconds()) / per)
 	rss := RSS()
+	peak := stopPeak()
+	peakDone = true
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	const mib = 1 << 20
+	s.PeakRSSMiB = round3(float64(peak) / mib)
+	s.PeakRSSPerNodeMiB = round3(float64(peak) / mib / float64(n))
 	s.RSSMiB = round3(float64(rss) / mib)
 	s.RSSPerNodeMiB = round3(float64(rss) / mib / float64(n))
 	s.RSSAddedPerNodeMiB = round3(float64(rss-rss0) / mib / float64(n))
 	s.HeapPerNodeMiB = round3(float64(ms.HeapInuse) / mib / float64(n))
 	s.GoroutinesPerNode = round3(float64(runtime.NumGoroutine()) / float64(n))
 	s.FalsePositives = c.Departures() - s.StartFalsePositives
-	fmt.Fprintf(o.Progress, "  N=%-3d %.1f packets/s/node, %.0f B/s/node, CPU %.2f ms/s/node, RSS %.2f MiB/node (added %.2f), heap %.2f MiB/node, false positives %d idle, %d while forming (start %.1f s; load %s)\n",
-		n, s.PacketsPerS, s.BytesPerS, s.CPUMsPerSPerNode, s.RSSPerNodeMiB, s.RSSAddedPerNodeMiB, s.HeapPerNodeMiB, s.FalsePositives, s.StartFalsePositives, s.StartS, LoadAvg())
+	fmt.Fprintf(o.Progress, "  %s N=%-3d %.1f packets/s/node, %.0f B/s/node, CPU %.2f ms/s/node, RSS %.2f MiB/node (added %.2f, peak %.2f), heap %.2f MiB/node, false positives %d idle, %d while forming (start %.1f s; load %s)\n",
+		s.Scheme, n, s.PacketsPerS, s.BytesPerS, s.CPUMsPerSPerNode, s.RSSPerNodeMiB, s.RSSAddedPerNodeMiB, s.PeakRSSPerNodeMiB, s.HeapPerNodeMiB, s.FalsePositives, s.StartFalsePositives, s.StartS, LoadAvg())
 	return s, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"compress/lzw"
 	"context"
 	"encoding/binary"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,9 +30,14 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestFailoverTiny(t *testing.T) {
-	r, err := Failover(ctxFor(t, 2*time.Minute), FailoverOptions{Sizes: []int{3}, Trials: 1, Settle: 100 * time.Millisecond})
+	checkpoints := 0
+	r, err := Failover(ctxFor(t, 2*time.Minute), FailoverOptions{Sizes: []int{3}, Trials: 1, Settle: 100 * time.Millisecond,
+		Checkpoint: func(r *FailoverResult) { checkpoints++ }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if checkpoints != 3 {
+		t.Errorf("%d checkpoints, want one per trial (3)", checkpoints)
 	}
 	if len(r.Series) != 3 {
 		t.Fatalf("got %d series, want one per scheme (3)", len(r.Series))
@@ -45,6 +52,9 @@ func TestFailoverTiny(t *testing.T) {
 		if (s.Scheme == SchemeViews) != (s.Acting != nil) {
 			t.Errorf("%s: leader-acting times only with signed views, got %v", s.Scheme, s.Acting)
 		}
+		if s.StartFailed != 0 || s.TimedOut != 0 || s.Censored.N != 1 || s.Censored.Censored != 0 || s.Censored.P50.Above || s.Censored.P50.Ms != s.All.P50 || s.BoundMs != 20000 {
+			t.Errorf("%s: failure counts and censored quantiles %+v", s.Scheme, s)
+		}
 	}
 	if len(r.Ratios) != 2 {
 		t.Errorf("got %d ratios, want 2 (each vouch scheme over raft)", len(r.Ratios))
@@ -55,8 +65,57 @@ func TestFailoverTiny(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	if err := r.WriteTable(&b); err != nil || !strings.Contains(b.String(), "raft") {
+	if err := r.WriteTable(&b); err != nil || !strings.Contains(b.String(), "raft") || !strings.Contains(b.String(), "p99 (= max of 1)") || !strings.Contains(b.String(), "censored p50") {
 		t.Errorf("table: %v\n%s", err, b.String())
+	}
+}
+
+// TestFailoverFailures: timeouts after the kill and start failures are
+// counted apart, timeouts enter the censored quantiles as "> bound", the
+// errors carry raft's state, and a run whose context ends returns what it
+// measured.
+func TestFailoverFailures(t *testing.T) {
+	raftOnly := FailoverOptions{Sizes: []int{3}, Schemes: []string{SchemeRaft}, Settle: 50 * time.Millisecond, GiveUpAfter: 10}
+
+	o := raftOnly
+	o.Trials, o.Within = 2, time.Millisecond // no failover is that fast
+	r, err := Failover(ctxFor(t, time.Minute), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Series[0]
+	if s.Trials != 2 || s.Failed != 2 || s.TimedOut != 2 || s.StartFailed != 0 || s.All.N != 0 || s.BoundMs != 1 {
+		t.Fatalf("timeouts: %+v", s)
+	}
+	if c := s.Censored; c.N != 2 || c.Censored != 2 || !c.P50.Above || c.P50.Ms != 1 || c.P99.String() != "> 1" {
+		t.Fatalf("censored quantiles of two timeouts: %+v", c)
+	}
+	if len(s.Errors) != 2 || !strings.HasPrefix(s.Errors[0], "failover: timed out after 1ms") || !strings.Contains(s.Errors[0], "term") || !strings.Contains(s.Errors[0], "last contact") {
+		t.Fatalf("errors %q", s.Errors)
+	}
+	if open, limit := Descriptors(); open > 0 && limit > 0 && !strings.Contains(s.Errors[0], "descriptors open (limit") {
+		t.Fatalf("the error does not say how close the process is to its descriptor limit: %q", s.Errors[0])
+	}
+	if RaftDescriptors(100) != 19900 {
+		t.Errorf("RaftDescriptors(100) = %d", RaftDescriptors(100))
+	}
+
+	o = raftOnly
+	o.Trials, o.StartWithin = 1, time.Microsecond // no cluster forms that fast
+	if r, err = Failover(ctxFor(t, time.Minute), o); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Series[0]; s.Failed != 1 || s.StartFailed != 1 || s.TimedOut != 0 || s.Censored.N != 0 || !strings.HasPrefix(s.Errors[0], "start: ") || !strings.Contains(s.Errors[0], "raft servers did not agree") {
+		t.Fatalf("start failure: %+v", s)
+	}
+
+	// Interrupted after the first trial: the result holds it.
+	ctx, cancel := context.WithCancel(ctxFor(t, time.Minute))
+	o = raftOnly
+	o.Trials, o.Checkpoint = 5, func(*FailoverResult) { cancel() }
+	r, err = Failover(ctx, o)
+	if !errors.Is(err, context.Canceled) || r == nil || len(r.Series) != 1 || r.Series[0].Trials != 1 || r.Series[0].All.N != 1 {
+		t.Fatalf("interrupted run: %v, %+v", err, r)
 	}
 }
 
@@ -69,25 +128,59 @@ func TestDisseminationTiny(t *testing.T) {
 		t.Fatalf("got %d series", len(r.Series))
 	}
 	s := r.Series[0]
-	if s.Error != "" || s.Certs != 2 || s.To100.N+s.Incomplete != s.Certs || s.To99.N < s.To100.N {
+	if s.Error != "" || s.Certs != 2 || s.To100.N+s.Incomplete != s.Certs || s.To99.N < s.To100.N || s.To90.N < s.To99.N || s.K90 != 3 || s.K99 != 3 {
 		t.Errorf("inconsistent series %+v", s)
 	}
-	if s.Fanout != 3 || s.TransmitLimit != 3 || s.GossipIntervalMs != 50 || s.ClosedFormRounds <= 0 || s.ModelRounds100 < s.ModelRounds99 {
+	for _, c := range []CensoredQuantiles{s.To90Censored, s.To99Censored, s.To100Censored} {
+		if c.N != s.Certs {
+			t.Errorf("censored quantiles over %d certificates, want all %d: %+v", c.N, s.Certs, c)
+		}
+	}
+	if s.To100Censored.Censored != s.Incomplete {
+		t.Errorf("%d censored, %d incomplete", s.To100Censored.Censored, s.Incomplete)
+	}
+	if s.Fanout != 3 || s.TransmitLimit != 3 || s.GossipIntervalMs != 50 || s.ClosedFormRounds <= 0 || s.ModelRounds100 < s.ModelRounds99 || s.ModelRounds99 < s.ModelRounds90 {
 		t.Errorf("model fields %+v", s)
 	}
 }
 
 func TestRestTiny(t *testing.T) {
-	r, err := Rest(ctxFor(t, time.Minute), RestOptions{Sizes: []int{3}, Warmup: 100 * time.Millisecond, Window: time.Second})
+	r, err := Rest(ctxFor(t, time.Minute), RestOptions{Sizes: []int{3}, Schemes: []string{SchemeMembers, SchemeViews}, JoinSeeds: 2, Warmup: 100 * time.Millisecond, Window: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Series) != 1 {
-		t.Fatalf("got %d series", len(r.Series))
+	if len(r.Series) != 2 || r.JoinSeeds != 2 {
+		t.Fatalf("got %d series, want one per scheme: %+v", len(r.Series), r)
 	}
-	s := r.Series[0]
-	if s.Error != "" || s.N != 3 || s.PacketsPerS <= 0 || s.BytesPerS <= s.PacketsPerS || s.RSSMiB <= 0 || s.HeapPerNodeMiB <= 0 || s.GoroutinesPerNode <= 0 || s.CPUMsPerSPerNode < 0 {
-		t.Errorf("series %+v", s)
+	for i, s := range r.Series {
+		if s.Error != "" || s.N != 3 || s.PacketsPerS <= 0 || s.BytesPerS <= s.PacketsPerS || s.RSSMiB <= 0 || s.HeapPerNodeMiB <= 0 || s.GoroutinesPerNode <= 0 || s.CPUMsPerSPerNode < 0 {
+			t.Errorf("series %+v", s)
+		}
+		if s.PeakRSSMiB < s.RSSMiB || s.PeakRSSPerNodeMiB*3 < s.PeakRSSMiB-0.01 {
+			t.Errorf("peak RSS %.2f MiB (%.2f per node) below the end-of-window RSS %.2f MiB", s.PeakRSSMiB, s.PeakRSSPerNodeMiB, s.RSSMiB)
+		}
+		if want := []string{SchemeMembers, SchemeViews}[i]; s.Scheme != want {
+			t.Errorf("series %d is %s, want %s", i, s.Scheme, want)
+		}
+	}
+	// Signed views submit views at rest; the member list does not call.
+	if r.Series[1].RuntimeCallsPerS <= r.Series[0].RuntimeCallsPerS {
+		t.Errorf("runtime calls at rest: members %.1f/s, views %.1f/s", r.Series[0].RuntimeCallsPerS, r.Series[1].RuntimeCallsPerS)
+	}
+	var b bytes.Buffer
+	if err := r.WriteTable(&b); err != nil || !strings.Contains(b.String(), SchemeViews) || !strings.Contains(b.String(), "peak RSS") {
+		t.Errorf("table: %v\n%s", err, b.String())
+	}
+	if _, err := Rest(ctxFor(t, time.Minute), RestOptions{Sizes: []int{3}, Schemes: []string{SchemeRaft}}); err == nil {
+		t.Error("cost at rest of raft should be refused")
+	}
+}
+
+func TestJoinVia(t *testing.T) {
+	for _, tc := range []struct{ i, seeds, want int }{{1, 0, 0}, {7, 1, 0}, {1, 3, 0}, {2, 3, 0}, {3, 3, 0}, {4, 3, 1}, {5, 3, 2}, {9, 4, 1}} {
+		if got := joinVia(tc.i, tc.seeds); got != tc.want {
+			t.Errorf("joinVia(%d, %d) = %d, want %d", tc.i, tc.seeds, got, tc.want)
+		}
 	}
 }
 
@@ -105,16 +198,52 @@ func TestMessagesTiny(t *testing.T) {
 		}
 		switch s.Scheme {
 		case SchemeRaft:
-			if s.Votes < 1 || s.Rounds < 1 || s.RaftFormula != 4 {
-				t.Errorf("raft: want at least one vote and one round, got %+v", s)
+			// The responses are counted: every vote a candidate won was
+			// answered, and the new leader announced itself to the other
+			// survivor, which answered.
+			if s.Votes < 1 || s.VoteResps < 1 || s.VoteResps > s.Votes || s.PreVoteResps > s.PreVotes || s.Announces < 1 || s.AnnounceResps < 1 || s.Rounds < 1 || s.RaftFormula != 8 {
+				t.Errorf("raft: want votes and their answers, an announcement and one round, got %+v", s)
+			}
+			if want := s.PreVotes + s.PreVoteResps + s.Votes + s.VoteResps + s.Announces + s.AnnounceResps; s.Total != want {
+				t.Errorf("raft total %v, want %v", s.Total, want)
 			}
 		case SchemeViews:
 			// The new certificate must be seen in packets: this checks
 			// the packet decoder against real memberlist traffic.
-			if s.RuntimeCalls < 1 || s.CertPackets < 1 || s.CertMsgs < s.CertPackets {
+			if s.RuntimeCalls < 1 || s.CertPackets < 1 || s.CertMsgs < s.CertPackets || s.ExcessP25 > s.ExcessRuntimeCalls || s.ExcessRuntimeCalls > s.ExcessP75 {
 				t.Errorf("views: want runtime calls and certificate packets, got %+v", s)
 			}
+			if want := s.CertPackets + 2*max(0, s.ExcessRuntimeCalls); math.Abs(s.Total-want) > 0.01 { // each rounded to 0.001
+				t.Errorf("views total %v, want %v (one trial)", s.Total, want)
+			}
 		}
+	}
+}
+
+// TestMessagesTotals: a negative excess of runtime calls (fewer than the
+// idle rate predicts) is noise, never a discount on the certificate
+// packets; the spread of the excess is reported.
+func TestMessagesTotals(t *testing.T) {
+	ts := []msgTrial{{excess: -1, certPkts: 6}, {excess: -3, certPkts: 8}, {excess: 2, certPkts: 7}, {excess: 0.5, certPkts: 6}, {excess: -0.5, certPkts: 6}}
+	s := summarizeMessages(MessagesSeries{Scheme: SchemeViews, N: 3}, ts)
+	// Per trial: 6, 8 (no discount for -3), 7+2×2, 6+2×0.5, 6; median 7.
+	if s.Total != 7 || s.CertPackets != 6 || s.ExcessRuntimeCalls != -0.5 || s.ExcessP25 != -1 || s.ExcessP75 != 0.5 || !s.ExcessIsNoise() {
+		t.Fatalf("%+v", s)
+	}
+	if got := s.ExcessString(); got != "≈0 (IQR -1.0 to 0.5)" {
+		t.Errorf("excess shown as %q", got)
+	}
+	ts = []msgTrial{{excess: 10, certPkts: 20}, {excess: 12, certPkts: 20}, {excess: 11, certPkts: 20}}
+	s = summarizeMessages(MessagesSeries{Scheme: SchemeViews, N: 3}, ts)
+	if s.Total != 42 || s.ExcessIsNoise() || s.ExcessString() != "11.0 (IQR 10.5 to 11.5)" {
+		t.Fatalf("%+v, %q", s, s.ExcessString())
+	}
+	r := summarizeMessages(MessagesSeries{Scheme: SchemeRaft, N: 5}, []msgTrial{{preVotes: 4, preVoteResps: 3, votes: 4, voteResps: 3, announces: 4, announceResps: 3}})
+	if r.Total != 21 || r.RaftFormula != 16 {
+		t.Fatalf("%+v", r)
+	}
+	if q := quantile([]float64{4, 1, 3, 2}, 0.5); q != 2.5 {
+		t.Errorf("median of 1..4 = %v", q)
 	}
 }
 
@@ -137,6 +266,15 @@ func TestSimulateGossip(t *testing.T) {
 	if r99, r100, inc := SimulateGossip(1, 3, 3, 10); r99 != 0 || r100 != 0 || inc != 0 {
 		t.Error("one node needs no rounds")
 	}
+	r, _ := SimulateGossipTo(100, 3, 6, 200, []int{90, 99, 100})
+	if !(0 < r[0] && r[0] <= r[1] && r[1] <= r[2]) {
+		t.Errorf("rounds to 90, 99, 100 of 100: %v", r)
+	}
+	// A budget of one send per node cannot reach 1000 nodes: "never" is
+	// -1, which JSON can carry.
+	if r, inc := SimulateGossipTo(1000, 1, 1, 20, []int{1000}); r[0] != -1 || inc != 1 {
+		t.Errorf("an exhausted budget: %v rounds, %v incomplete", r, inc)
+	}
 }
 
 func TestSummarize(t *testing.T) {
@@ -150,6 +288,52 @@ func TestSummarize(t *testing.T) {
 	}
 	if q := Summarize(ds[:3]); q.P99 != 3 || q.P50 != 2 {
 		t.Errorf("small sample: %+v", q)
+	}
+	// 20 trials: p99 is the maximum, p95 the second largest, p90 the
+	// third largest.
+	if q := Summarize(ds[:20]); q.P99 != 20 || q.P95 != 19 || q.P90 != 18 || q.P99 != q.Max {
+		t.Errorf("20 samples: %+v", q)
+	}
+	if q.P95 != 95 {
+		t.Errorf("p95 of 100: %v", q.P95)
+	}
+	for n, want := range map[int]string{20: "p99 (= max of 20)", 99: "p99 (= max of 99)", 100: "p99", 0: "p99"} {
+		if got := P99Label(n); got != want {
+			t.Errorf("P99Label(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestSummarizeCensored(t *testing.T) {
+	var ok []time.Duration
+	for i := 1; i <= 18; i++ {
+		ok = append(ok, time.Duration(i)*time.Millisecond)
+	}
+	// Without censored values: the same as Summarize.
+	c, q := SummarizeCensored(ok, nil), Summarize(ok)
+	if c.N != 18 || c.Censored != 0 || c.P50 != (Bounded{Ms: q.P50}) || c.P90 != (Bounded{Ms: q.P90}) || c.P99 != (Bounded{Ms: q.P99}) {
+		t.Fatalf("uncensored: %+v against %+v", c, q)
+	}
+	// 18 successes and 2 timeouts at a 20 s bound: the median is
+	// observed, p95 and p99 fall on timeouts.
+	bound := 20 * time.Second
+	c = SummarizeCensored(ok, []time.Duration{bound, bound})
+	if c.N != 20 || c.Censored != 2 || c.P50 != (Bounded{Ms: 10}) || c.P90 != (Bounded{Ms: 18}) || c.P95 != (Bounded{Ms: 20000, Above: true}) || c.P99.String() != "> 20000" {
+		t.Fatalf("two timeouts: %+v", c)
+	}
+	// Most trials timed out: even the median is only a bound.
+	c = SummarizeCensored(ok[:2], []time.Duration{bound, bound, bound})
+	if !c.P50.Above || c.P50.String() != "> 20000" {
+		t.Fatalf("three timeouts of five: %+v", c)
+	}
+	// Different bounds: the k-th censored value is above the k-th
+	// smallest bound.
+	c = SummarizeCensored(nil, []time.Duration{3 * time.Second, time.Second, 2 * time.Second})
+	if c.P50 != (Bounded{Ms: 2000, Above: true}) || c.P99 != (Bounded{Ms: 3000, Above: true}) {
+		t.Fatalf("mixed bounds: %+v", c)
+	}
+	if c := SummarizeCensored(nil, nil); c.N != 0 || c.P50 != (Bounded{}) {
+		t.Fatalf("empty: %+v", c)
 	}
 }
 
@@ -206,23 +390,28 @@ func TestCertsIn(t *testing.T) {
 
 func TestReportAndPlot(t *testing.T) {
 	dir := t.TempDir()
-	rep := &Report{Machine: ThisMachine(), Command: "test",
-		Failover: &FailoverResult{Profile: "local", Raft: DefaultRaftTiming(), Series: []FailoverSeries{
-			{Scheme: SchemeMembers, N: 3, Trials: 1, All: Quantiles{N: 1, P50: 900, P99: 1000}},
-			{Scheme: SchemeMembers, N: 10, Trials: 1, All: Quantiles{N: 1, P50: 1000, P99: 1200}},
-			{Scheme: SchemeRaft, N: 3, Trials: 1, All: Quantiles{N: 1, P50: 800, P99: 1100}},
-			{Scheme: SchemeRaft, N: 10, Trials: 1, All: Quantiles{N: 1, P50: 700, P99: 900}},
-		}},
-	}
+	rep := NewReport("test")
+	rep.Machine.CPUModel = "failover machine"
+	rep.Failover = &FailoverResult{Profile: "local", Raft: DefaultRaftTiming(), Series: []FailoverSeries{
+		{Scheme: SchemeMembers, N: 3, Trials: 1, All: Quantiles{N: 1, P50: 900, P99: 1000}},
+		{Scheme: SchemeMembers, N: 10, Trials: 20, Failed: 6, TimedOut: 6, All: Quantiles{N: 14, P50: 1000, P99: 1200}},
+		{Scheme: SchemeRaft, N: 3, Trials: 1, All: Quantiles{N: 1, P50: 800, P99: 1100}},
+		{Scheme: SchemeRaft, N: 10, Trials: 1, All: Quantiles{N: 1, P50: 700, P99: 900}},
+	}}
 	rep.Machine.Finish()
 	f1 := filepath.Join(dir, "f.json")
 	if err := rep.WriteJSON(f1); err != nil {
 		t.Fatal(err)
 	}
-	d := &Report{Dissemination: &DisseminationResult{Series: []DisseminationSeries{
-		{N: 10, Certs: 1, To99: Quantiles{N: 1, P50: 60}, To100: Quantiles{N: 1, P50: 70, P99: 90}, GossipIntervalMs: 50, ClosedFormRounds: 2.4, ModelRounds99: 1.7, ModelRounds100: 1.7},
-		{N: 50, Certs: 1, To99: Quantiles{N: 1, P50: 110}, To100: Quantiles{N: 1, P50: 140, P99: 200}, GossipIntervalMs: 50, ClosedFormRounds: 4.1, ModelRounds99: 2.9, ModelRounds100: 3.2},
-	}}}
+	if raw, _ := os.ReadFile(f1); !bytes.Contains(raw, []byte(`"source"`)) || !bytes.Contains(raw, []byte(`"from"`)) {
+		t.Errorf("the JSON does not record the code it ran:\n%s", raw)
+	}
+	d := NewReport("test d")
+	d.Machine.CPUModel = "dissemination machine"
+	d.Dissemination = &DisseminationResult{Series: []DisseminationSeries{
+		{N: 10, Certs: 20, Incomplete: 18, To99: Quantiles{N: 2, P50: 60}, To100: Quantiles{N: 2, P50: 70, P99: 90}, GossipIntervalMs: 50, ClosedFormRounds: 2.4, ModelRounds99: 1.7, ModelRounds100: 1.7},
+		{N: 50, Certs: 1, To99: Quantiles{N: 1, P50: 110}, To100: Quantiles{N: 1, P50: 140, P99: 200}, GossipIntervalMs: 50, ClosedFormRounds: 4.1, ModelRounds99: 2.9, ModelRounds100: -1},
+	}}
 	f2 := filepath.Join(dir, "d.json")
 	if err := d.WriteJSON(f2); err != nil {
 		t.Fatal(err)
@@ -241,11 +430,20 @@ func TestReportAndPlot(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("wrote %v", files)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil || !bytes.Contains(b, []byte("<svg")) {
 			t.Errorf("%s: not an SVG (%v)", f, err)
 		}
+		// Partial points are labelled ok/trials, and each plot names the
+		// machine of its own file.
+		label, machine := []string{"14/20", "2/20"}[i], []string{"failover machine", "dissemination machine"}[i]
+		if !bytes.Contains(b, []byte(label)) || !bytes.Contains(b, []byte("partial")) || !bytes.Contains(b, []byte(machine)) {
+			t.Errorf("%s: no partial mark %q or machine %q", f, label, machine)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("the directory holds %d entries, want f.json, d.json and plots (no temporary files)", len(ents))
 	}
 	if _, err := Plot(&Report{}, dir, "svg"); err == nil {
 		t.Error("plotting an empty report should fail")

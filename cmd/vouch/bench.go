@@ -100,6 +100,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		Timeout:     *timeout,
 		Progress:    u.err,
 		Breakdown:   *breakdown,
+		Command:     "vouch bench run " + bench.CommandLine(args),
 	}
 	if cf.enclave != "" {
 		if cfg.Client, err = cf.options(nil, true); err != nil {

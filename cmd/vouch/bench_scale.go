@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,17 +85,73 @@ func scaleParseSchemes(s string) ([]string, error) {
 	return out, nil
 }
 
-// finish prints where the JSON went and the machine line.
-func (f *scaleFlags) finish(u *ui, rep *scale.Report) error {
+// newReport starts the report of `vouch bench NAME ARGS`.
+func newScaleReport(name string, args []string) *scale.Report {
+	return scale.NewReport("vouch bench " + name + " " + scale.CommandLine(args))
+}
+
+// checkpoint rewrites the JSON file (if any) with the results so far,
+// marked partial, so that a run that is killed or times out leaves what
+// it measured.
+func (f *scaleFlags) checkpoint(u *ui, rep *scale.Report) {
+	if *f.json == "" {
+		return
+	}
+	cp := *rep
+	cp.Partial = "running: this file is rewritten after every trial until the run ends"
+	cp.Machine.Finish()
+	if err := cp.WriteJSON(*f.json); err != nil {
+		u.warnf("saving the results so far: %v", err)
+	}
+}
+
+// finish prints the machine and code lines and writes the JSON. err is
+// the measurement's error: when the run was cut short (its --timeout, or
+// an interrupt) with results, those are written marked partial and the
+// error says so.
+func (f *scaleFlags) finish(u *ui, rep *scale.Report, err error) error {
+	if err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		why := "interrupted"
+		if errors.Is(err, context.DeadlineExceeded) {
+			why = fmt.Sprintf("stopped by --timeout %s", *f.timeout)
+		}
+		rep.Partial = why + ": the sections hold the trials that finished"
+	}
 	rep.Machine.Finish()
 	rep.Machine.Write(u.out)
+	fmt.Fprintf(u.out, "code: %s (from %s)\n", rep.Source, rep.Source.From)
 	if *f.json != "" {
-		if err := rep.WriteJSON(*f.json); err != nil {
-			return err
+		if werr := rep.WriteJSON(*f.json); werr != nil {
+			return werr
 		}
 		u.infof("wrote %s", *f.json)
 	}
+	if err != nil {
+		where := "the table above"
+		if *f.json != "" {
+			where += " and " + *f.json
+		}
+		return withHint(fmt.Errorf("the benchmark did not finish (%s)", rep.Partial), "%s hold what was measured, marked partial; raise --timeout to finish", where)
+	}
 	return nil
+}
+
+// warnRaftDescriptors warns when the largest raft cluster may need more
+// file descriptors than this process may open: its dials then fail and
+// the trials measure the limit, not raft.
+func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
+	if !slices.Contains(schemes, scale.SchemeRaft) || len(sizes) == 0 {
+		return
+	}
+	n := slices.Max(sizes)
+	_, limit := scale.Descriptors()
+	if need := scale.RaftDescriptors(n) + 1000; limit > 0 && need > limit {
+		u.warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
+		u.hintf("raise the hard limit (ulimit -Hn, as root, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
+	}
 }
 
 func scaleNoArgs(name string, pos []string) error {
@@ -117,8 +175,10 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	fs.DurationVar(&rt.CommitTimeout, "raft-commit", rt.CommitTimeout, "raft CommitTimeout")
 	fs.BoolVar(&rt.PreVote, "raft-prevote", rt.PreVote, "raft pre-vote (raft 1.7+)")
 	settle := fs.Duration("settle", time.Second, "how long a stable cluster runs before the kill")
-	within := fs.Duration("within", 20*time.Second, "give up on a failover after this long (the trial counts as failed)")
+	within := fs.Duration("within", 20*time.Second, "give up on a failover after this long, for every scheme (the trial counts as timed out, and as \"> within\" in the censored quantiles)")
+	startWithin := fs.Duration("start-within", 0, "give up on forming a cluster after this long, for every scheme (0: 30s + 200ms per node)")
 	poll := fs.Duration("poll", 2*time.Millisecond, "how often survivors are polled")
+	seeds := fs.Int("join-seeds", 1, "vouch nodes join through this many seed nodes in turn (1: all through the first)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -126,7 +186,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if err := scaleNoArgs("failover", pos); err != nil {
 		return err
 	}
-	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, PollEvery: *poll, Progress: u.err}
+	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -136,17 +196,24 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if *trials < 1 {
 		return usagef("--trials %d: want at least 1", *trials)
 	}
+	if *seeds < 1 {
+		return usagef("--join-seeds %d: want at least 1", *seeds)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
-	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench failover " + scale.CommandLine(args)}
-	u.infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); load average %s", o.Sizes, o.Trials, o.Schemes, rep.Machine.LoadBefore)
-	if rep.Failover, err = scale.Failover(ctx, o); err != nil {
+	warnRaftDescriptors(u, o.Schemes, o.Sizes)
+	rep := newScaleReport("failover", args)
+	o.Checkpoint = func(r *scale.FailoverResult) { rep.Failover = r; sf.checkpoint(u, rep) }
+	u.infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
+	r, err := scale.Failover(ctx, o)
+	if r == nil {
 		return err
 	}
-	if err := rep.Failover.WriteTable(u.out); err != nil {
-		return err
+	rep.Failover = r
+	if terr := r.WriteTable(u.out); terr != nil {
+		return terr
 	}
-	return sf.finish(u, rep)
+	return sf.finish(u, rep, err)
 }
 
 func benchDissemination(ctx context.Context, args []string, u *ui) error {
@@ -156,6 +223,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	sizes := fs.String("sizes", "10,25,50,100", "cluster sizes")
 	certs := fs.Int("certs", 20, "certificates timed per size")
 	refresh := fs.Duration("refresh", 1500*time.Millisecond, "the leader's refresh interval: one fresh certificate each")
+	seeds := fs.Int("join-seeds", 1, "nodes join through this many seed nodes in turn (1: all through the first)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -163,21 +231,27 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	if err := scaleNoArgs("dissemination", pos); err != nil {
 		return err
 	}
-	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, Progress: u.err}
+	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
+	if *seeds < 1 {
+		return usagef("--join-seeds %d: want at least 1", *seeds)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
-	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench dissemination " + scale.CommandLine(args)}
-	u.infof("dissemination: sizes %v, %d certificates each; load average %s", o.Sizes, o.Certs, rep.Machine.LoadBefore)
-	if rep.Dissemination, err = scale.Dissemination(ctx, o); err != nil {
+	rep := newScaleReport("dissemination", args)
+	o.Checkpoint = func(r *scale.DisseminationResult) { rep.Dissemination = r; sf.checkpoint(u, rep) }
+	u.infof("dissemination: sizes %v, %d certificates each; code %s; load average %s", o.Sizes, o.Certs, rep.Source, rep.Machine.LoadBefore)
+	r, err := scale.Dissemination(ctx, o)
+	if r == nil {
 		return err
 	}
-	if err := rep.Dissemination.WriteTable(u.out); err != nil {
-		return err
+	rep.Dissemination = r
+	if terr := r.WriteTable(u.out); terr != nil {
+		return terr
 	}
-	return sf.finish(u, rep)
+	return sf.finish(u, rep, err)
 }
 
 func benchRest(ctx context.Context, args []string, u *ui) error {
@@ -187,7 +261,9 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	sizes := fs.String("sizes", "10,50,100,200", "idle cluster sizes (empty: skip, run only the false-positive count)")
 	warmup := fs.Duration("warmup", 10*time.Second, "idle time after agreement before the window")
 	window := fs.Duration("window", 10*time.Second, "measured window")
-	views := fs.Bool("views", false, "run the signed-views scheme (default: member list)")
+	views := fs.Bool("views", false, "run the signed-views scheme instead of the member list (the same as --schemes "+scale.SchemeViews+")")
+	schemes := fs.String("schemes", "", "schemes to measure, each size in each: "+scale.SchemeMembers+" and/or "+scale.SchemeViews+" (default: "+scale.SchemeMembers+")")
+	seeds := fs.Int("join-seeds", 1, "nodes join through this many seed nodes in turn (1: all through the first)")
 	fpNodes := fs.Int("fp-nodes", 5, "nodes in the false-positive run")
 	fpDuration := fs.Duration("fp-duration", 30*time.Second, "false-positive run: idle nodes for this long, counting healthy nodes declared dead (0: skip; docs/BENCHMARKS.md uses 10m)")
 	fpBurn := fs.Int("fp-burn", 0, "false-positive run: goroutines spinning on the CPU alongside")
@@ -198,31 +274,52 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	if err := scaleNoArgs("rest", pos); err != nil {
 		return err
 	}
-	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Progress: u.err}
+	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 1); err != nil {
 		return err
+	}
+	if *schemes != "" {
+		if *views {
+			return usagef("--views and --schemes: give one of them")
+		}
+		if o.Schemes, err = scaleParseSchemes(*schemes); err != nil {
+			return err
+		}
+		if slices.Contains(o.Schemes, scale.SchemeRaft) {
+			return usagef("--schemes: cost at rest measures %s and %s, not %s", scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
+		}
+	}
+	if *seeds < 1 {
+		return usagef("--join-seeds %d: want at least 1", *seeds)
 	}
 	if len(o.Sizes) == 0 && *fpDuration <= 0 {
 		return usagef("nothing to run: --sizes is empty and --fp-duration is 0")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout+*fpDuration)
 	defer cancel()
-	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench rest " + scale.CommandLine(args)}
+	rep := newScaleReport("rest", args)
 	if len(o.Sizes) > 0 {
-		u.infof("cost at rest: sizes %v, warm-up %s, window %s; load average %s", o.Sizes, o.Warmup, o.Window, rep.Machine.LoadBefore)
+		o.Checkpoint = func(r *scale.RestResult) { rep.Rest = []*scale.RestResult{r}; sf.checkpoint(u, rep) }
+		u.infof("cost at rest: sizes %v, warm-up %s, window %s; code %s; load average %s", o.Sizes, o.Warmup, o.Window, rep.Source, rep.Machine.LoadBefore)
 		r, err := scale.Rest(ctx, o)
-		if err != nil {
+		if r == nil {
 			return err
 		}
-		rep.Rest = append(rep.Rest, r)
-		if err := r.WriteTable(u.out); err != nil {
-			return err
+		rep.Rest = []*scale.RestResult{r}
+		if terr := r.WriteTable(u.out); terr != nil {
+			return terr
+		}
+		if err != nil {
+			return sf.finish(u, rep, err)
 		}
 	}
 	if *fpDuration > 0 {
 		u.infof("false positives: %d idle nodes for %s (profile %s)", *fpNodes, *fpDuration, *sf.profile)
 		fp, err := scale.FalsePositives(ctx, scale.FalsePositiveOptions{N: *fpNodes, Duration: *fpDuration, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Burn: *fpBurn, Progress: u.err})
 		if err != nil {
+			if len(rep.Rest) > 0 && ctx.Err() != nil {
+				return sf.finish(u, rep, err) // keep the cost at rest measured before
+			}
 			return err
 		}
 		rep.FalsePositives = fp
@@ -233,7 +330,7 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 			return err
 		}
 	}
-	if err := sf.finish(u, rep); err != nil {
+	if err := sf.finish(u, rep, nil); err != nil {
 		return err
 	}
 	if rep.FalsePositives != nil && rep.FalsePositives.Departures > 0 {
@@ -267,15 +364,19 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
-	rep := &scale.Report{Machine: scale.ThisMachine(), Command: "vouch bench messages " + scale.CommandLine(args)}
-	u.infof("messages per election: sizes %v, %d trials, schemes %v; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Machine.LoadBefore)
-	if rep.Messages, err = scale.Messages(ctx, o); err != nil {
+	warnRaftDescriptors(u, o.Schemes, o.Sizes)
+	rep := newScaleReport("messages", args)
+	o.Checkpoint = func(r *scale.MessagesResult) { rep.Messages = r; sf.checkpoint(u, rep) }
+	u.infof("messages per election: sizes %v, %d trials, schemes %v; code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
+	r, err := scale.Messages(ctx, o)
+	if r == nil {
 		return err
 	}
-	if err := rep.Messages.WriteTable(u.out); err != nil {
-		return err
+	rep.Messages = r
+	if terr := r.WriteTable(u.out); terr != nil {
+		return terr
 	}
-	return sf.finish(u, rep)
+	return sf.finish(u, rep, err)
 }
 
 func benchPlot(ctx context.Context, args []string, u *ui) error {

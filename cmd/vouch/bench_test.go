@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"vouch/internal/bench"
+	"vouch/scale"
 )
 
 // TestBenchRun runs `vouch bench run` with a tiny request count against an
@@ -40,6 +41,9 @@ func TestBenchRun(t *testing.T) {
 	}
 	if !rep.Sealed || rep.Members != 5 || len(rep.Results) != 2 || rep.Breakdown == nil {
 		t.Fatalf("report %s", raw)
+	}
+	if !strings.HasPrefix(rep.Command, "vouch bench run -n 50 -c 1,2") || rep.Source.From == "" {
+		t.Fatalf("the report does not record its command and code: %q, %+v", rep.Command, rep.Source)
 	}
 	for i, l := range rep.Results {
 		if l.Concurrency != i+1 || l.Requests != 50 || l.Errors != 0 || l.RunsPerSec <= 0 || l.P50Micros <= 0 || l.P50Micros > l.P99Micros {
@@ -74,6 +78,10 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "dissemination", "-h"}, 0, "Usage: vouch bench dissemination"},
 		{[]string{"bench", "dissemination", "extra"}, 2, "takes no arguments"},
 		{[]string{"bench", "rest", "--sizes", "", "--fp-duration", "0"}, 2, "nothing to run"},
+		{[]string{"bench", "rest", "--views", "--schemes", "vouch-members"}, 2, "give one of them"},
+		{[]string{"bench", "rest", "--schemes", "raft"}, 2, "not raft"},
+		{[]string{"bench", "rest", "--join-seeds", "0"}, 2, "--join-seeds 0"},
+		{[]string{"bench", "failover", "--join-seeds", "0"}, 2, "--join-seeds 0"},
 		{[]string{"bench", "messages", "--sizes", "1000"}, 2, "--sizes"},
 		{[]string{"bench", "plot"}, 2, "--in is required"},
 		{[]string{"bench", "plot", "--in", "x.json", "--format", "gif"}, 2, `--format "gif"`},
@@ -82,5 +90,65 @@ func TestBenchUsage(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("want exit %d and %q:\n%s", tc.code, tc.want, r)
 		}
+	}
+}
+
+// TestBenchScaleJSON runs `vouch bench failover` on raft alone (fast) and
+// checks that the JSON records the code, the command and the machine's
+// load; then cuts a run short with --timeout and checks that what was
+// measured is written, marked partial, and that the exit says so.
+func TestBenchScaleJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts raft clusters")
+	}
+	cleanEnv(t)
+	out := filepath.Join(t.TempDir(), "f.json")
+	r := vouch(t, "bench", "failover", "--sizes", "3", "--trials", "1", "--schemes", "raft", "--settle", "50ms", "--json", out)
+	if r.code != 0 || !strings.Contains(r.stdout, "code: ") || !strings.Contains(r.stdout, "censored p50") {
+		t.Fatalf("%s", r)
+	}
+	var rep scale.Report
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Command != "vouch bench failover --sizes 3 --trials 1 --schemes raft --settle 50ms --json "+out || rep.Source.From == "" || rep.Partial != "" || rep.Failover == nil || len(rep.Failover.Series) != 1 {
+		t.Fatalf("report %s", raw)
+	}
+	if _, err := os.Stat("/proc/loadavg"); err == nil && (rep.Machine.LoadBefore == "" || rep.Machine.LoadAfter == "") {
+		t.Fatalf("no load average: %s", raw)
+	}
+
+	r = vouch(t, "bench", "failover", "--sizes", "3", "--trials", "50", "--schemes", "raft", "--settle", "50ms", "--timeout", "4s", "--json", out)
+	if r.code != 1 || !strings.Contains(r.stderr, "did not finish") || !strings.Contains(r.stderr, "marked partial") {
+		t.Fatalf("want exit 1 and a partial result:\n%s", r)
+	}
+	raw, _ = os.ReadFile(out)
+	rep = scale.Report{}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.Partial, "--timeout 4s") || rep.Failover == nil || len(rep.Failover.Series) != 1 || rep.Failover.Series[0].Trials < 1 || rep.Failover.Series[0].Trials >= 50 {
+		t.Fatalf("partial report %s", raw)
+	}
+}
+
+func TestBenchWarnsAboutRaftDescriptors(t *testing.T) {
+	var out, errb strings.Builder
+	u := &ui{out: &out, err: &errb}
+	warnRaftDescriptors(u, []string{"raft"}, []int{3, 5})
+	warnRaftDescriptors(u, []string{"vouch-members"}, []int{999})
+	if errb.Len() != 0 {
+		t.Fatalf("warned for small raft clusters or for no raft at all: %s", errb.String())
+	}
+	if _, limit := scale.Descriptors(); limit <= 0 || limit > scale.RaftDescriptors(999) {
+		t.Skip("no descriptor limit to exceed here")
+	}
+	warnRaftDescriptors(u, []string{"vouch-views", "raft"}, []int{10, 999})
+	if !strings.Contains(errb.String(), "vouch: warning: raft with 999 servers") || !strings.Contains(errb.String(), "vouch: hint: raise the hard limit") {
+		t.Fatalf("no warning for 999 raft servers: %q", errb.String())
 	}
 }

@@ -73,6 +73,8 @@ type Config struct {
 	// Breakdown profiles the first level's measured runs and splits the
 	// profile into where the time goes (Report.Breakdown).
 	Breakdown bool
+	// Command is the command line to record in the report.
+	Command string
 }
 
 func (c *Config) defaults() error {
@@ -108,6 +110,13 @@ func (c *Config) defaults() error {
 // Report is the outcome of Run; its JSON form is what --json writes.
 type Report struct {
 	Machine Machine `json:"machine"`
+	// Source is the code that ran; Command the command line.
+	Source  Source `json:"source"`
+	Command string `json:"command,omitempty"`
+	// LoadBefore and LoadAfter are the machine's load averages (1, 5 and
+	// 15 minutes) when the benchmark started and ended.
+	LoadBefore string `json:"load_before,omitempty"`
+	LoadAfter  string `json:"load_after,omitempty"`
 	// Target is "in-process" or the runtime's URL.
 	Target string `json:"target"`
 	// Platform is the runtime's attestation platform.
@@ -290,6 +299,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		Machine: ThisMachine(), Target: "in-process", Function: "leader", Members: cfg.Members,
 		Sealed: !cfg.Plaintext, Requests: cfg.Requests, Warmup: cfg.Warmup, Start: time.Now().UTC().Format(time.RFC3339),
+		Source: ThisSource(), Command: cfg.Command, LoadBefore: LoadAvg(),
 	}
 	if cfg.EnclaveURL != "" {
 		rep.Target = cfg.EnclaveURL
@@ -352,6 +362,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, lv)
 	}
+	rep.LoadAfter = LoadAvg()
 	return rep, nil
 }
 
@@ -488,6 +499,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Target == "in-process" {
 		b.WriteString("; client and runtime share these CPUs")
 	}
+	if r.LoadBefore != "" {
+		fmt.Fprintf(&b, "; load average %s before", r.LoadBefore)
+		if r.LoadAfter != "" {
+			fmt.Fprintf(&b, ", %s after", r.LoadAfter)
+		}
+	}
+	fmt.Fprintf(&b, "\ncode: %s", r.Source)
 	fmt.Fprintf(&b, "\nattestation (one-time): %s\n\n", fmtMicros(r.AttestMicros))
 	fmt.Fprintf(&b, "%11s %8s %9s %9s %9s %9s %9s %7s %9s %10s\n", "concurrency", "runs", "runs/s", "p50", "p90", "p99", "max", "errors", "CPU/run", "allocs/run")
 	for _, l := range r.Results {

@@ -70,7 +70,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, plaintext := range []bool{false, true} {
 		var progress bytes.Buffer
-		cfg := Config{Requests: 50, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true}
+		cfg := Config{Requests: 50, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true, Command: "vouch bench run -n 50"}
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("plaintext=%v: %v", plaintext, err)
@@ -81,6 +81,13 @@ func TestRun(t *testing.T) {
 		}
 		if rep.Machine.CPUs < 1 || rep.Machine.GoVersion == "" {
 			t.Fatalf("machine %+v", rep.Machine)
+		}
+		// The code and the command that produced the figures, and the load.
+		if rep.Command != cfg.Command || rep.Source.From == "" || (rep.Source.From != "unknown") != (rep.Source.Revision != "") {
+			t.Fatalf("command %q, source %+v", rep.Command, rep.Source)
+		}
+		if _, err := os.Stat("/proc/loadavg"); err == nil && (rep.LoadBefore == "" || rep.LoadAfter == "") {
+			t.Fatalf("load before %q, after %q", rep.LoadBefore, rep.LoadAfter)
 		}
 		if len(rep.Results) != 2 || rep.Results[0].Concurrency != 1 || rep.Results[1].Concurrency != 4 {
 			t.Fatalf("results %+v", rep.Results)
