@@ -90,7 +90,7 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	}
 	defer srv.Close(context.Background())
 	if srv.Platform() == attest.PlatformSimulated {
-		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha384 of this vouch binary")
+		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
 	}
 	logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(), "receipt_key_id", srv.KeyID())
 	if tok, created := srv.OwnerToken(); created {
