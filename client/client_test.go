@@ -15,10 +15,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"vouch/api"
+	"vouch/bundle"
 	"vouch/client"
 	"vouch/internal/enclavetest"
+	"vouch/internal/wasmtest"
 	"vouch/receipt"
 )
 
@@ -60,13 +63,23 @@ func tamperStatement(t *testing.T, f func(*api.Function)) func(*http.Request, in
 	}
 }
 
-// TestRunThroughTamperingProxy puts a man in the middle between a client and
+// TestLeaderRuns runs the leader function on one runtime (starting the Go
+// runtime inside its module is the slow part of a deploy, so the tests
+// share it): through a tampering proxy, with a wrong checksum, and many
+// times over one connection.
+func TestLeaderRuns(t *testing.T) {
+	env := enclavetest.Start(t)
+	ref := env.DeployLeader()
+	t.Run("tampering proxy", func(t *testing.T) { testRunThroughTamperingProxy(t, env, ref) })
+	t.Run("checksum mismatch", func(t *testing.T) { testChecksumMismatchSendsNoRunRequest(t, env, ref) })
+	t.Run("connection reuse", func(t *testing.T) { testConnectionReuse(t, env, ref) })
+}
+
+// testRunThroughTamperingProxy puts a man in the middle between a client and
 // a real runtime: whatever it changes in the signed answers, Run fails with
 // an error that says what does not verify, and after a tampered statement it
 // sends no input at all.
-func TestRunThroughTamperingProxy(t *testing.T) {
-	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+func testRunThroughTamperingProxy(t *testing.T, env *enclavetest.Env, ref client.FunctionRef) {
 	proxy := enclavetest.NewProxy(t, env.URL)
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	other := strings.Repeat("ab", 32)
@@ -138,9 +151,7 @@ func TestRunThroughTamperingProxy(t *testing.T) {
 
 // A wrong expected checksum stops Run before any input is sent: the proxy
 // sees the identity and the statement, and no run request.
-func TestChecksumMismatchSendsNoRunRequest(t *testing.T) {
-	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+func testChecksumMismatchSendsNoRunRequest(t *testing.T, env *enclavetest.Env, ref client.FunctionRef) {
 	proxy := enclavetest.NewProxy(t, env.URL)
 	c, err := client.New(proxy.URL, client.Options{Trust: env.Trust()})
 	if err != nil {
@@ -171,9 +182,7 @@ func TestChecksumMismatchSendsNoRunRequest(t *testing.T) {
 
 // Repeated runs reuse one connection: attestation, statement and every run
 // travel over the first connection the client opened.
-func TestConnectionReuse(t *testing.T) {
-	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+func testConnectionReuse(t *testing.T, env *enclavetest.Env, ref client.FunctionRef) {
 	c := env.Client(client.Options{})
 	var mu sync.Mutex
 	var fresh, reused int
@@ -226,12 +235,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// deployTiny deploys a function that starts no language runtime (it exits
+// at once, with an empty output) and returns a reference with a token.
+func deployTiny(t *testing.T, env *enclavetest.Env) client.FunctionRef {
+	t.Helper()
+	b, err := bundle.New(wasmtest.Exit(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.Client(client.Options{})
+	d, err := c.Deploy(context.Background(), b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.MintToken(context.Background(), d.FunctionID, d.FunctionChecksum, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
+}
+
 // A client keeps working across a restart of the runtime: the restarted
 // runtime refuses the input sealed for its previous boot (stale_boot), and
 // the client fetches the identity again and retries, once.
 func TestRunAcrossRuntimeRestart(t *testing.T) {
 	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+	ref := deployTiny(t, env)
 	proxy := enclavetest.NewProxy(t, env.URL)
 	c, err := client.New(proxy.URL, client.Options{Trust: env.Trust()})
 	if err != nil {
@@ -282,7 +311,7 @@ func restartWithNewKey(t *testing.T, env *enclavetest.Env, keyFile string) *encl
 // retries: runs keep working, and the change is logged.
 func TestRunAfterHPKEKeyChange(t *testing.T) {
 	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+	ref := deployTiny(t, env)
 	var logs syncBuffer
 	c := env.Client(client.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if _, err := c.Run(context.Background(), ref, []byte(leaderInput)); err != nil {
@@ -308,7 +337,7 @@ func TestRunAfterHPKEKeyChange(t *testing.T) {
 // with one it refuses the runtime, with ErrPinnedKey and a hint.
 func TestRunAfterReceiptKeyChange(t *testing.T) {
 	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+	ref := deployTiny(t, env)
 	// Tokens are issued under the receipt key's ID, so after the change
 	// only the owner credential runs the function.
 	ref.Token = env.Owner
@@ -360,7 +389,7 @@ func TestRunAfterReceiptKeyChange(t *testing.T) {
 // the client has not attested makes it attest again.
 func TestStatementUnderNewKey(t *testing.T) {
 	env := enclavetest.Start(t)
-	ref := env.DeployLeader()
+	ref := deployTiny(t, env)
 	c := env.Client(client.Options{Logger: slog.New(slog.DiscardHandler)})
 	if _, err := c.Attest(context.Background()); err != nil {
 		t.Fatal(err)

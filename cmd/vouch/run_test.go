@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,14 +17,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"vouch/api"
+	"vouch/bundle"
 	"vouch/client"
 	"vouch/internal/enclavetest"
+	"vouch/internal/wasmtest"
 )
 
-// runtimeFixture is a real runtime with the leader function deployed and a
-// function token for it.
+// runtimeFixture is a real runtime with a function deployed and a function
+// token for it.
 type runtimeFixture struct {
 	env *enclavetest.Env
 	ref client.FunctionRef
@@ -31,10 +35,32 @@ type runtimeFixture struct {
 	pin []string
 }
 
-func newRuntimeFixture(t *testing.T) *runtimeFixture {
+// newRuntimeFixture starts a runtime with the leader function, or (leader
+// false) a function that starts no language runtime and outputs nothing,
+// which deploys much faster.
+func newRuntimeFixture(t *testing.T, leader bool) *runtimeFixture {
 	t.Helper()
 	env := enclavetest.Start(t)
-	return &runtimeFixture{env: env, ref: env.DeployLeader(), pin: []string{"--allow-simulated", "--root-fingerprint", env.RootFingerprint}}
+	f := &runtimeFixture{env: env, pin: []string{"--allow-simulated", "--root-fingerprint", env.RootFingerprint}}
+	if leader {
+		f.ref = env.DeployLeader()
+		return f
+	}
+	b, err := bundle.New(wasmtest.Exit(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.Client(client.Options{})
+	d, err := c.Deploy(context.Background(), b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.MintToken(context.Background(), d.FunctionID, d.FunctionChecksum, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ref = client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
+	return f
 }
 
 // runArgs returns the arguments of a `vouch run` of the leader function at
@@ -74,7 +100,7 @@ func (h *headerLog) String() string {
 // only that token travels.
 func TestRunNeverSendsOwnerCredential(t *testing.T) {
 	cleanEnv(t)
-	f := newRuntimeFixture(t)
+	f := newRuntimeFixture(t, true)
 	dir := t.TempDir()
 	t.Chdir(dir)
 	// The owner credential everywhere the owner commands look for it.
@@ -128,7 +154,7 @@ func TestRunNeverSendsOwnerCredential(t *testing.T) {
 // statement does not verify, and prints no output.
 func TestRunThroughTamperingProxyCLI(t *testing.T) {
 	cleanEnv(t)
-	f := newRuntimeFixture(t)
+	f := newRuntimeFixture(t, false)
 	proxy := enclavetest.NewProxy(t, f.env.URL)
 	rewrite := func(route string, edit func(map[string]any)) func(*http.Request, int, []byte) []byte {
 		return func(r *http.Request, status int, body []byte) []byte {
@@ -199,7 +225,7 @@ func TestRunThroughTamperingProxyCLI(t *testing.T) {
 // `vouch attest`.
 func TestSimulatedIsShown(t *testing.T) {
 	cleanEnv(t)
-	f := newRuntimeFixture(t)
+	f := newRuntimeFixture(t, false)
 	url := f.env.URL
 	r := vouch(t, f.runArgs(url, "--token", f.ref.Token)...)
 	if r.code != 0 || !strings.Contains(r.stderr, "receipt verified") || !strings.Contains(r.stderr, "SIMULATED attestation") {
@@ -245,7 +271,7 @@ func TestSimulatedIsShown(t *testing.T) {
 // that it allows SIMULATED attestation, pinned to that root.
 func TestTokenReference(t *testing.T) {
 	cleanEnv(t)
-	f := newRuntimeFixture(t)
+	f := newRuntimeFixture(t, true)
 	t.Setenv("VOUCH_OWNER_TOKEN", f.env.Owner)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "leader_election.json")
@@ -348,7 +374,7 @@ func TestTokenReference(t *testing.T) {
 // `vouch run --ref` refuses it with a clear error and a hint.
 func TestRunRefusesAnotherKeyWhenPinned(t *testing.T) {
 	cleanEnv(t)
-	f := newRuntimeFixture(t)
+	f := newRuntimeFixture(t, false)
 	t.Setenv("VOUCH_OWNER_TOKEN", f.env.Owner)
 	out := filepath.Join(t.TempDir(), "ref.json")
 	if r := vouch(t, "token", f.ref.ID, "--function-checksum", f.ref.Checksum, "--enclave", f.env.URL, "--out", out); r.code != 0 {
