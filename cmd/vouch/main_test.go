@@ -531,3 +531,30 @@ func TestE2EUsage(t *testing.T) {
 		t.Errorf("%s", r)
 	}
 }
+
+// FuzzParseReceiptFile feeds arbitrary files to what `vouch verify` reads
+// (a run record, a run result or a bare receipt): it never panics, and what
+// it accepts is a receipt in canonical form.
+func FuzzParseReceiptFile(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	r := receipt.Receipt{FunctionID: "fn-1", FunctionChecksum: receipt.SHA256Hex([]byte("bundle")), InputSHA256: receipt.SHA256Hex(nil),
+		OutputSHA256: receipt.SHA256Hex([]byte("out")), Seq: 42, Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	if err := r.Sign(priv); err != nil {
+		f.Fatal(err)
+	}
+	rec, _ := json.Marshal(api.RunRecord{Output: []byte("out"), Receipt: r, Attestation: &api.AttestationSummary{Platform: "SIMULATED", Simulated: true}})
+	bare, _ := json.Marshal(r)
+	f.Add(rec)
+	f.Add(bare)
+	f.Add([]byte(`{"output":"eyJ9","receipt":{},"attestation":{"platform":"SIMULATED","simulated":true}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, _, _, err := parseReceiptFile(data)
+		if err != nil {
+			return
+		}
+		if _, err := r.Message(); err != nil {
+			t.Fatalf("accepted a receipt whose message cannot be built: %v", err)
+		}
+	})
+}
