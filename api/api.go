@@ -45,6 +45,12 @@ type Identity struct {
 	Attestation []byte `json:"attestation"`
 	// RootFingerprint is the SHA-256 of the attestation root certificate.
 	RootFingerprint string `json:"root_fingerprint"`
+	// BootID names this run of the runtime process: 16 random bytes drawn
+	// at start. Sealed inputs must carry it (seal.InputOptions.BootID); an
+	// input sealed for another boot is refused with CodeStaleBoot, so none
+	// can be replayed after a restart. It is not attested: a wrong one can
+	// only make the runtime refuse the input.
+	BootID []byte `json:"boot_id"`
 	// Version is the runtime's software version.
 	Version string `json:"version"`
 }
@@ -123,6 +129,28 @@ type RunResult struct {
 	Log          string          `json:"log,omitempty"`
 }
 
+// AttestationSummary says how the runtime behind a result attested, as the
+// client verified it. A SIMULATED runtime has Simulated set and Platform
+// "SIMULATED".
+type AttestationSummary struct {
+	Platform        string `json:"platform"`
+	Simulated       bool   `json:"simulated"`
+	RootFingerprint string `json:"root_fingerprint,omitempty"`
+	KeyID           string `json:"key_id,omitempty"`
+}
+
+// RunRecord is what `vouch run -o json` prints: the output (opened, if it
+// was sealed), its verified receipt, and how the runtime attested. `vouch
+// verify` reads it, and also a bare RunResult.
+type RunRecord struct {
+	Output  []byte          `json:"output,omitempty"`
+	Receipt receipt.Receipt `json:"receipt"`
+	// Log is the function's stderr for a plaintext run; the receipt does
+	// not cover it.
+	Log         string              `json:"log,omitempty"`
+	Attestation *AttestationSummary `json:"attestation,omitempty"`
+}
+
 // TokenRequest asks for a function token (POST /v1/functions/{id}/tokens).
 type TokenRequest struct {
 	FunctionChecksum string `json:"function_checksum"`
@@ -160,6 +188,7 @@ const (
 	CodeSealedRequired   = "sealed_input_required"
 	CodeSealedInput      = "bad_sealed_input"
 	CodeReplay           = "replayed_input"
+	CodeStaleBoot        = "stale_boot"
 	CodeFunctionFailed   = "function_failed"
 	CodeUnavailable      = "unavailable"
 	CodeRateLimited      = "rate_limited"

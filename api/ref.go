@@ -2,9 +2,14 @@ package api
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -15,12 +20,21 @@ import (
 // function on one runtime and to know what to trust. `vouch token -o json`
 // writes it; `vouch run --ref` and `vouch node --ref` read it. The first
 // three fields keep the names of the service vouch replaces.
+//
+// A reference holds a bearer token: keep it private (WriteRefFile writes
+// mode 0600, and LoadRef notes a file that others can read, see
+// Ref.FileWarning).
 type Ref struct {
 	FunctionID       string `json:"function_id"`
 	FunctionChecksum string `json:"function_checksum"`
 	FunctionToken    string `json:"function_token"`
 	EnclaveURL       string `json:"enclave_url"`
 	Trust            Trust  `json:"trust"`
+
+	// file and mode are where LoadRef read the reference, and that file's
+	// permissions.
+	file string
+	mode fs.FileMode
 }
 
 // Trust says which runtime identities a client accepts.
@@ -29,20 +43,31 @@ type Trust struct {
 	// "SIMULATED".
 	Platform string `json:"platform"`
 	// AllowSimulated must be true for a SIMULATED platform: whoever wrote
-	// the reference accepted simulated attestation on purpose.
+	// the reference accepted simulated attestation on purpose. It allows
+	// only documents of the simulated root named by RootFingerprint, which
+	// is then required: a reference never allows any simulated document.
 	AllowSimulated bool `json:"allow_simulated,omitempty"`
 	// RootFingerprint pins the attestation root (SHA-256 of its DER, hex).
 	RootFingerprint string `json:"root_fingerprint,omitempty"`
 	// PCRs maps a PCR index ("0") to the hex values accepted for it.
 	PCRs map[string][]string `json:"pcrs,omitempty"`
-	// KeyID optionally pins the runtime's receipt key.
+	// KeyID optionally pins the runtime's receipt key (its fingerprint,
+	// receipt.KeyID): a client then refuses a runtime whose attested key is
+	// another, even one that passes the rest of the policy. `vouch token -o
+	// json` sets it to the key it saw.
 	KeyID string `json:"key_id,omitempty"`
 }
 
 // MaxRefSize bounds a reference file.
 const MaxRefSize = 64 << 10
 
-// LoadRef reads and checks a reference file.
+// ErrRefReadable is wrapped by Ref.FileWarning: the file a reference was
+// loaded from lets group or others read its bearer token.
+var ErrRefReadable = errors.New("function reference file is readable by group or others")
+
+// LoadRef reads and checks a reference file. A file that group or others
+// can read still loads (the caller decides what to do); Ref.FileWarning
+// reports it.
 func LoadRef(path string) (*Ref, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -56,7 +81,88 @@ func LoadRef(path string) (*Ref, error) {
 	if err := r.Check(); err != nil {
 		return nil, fmt.Errorf("function reference %s: %w", path, err)
 	}
+	r.file = path
+	if fi, err := f.Stat(); err == nil {
+		r.mode = fi.Mode()
+	}
 	return &r, nil
+}
+
+// FileWarning returns an error wrapping ErrRefReadable if the reference was
+// loaded (LoadRef) from a file whose mode lets group or others read it, and
+// nil otherwise. The reference is still usable; callers should warn.
+func (r *Ref) FileWarning() error {
+	if r == nil || r.file == "" || runtime.GOOS == "windows" || r.mode.Perm()&0o077 == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s has mode %04o, and it holds a bearer token (function_token); run: chmod 600 %s",
+		ErrRefReadable, r.file, r.mode.Perm(), r.file)
+}
+
+// WriteRefFile writes r to path as indented JSON with mode 0600, whole or
+// not at all. It refuses to replace an existing file (the error wraps
+// fs.ErrExist) unless overwrite is set; then it replaces it atomically.
+func WriteRefFile(path string, r *Ref, overwrite bool) error {
+	if err := r.Check(); err != nil {
+		return fmt.Errorf("function reference: %w", err)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // after a rename or link, this removes nothing or only the temporary name
+	err = tmp.Chmod(0o600)
+	if runtime.GOOS == "windows" {
+		err = nil
+	}
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if overwrite {
+		return os.Rename(tmpName, path)
+	}
+	// A hard link fails if path exists, so nothing is ever replaced.
+	if err := os.Link(tmpName, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
+		}
+		// No hard links on this file system: an exclusive create.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
+			}
+			return err
+		}
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+		}
+		return err
+	}
+	return nil
 }
 
 // ParseRef decodes and checks a reference.
@@ -95,9 +201,15 @@ func (r *Ref) Check() error {
 func (t *Trust) Check() error {
 	switch t.Platform {
 	case "", "aws-nitro":
+		if t.AllowSimulated {
+			return fmt.Errorf("trust.allow_simulated is true but trust.platform is %q; it applies only to platform \"SIMULATED\"", t.Platform)
+		}
 	case "SIMULATED":
 		if !t.AllowSimulated {
 			return fmt.Errorf("trust.platform is SIMULATED but trust.allow_simulated is not true")
+		}
+		if t.RootFingerprint == "" {
+			return fmt.Errorf("trust.allow_simulated needs trust.root_fingerprint: a trust block allows SIMULATED attestation only from the one simulated root it pins, never from any (anyone can make a simulated root)")
 		}
 	default:
 		return fmt.Errorf("trust.platform %q is neither \"aws-nitro\" nor \"SIMULATED\"", t.Platform)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -124,6 +125,9 @@ func TestParseRefRefuses(t *testing.T) {
 		{"non-hex checksum", withField(t, "function_checksum", `"`+strings.Repeat("zz", 32)+`"`), "function_checksum"},
 		{"SIMULATED without allow_simulated", withField(t, "trust.allow_simulated", ""), "trust.allow_simulated is not true"},
 		{"SIMULATED with allow_simulated false", withField(t, "trust.allow_simulated", "false"), "trust.allow_simulated is not true"},
+		{"SIMULATED without a pinned root", withField(t, "trust.root_fingerprint", ""), "trust.allow_simulated needs trust.root_fingerprint"},
+		{"allow_simulated for Nitro", withField(t, "trust.platform", `"aws-nitro"`), "applies only to platform"},
+		{"allow_simulated without a platform", withField(t, "trust.platform", ""), "applies only to platform"},
 		{"platform in lower case", withField(t, "trust.platform", `"simulated"`), `trust.platform "simulated"`},
 		{"unknown platform", withField(t, "trust.platform", `"nitro"`), `trust.platform "nitro"`},
 		{"bad root fingerprint", withField(t, "trust.root_fingerprint", `"abc"`), "trust.root_fingerprint"},
@@ -179,8 +183,33 @@ func TestLoadRef(t *testing.T) {
 		t.Fatalf("LoadRef: %+v, %v", r, err)
 	}
 	parsed, _ := api.ParseRef([]byte(refJSON()))
-	if !reflect.DeepEqual(r, parsed) {
+	a, _ := json.Marshal(r)
+	b, _ := json.Marshal(parsed)
+	if !bytes.Equal(a, b) {
 		t.Fatal("LoadRef and ParseRef disagree")
+	}
+	if err := r.FileWarning(); err != nil {
+		t.Errorf("a 0600 reference: FileWarning = %v", err)
+	}
+	if err := parsed.FileWarning(); err != nil {
+		t.Errorf("a parsed reference: FileWarning = %v", err)
+	}
+	// A reference that others can read still loads, with a warning that
+	// names the file, its mode and the fix.
+	if runtime.GOOS != "windows" {
+		for _, mode := range []os.FileMode{0o640, 0o604, 0o644} {
+			if err := os.Chmod(good, mode); err != nil {
+				t.Fatal(err)
+			}
+			r, err := api.LoadRef(good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := r.FileWarning()
+			if !errors.Is(w, api.ErrRefReadable) || !strings.Contains(w.Error(), fmt.Sprintf("mode %04o", mode)) || !strings.Contains(w.Error(), "chmod 600 "+good) {
+				t.Errorf("mode %04o: FileWarning = %v", mode, w)
+			}
+		}
 	}
 
 	if _, err := api.LoadRef(filepath.Join(dir, "missing.json")); !errors.Is(err, fs.ErrNotExist) {
@@ -215,7 +244,10 @@ func TestTrustCheck(t *testing.T) {
 	}{
 		{api.Trust{}, true},
 		{api.Trust{Platform: "aws-nitro"}, true},
-		{api.Trust{Platform: "SIMULATED", AllowSimulated: true}, true},
+		{api.Trust{Platform: "SIMULATED", AllowSimulated: true, RootFingerprint: sum}, true},
+		{api.Trust{Platform: "SIMULATED", AllowSimulated: true}, false}, // any simulated root: never
+		{api.Trust{Platform: "SIMULATED", RootFingerprint: sum}, false},
+		{api.Trust{AllowSimulated: true, RootFingerprint: sum}, false},
 		{api.Trust{Platform: "SIMULATED"}, false},
 		{api.Trust{Platform: "aws-nitro", PCRs: map[string][]string{}}, true},
 		{api.Trust{PCRs: map[string][]string{"0": {pcr48}, "31": {pcr48}}}, true},
@@ -276,4 +308,72 @@ func normalize(r *api.Ref) *api.Ref {
 		c.Trust.PCRs = nil
 	}
 	return &c
+}
+
+func TestWriteRefFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "leader_election.json")
+	r, err := api.ParseRef([]byte(refJSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.WriteRefFile(path, r, false); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("written with mode %04o, want 0600", fi.Mode().Perm())
+	}
+	back, err := api.LoadRef(path)
+	if err != nil || back.FunctionToken != r.FunctionToken || back.Trust.RootFingerprint != r.Trust.RootFingerprint || back.FileWarning() != nil {
+		t.Fatalf("LoadRef of the written file: %+v, %v", back, err)
+	}
+	data, _ := os.ReadFile(path)
+	if !bytes.HasSuffix(data, []byte("}\n")) || !bytes.Contains(data, []byte("\n  \"function_id\"")) {
+		t.Errorf("not indented JSON with a final newline:\n%s", data)
+	}
+
+	// An existing file is never replaced without overwrite, and keeps its
+	// contents.
+	other := *r
+	other.FunctionToken = "eyJ.other.sig"
+	err = api.WriteRefFile(path, &other, false)
+	if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("second write: %v, want fs.ErrExist naming the file", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Fatal("a refused write changed the file")
+	}
+	// With overwrite it is replaced, still 0600, even over a loose file.
+	if runtime.GOOS != "windows" {
+		os.Chmod(path, 0o644)
+	}
+	if err := api.WriteRefFile(path, &other, true); err != nil {
+		t.Fatal(err)
+	}
+	back, err = api.LoadRef(path)
+	if err != nil || back.FunctionToken != "eyJ.other.sig" || back.FileWarning() != nil {
+		t.Fatalf("after overwrite: %+v, %v, %v", back, err, back.FileWarning())
+	}
+	// No temporary files are left behind.
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want 1", len(ents))
+	}
+	// An invalid reference is not written.
+	bad := *r
+	bad.FunctionChecksum = "00"
+	if err := api.WriteRefFile(filepath.Join(dir, "bad.json"), &bad, false); err == nil {
+		t.Error("wrote an invalid reference")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("an invalid reference left a file")
+	}
+	// A missing directory is an error, not a crash.
+	if err := api.WriteRefFile(filepath.Join(dir, "no", "such", "ref.json"), r, false); err == nil {
+		t.Error("wrote into a missing directory")
+	}
 }

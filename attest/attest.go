@@ -185,14 +185,15 @@ type Claims struct {
 	// ModuleID is the document's module_id (the Nitro enclave ID, or
 	// "SIMULATED-..." for a simulated document).
 	ModuleID string
-	// Digest is the PCR digest function, always "SHA384".
+	// Digest is the PCR digest function: "SHA384" for a Nitro document,
+	// "SHA256" for a simulated one.
 	Digest string
 	// Timestamp is when the document was made (millisecond precision).
 	Timestamp time.Time
-	// PCRs maps PCR index (0..31) to value: 32, 48 or 64 bytes, and 48
-	// (SHA-384) in every Nitro and simulated document. For a simulated
+	// PCRs maps PCR index (0..31) to value: 48 bytes (SHA-384) in a Nitro
+	// document, 32 bytes (SHA-256) in a simulated one. For a simulated
 	// document PCR0 is what NewSimulated was given (vouch uses
-	// ExecutableDigest, the SHA-384 of its executable), and PCR1, PCR2
+	// ExecutableDigest, the SHA-256 of its executable), and PCR1, PCR2
 	// and PCR3..15 are as SimulatedPCRs says.
 	PCRs map[int][]byte
 	// PublicKey, UserData and Nonce are the document's fields; nil when the

@@ -56,18 +56,22 @@
 //
 // # PCR layout
 //
-// PCR values are 48 bytes (SHA-384), as on Nitro, where the document's digest
-// field is always "SHA384". A simulated document carries PCR0 to PCR15, like
-// Nitro:
+// Nitro PCR values are 48 bytes (SHA-384), and a Nitro document's digest
+// field is always "SHA384"; [Verify] insists on both for every document that
+// chains to the AWS root. A simulated document instead declares the digest
+// "SHA256" and carries 32-byte PCRs, PCR0 to PCR15 like Nitro; [Verify]
+// accepts that only for a document it verifies as simulated, under a policy
+// that allows simulated documents:
 //
 //   - PCR0 is the pcr0 argument of [NewSimulated]. vouch passes
-//     [ExecutableDigest], the SHA-384 of its own executable file, so PCR0
-//     identifies the running vouch binary byte for byte.
-//   - PCR1 is SHA-384 of "vouch SIMULATED PCR1" and PCR2 is SHA-384 of
+//     [ExecutableDigest], the SHA-256 of its own executable file, so PCR0
+//     identifies the running vouch binary byte for byte, and
+//     `sha256sum vouch` reproduces it.
+//   - PCR1 is SHA-256 of "vouch SIMULATED PCR1" and PCR2 is SHA-256 of
 //     "vouch SIMULATED PCR2": fixed, non-zero markers standing where Nitro
 //     measures the kernel and the application ([SimulatedPCRs] returns the
 //     whole set for a given PCR0).
-//   - PCR3 to PCR15 are 48 zero bytes.
+//   - PCR3 to PCR15 are 32 zero bytes.
 //
 // A Nitro enclave started in debug mode reports PCR0, PCR1 and PCR2 as all
 // zeros; [Verify] sets [Claims.Debug] for such a document (or one without

@@ -12,7 +12,7 @@ import (
 // document is the payload of a Nitro attestation document:
 //
 //	AttestationDocument = {
-//	    module_id: text, digest: "SHA384", timestamp: uint .size 8,
+//	    module_id: text, digest: "SHA384" / "SHA256", timestamp: uint .size 8,
 //	    pcrs: { + index => bytes .size (32/48/64) },
 //	    certificate: bytes .size (1..1024), cabundle: [ * bytes .size (1..1024) ],
 //	    ? public_key: bytes .size (1..1024) / null,
@@ -45,7 +45,11 @@ const (
 	fieldUserData    = "user_data"
 	fieldNonce       = "nonce"
 
+	// digestSHA384 is the digest of every Nitro document (48-byte PCRs);
+	// digestSHA256 that of every simulated document (32-byte PCRs). Which
+	// one a document may use depends on its root, so verify checks it.
 	digestSHA384 = "SHA384"
+	digestSHA256 = "SHA256"
 )
 
 // CBOR major types.
@@ -317,8 +321,8 @@ func (d *document) decodeField(r *cborReader, key string) error {
 		if d.Digest, err = r.text(); err != nil {
 			return err
 		}
-		if d.Digest != digestSHA384 {
-			return fmt.Errorf("want %q, got %q", digestSHA384, d.Digest)
+		if d.Digest != digestSHA384 && d.Digest != digestSHA256 {
+			return fmt.Errorf("want %q (or %q for a simulated document), got %q", digestSHA384, digestSHA256, d.Digest)
 		}
 	case fieldTimestamp:
 		major, v, err := r.head()

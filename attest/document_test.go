@@ -94,6 +94,11 @@ func TestParseDocumentAccepts(t *testing.T) {
 			t.Errorf("%d PCRs: %v", n, err)
 		}
 	}
+	// SHA256 is a known digest (that of simulated documents); verify
+	// decides whether the document may use it.
+	if d, err := parseDocument(buildPayload(with(fieldDigest, appendText(nil, "SHA256")))); err != nil || d.Digest != "SHA256" {
+		t.Errorf("digest SHA256: %v", err)
+	}
 	if _, err := parseDocument(buildPayload(with(fieldPublicKey, rawBytes(1024)))); err != nil {
 		t.Errorf("1024-byte public key: %v", err)
 	}
@@ -129,7 +134,8 @@ func TestParseDocumentRejects(t *testing.T) {
 		"bytes module_id":        buildPayload(with(fieldModuleID, rawBytes(3))),
 		"invalid UTF-8":          buildPayload(with(fieldModuleID, []byte{0x62, 0xff, 0xfe})),
 		"null module_id":         buildPayload(with(fieldModuleID, []byte{cborNull})),
-		"digest SHA256":          buildPayload(with(fieldDigest, appendText(nil, "SHA256"))),
+		"digest SHA512":          buildPayload(with(fieldDigest, appendText(nil, "SHA512"))),
+		"digest sha256":          buildPayload(with(fieldDigest, appendText(nil, "sha256"))),
 		"zero timestamp":         buildPayload(with(fieldTimestamp, []byte{0x00})),
 		"negative timestamp":     buildPayload(with(fieldTimestamp, []byte{0x20})),
 		"huge timestamp":         buildPayload(with(fieldTimestamp, appendHead(nil, majorUint, 1<<63))),

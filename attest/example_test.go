@@ -2,7 +2,7 @@ package attest_test
 
 import (
 	"context"
-	"crypto/sha512"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -21,8 +21,9 @@ func ExampleNewSimulated() {
 	}
 	defer os.RemoveAll(dataDir)
 
-	// vouch passes attest.ExecutableDigest(), the SHA-384 of its binary.
-	pcr0 := sha512.Sum384([]byte("the vouch binary"))
+	// vouch passes attest.ExecutableDigest(), the SHA-256 of its binary
+	// (what `sha256sum vouch` prints).
+	pcr0 := sha256.Sum256([]byte("the vouch binary"))
 	sim, err := attest.NewSimulated(dataDir, pcr0[:])
 	if err != nil {
 		panic(err)

@@ -1,16 +1,16 @@
 package attest
 
 import (
-	"crypto/sha512"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 )
 
-// ExecutableDigest returns the SHA-384 (48 bytes, PCRLen) of the running
-// program's executable file. It is exactly what a simulated document carries
-// as PCR0 when vouch passes it to NewSimulated, so a client that builds vouch
-// itself can compute the expected PCR0 with FileDigest.
+// ExecutableDigest returns the SHA-256 (32 bytes, SimulatedPCRLen) of the
+// running program's executable file. It is exactly what a simulated document
+// carries as PCR0 when vouch passes it to NewSimulated, so anyone can
+// reproduce the expected PCR0 with `sha256sum vouch` (or FileDigest).
 func ExecutableDigest() ([]byte, error) {
 	path, err := os.Executable()
 	if err != nil {
@@ -19,7 +19,7 @@ func ExecutableDigest() ([]byte, error) {
 	return FileDigest(path)
 }
 
-// FileDigest returns the SHA-384 (48 bytes) of the file at path: the PCR0 a
+// FileDigest returns the SHA-256 (32 bytes) of the file at path: the PCR0 a
 // simulated document of that executable carries.
 func FileDigest(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -27,7 +27,7 @@ func FileDigest(path string) ([]byte, error) {
 		return nil, fmt.Errorf("attest: %w", err)
 	}
 	defer f.Close()
-	h := sha512.New384()
+	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, fmt.Errorf("attest: hashing %s: %w", path, err)
 	}

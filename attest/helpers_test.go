@@ -6,7 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha512"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -47,8 +47,8 @@ func readB64(tb testing.TB, name string) []byte {
 func realDoc(tb testing.TB) []byte      { return readB64(tb, "nitro_attestation.b64") }
 func realDebugDoc(tb testing.TB) []byte { return readB64(tb, "nitro_attestation_debug.b64") }
 
-// testPCR0 stands for the SHA-384 of a vouch binary.
-var testPCR0 = func() []byte { s := sha512.Sum384([]byte("vouch test binary")); return s[:] }()
+// testPCR0 stands for the SHA-256 of a vouch binary.
+var testPCR0 = func() []byte { s := sha256.Sum256([]byte("vouch test binary")); return s[:] }()
 
 // newTestSimulated returns a simulated attester in a fresh directory.
 func newTestSimulated(tb testing.TB) *Simulated {

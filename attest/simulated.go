@@ -35,8 +35,13 @@ const (
 	// NewSimulated, that holds the simulated root: its certificate and its
 	// PKCS#8 private key, PEM encoded, mode 0600.
 	SimulatedRootFile = "attest-simulated-root.pem"
-	// PCRLen is the length of every PCR this package produces: SHA-384.
-	PCRLen = sha512.Size384
+	// SimulatedPCRLen is the length of every PCR of a simulated document:
+	// SHA-256, so that PCR0 is what `sha256sum vouch` prints. Simulated
+	// documents declare the digest "SHA256".
+	SimulatedPCRLen = sha256.Size
+	// NitroPCRLen is the length of every PCR of a Nitro document: SHA-384,
+	// with the digest "SHA384".
+	NitroPCRLen = sha512.Size384
 
 	simulatedModulePrefix      = "SIMULATED-"
 	simulatedRootLifetime      = 20 * 365 * 24 * time.Hour
@@ -54,17 +59,17 @@ const (
 )
 
 // SimulatedPCRs returns the PCRs of a simulated document made by
-// NewSimulated(dir, pcr0): PCR0 = pcr0, PCR1 = SHA-384("vouch SIMULATED
-// PCR1"), PCR2 = SHA-384("vouch SIMULATED PCR2") and PCR3..PCR15 = 48 zero
+// NewSimulated(dir, pcr0): PCR0 = pcr0, PCR1 = SHA-256("vouch SIMULATED
+// PCR1"), PCR2 = SHA-256("vouch SIMULATED PCR2") and PCR3..PCR15 = 32 zero
 // bytes. A verifier can build a Policy.PCRs allow-list from it.
 func SimulatedPCRs(pcr0 []byte) map[int][]byte {
 	pcrs := make(map[int][]byte, simulatedPCRCount)
 	pcrs[0] = bytes.Clone(pcr0)
 	for i := 1; i < simulatedPCRCount; i++ {
-		pcrs[i] = make([]byte, PCRLen)
+		pcrs[i] = make([]byte, SimulatedPCRLen)
 	}
-	p1 := sha512.Sum384([]byte("vouch SIMULATED PCR1"))
-	p2 := sha512.Sum384([]byte("vouch SIMULATED PCR2"))
+	p1 := sha256.Sum256([]byte("vouch SIMULATED PCR1"))
+	p2 := sha256.Sum256([]byte("vouch SIMULATED PCR2"))
 	pcrs[1], pcrs[2] = p1[:], p2[:]
 	return pcrs
 }
@@ -94,13 +99,14 @@ var _ Attester = (*Simulated)(nil)
 // dataDir/SimulatedRootFile: created on first use (ECDSA P-384, keys from
 // crypto/rand, file mode 0600, dataDir created mode 0700 if missing) and
 // reloaded afterwards, so its fingerprint stays the same across restarts.
-// pcr0 is the 48-byte PCR0 of every document; vouch passes ExecutableDigest.
+// pcr0 is the 32-byte PCR0 of every document; vouch passes ExecutableDigest,
+// the SHA-256 of its executable.
 //
 // It refuses a root file that others can read, or that is malformed,
 // expired or not a simulated root; it never overwrites an existing file.
 func NewSimulated(dataDir string, pcr0 []byte) (*Simulated, error) {
-	if len(pcr0) != PCRLen {
-		return nil, fmt.Errorf("attest: simulated PCR0 must be %d bytes (SHA-384, see ExecutableDigest), got %d", PCRLen, len(pcr0))
+	if len(pcr0) != SimulatedPCRLen {
+		return nil, fmt.Errorf("attest: simulated PCR0 must be %d bytes (SHA-256, see ExecutableDigest), got %d", SimulatedPCRLen, len(pcr0))
 	}
 	if dataDir == "" {
 		return nil, errors.New("attest: simulated attestation needs a data directory")
@@ -181,7 +187,7 @@ func (s *Simulated) Attest(ctx context.Context, req Request) ([]byte, error) {
 	}
 	doc := &document{
 		ModuleID:    s.moduleID,
-		Digest:      digestSHA384,
+		Digest:      digestSHA256,
 		Timestamp:   uint64(now.UnixMilli()),
 		PCRs:        s.pcrs,
 		Certificate: s.leaf.Raw,

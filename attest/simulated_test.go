@@ -3,7 +3,7 @@ package attest
 import (
 	"bytes"
 	"context"
-	"crypto/sha512"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -68,8 +68,11 @@ func TestSimulatedRootPersists(t *testing.T) {
 }
 
 func TestSimulatedRootFileProblems(t *testing.T) {
-	if _, err := NewSimulated(t.TempDir(), testPCR0[:32]); err == nil {
-		t.Error("accepted a 32-byte PCR0")
+	if _, err := NewSimulated(t.TempDir(), make([]byte, 48)); err == nil {
+		t.Error("accepted a 48-byte PCR0")
+	}
+	if _, err := NewSimulated(t.TempDir(), testPCR0[:31]); err == nil {
+		t.Error("accepted a 31-byte PCR0")
 	}
 	if _, err := NewSimulated("", testPCR0); err == nil {
 		t.Error("accepted an empty data dir")
@@ -174,14 +177,14 @@ func TestSimulatedDocumentLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !strings.HasPrefix(d.ModuleID, "SIMULATED-") || d.Digest != "SHA384" {
+	if !strings.HasPrefix(d.ModuleID, "SIMULATED-") || d.Digest != "SHA256" {
 		t.Errorf("module_id %q digest %q", d.ModuleID, d.Digest)
 	}
 	if len(d.PCRs) != 16 {
 		t.Errorf("%d PCRs", len(d.PCRs))
 	}
-	p1, p2 := sha512.Sum384([]byte("vouch SIMULATED PCR1")), sha512.Sum384([]byte("vouch SIMULATED PCR2"))
-	if !bytes.Equal(d.PCRs[0], testPCR0) || !bytes.Equal(d.PCRs[1], p1[:]) || !bytes.Equal(d.PCRs[2], p2[:]) || !bytes.Equal(d.PCRs[15], make([]byte, 48)) {
+	p1, p2 := sha256.Sum256([]byte("vouch SIMULATED PCR1")), sha256.Sum256([]byte("vouch SIMULATED PCR2"))
+	if !bytes.Equal(d.PCRs[0], testPCR0) || !bytes.Equal(d.PCRs[1], p1[:]) || !bytes.Equal(d.PCRs[2], p2[:]) || !bytes.Equal(d.PCRs[15], make([]byte, 32)) {
 		t.Errorf("PCRs %x", d.PCRs)
 	}
 	if len(d.CABundle) != 2 || !bytes.Equal(d.CABundle[0], sim.RootCertificate().Raw) {
@@ -341,9 +344,9 @@ func TestExecutableDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha512.Sum384(want)
-	if len(d) != PCRLen || !bytes.Equal(d, sum[:]) {
-		t.Errorf("ExecutableDigest = %x, want SHA-384 of %s", d, exe)
+	sum := sha256.Sum256(want)
+	if len(d) != SimulatedPCRLen || !bytes.Equal(d, sum[:]) {
+		t.Errorf("ExecutableDigest = %x, want SHA-256 of %s (what sha256sum prints)", d, exe)
 	}
 	// It is accepted as PCR0 and is what the document carries.
 	s, err := NewSimulated(t.TempDir(), d)

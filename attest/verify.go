@@ -87,6 +87,13 @@ func verify(raw []byte, p *Policy) (*Claims, error) {
 		return nil, fmt.Errorf("%w: certificate chain ends at %q (SHA-256 %x), not at the AWS Nitro Enclaves root (SHA-256 %s)",
 			ErrUntrustedRoot, root.Subject.String(), fp, NitroRootFingerprint)
 	}
+	// Measurements: a Nitro document uses SHA-384 and 48-byte PCRs, as the
+	// Nitro Secure Module always does; a simulated document (accepted only
+	// when the policy allows simulated ones, above) uses SHA-256 and 32-byte
+	// PCRs, so that PCR0 is what `sha256sum vouch` prints.
+	if err := checkMeasurements(doc, simulated); err != nil {
+		return nil, err
+	}
 	if p.RootFingerprint != nil && subtle.ConstantTimeCompare(fp[:], p.RootFingerprint) != 1 {
 		kind := "AWS Nitro"
 		if simulated {
@@ -249,6 +256,25 @@ func verifyChain(leaf *x509.Certificate, bundle []*x509.Certificate, now time.Ti
 		}
 	}
 	return fmt.Errorf("%w: certificate chain does not follow the CA bundle (root first, then each issuer of the next)", ErrCertificate)
+}
+
+// checkMeasurements requires the digest and PCR sizes of the document's
+// kind: "SHA384" with 48-byte PCRs for Nitro, "SHA256" with 32-byte PCRs for
+// a simulated document.
+func checkMeasurements(doc *document, simulated bool) error {
+	digest, size, kind := digestSHA384, NitroPCRLen, "an AWS Nitro"
+	if simulated {
+		digest, size, kind = digestSHA256, SimulatedPCRLen, "a SIMULATED"
+	}
+	if doc.Digest != digest {
+		return fmt.Errorf("%w: %s document must have digest %q, not %q", ErrMalformed, kind, digest, doc.Digest)
+	}
+	for i, v := range doc.PCRs {
+		if len(v) != size {
+			return fmt.Errorf("%w: %s document's PCRs are %d bytes (%s), but PCR%d is %d bytes", ErrMalformed, kind, size, digest, i, len(v))
+		}
+	}
+	return nil
 }
 
 // isSimulatedRoot reports whether c is a self-signed CA whose CommonName

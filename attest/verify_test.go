@@ -142,6 +142,14 @@ func TestVerifyTamperedRealDocument(t *testing.T) {
 		{"module_id", func(d *document) { d.ModuleID = "i-0a22e5c5f24d22175" + d.ModuleID[19:] }, []error{ErrSignature}},
 		{"timestamp", func(d *document) { d.Timestamp++ }, []error{ErrSignature}},
 		{"digest", func(d *document) { d.Digest = "SHA256" }, []error{ErrMalformed}},
+		{"digest SHA512", func(d *document) { d.Digest = "SHA512" }, []error{ErrMalformed}},
+		{"pcr of 32 bytes", func(d *document) { d.PCRs[3] = d.PCRs[3][:32] }, []error{ErrMalformed}},
+		{"all pcrs of 32 bytes, digest SHA256", func(d *document) {
+			d.Digest = "SHA256"
+			for i, v := range d.PCRs {
+				d.PCRs[i] = v[:32]
+			}
+		}, []error{ErrMalformed}},
 		{"pcrs value", func(d *document) { d.PCRs[0] = flip(d.PCRs[0], 0) }, []error{ErrSignature}},
 		{"pcrs dropped", func(d *document) { delete(d.PCRs, 15) }, []error{ErrSignature}},
 		{"certificate", func(d *document) { d.Certificate = flip(d.Certificate, len(d.Certificate)-10) }, []error{ErrCertificate, ErrMalformed}},
@@ -329,7 +337,7 @@ func TestVerifySimulated(t *testing.T) {
 }
 
 func TestVerifySimulatedDebug(t *testing.T) {
-	s, err := NewSimulated(t.TempDir(), make([]byte, 48))
+	s, err := NewSimulated(t.TempDir(), make([]byte, SimulatedPCRLen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,8 +357,18 @@ func TestVerifySimulatedDebug(t *testing.T) {
 func TestVerifyForgedRoots(t *testing.T) {
 	now := time.Now()
 	_, shared := simDoc(t, Request{})
+	// base has a Nitro document's measurements (SHA384, 48-byte PCRs);
+	// simBase a simulated one's (SHA256, 32-byte PCRs).
 	base := func() *document {
+		pcrs := map[int][]byte{}
+		for i := range 16 {
+			pcrs[i] = bytes.Repeat([]byte{byte(i + 1)}, NitroPCRLen)
+		}
 		return &document{ModuleID: "i-0123456789abcdef0-enc0123456789abcdef", Digest: "SHA384",
+			Timestamp: uint64(now.UnixMilli()), PCRs: pcrs}
+	}
+	simBase := func() *document {
+		return &document{ModuleID: "SIMULATED-forged", Digest: "SHA256",
 			Timestamp: uint64(now.UnixMilli()), PCRs: SimulatedPCRs(testPCR0)}
 	}
 
@@ -377,8 +395,7 @@ func TestVerifyForgedRoots(t *testing.T) {
 	// root: refused unless allowed, and refused under a pin.
 	simName := pkix.Name{CommonName: SimulatedRootCommonName}
 	sim := newPKI(t, simName, now.Add(-time.Hour), 24*time.Hour)
-	d = base()
-	d.ModuleID = "SIMULATED-forged"
+	d = simBase()
 	doc = sim.sign(t, d)
 	if _, err := Verify(doc, Policy{}); !errors.Is(err, ErrSimulated) {
 		t.Errorf("self-made simulated root: got %v, want ErrSimulated", err)
@@ -391,7 +408,8 @@ func TestVerifyForgedRoots(t *testing.T) {
 		t.Errorf("self-made simulated root, allowed, no pin: %v", err)
 	}
 	// A simulated document must say so in its module_id.
-	d = base()
+	d = simBase()
+	d.ModuleID = base().ModuleID
 	doc = sim.sign(t, d)
 	if _, err := Verify(doc, Policy{AllowSimulated: true}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("simulated root, Nitro-looking module_id: got %v, want ErrMalformed", err)
@@ -399,8 +417,7 @@ func TestVerifyForgedRoots(t *testing.T) {
 
 	// Timestamps: more than ClockSkew in the future fails MaxAge; a
 	// timestamp outside the leaf's validity always fails.
-	d = base()
-	d.ModuleID = "SIMULATED-forged"
+	d = simBase()
 	d.Timestamp = uint64(now.Add(10 * time.Minute).UnixMilli())
 	doc = sim.sign(t, d)
 	if _, err := Verify(doc, Policy{AllowSimulated: true, MaxAge: time.Hour}); !errors.Is(err, ErrStale) {
@@ -472,5 +489,51 @@ func TestVerifyEnvelope(t *testing.T) {
 	// Re-encoding the same protected header (a1 01 38 22) keeps it valid.
 	if _, err := Verify(build(cose.Headers{Protected: es384}, msg.Payload, msg.Signature), p); err != nil {
 		t.Errorf("re-encoded envelope: %v", err)
+	}
+}
+
+// A simulated document declares SHA256 and 32-byte PCRs; anything else under
+// a simulated root is malformed, and the SHA-256 layout is accepted only for
+// a document verified as simulated, under a policy that allows them.
+func TestVerifySimulatedMeasurements(t *testing.T) {
+	now := time.Now()
+	sim := newPKI(t, pkix.Name{CommonName: SimulatedRootCommonName}, now.Add(-time.Hour), 24*time.Hour)
+	good := func() *document {
+		return &document{ModuleID: "SIMULATED-test", Digest: "SHA256", Timestamp: uint64(now.UnixMilli()), PCRs: SimulatedPCRs(testPCR0)}
+	}
+	if c, err := Verify(sim.sign(t, good()), Policy{AllowSimulated: true}); err != nil || c.Digest != "SHA256" || len(c.PCRs[0]) != 32 {
+		t.Fatalf("well-formed simulated document: %v %+v", err, c)
+	}
+	if _, err := Verify(sim.sign(t, good()), Policy{}); !errors.Is(err, ErrSimulated) {
+		t.Errorf("strict policy: got %v, want ErrSimulated", err)
+	}
+	for name, mutate := range map[string]func(*document){
+		"digest SHA384": func(d *document) { d.Digest = "SHA384" },
+		"48-byte PCR0":  func(d *document) { d.PCRs[0] = make([]byte, 48) },
+		"Nitro layout": func(d *document) {
+			d.Digest = "SHA384"
+			for i := range d.PCRs {
+				d.PCRs[i] = make([]byte, 48)
+			}
+			d.PCRs[0] = bytes.Repeat([]byte{1}, 48)
+		},
+		"64-byte PCR": func(d *document) { d.PCRs[5] = make([]byte, 64) },
+	} {
+		d := good()
+		mutate(d)
+		if _, err := Verify(sim.sign(t, d), Policy{AllowSimulated: true, AllowDebug: true}); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+	// The real simulated backend produces exactly this layout.
+	doc, _ := simDoc(t, Request{})
+	c, err := Verify(doc, Policy{AllowSimulated: true})
+	if err != nil || c.Digest != "SHA256" {
+		t.Fatalf("simulated backend: %v", err)
+	}
+	for i, v := range c.PCRs {
+		if len(v) != SimulatedPCRLen {
+			t.Errorf("PCR%d is %d bytes", i, len(v))
+		}
 	}
 }

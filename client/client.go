@@ -17,8 +17,14 @@
 //
 // A Client keeps its HTTP connections alive and caches the verified identity
 // and statements, so repeated runs pay neither a handshake nor an
-// attestation. When a receipt names a key it does not know, it attests
-// again. A Client is safe for concurrent use.
+// attestation. It attests again, once, when the runtime's keys or boot may
+// have changed: when a receipt or a statement names a key it does not know,
+// when the runtime cannot open an input sealed to the cached key, and when it
+// refuses an input sealed for an earlier boot (it restarted); then it retries
+// the run once. If the trust policy pins the receipt key (Trust.KeyID), a
+// runtime with another key is refused (ErrPinnedKey); otherwise the new key
+// is trusted if its attestation passes the policy, and the change is logged
+// as a warning. A Client is safe for concurrent use.
 package client
 
 import (
@@ -34,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,6 +65,10 @@ var ErrChecksumMismatch = errors.New("function checksum mismatch")
 
 // ErrReceipt is wrapped by every error about a receipt that does not verify.
 var ErrReceipt = errors.New("receipt does not verify")
+
+// ErrPinnedKey is wrapped when the runtime attests a receipt key other than
+// the one the trust policy pins (Trust.KeyID).
+var ErrPinnedKey = errors.New("runtime's receipt key is not the pinned one")
 
 // Options configure a Client.
 type Options struct {
@@ -86,6 +97,9 @@ type Options struct {
 	MaxAge time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger receives warnings, such as a change of the runtime's keys
+	// that the trust policy does not pin; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Identity is a runtime identity the client has verified.
@@ -96,7 +110,11 @@ type Identity struct {
 	KeyID      string
 	HPKEKey    []byte
 	Claims     *attest.Claims
-	Version    string
+	// Version and BootID come from the identity's JSON, not from the
+	// attestation document. The boot ID names the runtime's current run;
+	// inputs are sealed for it, and a wrong one only gets them refused.
+	Version string
+	BootID  []byte
 }
 
 // String describes the identity in one line; a SIMULATED identity says so
@@ -205,6 +223,9 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return &Client{base: u, hc: opts.HTTPClient, opts: opts, statements: map[string]string{}}, nil
 }
 
@@ -246,12 +267,39 @@ func (c *Client) Attest(ctx context.Context) (*Identity, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.identity != nil && c.identity.KeyID != id.KeyID {
+	old := c.identity
+	if old != nil && old.KeyID != id.KeyID {
 		c.statements = map[string]string{} // statements were under the old key
 	}
 	c.identity = id
 	c.mu.Unlock()
+	switch {
+	case old == nil:
+	case old.KeyID != id.KeyID:
+		// Only possible without a pin: verifyIdentity refuses a key other
+		// than a pinned one.
+		c.opts.Logger.Warn("the runtime's receipt key changed; trusting the new key because its attestation passes the trust policy (pin trust.key_id to refuse key changes)",
+			"runtime", c.base.String(), "old_key_id", old.KeyID, "new_key_id", id.KeyID, "platform", id.Platform)
+	case !bytes.Equal(old.HPKEKey, id.HPKEKey):
+		c.opts.Logger.Warn("the runtime's HPKE key changed; sealing inputs to the newly attested key",
+			"runtime", c.base.String(), "key_id", id.KeyID, "platform", id.Platform)
+	case !bytes.Equal(old.BootID, id.BootID):
+		c.opts.Logger.Info("the runtime restarted (new boot ID)", "runtime", c.base.String(), "boot_id", hex.EncodeToString(id.BootID))
+	}
 	return id, nil
+}
+
+// refresh attests again after a run failed in a way that a change of the
+// runtime's keys or boot explains, unless another call already replaced the
+// identity used, and returns the current identity.
+func (c *Client) refresh(ctx context.Context, used *Identity) (*Identity, error) {
+	c.mu.Lock()
+	cur := c.identity
+	c.mu.Unlock()
+	if cur != nil && cur != used {
+		return cur, nil
+	}
+	return c.Attest(ctx)
 }
 
 func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, error) {
@@ -298,9 +346,12 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 		HPKEKey:    hk,
 		Claims:     claims,
 		Version:    wire.Version,
+		BootID:     wire.BootID,
 	}
 	if t.KeyID != "" && t.KeyID != id.KeyID {
-		return nil, fmt.Errorf("runtime at %s has receipt key %s, but the trust policy pins %s", c.base, id.KeyID, t.KeyID)
+		return nil, fmt.Errorf("%w: runtime at %s attests receipt key %s, but the trust policy pins %s; its keys changed, or it is another runtime "+
+			"(if the change was intended, mint a new reference with `vouch token <ID> --function-checksum <SUM> -o json --out FILE`, or pin the new key_id)",
+			ErrPinnedKey, c.base, id.KeyID, t.KeyID)
 	}
 	return id, nil
 }
@@ -368,7 +419,17 @@ func (c *Client) Function(ctx context.Context, id string) (*api.Function, error)
 	if st.FunctionID != id || st.FunctionChecksum != f.FunctionChecksum {
 		return nil, fmt.Errorf("runtime's statement is about %s/%s, not function %s/%s", st.FunctionID, st.FunctionChecksum, id, f.FunctionChecksum)
 	}
+	if st.KeyID != ident.KeyID {
+		// Signed by a key this client has not attested: the runtime's key
+		// may have changed. Attest again, once.
+		if ident, err = c.refresh(ctx, ident); err != nil {
+			return nil, err
+		}
+	}
 	if err := st.Verify(ident.ReceiptKey); err != nil {
+		if st.KeyID != ident.KeyID {
+			return nil, fmt.Errorf("statement for function %s: %w (it names key %s, but the runtime attests key %s)", id, err, st.KeyID, ident.KeyID)
+		}
 		return nil, fmt.Errorf("statement for function %s: %w", id, err)
 	}
 	return &f, nil
@@ -397,7 +458,10 @@ func (c *Client) CheckFunction(ctx context.Context, ref FunctionRef) error {
 }
 
 // Run checks the function's checksum, sends input (sealed unless
-// Options.Plaintext) and returns the verified output and receipt.
+// Options.Plaintext) and returns the verified output and receipt. If the
+// runtime refuses a sealed input because it was sealed for an earlier boot
+// (stale_boot) or cannot open it (bad_sealed_input), Run attests again and,
+// if the runtime's HPKE key or boot ID has indeed changed, retries once.
 func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Result, error) {
 	if !receipt.IsDigest(ref.Checksum) {
 		return nil, fmt.Errorf("expected checksum %q is not 64 lowercase hex digits", ref.Checksum)
@@ -409,10 +473,36 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	res, err := c.runWith(ctx, ident, ref, input)
+	var ae *api.Error
+	if err == nil || c.opts.Plaintext || !errors.As(err, &ae) || (ae.Code != api.CodeStaleBoot && ae.Code != api.CodeSealedInput) {
+		return res, err
+	}
+	// A key change or a restart explains this failure only if the identity
+	// has changed since the input was sealed.
+	fresh, aerr := c.refresh(ctx, ident)
+	if aerr != nil {
+		return nil, fmt.Errorf("the runtime refused the sealed input (%v), and attesting it again failed: %w", err, aerr)
+	}
+	if bytes.Equal(fresh.HPKEKey, ident.HPKEKey) && bytes.Equal(fresh.BootID, ident.BootID) {
+		return nil, err
+	}
+	if err := c.CheckFunction(ctx, ref); err != nil {
+		return nil, err
+	}
+	return c.runWith(ctx, fresh, ref, input)
+}
+
+// runWith seals input to ident, sends it and verifies the answer.
+func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, input []byte) (*Result, error) {
 	body, ctype := input, api.ContentTypePlain
 	var reply *seal.PrivateKey
+	var err error
 	if !c.opts.Plaintext {
-		opts := &seal.InputOptions{IssuedAt: c.opts.Now()}
+		if len(ident.BootID) != seal.BootIDSize {
+			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", c.base)
+		}
+		opts := &seal.InputOptions{BootID: ident.BootID, IssuedAt: c.opts.Now()}
 		if c.opts.SealOutput {
 			if reply, err = seal.GenerateKey(); err != nil {
 				return nil, err
@@ -440,7 +530,7 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	} else if res.SealedOutput != nil {
 		return nil, fmt.Errorf("%w: runtime sealed the output although no reply key was given", ErrReceipt)
 	}
-	if err := c.verifyReceipt(ctx, &res.Receipt, ref, in, output); err != nil {
+	if err := c.verifyReceipt(ctx, ident, &res.Receipt, ref, in, output); err != nil {
 		return nil, err
 	}
 	if output == nil {
@@ -449,19 +539,17 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	return &Result{Output: output, Receipt: res.Receipt, Sealed: !c.opts.Plaintext, Log: res.Log}, nil
 }
 
-func (c *Client) verifyReceipt(ctx context.Context, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {
-	ident, err := c.Identity(ctx)
-	if err != nil {
-		return err
-	}
+func (c *Client) verifyReceipt(ctx context.Context, ident *Identity, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {
 	if r.KeyID != ident.KeyID {
-		// The runtime's key changed: attest again, then check.
-		if ident, err = c.Attest(ctx); err != nil {
+		// The runtime's key may have changed: attest again, once, then
+		// check under whatever key it attests now.
+		var err error
+		if ident, err = c.refresh(ctx, ident); err != nil {
 			return err
 		}
 	}
 	if err := r.Verify(ident.ReceiptKey); err != nil {
-		return fmt.Errorf("%w: %v", ErrReceipt, err)
+		return fmt.Errorf("%w: %v (the runtime attests key %s)", ErrReceipt, err, ident.KeyID)
 	}
 	out := sha256.Sum256(output)
 	switch {

@@ -8,6 +8,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"vouch/api"
 	"vouch/attest"
 	"vouch/client"
 	"vouch/enclave"
@@ -71,8 +73,10 @@ func Example() {
 	fmt.Println("deployed:", d.FunctionName, d.FunctionChecksum == b.Checksum())
 
 	// A caller who knows the checksum it expects (here, computed from the
-	// bundle it built) runs the function.
-	c, err := client.Dial(ctx, hs.URL, client.Options{AllowSimulated: true})
+	// bundle it built) runs the function. It allows SIMULATED attestation
+	// from this machine's simulated root only.
+	root := sim.RootFingerprint()
+	c, err := client.Dial(ctx, hs.URL, client.Options{Trust: api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: hex.EncodeToString(root[:])}})
 	if err != nil {
 		log.Fatal(err)
 	}

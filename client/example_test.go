@@ -54,8 +54,8 @@ func TestTrustPolicy(t *testing.T) {
 		{"simulated not allowed", client.Options{}, "SIMULATED"},
 		{"nitro expected", client.Options{AllowSimulated: true, Trust: api.Trust{Platform: "aws-nitro"}}, "trust policy expects aws-nitro"},
 		{"another root", client.Options{Trust: api.Trust{Platform: "SIMULATED", AllowSimulated: true, RootFingerprint: other}}, "failed attestation"},
-		{"another key", client.Options{Trust: api.Trust{Platform: "SIMULATED", AllowSimulated: true, KeyID: other}}, "the trust policy pins " + other},
-		{"another PCR0", client.Options{AllowSimulated: true, Trust: api.Trust{PCRs: map[string][]string{"0": {strings.Repeat("00", 48)}}}}, "failed attestation"},
+		{"another key", client.Options{Trust: api.Trust{Platform: "SIMULATED", AllowSimulated: true, RootFingerprint: env.RootFingerprint, KeyID: other}}, "the trust policy pins " + other},
+		{"another PCR0", client.Options{AllowSimulated: true, Trust: api.Trust{PCRs: map[string][]string{"0": {strings.Repeat("00", 32)}}}}, "failed attestation"},
 		{"stale documents", client.Options{AllowSimulated: true, Now: func() time.Time { return time.Now().Add(time.Hour) }}, "failed attestation"},
 	} {
 		c, err := client.New(env.URL, tc.opts)
@@ -71,6 +71,9 @@ func TestTrustPolicy(t *testing.T) {
 		}
 		if tc.name == "simulated not allowed" && !errors.Is(err, attest.ErrSimulated) {
 			t.Errorf("refusing SIMULATED: %v does not wrap attest.ErrSimulated", err)
+		}
+		if tc.name == "another key" && (!errors.Is(err, client.ErrPinnedKey) || !strings.Contains(err.Error(), "vouch token")) {
+			t.Errorf("refusing another key: %v does not wrap ErrPinnedKey with a hint", err)
 		}
 		c.Close()
 	}

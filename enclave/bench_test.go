@@ -17,7 +17,7 @@ import (
 func benchServer(b *testing.B) *Server {
 	b.Helper()
 	dir := b.TempDir()
-	sim, err := attest.NewSimulated(dir, bytes.Repeat([]byte{7}, attest.PCRLen))
+	sim, err := attest.NewSimulated(dir, bytes.Repeat([]byte{7}, attest.SimulatedPCRLen))
 	if err != nil {
 		b.Fatal(err)
 	}

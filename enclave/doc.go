@@ -9,7 +9,8 @@
 //     reading the input.
 //  2. Check the caller's function token (or owner credential).
 //  3. Open the input: a sealed input is opened with HPKE under an info that
-//     binds this function's ID and checksum, and checked against the replay
+//     binds this function's ID and checksum, refused (stale_boot) unless it
+//     was sealed for this run's boot ID, and checked against the replay
 //     cache; a plaintext input is accepted only if the manifest allows it.
 //  4. Run the function under its limits.
 //  5. Take the next receipt sequence number. Sequence numbers are reserved
@@ -23,5 +24,9 @@
 // directory with mode 0600: the receipt key (Ed25519), the token key
 // (Ed25519) and the HPKE key (X25519). No API returns a private key. The
 // receipt and HPKE public keys are bound to an attestation document, which
-// the identity endpoint returns for a fresh client nonce.
+// the identity endpoint returns for a fresh client nonce, with the boot ID:
+// 16 random bytes drawn at every start, so that the in-memory replay cache
+// needs no persistence (an input of a previous run is refused, never
+// replayed). Internal errors reach the client as a generic message with an
+// error ID; the details go to the log under that ID.
 package enclave

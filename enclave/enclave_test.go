@@ -394,13 +394,17 @@ func TestSealedInputs(t *testing.T) {
 		return post(t, env.URL+"/v1/functions/"+ref.ID+"/run", ref.Token, map[string]string{"Content-Type": api.ContentTypeSealed}, body)
 	}
 	// Sealed for another function: the runtime cannot open it.
-	wrong, _ := seal.SealInput(id.HPKEKey, "otherfunction", ref.Checksum, []byte(leaderInput), nil)
+	boot := &seal.InputOptions{BootID: id.BootID}
+	wrong, err := seal.SealInput(id.HPKEKey, "otherfunction", ref.Checksum, []byte(leaderInput), boot)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantError(t, runSealed(wrong), http.StatusBadRequest, api.CodeSealedInput)
 	// Sealed for another checksum (a client that skipped the check).
-	wrong, _ = seal.SealInput(id.HPKEKey, ref.ID, strings.Repeat("a", 64), []byte(leaderInput), nil)
+	wrong, _ = seal.SealInput(id.HPKEKey, ref.ID, strings.Repeat("a", 64), []byte(leaderInput), boot)
 	wantError(t, runSealed(wrong), http.StatusBadRequest, api.CodeSealedInput)
 	// Tampered.
-	good, _ := seal.SealInput(id.HPKEKey, ref.ID, ref.Checksum, []byte(leaderInput), nil)
+	good, _ := seal.SealInput(id.HPKEKey, ref.ID, ref.Checksum, []byte(leaderInput), boot)
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 1
 	wantError(t, runSealed(bad), http.StatusBadRequest, api.CodeSealedInput)

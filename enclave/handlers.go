@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -89,8 +90,9 @@ func writeError(w http.ResponseWriter, e *api.Error) {
 	writeJSON(w, e.Status, api.ErrorResponse{Error: e})
 }
 
-// fail writes err, mapping known errors to statuses and never leaking
-// internal details beyond the message.
+// fail writes err, mapping known errors to statuses. Anything else is an
+// internal error: the client gets a generic message with an error ID, and
+// the details go to the log under that ID, never to the client.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *api.Error
 	switch {
@@ -102,10 +104,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		ae = &api.Error{Status: 499, Code: api.CodeCancelled, Message: "request cancelled by the client"}
 	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error: " + err.Error()}
+		ae = s.internalError(r, "request failed", err)
 	}
 	writeError(w, ae)
+}
+
+// internalError logs err with a fresh error ID and returns the 500 a client
+// sees: a generic message that names the ID, so an operator can find the
+// details in the log, and no internal detail (paths, store errors).
+func (s *Server) internalError(r *http.Request, what string, err error) *api.Error {
+	var b [8]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	s.log.Error(what, "error_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal,
+		Message: "internal error (error ID " + id + ")",
+		Hint:    "the runtime's log has the details under this error ID; retry later, or report it to the runtime's operator"}
 }
 
 // bearer returns the Authorization bearer credential, or "".
@@ -343,8 +357,9 @@ func (s *Server) authorizeRun(r *http.Request, f *function) *api.Error {
 		code = api.CodeForbidden
 	}
 	if status >= 500 {
-		s.log.Error("token check failed", "err", err)
-		return &api.Error{Status: status, Code: api.CodeInternal, Message: "cannot check the function token right now"}
+		ae := s.internalError(r, "token check failed", err)
+		ae.Message = "cannot check the function token right now: " + ae.Message
+		return ae
 	}
 	return &api.Error{Status: status, Code: code, Message: "function token refused: " + strings.TrimPrefix(err.Error(), "token: "), Hint: hint}
 }
@@ -390,13 +405,19 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	if sealed {
 		opened, err := s.keys.hpke.OpenInput(f.rec.ID, f.rec.Checksum, body, s.replay, s.now())
 		if err != nil {
-			code := api.CodeSealedInput
-			if errors.Is(err, seal.ErrReplay) {
-				code = api.CodeReplay
+			ae := &api.Error{Status: http.StatusBadRequest, Code: api.CodeSealedInput, Message: strings.TrimPrefix(err.Error(), "seal: "),
+				Hint: "seal each input afresh to the attested key, for this function ID and checksum"}
+			switch {
+			case errors.Is(err, seal.ErrReplay):
+				ae.Code = api.CodeReplay
+			case errors.Is(err, seal.ErrStaleBoot):
+				// The runtime restarted since the client read its
+				// identity; the SDK fetches it again and retries.
+				ae.Status, ae.Code = http.StatusConflict, api.CodeStaleBoot
+				ae.Hint = "the runtime restarted: fetch its identity (GET /v1/identity) again and seal the input for its new boot_id"
 			}
-			s.metrics.refused.WithLabelValues(code).Inc()
-			writeError(w, &api.Error{Status: http.StatusBadRequest, Code: code, Message: strings.TrimPrefix(err.Error(), "seal: "),
-				Hint: "seal each input afresh to the attested key, for this function ID and checksum"})
+			s.metrics.refused.WithLabelValues(ae.Code).Inc()
+			writeError(w, ae)
 			return
 		}
 		input, replyKey = opened.Input, opened.ReplyKey

@@ -14,7 +14,10 @@ type metrics struct {
 	wasmSeconds prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the server's metrics, among them vouch_runtime_info,
+// a gauge of 1 whose labels say the attestation platform (SIMULATED shows as
+// platform="SIMULATED", simulated="true") and the version.
+func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 	var gatherer prometheus.Gatherer = prometheus.DefaultGatherer
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -34,7 +37,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		wasmSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vouch_enclave_wasm_seconds", Help: "Time spent in the function itself.",
 			Buckets: buckets}),
 	}
-	for _, c := range []prometheus.Collector{m.runs, m.deploys, m.failures, m.refused, m.runSeconds, m.wasmSeconds} {
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vouch_runtime_info",
+		Help: "Always 1; the labels describe the runtime: its attestation platform (SIMULATED for development, aws-nitro), whether that is simulated, and its version."},
+		[]string{"platform", "simulated", "version"})
+	simulated := "false"
+	if platform == "SIMULATED" {
+		simulated = "true"
+	}
+	info.WithLabelValues(platform, simulated, version).Set(1)
+	for _, c := range []prometheus.Collector{m.runs, m.deploys, m.failures, m.refused, m.runSeconds, m.wasmSeconds, info} {
 		reg.Register(c)
 	}
 	return m

@@ -1,6 +1,7 @@
 package enclave
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -91,6 +92,7 @@ type Server struct {
 	limiter     *limiter
 	volatile    volatileState
 	replay      *seal.ReplayCache
+	bootID      []byte
 	metrics     *metrics
 	handler     http.Handler
 	closeOnce   sync.Once
@@ -166,10 +168,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	case cfg.RateLimit > 0:
 		s.limiter = newLimiter(cfg.RateLimit, int(2*cfg.RateLimit)+1)
 	}
+	// The replay cache is in memory, so it forgets what a previous run of
+	// the process accepted. Its boot ID, random for every start and
+	// published in the identity, is sealed into every input: an input of a
+	// previous run is refused (stale_boot), never accepted again, and new
+	// inputs are accepted at once after a restart.
 	s.replay = seal.NewReplayCache(0, 0)
-	// Inputs sealed before this start may have been accepted before a
-	// restart; the cache forgot them, so refuse them all.
-	s.replay.RefuseBefore(cfg.Now())
+	s.bootID = s.replay.BootID()
 	s.platformTag = cfg.Attester.Platform()
 	if err := s.loadFunctions(); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
@@ -177,7 +182,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if n, err := s.store.PruneRevocations(s.now()); err == nil && n > 0 {
 		s.log.Info("pruned revocations of expired tokens", "count", n)
 	}
-	s.metrics = newMetrics(cfg.Registerer)
+	s.metrics = newMetrics(cfg.Registerer, s.platformTag, versionString())
 	s.handler = s.routes()
 	// Compile the stored functions now, in the background, so that the
 	// first callers do not pay for it (and callers that arrive first
@@ -201,6 +206,10 @@ func (s *Server) ReceiptKey() ed25519.PublicKey {
 
 // Platform returns the attestation platform ("SIMULATED" or "aws-nitro").
 func (s *Server) Platform() string { return s.platformTag }
+
+// BootID returns this run's boot ID (a copy): 16 random bytes drawn at
+// Open, published in the identity and bound into every sealed input.
+func (s *Server) BootID() []byte { return bytes.Clone(s.bootID) }
 
 // Handler returns the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -387,6 +396,7 @@ func (s *Server) Identity(ctx context.Context, nonce []byte) (*api.Identity, err
 		HPKEKey:     hk,
 		Attestation: doc,
 		Version:     versionString(),
+		BootID:      bytes.Clone(s.bootID),
 	}
 	if sim, ok := s.cfg.Attester.(*attest.Simulated); ok {
 		fp := sim.RootFingerprint()

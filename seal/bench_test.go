@@ -15,7 +15,7 @@ func BenchmarkSealInput(b *testing.B) {
 	reply := mustKey(b).PublicKey()
 	b.SetBytes(int64(len(benchInput)))
 	for b.Loop() {
-		if _, err := SealInput(k.PublicKey(), testFunction, testChecksum, benchInput, &InputOptions{ReplyKey: reply}); err != nil {
+		if _, err := SealInput(k.PublicKey(), testFunction, testChecksum, benchInput, &InputOptions{BootID: testBoot, ReplyKey: reply}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -29,13 +29,13 @@ func BenchmarkOpenInput(b *testing.B) {
 	for i := range msgs {
 		msgs[i] = sealAt(b, k.PublicKey(), benchInput, reply, now)
 	}
-	cache := NewReplayCache(0, 0)
+	cache := testCache()
 	b.SetBytes(int64(len(benchInput)))
 	i := 0
 	for b.Loop() {
 		if i == len(msgs) {
 			b.StopTimer()
-			cache, i = NewReplayCache(0, 0), 0
+			cache, i = testCache(), 0
 			b.StartTimer()
 		}
 		if _, err := k.OpenInput(testFunction, testChecksum, msgs[i], cache, now); err != nil {

@@ -51,12 +51,17 @@
 // The plaintext of a sealed input is an envelope:
 //
 //	offset  size  field
-//	0       1     version: 0x01
-//	1       8     issued_at: int64, Unix time in milliseconds
-//	9       1     reply flag: 0x00 no reply key, 0x01 a reply key follows;
+//	0       1     version: 0x02
+//	1       16    boot_id: the runtime's boot ID (see below)
+//	17      8     issued_at: int64, Unix time in milliseconds
+//	25      1     reply flag: 0x00 no reply key, 0x01 a reply key follows;
 //	              any other value is malformed
-//	10      32    reply key: X25519 public key, present only if the flag is 0x01
-//	10 or 42 ...  the input bytes, to the end (possibly empty)
+//	26      32    reply key: X25519 public key, present only if the flag is 0x01
+//	26 or 58 ...  the input bytes, to the end (possibly empty)
+//
+// Version 0x01 (the same layout without boot_id) is refused with
+// [ErrMalformed] and an error that says so: a runtime cannot tell a replay of
+// such an input after a restart from a new one.
 //
 // The plaintext of a sealed output is the output bytes themselves, with no
 // envelope.
@@ -64,22 +69,33 @@
 // # Sizes
 //
 // Inputs and outputs are at most [MaxInputSize] and [MaxOutputSize] bytes.
-// A sealed input is at least 58 bytes (32 + 16 + 10) and at most
-// [MaxInputSize] + [InputOverhead]; a sealed output is at least 48 bytes and
-// at most [MaxOutputSize] + [OutputOverhead]. Sizes are checked before
-// anything is decrypted; a server can enforce a function's smaller limit the
-// same way (limit + InputOverhead).
+// A sealed input is at least 74 bytes (32 + 16 + 26) and at most
+// [MaxInputSize] + [InputOverhead] (106 bytes of overhead with a reply key);
+// a sealed output is at least 48 bytes and at most [MaxOutputSize] +
+// [OutputOverhead]. Sizes are checked before anything is decrypted; a server
+// can enforce a function's smaller limit the same way (limit +
+// InputOverhead).
 //
 // # Freshness and replay
 //
-// [PrivateKey.OpenInput] refuses, with [ErrStale], an envelope whose
-// issued_at is more than the [ReplayCache]'s window (by default
+// [PrivateKey.OpenInput] refuses, with [ErrStaleBoot], an envelope whose
+// boot_id is not the [ReplayCache]'s [ReplayCache.BootID]: 16 random bytes
+// drawn when the cache is made, that is, once per run of the runtime, which
+// publishes them with its identity. It refuses, with [ErrStale], an envelope
+// whose issued_at is more than the cache's window (by default
 // [DefaultReplayWindow], 5 minutes) before or after the runtime's clock. It
-// remembers the enc of every input it accepts in the [ReplayCache]: enc is
-// fresh for every message, so a second input with the same enc is a replay
-// and fails with [ErrReplay]. The cache forgets an entry once its issued_at
-// has left the window, and holds at most a fixed number of entries; see
-// [ReplayCache] for what happens when it is full.
+// remembers the enc of every input it accepts in the cache: enc is fresh for
+// every message, so a second input with the same enc is a replay and fails
+// with [ErrReplay]. The cache forgets an entry once its issued_at has left
+// the window, and holds at most a fixed number of entries; see [ReplayCache]
+// for what happens when it is full.
+//
+// The cache lives in memory and is lost when the runtime restarts; the boot
+// ID is what keeps that safe. An input accepted before a restart names the
+// old boot ID, so the restarted runtime refuses it, however its issued_at
+// compares with the clock; a client that gets [ErrStaleBoot] fetches the
+// identity again (learning the new boot ID) and seals afresh. There is no
+// window after a restart in which new inputs are refused.
 //
 // A client should use a fresh reply key for every input: the output info
 // binds the function and the input, not the moment, so an output sealed to
@@ -87,9 +103,9 @@
 //
 // # Errors
 //
-// Opening fails with an error wrapping [ErrMalformed] (wrong size, bad
-// envelope), [ErrDecrypt] (wrong key, another function or checksum, or any
-// modified byte), [ErrStale] or [ErrReplay]. Sealing fails with an error
+// Opening fails with an error wrapping [ErrMalformed] (wrong size, bad or
+// old envelope), [ErrDecrypt] (wrong key, another function or checksum, or
+// any modified byte), [ErrStaleBoot], [ErrStale] or [ErrReplay]. Sealing fails with an error
 // wrapping [ErrInvalidKey] for a bad recipient or reply key. Errors name the
 // function ID and checksum involved, which are public, and never contain
 // plaintext or keys.

@@ -19,15 +19,19 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	// Its replay cache names this run of the runtime: its boot ID, which the
+	// runtime publishes with its identity.
 	cache := seal.NewReplayCache(0, 0) // 5 minutes, 1,000,000 inputs
+	bootID := cache.BootID()
 
-	// Client: seal an input for exactly this function, with a fresh reply key.
+	// Client: seal an input for exactly this function and boot, with a
+	// fresh reply key.
 	replyKey, err := seal.GenerateKey()
 	if err != nil {
 		panic(err)
 	}
 	sealed, err := seal.SealInput(runtimeKey.PublicKey(), functionID, checksum,
-		[]byte(`{"amount": 10}`), &seal.InputOptions{ReplyKey: replyKey.PublicKey()})
+		[]byte(`{"amount": 10}`), &seal.InputOptions{BootID: bootID, ReplyKey: replyKey.PublicKey()})
 	if err != nil {
 		panic(err)
 	}
@@ -47,8 +51,11 @@ func Example() {
 	_, err = runtimeKey.OpenInput(functionID, checksum, sealed, cache, time.Now())
 	fmt.Println(errors.Is(err, seal.ErrReplay))
 	// ...nor by another function.
-	_, err = runtimeKey.OpenInput("k3v7other", checksum, sealed, seal.NewReplayCache(0, 0), time.Now())
+	_, err = runtimeKey.OpenInput("k3v7other", checksum, sealed, cache, time.Now())
 	fmt.Println(errors.Is(err, seal.ErrDecrypt))
+	// ...nor after the runtime restarted, with a new cache and boot ID.
+	_, err = runtimeKey.OpenInput(functionID, checksum, sealed, seal.NewReplayCache(0, 0), time.Now())
+	fmt.Println(errors.Is(err, seal.ErrStaleBoot))
 
 	// Client: open the output of its own input.
 	out, err := replyKey.OpenOutput(functionID, checksum, sha256.Sum256([]byte(`{"amount": 10}`)), sealedOut)
@@ -58,6 +65,7 @@ func Example() {
 	fmt.Printf("client got %s\n", out)
 	// Output:
 	// runtime got {"amount": 10}
+	// true
 	// true
 	// true
 	// client got {"ok": true}

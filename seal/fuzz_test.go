@@ -27,7 +27,10 @@ func FuzzOpenInput(f *testing.F) {
 		if functionID == goldenFunction {
 			checksum = goldenChecksum
 		}
-		cache := NewReplayCache(0, 0)
+		cache := testCache()
+		if functionID == goldenFunction {
+			cache = goldenCache()
+		}
 		in, err := fuzzKey.OpenInput(functionID, checksum, sealed, cache, now)
 		if err != nil {
 			if in != nil {
@@ -37,7 +40,7 @@ func FuzzOpenInput(f *testing.F) {
 				return // the caller's own arguments were refused
 			}
 			n := 0
-			for _, s := range []error{ErrMalformed, ErrDecrypt, ErrStale, ErrReplay, ErrInvalidKey} {
+			for _, s := range []error{ErrMalformed, ErrDecrypt, ErrStale, ErrReplay, ErrStaleBoot, ErrInvalidKey} {
 				if errors.Is(err, s) {
 					n++
 				}
@@ -62,24 +65,26 @@ func FuzzOpenInput(f *testing.F) {
 // FuzzOpenEnvelope seals arbitrary envelopes properly, to reach the envelope
 // parser that FuzzOpenInput's random ciphertexts never get past.
 func FuzzOpenEnvelope(f *testing.F) {
-	f.Add(envelope(1, t0.UnixMilli(), 0, []byte("input")...))
-	f.Add(envelope(1, t0.UnixMilli(), 1, make([]byte, 40)...))
-	f.Add(envelope(1, t0.UnixMilli(), 1, make([]byte, 31)...))
-	f.Add(envelope(2, 0, 7))
+	f.Add(envelope(2, t0.UnixMilli(), 0, []byte("input")...))
+	f.Add(envelope(2, t0.UnixMilli(), 1, make([]byte, 40)...))
+	f.Add(envelope(2, t0.UnixMilli(), 1, make([]byte, 31)...))
+	f.Add(envelope(3, 0, 7))
+	f.Add(envelopeV1(t0.UnixMilli(), 0, []byte("input")...))
+	f.Add(append(append([]byte{2}, bytes.Repeat([]byte{0xc0}, BootIDSize)...), make([]byte, 9)...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, env []byte) {
 		sealed := sealEnvelope(t, fuzzKey.PublicKey(), env)
-		in, err := fuzzKey.OpenInput(testFunction, testChecksum, sealed, NewReplayCache(0, 0), t0)
+		in, err := fuzzKey.OpenInput(testFunction, testChecksum, sealed, testCache(), t0)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrStale) {
-				t.Fatalf("err = %v, want ErrMalformed or ErrStale", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrStale) && !errors.Is(err, ErrStaleBoot) {
+				t.Fatalf("err = %v, want ErrMalformed, ErrStale or ErrStaleBoot", err)
 			}
 			return
 		}
 		// Accepted: it must be exactly a well-formed envelope.
-		want := envelope(1, in.IssuedAt.UnixMilli(), 0)
+		want := envelope(2, in.IssuedAt.UnixMilli(), 0)
 		if in.ReplyKey != nil {
-			want = envelope(1, in.IssuedAt.UnixMilli(), 1, in.ReplyKey...)
+			want = envelope(2, in.IssuedAt.UnixMilli(), 1, in.ReplyKey...)
 		}
 		want = append(want, in.Input...)
 		if !bytes.Equal(want, env) {

@@ -1,6 +1,8 @@
 package seal
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"math"
@@ -32,16 +34,24 @@ const (
 // before the flood, which the client can re-seal, but never make it accept a
 // replay. The floor also keeps the cache sound if the clock steps backwards.
 //
-// The zero value is an empty cache with the defaults. A ReplayCache must not
-// be copied after first use.
+// A cache also names the runtime boot it belongs to: its [ReplayCache.BootID]
+// is random, from crypto/rand, and every input must be sealed for it. The
+// cache lives in memory, so a restarted runtime has a new, empty cache with a
+// new boot ID, and refuses every input sealed before the restart with
+// [ErrStaleBoot] instead of accepting it again: no input is ever accepted
+// twice, and there is no dead window after a restart.
+//
+// The zero value is an empty cache with the defaults (and a random boot ID,
+// drawn on first use). A ReplayCache must not be copied after first use.
 type ReplayCache struct {
 	window   int64 // milliseconds; 0 means the default
 	capacity int   // 0 means the default
 
-	mu    sync.Mutex
-	seen  map[replayKey]struct{}
-	heap  []replayEntry // min-heap on issuedAt
-	floor int64         // refuse issued_at <= floor
+	mu     sync.Mutex
+	bootID []byte // BootIDSize random bytes, set once
+	seen   map[replayKey]struct{}
+	heap   []replayEntry // min-heap on issuedAt
+	floor  int64         // refuse issued_at <= floor
 }
 
 // maxDropsPerAdmit bounds how many expired entries one admit forgets. It is
@@ -70,12 +80,34 @@ func NewReplayCache(window time.Duration, capacity int) *ReplayCache {
 	return &ReplayCache{
 		window:   max(window.Milliseconds(), 1),
 		capacity: capacity,
+		bootID:   newBootID(),
 	}
 }
 
+func newBootID() []byte {
+	b := make([]byte, BootIDSize)
+	rand.Read(b) // never fails (crypto/rand crashes the program instead)
+	return b
+}
+
+// BootID returns the cache's boot ID (a copy): BootIDSize random bytes that
+// a runtime publishes in its identity and every input must be sealed for
+// ([InputOptions.BootID]).
+func (c *ReplayCache) BootID() []byte { return bytes.Clone(c.boot()) }
+
+// boot returns the boot ID itself, which is never modified once set.
+func (c *ReplayCache) boot() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bootID == nil {
+		c.bootID = newBootID()
+	}
+	return c.bootID
+}
+
 // RefuseBefore makes the cache refuse, as stale, every input issued before
-// t. A runtime calls it at start: its cache was empty, so without the floor
-// an input accepted before a restart could be replayed after it.
+// t. The boot ID already keeps inputs of an earlier boot out, so a runtime
+// does not need it; it remains for callers that want a floor of their own.
 func (c *ReplayCache) RefuseBefore(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

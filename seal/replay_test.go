@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -187,7 +188,11 @@ func TestReplayCacheZeroValue(t *testing.T) {
 		t.Fatalf("window %v len %d", c.Window(), c.Len())
 	}
 	k := mustKey(t)
-	sealed := sealAt(t, k.PublicKey(), []byte("x"), nil, t0)
+	boot := c.BootID()
+	if len(boot) != BootIDSize || !bytes.Equal(boot, c.BootID()) {
+		t.Fatalf("zero value's boot ID %x is not a stable %d-byte ID", boot, BootIDSize)
+	}
+	sealed := sealFor(t, k.PublicKey(), boot, []byte("x"), nil, t0)
 	if _, err := k.OpenInput(testFunction, testChecksum, sealed, &c, t0); err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,11 @@ const (
 	// MaxOutputSize is the largest output SealOutput and OpenOutput accept.
 	MaxOutputSize = 64 << 20
 
+	// BootIDSize is the size of a runtime boot ID (see [ReplayCache.BootID]).
+	BootIDSize = 16
+
 	// InputOverhead is the most a sealed input adds to the input: enc, the
-	// envelope header with a reply key, and the AEAD tag.
+	// envelope header with a reply key, and the AEAD tag: 106 bytes.
 	InputOverhead = EncSize + maxHeaderSize + tagSize
 	// OutputOverhead is what a sealed output adds to the output: enc and
 	// the AEAD tag.
@@ -34,12 +37,17 @@ const (
 	// MaxFunctionIDLen is the longest function ID accepted.
 	MaxFunctionIDLen = 128
 
-	tagSize         = 16
-	envelopeVersion = 0x01
-	headerSize      = 1 + 8 + 1 // version, issued_at, reply flag
-	maxHeaderSize   = headerSize + KeySize
-	flagNoReply     = 0x00
-	flagReply       = 0x01
+	tagSize = 16
+	// envelopeVersion 0x02 binds the boot ID. Version 0x01 (no boot ID) is
+	// refused: after a restart, the runtime could not tell a replay of one
+	// from a new input.
+	envelopeVersion   = 0x02
+	envelopeVersionV1 = 0x01
+	headerSize        = 1 + BootIDSize + 8 + 1 // version, boot_id, issued_at, reply flag
+	headerSizeV1      = 1 + 8 + 1              // version, issued_at, reply flag
+	maxHeaderSize     = headerSize + KeySize
+	flagNoReply       = 0x00
+	flagReply         = 0x01
 
 	inputLabel  = "vouch/input/v1"
 	outputLabel = "vouch/output/v1"
@@ -58,6 +66,11 @@ var (
 	ErrStale = errors.New("seal: sealed input is outside the accepted time window")
 	// ErrReplay: a sealed input was already accepted once.
 	ErrReplay = errors.New("seal: sealed input was already used")
+	// ErrStaleBoot: a sealed input names another boot ID than the
+	// [ReplayCache]'s: it was sealed for an earlier run of the runtime
+	// process (which has restarted since), or for another runtime. The
+	// client should fetch the runtime's identity again and seal afresh.
+	ErrStaleBoot = errors.New("seal: sealed input is for another boot of the runtime")
 	// ErrInvalidKey: a public key is not a usable X25519 key.
 	ErrInvalidKey = errors.New("seal: invalid X25519 public key")
 )
@@ -70,7 +83,7 @@ type openError struct {
 }
 
 func (e *openError) Error() string {
-	reason := "it was sealed for another function or checksum, or was tampered with"
+	reason := "it was sealed for another function or checksum, or to another key of the runtime (re-attest if its key changed), or was tampered with"
 	if e.what == "output" {
 		reason = "it was sealed for another function, checksum, input or key, or was tampered with"
 	}
@@ -147,6 +160,10 @@ type InputOptions struct {
 	// output to. Use a fresh key (see [GenerateKey]) for every input. Nil
 	// means no reply key: the output is not sealed.
 	ReplyKey []byte
+	// BootID is the runtime's boot ID (BootIDSize bytes, from its identity,
+	// GET /v1/identity): the runtime opens the input only while that boot
+	// lasts, so it cannot be replayed after a restart. Required.
+	BootID []byte
 	// IssuedAt is the time written in the envelope. The zero value means
 	// time.Now(); set it only in tests.
 	IssuedAt time.Time
@@ -154,10 +171,14 @@ type InputOptions struct {
 
 // SealInput encrypts input to the runtime whose public key is recipientPub,
 // for the function functionID whose checksum is checksum (64 lowercase hex
-// characters). opts may be nil.
+// characters), during the runtime boot opts.BootID.
 func SealInput(recipientPub []byte, functionID, checksum string, input []byte, opts *InputOptions) ([]byte, error) {
-	if opts == nil {
-		opts = &InputOptions{}
+	if opts == nil || len(opts.BootID) != BootIDSize {
+		n := 0
+		if opts != nil {
+			n = len(opts.BootID)
+		}
+		return nil, fmt.Errorf("seal: boot ID is %d bytes, want %d: take it from the runtime's identity (GET /v1/identity)", n, BootIDSize)
 	}
 	pub, err := publicKey("recipient", recipientPub)
 	if err != nil {
@@ -181,6 +202,7 @@ func SealInput(recipientPub []byte, functionID, checksum string, input []byte, o
 
 	env := make([]byte, 0, maxHeaderSize+len(input))
 	env = append(env, envelopeVersion)
+	env = append(env, opts.BootID...)
 	env = binary.BigEndian.AppendUint64(env, uint64(issuedAt.UnixMilli()))
 	if opts.ReplyKey != nil {
 		env = append(env, flagReply)
@@ -204,15 +226,17 @@ type OpenedInput struct {
 	// IssuedAt is when the client sealed the input, by its clock, to the
 	// millisecond.
 	IssuedAt time.Time
+	// BootID is the boot ID the input was sealed for: the cache's.
+	BootID []byte
 	// ReplyKey is the X25519 public key to seal the output to with
 	// [SealOutput], or nil if the client sent none.
 	ReplyKey []byte
 }
 
 // OpenInput decrypts an input sealed for the function functionID whose
-// checksum is checksum, and checks that it is fresh at now and not a replay:
-// cache, which must not be nil, records it. See the package documentation
-// for the errors.
+// checksum is checksum, and checks that it was sealed for cache's boot ID,
+// that it is fresh at now and that it is not a replay: cache, which must not
+// be nil, records it. See the package documentation for the errors.
 func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache *ReplayCache, now time.Time) (*OpenedInput, error) {
 	if cache == nil {
 		return nil, errors.New("seal: OpenInput needs a ReplayCache (see NewReplayCache)")
@@ -220,7 +244,9 @@ func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache
 	if err := checkFunction(functionID, checksum); err != nil {
 		return nil, err
 	}
-	const minSize = EncSize + headerSize + tagSize
+	// The smallest message that can hold an envelope of any version, so
+	// that an input of the old version gets its own error below.
+	const minSize = EncSize + headerSizeV1 + tagSize
 	if len(sealed) < minSize {
 		return nil, fmt.Errorf("%w: sealed input is %d bytes, less than the minimum of %d", ErrMalformed, len(sealed), minSize)
 	}
@@ -234,12 +260,26 @@ func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache
 
 	// The envelope is authentic from here on; a bad one comes from a
 	// broken client.
-	if env[0] != envelopeVersion {
+	switch env[0] {
+	case envelopeVersion:
+	case envelopeVersionV1:
+		return nil, fmt.Errorf("%w: envelope version 1 does not bind the runtime's boot ID, so it could be replayed after a restart, and is no longer accepted; seal with a current vouch client (envelope version %d)",
+			ErrMalformed, envelopeVersion)
+	default:
 		return nil, fmt.Errorf("%w: envelope version is %d, want %d", ErrMalformed, env[0], envelopeVersion)
 	}
-	issuedAt := int64(binary.BigEndian.Uint64(env[1:9]))
-	in := &OpenedInput{IssuedAt: time.UnixMilli(issuedAt)}
-	switch env[9] {
+	if len(env) < headerSize {
+		return nil, fmt.Errorf("%w: envelope is %d bytes, less than its %d-byte header", ErrMalformed, len(env), headerSize)
+	}
+	const (
+		bootAt   = 1
+		issuedAt = bootAt + BootIDSize
+		flagAt   = issuedAt + 8
+	)
+	bootID := env[bootAt:issuedAt]
+	at := int64(binary.BigEndian.Uint64(env[issuedAt:flagAt]))
+	in := &OpenedInput{IssuedAt: time.UnixMilli(at), BootID: bytes.Clone(bootID)}
+	switch env[flagAt] {
 	case flagNoReply:
 		in.Input = env[headerSize:]
 	case flagReply:
@@ -249,9 +289,13 @@ func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache
 		in.ReplyKey = bytes.Clone(env[headerSize:maxHeaderSize])
 		in.Input = env[maxHeaderSize:]
 	default:
-		return nil, fmt.Errorf("%w: envelope reply flag is 0x%02x, want 0x00 or 0x01", ErrMalformed, env[9])
+		return nil, fmt.Errorf("%w: envelope reply flag is 0x%02x, want 0x00 or 0x01", ErrMalformed, env[flagAt])
 	}
-	if err := cache.admit(sealed[:EncSize], issuedAt, now.UnixMilli()); err != nil {
+	if want := cache.boot(); !bytes.Equal(bootID, want) {
+		return nil, fmt.Errorf("%w: it was sealed for boot %x, but the runtime is now in boot %x (it restarted); fetch its identity again and seal afresh",
+			ErrStaleBoot, bootID, want)
+	}
+	if err := cache.admit(sealed[:EncSize], at, now.UnixMilli()); err != nil {
 		return nil, err
 	}
 	return in, nil

@@ -40,9 +40,24 @@ func mustHex(s string) []byte {
 	return b
 }
 
+// testBoot is the boot ID the tests seal for; testCache returns an empty
+// cache of that boot.
+var testBoot = bytes.Repeat([]byte{0xb0}, BootIDSize)
+
+func testCache() *ReplayCache {
+	c := NewReplayCache(0, 0)
+	c.bootID = bytes.Clone(testBoot)
+	return c
+}
+
 func sealAt(t testing.TB, pub []byte, input []byte, reply []byte, at time.Time) []byte {
 	t.Helper()
-	sealed, err := SealInput(pub, testFunction, testChecksum, input, &InputOptions{ReplyKey: reply, IssuedAt: at})
+	return sealFor(t, pub, testBoot, input, reply, at)
+}
+
+func sealFor(t testing.TB, pub, boot []byte, input []byte, reply []byte, at time.Time) []byte {
+	t.Helper()
+	sealed, err := SealInput(pub, testFunction, testChecksum, input, &InputOptions{BootID: boot, ReplyKey: reply, IssuedAt: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 			if len(sealed) > len(tt.input)+InputOverhead {
 				t.Errorf("overhead %d exceeds InputOverhead", len(sealed)-len(tt.input))
 			}
-			cache := NewReplayCache(0, 0)
+			cache := testCache()
 			in, err := runtimeKey.OpenInput(testFunction, testChecksum, sealed, cache, t0.Add(time.Second))
 			if err != nil {
 				t.Fatal(err)
@@ -160,11 +175,19 @@ const (
 	goldenIssuedAt    = 1750000000000                                                      // ms
 	goldenInput       = "hello, vouch"
 	goldenOutput      = "HELLO, VOUCH"
-	goldenSealedIn    = "6ca4d53161c533091afb9d8f133a63dd30e08cb842d1e07f05d7808d1e987733" + // enc
-		"49478af6cadf2a68c4abadbbe51e4d5224dd856548fb63f9b5f8a9381acc8333322ab9a754ca0c26cac429cdd7eba65270e8e24dab16a56206ddd8e0050a3d63f9486305ce21"
+	goldenBootID      = "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	goldenSealedIn    = "fa4ea24ccd8564731088c3e734ecf48393931e6c1f21ecfb0c47edc78b66bd2f" + // enc
+		"4a2d25145d9375102ade47fe469e6c180278617dc212e12ef817155e82ea8c12dc49b99c4193add85a9db237a298cf5f284eedb3e35af168f22d4db3658b231e16d5f8480cfb185ccdf51df467a0ddc0e6df42548cd5"
 	goldenSealedOut = "e4b0b6edfa88d3451daec0c42cb924ddf0b113e8c5d73161c818331934ee8910" + // enc
 		"37ae02add1d3127b32941c4da5c7ead660ae1fe56e3bcdf4ce209111"
 )
+
+// goldenCache is an empty cache of the golden vector's boot.
+func goldenCache() *ReplayCache {
+	c := NewReplayCache(0, 0)
+	c.bootID = mustHex(goldenBootID)
+	return c
+}
 
 func TestGoldenVector(t *testing.T) {
 	runtimeKey, err := NewPrivateKey(mustHex(goldenRuntimePriv))
@@ -183,11 +206,12 @@ func TestGoldenVector(t *testing.T) {
 		t.Fatal("checksum does not match the vector")
 	}
 	now := time.UnixMilli(goldenIssuedAt)
-	in, err := runtimeKey.OpenInput(goldenFunction, goldenChecksum, mustHex(goldenSealedIn), NewReplayCache(0, 0), now)
+	in, err := runtimeKey.OpenInput(goldenFunction, goldenChecksum, mustHex(goldenSealedIn), goldenCache(), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(in.Input) != goldenInput || hex.EncodeToString(in.ReplyKey) != goldenReplyPub || in.IssuedAt.UnixMilli() != goldenIssuedAt {
+	if string(in.Input) != goldenInput || hex.EncodeToString(in.ReplyKey) != goldenReplyPub || in.IssuedAt.UnixMilli() != goldenIssuedAt ||
+		hex.EncodeToString(in.BootID) != goldenBootID {
 		t.Fatalf("opened %q reply %x at %d", in.Input, in.ReplyKey, in.IssuedAt.UnixMilli())
 	}
 	out, err := replyKey.OpenOutput(goldenFunction, goldenChecksum, sha256.Sum256([]byte(goldenInput)), mustHex(goldenSealedOut))
@@ -214,7 +238,8 @@ func TestEnvelopeLayout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []byte{0x01}
+		want := []byte{0x02}
+		want = append(want, testBoot...)
 		want = binary.BigEndian.AppendUint64(want, uint64(t0.UnixMilli()))
 		if withReply {
 			want = append(want, 0x01)
@@ -237,12 +262,12 @@ func TestOpenInputWrongFunctionOrChecksum(t *testing.T) {
 		{testFunction, otherSum},
 		{testFunction + "x", testChecksum},
 	} {
-		_, err := k.OpenInput(tt.function, tt.checksum, sealed, NewReplayCache(0, 0), t0)
+		_, err := k.OpenInput(tt.function, tt.checksum, sealed, testCache(), t0)
 		if !errors.Is(err, ErrDecrypt) {
 			t.Fatalf("%v: err = %v, want ErrDecrypt", tt, err)
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "cannot open sealed input: it was sealed for another function or checksum, or was tampered with") ||
+		if !strings.Contains(msg, "cannot open sealed input: it was sealed for another function or checksum, or to another key of the runtime (re-attest if its key changed), or was tampered with") ||
 			!strings.Contains(msg, tt.function) || !strings.Contains(msg, tt.checksum) {
 			t.Errorf("message %q", msg)
 		}
@@ -251,7 +276,7 @@ func TestOpenInputWrongFunctionOrChecksum(t *testing.T) {
 		}
 	}
 	// The right function still opens it: a failed attempt records nothing.
-	cache := NewReplayCache(0, 0)
+	cache := testCache()
 	if _, err := k.OpenInput("k3v7other", testChecksum, sealed, cache, t0); !errors.Is(err, ErrDecrypt) {
 		t.Fatal(err)
 	}
@@ -263,7 +288,7 @@ func TestOpenInputWrongFunctionOrChecksum(t *testing.T) {
 func TestOpenInputWrongKey(t *testing.T) {
 	k, other := mustKey(t), mustKey(t)
 	sealed := sealAt(t, k.PublicKey(), []byte("x"), nil, t0)
-	if _, err := other.OpenInput(testFunction, testChecksum, sealed, NewReplayCache(0, 0), t0); !errors.Is(err, ErrDecrypt) {
+	if _, err := other.OpenInput(testFunction, testChecksum, sealed, testCache(), t0); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("err = %v, want ErrDecrypt", err)
 	}
 }
@@ -277,7 +302,7 @@ func TestOpenInputFlippedBits(t *testing.T) {
 			mod[i] ^= bit
 			// X25519 ignores the top bit of a public key, but HPKE binds
 			// enc byte for byte, so even that flip must be caught.
-			_, err := k.OpenInput(testFunction, testChecksum, mod, NewReplayCache(0, 0), t0)
+			_, err := k.OpenInput(testFunction, testChecksum, mod, testCache(), t0)
 			if !errors.Is(err, ErrDecrypt) {
 				t.Fatalf("byte %d ^ %#02x: err = %v, want ErrDecrypt", i, bit, err)
 			}
@@ -288,9 +313,9 @@ func TestOpenInputFlippedBits(t *testing.T) {
 func TestOpenInputTruncatedOrExtended(t *testing.T) {
 	k := mustKey(t)
 	sealed := sealAt(t, k.PublicKey(), []byte("0123456789"), nil, t0)
-	const minSize = EncSize + headerSize + tagSize
+	const minSize = EncSize + headerSizeV1 + tagSize
 	for n := 0; n < len(sealed); n++ {
-		_, err := k.OpenInput(testFunction, testChecksum, sealed[:n], NewReplayCache(0, 0), t0)
+		_, err := k.OpenInput(testFunction, testChecksum, sealed[:n], testCache(), t0)
 		want := ErrDecrypt
 		if n < minSize {
 			want = ErrMalformed
@@ -300,7 +325,7 @@ func TestOpenInputTruncatedOrExtended(t *testing.T) {
 		}
 	}
 	long := append(bytes.Clone(sealed), 0)
-	if _, err := k.OpenInput(testFunction, testChecksum, long, NewReplayCache(0, 0), t0); !errors.Is(err, ErrDecrypt) {
+	if _, err := k.OpenInput(testFunction, testChecksum, long, testCache(), t0); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("extended: err = %v, want ErrDecrypt", err)
 	}
 }
@@ -308,7 +333,7 @@ func TestOpenInputTruncatedOrExtended(t *testing.T) {
 func TestOpenInputOversize(t *testing.T) {
 	k := mustKey(t)
 	huge := make([]byte, MaxInputSize+InputOverhead+1)
-	_, err := k.OpenInput(testFunction, testChecksum, huge, NewReplayCache(0, 0), t0)
+	_, err := k.OpenInput(testFunction, testChecksum, huge, testCache(), t0)
 	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "more than the limit") {
 		t.Fatalf("err = %v, want ErrMalformed (too large)", err)
 	}
@@ -332,8 +357,17 @@ func sealEnvelope(t testing.TB, pub []byte, env []byte) []byte {
 	return sealed
 }
 
+// envelope builds a version 2 envelope for testBoot; envelopeV1 one of the
+// old version 1 layout, without a boot ID.
 func envelope(version byte, issuedAt int64, flag byte, rest ...byte) []byte {
-	b := []byte{version}
+	b := append([]byte{version}, testBoot...)
+	b = binary.BigEndian.AppendUint64(b, uint64(issuedAt))
+	b = append(b, flag)
+	return append(b, rest...)
+}
+
+func envelopeV1(issuedAt int64, flag byte, rest ...byte) []byte {
+	b := []byte{1}
 	b = binary.BigEndian.AppendUint64(b, uint64(issuedAt))
 	b = append(b, flag)
 	return append(b, rest...)
@@ -348,15 +382,19 @@ func TestOpenInputBadEnvelope(t *testing.T) {
 		msg  string
 	}{
 		{"version 0", envelope(0, ms, 0), "version is 0"},
-		{"version 2", envelope(2, ms, 0), "version is 2"},
-		{"flag 2", envelope(1, ms, 2), "reply flag is 0x02"},
-		{"flag 0xff", envelope(1, ms, 0xff, make([]byte, 40)...), "reply flag is 0xff"},
-		{"reply key missing", envelope(1, ms, 1), "announces a reply key"},
-		{"reply key short", envelope(1, ms, 1, make([]byte, 31)...), "announces a reply key"},
+		{"version 3", envelope(3, ms, 0), "version is 3"},
+		{"version 1", envelopeV1(ms, 0, []byte("an input that was valid once")...), "envelope version 1 does not bind the runtime's boot ID"},
+		{"version 1, empty input", envelopeV1(ms, 0), "envelope version 1 does not bind the runtime's boot ID"},
+		{"version 1 with reply key", envelopeV1(ms, 1, make([]byte, 32)...), "no longer accepted"},
+		{"header cut short", envelope(2, ms, 0)[:20], "less than its 26-byte header"},
+		{"flag 2", envelope(2, ms, 2), "reply flag is 0x02"},
+		{"flag 0xff", envelope(2, ms, 0xff, make([]byte, 40)...), "reply flag is 0xff"},
+		{"reply key missing", envelope(2, ms, 1), "announces a reply key"},
+		{"reply key short", envelope(2, ms, 1, make([]byte, 31)...), "announces a reply key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sealed := sealEnvelope(t, k.PublicKey(), tt.env)
-			_, err := k.OpenInput(testFunction, testChecksum, sealed, NewReplayCache(0, 0), t0)
+			_, err := k.OpenInput(testFunction, testChecksum, sealed, testCache(), t0)
 			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err = %v, want ErrMalformed containing %q", err, tt.msg)
 			}
@@ -364,14 +402,59 @@ func TestOpenInputBadEnvelope(t *testing.T) {
 	}
 	// A short envelope cannot even be sealed into a long enough message.
 	sealed := sealEnvelope(t, k.PublicKey(), []byte{1, 2, 3})
-	if _, err := k.OpenInput(testFunction, testChecksum, sealed, NewReplayCache(0, 0), t0); !errors.Is(err, ErrMalformed) {
+	if _, err := k.OpenInput(testFunction, testChecksum, sealed, testCache(), t0); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("short envelope: err = %v, want ErrMalformed", err)
+	}
+}
+
+// An input is bound to the boot of the runtime it was sealed for: another
+// cache (a restarted runtime) refuses it with ErrStaleBoot and records
+// nothing, while the right one still accepts it once.
+func TestOpenInputOtherBoot(t *testing.T) {
+	k := mustKey(t)
+	before, after := NewReplayCache(0, 0), NewReplayCache(0, 0)
+	if len(before.BootID()) != BootIDSize || bytes.Equal(before.BootID(), after.BootID()) || bytes.Equal(before.BootID(), make([]byte, BootIDSize)) {
+		t.Fatalf("boot IDs %x and %x: want two random %d-byte IDs", before.BootID(), after.BootID(), BootIDSize)
+	}
+	id := before.BootID()
+	id[0] ^= 0xff
+	if bytes.Equal(id, before.BootID()) {
+		t.Fatal("BootID returned the cache's own slice")
+	}
+	// Sealed up to the window ahead of the clock: before the boot ID, such
+	// an input was accepted again after a restart.
+	sealed := sealFor(t, k.PublicKey(), before.BootID(), []byte("pay 10"), nil, t0.Add(4*time.Minute))
+	if _, err := k.OpenInput(testFunction, testChecksum, sealed, before, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.OpenInput(testFunction, testChecksum, sealed, before, t0); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay in the same boot: err = %v, want ErrReplay", err)
+	}
+	for _, now := range []time.Time{t0, t0.Add(time.Second), t0.Add(4 * time.Minute)} {
+		_, err := k.OpenInput(testFunction, testChecksum, sealed, after, now)
+		if !errors.Is(err, ErrStaleBoot) || errors.Is(err, ErrReplay) || !strings.Contains(err.Error(), "restarted") {
+			t.Fatalf("after a restart: err = %v, want ErrStaleBoot", err)
+		}
+	}
+	if after.Len() != 0 {
+		t.Error("an input of another boot was recorded")
+	}
+	// A new input for the new boot is accepted at once: no dead window.
+	fresh := sealFor(t, k.PublicKey(), after.BootID(), []byte("pay 10"), nil, t0.Add(-time.Second))
+	if _, err := k.OpenInput(testFunction, testChecksum, fresh, after, t0); err != nil {
+		t.Fatalf("fresh input after a restart: %v", err)
+	}
+	// SealInput requires a boot ID of the right size.
+	for _, opts := range []*InputOptions{nil, {}, {BootID: make([]byte, 15)}} {
+		if _, err := SealInput(k.PublicKey(), testFunction, testChecksum, nil, opts); err == nil || !strings.Contains(err.Error(), "boot ID") {
+			t.Errorf("SealInput with %+v: err = %v, want a boot ID error", opts, err)
+		}
 	}
 }
 
 func TestOpenInputReplay(t *testing.T) {
 	k := mustKey(t)
-	cache := NewReplayCache(0, 0)
+	cache := testCache()
 	sealed := sealAt(t, k.PublicKey(), []byte("pay 10"), nil, t0)
 	if _, err := k.OpenInput(testFunction, testChecksum, sealed, cache, t0); err != nil {
 		t.Fatal(err)
@@ -419,7 +502,7 @@ func TestOpenInputStale(t *testing.T) {
 				at = time.UnixMilli(0)
 			}
 			sealed := sealAt(t, k.PublicKey(), []byte("x"), nil, at)
-			cache := NewReplayCache(0, 0)
+			cache := testCache()
 			_, err := k.OpenInput(testFunction, testChecksum, sealed, cache, now)
 			if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -443,11 +526,11 @@ func TestOpenInputBadArguments(t *testing.T) {
 		msg                      string
 	}{
 		{"nil cache", testFunction, testChecksum, nil, "needs a ReplayCache"},
-		{"empty function", "", testChecksum, NewReplayCache(0, 0), "function ID is empty"},
-		{"function with slash", "a/b", testChecksum, NewReplayCache(0, 0), `contains '/'`},
-		{"long function", strings.Repeat("a", MaxFunctionIDLen+1), testChecksum, NewReplayCache(0, 0), "129 bytes"},
-		{"uppercase checksum", testFunction, strings.ToUpper(testChecksum), NewReplayCache(0, 0), "64 lowercase hex"},
-		{"short checksum", testFunction, "abc", NewReplayCache(0, 0), `"abc" is not 64`},
+		{"empty function", "", testChecksum, testCache(), "function ID is empty"},
+		{"function with slash", "a/b", testChecksum, testCache(), `contains '/'`},
+		{"long function", strings.Repeat("a", MaxFunctionIDLen+1), testChecksum, testCache(), "129 bytes"},
+		{"uppercase checksum", testFunction, strings.ToUpper(testChecksum), testCache(), "64 lowercase hex"},
+		{"short checksum", testFunction, "abc", testCache(), `"abc" is not 64`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := k.OpenInput(tt.function, tt.checksum, sealed, tt.cache, t0)
@@ -462,6 +545,7 @@ func TestSealInputBadInput(t *testing.T) {
 	k := mustKey(t)
 	pub := k.PublicKey()
 	lowOrder := make([]byte, KeySize) // the all-zero point has order 1
+	boot := &InputOptions{BootID: testBoot}
 	for _, tt := range []struct {
 		name               string
 		pub                []byte
@@ -471,14 +555,16 @@ func TestSealInputBadInput(t *testing.T) {
 		want               error
 		msg                string
 	}{
-		{"nil recipient", nil, testFunction, testChecksum, nil, nil, ErrInvalidKey, "recipient key is 0 bytes"},
-		{"short recipient", pub[:31], testFunction, testChecksum, nil, nil, ErrInvalidKey, "recipient key is 31 bytes"},
-		{"low-order recipient", lowOrder, testFunction, testChecksum, nil, nil, ErrInvalidKey, "recipient"},
-		{"short reply key", pub, testFunction, testChecksum, nil, &InputOptions{ReplyKey: pub[:16]}, ErrInvalidKey, "reply key is 16 bytes"},
-		{"empty reply key", pub, testFunction, testChecksum, nil, &InputOptions{ReplyKey: []byte{}}, ErrInvalidKey, "reply key is 0 bytes"},
-		{"empty function", pub, "", testChecksum, nil, nil, nil, "function ID is empty"},
-		{"bad checksum", pub, testFunction, "ABC", nil, nil, nil, "64 lowercase hex"},
-		{"input too large", pub, testFunction, testChecksum, make([]byte, MaxInputSize+1), nil, nil, "more than the limit"},
+		{"nil recipient", nil, testFunction, testChecksum, nil, boot, ErrInvalidKey, "recipient key is 0 bytes"},
+		{"short recipient", pub[:31], testFunction, testChecksum, nil, boot, ErrInvalidKey, "recipient key is 31 bytes"},
+		{"low-order recipient", lowOrder, testFunction, testChecksum, nil, boot, ErrInvalidKey, "recipient"},
+		{"short reply key", pub, testFunction, testChecksum, nil, &InputOptions{BootID: testBoot, ReplyKey: pub[:16]}, ErrInvalidKey, "reply key is 16 bytes"},
+		{"empty reply key", pub, testFunction, testChecksum, nil, &InputOptions{BootID: testBoot, ReplyKey: []byte{}}, ErrInvalidKey, "reply key is 0 bytes"},
+		{"empty function", pub, "", testChecksum, nil, boot, nil, "function ID is empty"},
+		{"bad checksum", pub, testFunction, "ABC", nil, boot, nil, "64 lowercase hex"},
+		{"input too large", pub, testFunction, testChecksum, make([]byte, MaxInputSize+1), boot, nil, "more than the limit"},
+		{"no boot ID", pub, testFunction, testChecksum, nil, nil, nil, "boot ID is 0 bytes"},
+		{"long boot ID", pub, testFunction, testChecksum, nil, &InputOptions{BootID: make([]byte, 17)}, nil, "boot ID is 17 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sealed, err := SealInput(tt.pub, tt.function, tt.checksum, tt.input, tt.opts)
@@ -494,7 +580,7 @@ func TestSealInputBadInput(t *testing.T) {
 		})
 	}
 	// The largest input is accepted.
-	if _, err := SealInput(pub, testFunction, testChecksum, make([]byte, MaxInputSize), nil); err != nil {
+	if _, err := SealInput(pub, testFunction, testChecksum, make([]byte, MaxInputSize), boot); err != nil {
 		t.Errorf("MaxInputSize input: %v", err)
 	}
 }
@@ -618,7 +704,7 @@ func TestPrivateKey(t *testing.T) {
 
 func TestConcurrentOpenSameInput(t *testing.T) {
 	k := mustKey(t)
-	cache := NewReplayCache(0, 0)
+	cache := testCache()
 	sealed := sealAt(t, k.PublicKey(), []byte("once"), nil, t0)
 	var ok, replays atomic.Int32
 	var wg sync.WaitGroup

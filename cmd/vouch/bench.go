@@ -59,6 +59,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("bench run", "[flags]", u)
 	var cf clientFlags
 	cf.register(fs, false)
+	cf.registerOwner(fs)
 	fs.Lookup("enclave").Usage = "runtime URL to load (default: start one in this process, on loopback, with SIMULATED attestation)"
 	n := fs.Int("n", bench.DefaultRequests, "measured runs per concurrency level")
 	conc := fs.String("c", fmt.Sprint(bench.DefaultConcurrency), "concurrent workers; a list such as 1,8,64 measures each in turn")

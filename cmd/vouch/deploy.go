@@ -19,6 +19,7 @@ func cmdDeploy(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("deploy", "PATH | --builtin NAME [flags]", u)
 	var cf clientFlags
 	cf.register(fs, false)
+	cf.registerOwner(fs)
 	builtin := fs.String("builtin", "", "deploy a built-in function instead of a PATH (built-in: "+strings.Join(functions.Names(), ", ")+")")
 	name := fs.String("name", "", "function name (default: the manifest's name)")
 	out := fs.String("o", "text", "output format: text or json")
@@ -72,6 +73,7 @@ func cmdList(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("list", "[flags]", u)
 	var cf clientFlags
 	cf.register(fs, false)
+	cf.registerOwner(fs)
 	out := fs.String("o", "text", "output format: text or json")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -110,6 +112,7 @@ func cmdDelete(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("delete", "ID [flags]", u)
 	var cf clientFlags
 	cf.register(fs, false)
+	cf.registerOwner(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

@@ -35,7 +35,8 @@ func TestE2EKillDuringRuns(t *testing.T) {
 		t.Fatalf("deploy -o json: %v\n%s", err, r)
 	}
 	id, sum := d.FunctionID, d.FunctionChecksum
-	r = owner.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "-o", "json")
+	tok := strings.TrimSpace(owner.ok("token", id, "--function-checksum", sum).stdout)
+	r = owner.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok, "-o", "json")
 	var first api.RunResult
 	if err := json.Unmarshal([]byte(r.stdout), &first); err != nil {
 		t.Fatal(err)
@@ -141,14 +142,14 @@ func TestE2EKillDuringRuns(t *testing.T) {
 
 	// Restart on the same data (and port).
 	enc2 := enc.restart()
-	if strings.Contains(enc2.stderr(), "Owner credential") || ownerRE.MatchString(enc2.stderr()) {
+	if strings.Contains(enc2.stderr(), "OWNER CREDENTIAL") || ownerRE.MatchString(enc2.stderr()) {
 		t.Errorf("the restarted runtime printed the owner credential again:\n%s", enc2.stderr())
 	}
 	r = owner.ok("list")
 	if !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, sum) {
 		t.Fatalf("function %s is not listed after the restart:\n%s", id, r)
 	}
-	r = owner.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "-o", "json")
+	r = owner.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok, "-o", "json")
 	var after api.RunResult
 	if err := json.Unmarshal([]byte(r.stdout), &after); err != nil {
 		t.Fatal(err)
@@ -159,8 +160,9 @@ func TestE2EKillDuringRuns(t *testing.T) {
 	if after.Receipt.KeyID != first.Receipt.KeyID {
 		t.Fatalf("receipt key changed across the restart: %s, then %s", first.Receipt.KeyID, after.Receipt.KeyID)
 	}
-	// A client that lived through the crash recovers, and its receipts
-	// keep growing too.
+	// A client that lived through the crash recovers (the restarted runtime
+	// refuses its input as sealed for the previous boot, and it attests
+	// again and retries), and its receipts keep growing too.
 	res, err := c.Run(context.Background(), fr, []byte(leaderInput))
 	if err != nil {
 		t.Fatalf("run through the old client after the restart: %v", err)

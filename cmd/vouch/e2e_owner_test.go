@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -40,10 +41,11 @@ func TestE2EOwnerCredential(t *testing.T) {
 	enc := startEnclave(t, work, "", 0, nil)
 	stderr := enc.stderr()
 	printed := ownerRE.FindAllString(stderr, -1)
-	if len(printed) != 1 || !strings.Contains(stderr, "Owner credential (shown once") {
+	if len(printed) != 1 || !strings.Contains(stderr, "vouch: OWNER CREDENTIAL (shown once; keep it secret)") {
 		t.Fatalf("first start: want the owner credential printed once on stderr, got:\n%s", stderr)
 	}
 	cred := printed[0]
+	checkOwnerFrame(t, stderr, cred)
 	if out := enc.stdout(); strings.Contains(out, cred) {
 		t.Fatalf("the owner credential went to stdout: %q", out)
 	}
@@ -187,4 +189,75 @@ func TestE2EEnclaveOwnerTokenFile(t *testing.T) {
 	c.ok("list", "--owner-token-file", credFile)
 	c.with("VOUCH_OWNER_TOKEN=" + cred).ok("list")
 	c.with("VOUCH_DATA="+data).fail(1, []string{"no owner credential found"}, "list")
+}
+
+// checkOwnerFrame checks that the runtime's stderr shows cred once, framed
+// by two rules of '=' around the "OWNER CREDENTIAL" heading, and that no
+// log line (anything outside the frame) contains it.
+func checkOwnerFrame(t *testing.T, stderr, cred string) {
+	t.Helper()
+	rule := strings.Repeat("=", 76)
+	start := strings.Index(stderr, rule+"\nvouch: OWNER CREDENTIAL")
+	if start < 0 {
+		t.Fatalf("no framed owner credential on stderr:\n%s", stderr)
+	}
+	end := strings.Index(stderr[start+len(rule):], rule)
+	if end < 0 {
+		t.Fatalf("the owner credential's frame is not closed:\n%s", stderr)
+	}
+	frame := stderr[start : start+len(rule)+end+len(rule)]
+	if strings.Count(frame, cred) != 1 || !strings.Contains(frame, "\n    "+cred+"\n") {
+		t.Fatalf("the frame does not show the credential once, on a line of its own:\n%s", frame)
+	}
+	outside := stderr[:start] + stderr[start+len(frame):]
+	if strings.Contains(outside, cred) || strings.Contains(outside, cred[len("vouch_owner_"):]) {
+		t.Fatalf("the owner credential appears outside its frame (in a log line):\n%s", stderr)
+	}
+	for _, line := range strings.Split(outside, "\n") {
+		if strings.Contains(line, "OWNER") {
+			t.Errorf("frame text leaked into the logs: %q", line)
+		}
+	}
+}
+
+// With JSON logs, every log record is a line of JSON and none holds the
+// owner credential; the credential is shown once, framed, apart from them.
+func TestE2EOwnerCredentialNotInLogs(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	enc := startEnclave(t, work, data, 0, nil, "--log-format", "json", "--log-level", "debug")
+	// Some traffic, with the owner credential and without.
+	cred := ownerTokenIn(t, data)
+	c := newCLI(t, work, "VOUCH_ENCLAVE="+enc.url, "VOUCH_OWNER_TOKEN="+cred)
+	r := c.ok("deploy", "--builtin", "leader")
+	id, sum := parseDeploy(t, r)
+	c.ok("token", id, "--function-checksum", sum)
+	c.with("VOUCH_OWNER_TOKEN="+cred+"x").fail(1, nil, "list")
+	c.fail(1, []string{"no function token"}, "run", id, leaderInput, "--function-checksum", sum, "--allow-simulated")
+	enc.stop()
+
+	stderr := enc.stderr()
+	checkOwnerFrame(t, stderr, cred)
+	records := 0
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("a log line is not JSON: %q", line)
+			continue
+		}
+		records++
+		if strings.Contains(line, cred) {
+			t.Errorf("log record holds the owner credential: %s", line)
+		}
+	}
+	if records < 3 {
+		t.Fatalf("only %d JSON log records:\n%s", records, stderr)
+	}
+	if !strings.Contains(stderr, `"attestation":"SIMULATED"`) || !strings.Contains(stderr, "attestation is SIMULATED") {
+		t.Errorf("the start-up log does not say SIMULATED:\n%s", stderr)
+	}
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -421,8 +422,14 @@ func TestE2EQuickStart(t *testing.T) {
 		t.Fatalf("vouch checksum --builtin leader = %s, deploy printed %s", got, sum)
 	}
 
+	// Running needs a function token: the owner credential, even at hand,
+	// is never sent in its place.
+	owner.fail(1, []string{"no function token", "vouch: hint: ", "vouch token " + id + " --function-checksum " + sum}, "run", id, leaderInput, "--function-checksum", sum, "--allow-simulated")
+	tok0 := strings.TrimSpace(owner.ok("token", id, "--function-checksum", sum).stdout)
+	owner = owner.with("VOUCH_TOKEN=" + tok0)
+
 	// Run: the output, with the receipt verified on stderr.
-	r = user.with("VOUCH_DATA="+data).ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated")
+	r = user.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok0)
 	if leaderOf(t, []byte(r.stdout)) != "5002" || !strings.HasSuffix(r.stdout, "}\n") {
 		t.Fatalf("run output:\n%s", r)
 	}
@@ -435,11 +442,15 @@ func TestE2EQuickStart(t *testing.T) {
 		t.Fatalf("run -f -:\n%s", r)
 	}
 
-	// -o json: output and receipt, which verify offline.
+	// -o json: output, receipt and attestation; the receipt verifies
+	// offline.
 	r = owner.ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "-o", "json")
-	var res api.RunResult
+	var res api.RunRecord
 	if err := api.UnmarshalStrict([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("run -o json: %v\n%s", err, r)
+	}
+	if res.Attestation == nil || res.Attestation.Platform != "SIMULATED" || !res.Attestation.Simulated {
+		t.Fatalf("run -o json does not say SIMULATED: %+v\n%s", res.Attestation, r)
 	}
 	if leaderOf(t, res.Output) != "5002" || res.Receipt.FunctionID != id || res.Receipt.FunctionChecksum != sum ||
 		res.Receipt.InputSHA256 != receipt.SHA256Hex([]byte(leaderInput)) || res.Receipt.OutputSHA256 != receipt.SHA256Hex(res.Output) {
@@ -458,13 +469,23 @@ func TestE2EQuickStart(t *testing.T) {
 	}
 	r = user.ok("attest", "--allow-simulated", "-o", "json")
 	var att struct {
-		Platform   string `json:"platform"`
-		Simulated  bool   `json:"simulated"`
-		ReceiptKey string `json:"receipt_key"`
-		KeyID      string `json:"key_id"`
+		Platform   string            `json:"platform"`
+		Simulated  bool              `json:"simulated"`
+		ReceiptKey string            `json:"receipt_key"`
+		KeyID      string            `json:"key_id"`
+		Digest     string            `json:"digest"`
+		PCRs       map[string]string `json:"pcrs"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &att); err != nil || !att.Simulated || att.Platform != "SIMULATED" || att.KeyID != res.Receipt.KeyID {
 		t.Fatalf("attest -o json: %v %+v\n%s", err, att, r)
+	}
+	// PCR0 is what `sha256sum vouch` prints.
+	bin, err := os.ReadFile(vouchBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha := sha256.Sum256(bin); att.PCRs["0"] != hex.EncodeToString(sha[:]) || att.Digest != "SHA256" {
+		t.Fatalf("attest -o json: pcr0 %s (digest %s), want the SHA-256 of the vouch binary, %x", att.PCRs["0"], att.Digest, sha)
 	}
 	pub, _ := hex.DecodeString(att.ReceiptKey)
 	user.fail(1, []string{"SIMULATED", "--allow-simulated"}, "attest")
@@ -475,11 +496,17 @@ func TestE2EQuickStart(t *testing.T) {
 		{"verify", resFile, "--key", att.ReceiptKey},
 		{"verify", resFile, "--key", base64.StdEncoding.EncodeToString(pub)},
 		{"verify", "--enclave", enc.url, "--allow-simulated", resFile},
+		{"verify", resFile, "--allow-simulated"}, // the runtime from $VOUCH_ENCLAVE
 		{"verify", resFile, "--key", att.ReceiptKey, "--input", inFile},
 	} {
 		r := user.ok(args...)
-		if !strings.HasPrefix(r.stdout, "receipt OK\n") || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, fmt.Sprintf("seq       %d\n", res.Receipt.Seq)) {
+		if !strings.Contains(r.stdout, "receipt OK\n") || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, fmt.Sprintf("seq       %d\n", res.Receipt.Seq)) {
 			t.Errorf("%s", r)
+		}
+		// With the runtime, the attestation it verified says SIMULATED;
+		// with a key, the recorded one does.
+		if !strings.Contains(r.stdout, "SIMULATED") {
+			t.Errorf("verify does not say SIMULATED:\n%s", r)
 		}
 	}
 	// A bare receipt verifies too.
@@ -489,8 +516,8 @@ func TestE2EQuickStart(t *testing.T) {
 	user.ok("verify", bareFile, "--key", att.ReceiptKey)
 
 	// ... and rejects tampered ones, with exit 1.
-	tamper := func(name string, f func(*api.RunResult)) string {
-		var cp api.RunResult
+	tamper := func(name string, f func(*api.RunRecord)) string {
+		var cp api.RunRecord
 		if err := json.Unmarshal([]byte(resJSON), &cp); err != nil {
 			t.Fatal(err)
 		}
@@ -501,12 +528,12 @@ func TestE2EQuickStart(t *testing.T) {
 		return p
 	}
 	for _, file := range []string{
-		tamper("t-output.json", func(c *api.RunResult) { c.Output = bytes.Replace(c.Output, []byte("5002"), []byte("5001"), 1) }),
-		tamper("t-seq.json", func(c *api.RunResult) { c.Receipt.Seq += 1000 }),
-		tamper("t-input.json", func(c *api.RunResult) { c.Receipt.InputSHA256 = receipt.SHA256Hex([]byte("{}")) }),
-		tamper("t-function.json", func(c *api.RunResult) { c.Receipt.FunctionID = id2 }),
-		tamper("t-time.json", func(c *api.RunResult) { c.Receipt.Time = c.Receipt.Time.Add(time.Second) }),
-		tamper("t-sig.json", func(c *api.RunResult) { c.Receipt.Signature[0] ^= 1 }),
+		tamper("t-output.json", func(c *api.RunRecord) { c.Output = bytes.Replace(c.Output, []byte("5002"), []byte("5001"), 1) }),
+		tamper("t-seq.json", func(c *api.RunRecord) { c.Receipt.Seq += 1000 }),
+		tamper("t-input.json", func(c *api.RunRecord) { c.Receipt.InputSHA256 = receipt.SHA256Hex([]byte("{}")) }),
+		tamper("t-function.json", func(c *api.RunRecord) { c.Receipt.FunctionID = id2 }),
+		tamper("t-time.json", func(c *api.RunRecord) { c.Receipt.Time = c.Receipt.Time.Add(time.Second) }),
+		tamper("t-sig.json", func(c *api.RunRecord) { c.Receipt.Signature[0] ^= 1 }),
 	} {
 		user.fail(1, []string{"signature does not verify"}, "verify", file, "--key", att.ReceiptKey)
 		user.fail(1, []string{"signature does not verify"}, "verify", file, "--enclave", enc.url, "--allow-simulated")
@@ -540,7 +567,8 @@ func TestE2EQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("token -o json is not a valid reference: %v\n%s", err, r)
 	}
-	if ref.FunctionID != id || ref.FunctionChecksum != sum || ref.EnclaveURL != enc.url || ref.Trust.Platform != "SIMULATED" || !ref.Trust.AllowSimulated || ref.Trust.RootFingerprint == "" || len(ref.Trust.PCRs["0"]) != 1 {
+	if ref.FunctionID != id || ref.FunctionChecksum != sum || ref.EnclaveURL != enc.url || ref.Trust.Platform != "SIMULATED" || !ref.Trust.AllowSimulated ||
+		ref.Trust.RootFingerprint == "" || ref.Trust.KeyID != res.Receipt.KeyID || len(ref.Trust.PCRs["0"]) != 1 {
 		t.Fatalf("reference: %+v", ref)
 	}
 	refFile := filepath.Join(user.dir, "ref.json")
@@ -611,9 +639,13 @@ func TestE2EQuickStart(t *testing.T) {
 	user.fail(1, []string{"no owner credential found"}, "delete", id)
 	user.fail(1, []string{"no owner credential found"}, "token", id, "--function-checksum", sum)
 
-	// The runtime logs go to stderr; its stdout stays empty.
+	// The runtime logs go to stderr; its stdout stays empty. Its start-up
+	// log says SIMULATED.
 	if out := enc.stdout(); out != "" {
 		t.Errorf("vouch enclave wrote to stdout: %q", out)
+	}
+	if s := enc.stderr(); !strings.Contains(s, "attestation=SIMULATED") || !strings.Contains(s, "attestation is SIMULATED") {
+		t.Errorf("the runtime's start-up log does not say SIMULATED:\n%s", s)
 	}
 }
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -90,15 +92,29 @@ func cmdEnclave(ctx context.Context, args []string, u *ui) error {
 	}
 	defer srv.Close(context.Background())
 	if srv.Platform() == attest.PlatformSimulated {
-		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha384 of this vouch binary")
+		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
 	}
-	logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(), "receipt_key_id", srv.KeyID())
 	if tok, created := srv.OwnerToken(); created {
-		// Printed once, at creation; it stays in DATA/owner.token (0600).
-		fmt.Fprintf(u.err, "\nOwner credential (shown once; also stored in %s, mode 0600):\n\n  %s\n\nThe CLI finds it there when run from this directory; elsewhere pass --owner-token-file or set VOUCH_OWNER_TOKEN.\n\n",
-			filepath.Join(*data, "owner.token"), tok)
+		printOwnerCredential(u.err, tok, filepath.Join(*data, "owner.token"))
 	}
+	logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
+		"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
 	return srv.Serve(ctx, ln)
+}
+
+// printOwnerCredential shows a newly created owner credential, once, to
+// whoever started the runtime: straight to stderr, framed so that it cannot
+// be mistaken for a log line, and never through the logger, whose records
+// may be collected and shipped elsewhere. It is never printed again: it
+// stays in DATA/owner.token (mode 0600).
+func printOwnerCredential(w io.Writer, tok, file string) {
+	rule := strings.Repeat("=", 76)
+	fmt.Fprintf(w, "\n%s\nvouch: OWNER CREDENTIAL (shown once; keep it secret)\n\n    %s\n\n"+
+		"It authorises deploy, delete, list and minting function tokens on this\n"+
+		"runtime. It is stored in %s (mode 0600); the CLI finds it\n"+
+		"there when run from this directory. Elsewhere pass --owner-token-file FILE\n"+
+		"or set VOUCH_OWNER_TOKEN. Running a function never needs it: give callers\n"+
+		"a function token (`vouch token`).\n%s\n\n", rule, tok, file, rule)
 }
 
 func newLogger(u *ui, format, level string) (*slog.Logger, error) {

@@ -21,6 +21,7 @@ import (
 	"vouch/internal/version"
 	"vouch/internal/wasmtest"
 	"vouch/receipt"
+	"vouch/token"
 )
 
 // cleanEnv hides the caller's VOUCH_ variables from the test.
@@ -208,7 +209,36 @@ func TestVerifyOffline(t *testing.T) {
 	bad([]string{"verify", f.result, "--key", hexKey, "--input", f.input}, "not for the input in")
 	bad([]string{"verify", f.result, "--key", hexKey, "--input", filepath.Join(f.dir, "nope")}, "nope")
 	// The runtime cannot be reached.
-	bad([]string{"verify", f.result, "--enclave", unreachable, "--allow-simulated"}, "unreachable")
+	bad([]string{"verify", f.result, "--enclave", unreachable, "--allow-simulated", "--root-fingerprint", strings.Repeat("0", 64)}, "unreachable")
+}
+
+// --allow-simulated without a pinned root accepts any self-made simulated
+// document: every command that takes it says so, loudly; with a pin, or a
+// reference that pins one, it does not.
+func TestAllowSimulatedWithoutPinWarns(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	zero := strings.Repeat("0", 64)
+	ref := filepath.Join(dir, "ref.json")
+	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","trust":{"platform":"SIMULATED","allow_simulated":true,"root_fingerprint":%q}}`, zero, zero)), 0o600)
+	f := newReceiptFixture(t)
+	const warning = "vouch: warning: --allow-simulated without --root-fingerprint accepts ANY SIMULATED attestation document"
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"attest", "--allow-simulated", "--enclave", unreachable}, true},
+		{[]string{"run", "fn", "{}", "--function-checksum", zero, "--token", "t", "--allow-simulated", "--enclave", unreachable}, true},
+		{[]string{"verify", f.result, "--allow-simulated", "--enclave", unreachable}, true},
+		{[]string{"attest", "--allow-simulated", "--root-fingerprint", zero, "--enclave", unreachable}, false},
+		{[]string{"run", "--ref", ref, "{}", "--allow-simulated", "--enclave", unreachable}, false},
+		{[]string{"attest", "--enclave", unreachable}, false},
+	} {
+		r := vouch(t, tc.args...)
+		if r.code != 1 || strings.Contains(r.stderr, warning) != tc.warn {
+			t.Errorf("want exit 1 and the warning: %v:\n%s", tc.warn, r)
+		}
+	}
 }
 
 func TestChecksum(t *testing.T) {
@@ -340,6 +370,7 @@ func TestErrorsWithHints(t *testing.T) {
 		{[]string{"deploy", "--builtin", "leader", "--enclave", unreachable}, "no owner credential found", "VOUCH_OWNER_TOKEN"},
 		{[]string{"delete", "fn", "--enclave", unreachable}, "no owner credential found", "VOUCH_OWNER_TOKEN"},
 		{[]string{"token", "revoke", "tok", "--enclave", unreachable}, "no owner credential found", "VOUCH_OWNER_TOKEN"},
+		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--enclave", unreachable}, "no function token", "`vouch token fn --function-checksum " + sum + "`"},
 	} {
 		r := vouch(t, tc.args...)
 		if r.code != 1 || r.stdout != "" || !strings.HasPrefix(r.stderr, "vouch: error: "+tc.error) ||
@@ -351,8 +382,8 @@ func TestErrorsWithHints(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--enclave", unreachable, "--allow-simulated"}, "unreachable"},
-		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--enclave", "ftp://host"}, `runtime URL "ftp://host" is not an http(s) URL`},
+		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--enclave", unreachable, "--allow-simulated", "--root-fingerprint", sum, "--token", "t"}, "unreachable"},
+		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--enclave", "ftp://host", "--token", "t"}, `runtime URL "ftp://host" is not an http(s) URL`},
 		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--root-fingerprint", "xyz"}, "trust.root_fingerprint"},
 		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--key-id", "xyz"}, "trust.key_id"},
 		{[]string{"run", "fn", "{}", "--function-checksum", sum, "--pcr", "40:" + strings.Repeat("ab", 48)}, "trust.pcrs"},
@@ -392,8 +423,8 @@ func TestRefFromEnvironment(t *testing.T) {
 	}
 	// A good reference whose runtime is not there: the reference's URL is
 	// used (the error names it).
-	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","enclave_url":%q,"trust":{"platform":"SIMULATED","allow_simulated":true}}`,
-		strings.Repeat("0", 64), unreachable)), 0o600)
+	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","enclave_url":%q,"trust":{"platform":"SIMULATED","allow_simulated":true,"root_fingerprint":%q}}`,
+		strings.Repeat("0", 64), unreachable, strings.Repeat("0", 64))), 0o600)
 	r = vouch(t, "run", "{}")
 	if r.code != 1 || !strings.Contains(r.stderr, unreachable) {
 		t.Fatalf("%s", r)
@@ -403,6 +434,68 @@ func TestRefFromEnvironment(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "http://127.0.0.1:2") {
 		t.Fatalf("%s", r)
 	}
+}
+
+// TestEnclaveURLPrecedence: the runtime URL comes from --enclave, then
+// $VOUCH_ENCLAVE, then the reference's enclave_url, then the default, for
+// every command that takes a URL (verify included).
+func TestEnclaveURLPrecedence(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	const flagURL, envURL, refURL = "http://127.0.0.1:3", "http://127.0.0.1:4", "http://127.0.0.1:5"
+	zero := strings.Repeat("0", 64)
+	ref := filepath.Join(dir, "ref.json")
+	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","enclave_url":%q,"trust":{"platform":"SIMULATED","allow_simulated":true,"root_fingerprint":%q}}`,
+		zero, refURL, zero)), 0o600)
+	f := newReceiptFixture(t)
+	for _, tc := range []struct {
+		name string
+		env  string // $VOUCH_ENCLAVE
+		args []string
+		want string
+	}{
+		{"flag over env and reference", envURL, []string{"run", "--ref", ref, "{}", "--enclave", flagURL}, flagURL},
+		{"env over reference", envURL, []string{"run", "--ref", ref, "{}"}, envURL},
+		{"reference", "", []string{"run", "--ref", ref, "{}"}, refURL},
+		{"attest: flag over env", envURL, []string{"attest", "--ref", ref, "--enclave", flagURL}, flagURL},
+		{"attest: env over reference", envURL, []string{"attest", "--ref", ref}, envURL},
+		{"attest: reference", "", []string{"attest", "--ref", ref}, refURL},
+		{"verify: env", envURL, []string{"verify", f.result, "--allow-simulated", "--root-fingerprint", zero}, envURL},
+		{"verify: flag over env", envURL, []string{"verify", f.result, "--enclave", flagURL, "--allow-simulated", "--root-fingerprint", zero}, flagURL},
+		{"list: env", envURL, []string{"list", "--owner-token-file", writeOwnerFile(t, dir)}, envURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("VOUCH_ENCLAVE", tc.env)
+			r := vouch(t, tc.args...)
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want+" is unreachable") {
+				t.Fatalf("want the error to name %s:\n%s", tc.want, r)
+			}
+		})
+	}
+	// --key wins over $VOUCH_ENCLAVE: verify is offline then.
+	t.Setenv("VOUCH_ENCLAVE", envURL)
+	if r := vouch(t, "verify", f.result, "--key", hex.EncodeToString(f.pub)); r.code != 0 || !strings.HasPrefix(r.stdout, "receipt OK") {
+		t.Fatalf("verify --key with VOUCH_ENCLAVE set:\n%s", r)
+	}
+	// Without a reference or any setting, the default.
+	t.Setenv("VOUCH_ENCLAVE", "")
+	r := vouch(t, "attest", "--allow-simulated", "--root-fingerprint", zero)
+	if r.code != 1 || !strings.Contains(r.stderr, "http://127.0.0.1:7070") {
+		t.Fatalf("want the default URL in the error:\n%s", r)
+	}
+}
+
+// writeOwnerFile writes a well-formed owner credential file (mode 0600).
+func writeOwnerFile(t *testing.T, dir string) string {
+	t.Helper()
+	tok, err := token.GenerateOwnerToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "owner.token")
+	writeFile(t, p, []byte(tok+"\n"), 0o600)
+	return p
 }
 
 // TestE2EUsage runs a few mistakes through the real binary: the exit code
@@ -437,4 +530,31 @@ func TestE2EUsage(t *testing.T) {
 	if r := c.ok("version"); r.stdout != "vouch "+version.Version+"\n" {
 		t.Errorf("%s", r)
 	}
+}
+
+// FuzzParseReceiptFile feeds arbitrary files to what `vouch verify` reads
+// (a run record, a run result or a bare receipt): it never panics, and what
+// it accepts is a receipt in canonical form.
+func FuzzParseReceiptFile(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	r := receipt.Receipt{FunctionID: "fn-1", FunctionChecksum: receipt.SHA256Hex([]byte("bundle")), InputSHA256: receipt.SHA256Hex(nil),
+		OutputSHA256: receipt.SHA256Hex([]byte("out")), Seq: 42, Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	if err := r.Sign(priv); err != nil {
+		f.Fatal(err)
+	}
+	rec, _ := json.Marshal(api.RunRecord{Output: []byte("out"), Receipt: r, Attestation: &api.AttestationSummary{Platform: "SIMULATED", Simulated: true}})
+	bare, _ := json.Marshal(r)
+	f.Add(rec)
+	f.Add(bare)
+	f.Add([]byte(`{"output":"eyJ9","receipt":{},"attestation":{"platform":"SIMULATED","simulated":true}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, _, _, err := parseReceiptFile(data)
+		if err != nil {
+			return
+		}
+		if _, err := r.Message(); err != nil {
+			t.Fatalf("accepted a receipt whose message cannot be built: %v", err)
+		}
+	})
 }

@@ -131,9 +131,6 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if fr.Token == "" {
-		fr.Token = opts.OwnerToken
-	}
-	if fr.Token == "" {
 		return withHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 	}
 	c, err := client.New(cf.url(ref), opts)

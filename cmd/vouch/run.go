@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"vouch/api"
+	"vouch/attest"
 	"vouch/client"
 	"vouch/receipt"
 )
@@ -22,7 +23,7 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	var cf clientFlags
 	cf.register(fs, true)
 	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required unless --ref gives it)")
-	tok := fs.String("token", "", "function token (default: from --ref, else the owner credential)")
+	tok := fs.String("token", "", "function token (default: $VOUCH_TOKEN, else the reference's); mint one with `vouch token`")
 	file := fs.String("f", "", "read the input from FILE (- for stdin)")
 	out := fs.String("o", "text", "output format: text (the output) or json (output, receipt and signature)")
 	plaintext := fs.Bool("plaintext", false, "send the input unsealed (only for functions whose manifest allows it)")
@@ -38,14 +39,11 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	fr := client.FunctionRef{Checksum: strings.ToLower(*checksum), Token: *tok}
+	fr := client.FunctionRef{Checksum: strings.ToLower(*checksum), Token: functionToken(*tok, ref)}
 	if ref != nil {
 		fr.ID = ref.FunctionID
 		if fr.Checksum == "" {
 			fr.Checksum = ref.FunctionChecksum
-		}
-		if fr.Token == "" {
-			fr.Token = ref.FunctionToken
 		}
 		if len(pos) > 0 && pos[0] == ref.FunctionID {
 			pos = pos[1:]
@@ -59,6 +57,7 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	if fr.Checksum == "" {
 		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
 	}
+
 	var input []byte
 	switch {
 	case *file != "" && len(pos) == 0:
@@ -81,45 +80,71 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	opts.Plaintext, opts.SealOutput = *plaintext, *sealOutput
 	if fr.Token == "" {
-		fr.Token = opts.OwnerToken
+		// Never the owner credential: a run sends its token to whatever
+		// runtime --enclave names.
+		return withHint(errors.New("no function token: running a function needs a token for it"),
+			"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
 	}
+	opts.Plaintext, opts.SealOutput = *plaintext, *sealOutput
 	c, err := client.New(cf.url(ref), opts)
 	if err != nil {
 		return err
 	}
-	id, err := c.Attest(ctx)
-	if err != nil {
-		if strings.Contains(err.Error(), "SIMULATED") {
-			return withHint(err, "this runtime's attestation is SIMULATED; pass --allow-simulated to accept it for development")
-		}
-		return err
+	if _, err := c.Attest(ctx); err != nil {
+		return attestHint(err)
 	}
 	res, err := c.Run(ctx, fr, input)
 	if err != nil {
-		if errors.Is(err, client.ErrChecksumMismatch) {
+		switch {
+		case errors.Is(err, client.ErrChecksumMismatch):
 			return withHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
+		case errors.Is(err, client.ErrReceipt):
+			return withHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
 		}
-		return err
+		return attestHint(err)
 	}
+	id := c.Cached() // the identity the run was verified under
 	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(api.RunResult{Output: res.Output, Receipt: res.Receipt, Log: res.Log})
+		if err := json.NewEncoder(u.out).Encode(api.RunRecord{Output: res.Output, Receipt: res.Receipt, Log: res.Log, Attestation: summary(id)}); err != nil {
+			return err
+		}
+	} else {
+		u.out.Write(res.Output)
+		if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
+			fmt.Fprintln(u.out)
+		}
 	}
-	if res.Log != "" {
+	if res.Log != "" && *out != "json" {
 		// stderr, like the function's own: not covered by the receipt.
 		fmt.Fprintf(u.err, "vouch: function log (not covered by the receipt):\n%s\n", strings.TrimRight(indent(res.Log), "\n"))
 	}
-	u.out.Write(res.Output)
-	if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
-		fmt.Fprintln(u.out)
-	}
-	label := ""
+	label := ", attestation " + id.Platform
 	if id.Simulated {
-		label = ", SIMULATED attestation"
+		label = ", SIMULATED attestation (development only; it proves nothing about the hardware)"
 	}
 	u.infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
 	return nil
+}
+
+// summary describes a verified identity for JSON output.
+func summary(id *client.Identity) *api.AttestationSummary {
+	if id == nil {
+		return nil
+	}
+	return &api.AttestationSummary{Platform: id.Platform, Simulated: id.Simulated,
+		RootFingerprint: hex.EncodeToString(id.Claims.RootFingerprint[:]), KeyID: id.KeyID}
+}
+
+// attestHint adds what to do to an attestation failure.
+func attestHint(err error) error {
+	switch {
+	case errors.Is(err, attest.ErrSimulated):
+		return withHint(err, "this runtime's attestation is SIMULATED; pass --allow-simulated --root-fingerprint HEX to accept it for development, or use a reference from `vouch token -o json`")
+	case errors.Is(err, client.ErrPinnedKey):
+		return withHint(err, "the runtime's receipt key is not the one pinned (trust.key_id, --key-id); if its keys were replaced on purpose, have its owner mint a new reference with `vouch token <ID> --function-checksum <SUM> -o json --out FILE`")
+	}
+	return err
 }
 
 func cmdVerify(ctx context.Context, args []string, u *ui) error {
@@ -139,17 +164,21 @@ func cmdVerify(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	r, output, err := parseReceiptFile(data)
+	r, output, recorded, err := parseReceiptFile(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	var pub ed25519.PublicKey
+	var id *client.Identity
 	switch {
-	case *key != "" && cf.enclave == "":
+	case *key != "" && cf.enclave != "":
+		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
+	case *key != "":
 		if pub, err = parseKey(*key); err != nil {
 			return err
 		}
-	case *key == "" && cf.enclave != "":
+	case cf.enclave != "" || strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE")) != "":
+		// The runtime: --enclave, else $VOUCH_ENCLAVE.
 		opts, err := cf.options(nil, false)
 		if err != nil {
 			return err
@@ -158,13 +187,12 @@ func cmdVerify(ctx context.Context, args []string, u *ui) error {
 		if err != nil {
 			return err
 		}
-		id, err := c.Attest(ctx)
-		if err != nil {
-			return err
+		if id, err = c.Attest(ctx); err != nil {
+			return attestHint(err)
 		}
 		pub = id.ReceiptKey
 	default:
-		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
+		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL (or $VOUCH_ENCLAVE)")
 	}
 	if err := r.Verify(pub); err != nil {
 		return err
@@ -181,22 +209,36 @@ func cmdVerify(ctx context.Context, args []string, u *ui) error {
 			return fmt.Errorf("the receipt is not for the input in %s", *inputFile)
 		}
 	}
+	if id != nil && id.Simulated {
+		fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; the key it vouches for proves nothing about the hardware ***")
+	}
 	fmt.Fprintf(u.out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
 		r.FunctionID, r.FunctionChecksum, r.InputSHA256, r.OutputSHA256, r.Seq, r.Time.Format("2006-01-02T15:04:05.000Z07:00"), r.KeyID)
+	switch {
+	case id != nil && id.Simulated:
+		fmt.Fprintf(u.out, "  attested  SIMULATED (root %x), verified now\n", id.Claims.RootFingerprint)
+	case id != nil:
+		fmt.Fprintf(u.out, "  attested  %s (root %x), verified now\n", id.Platform, id.Claims.RootFingerprint)
+	case recorded != nil && recorded.Simulated:
+		fmt.Fprintf(u.out, "  recorded  SIMULATED attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n")
+	case recorded != nil:
+		fmt.Fprintf(u.out, "  recorded  %s attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n", recorded.Platform)
+	}
 	return nil
 }
 
-// parseReceiptFile reads a run result ({output, receipt}) or a bare receipt.
-func parseReceiptFile(data []byte) (*receipt.Receipt, []byte, error) {
-	var res api.RunResult
+// parseReceiptFile reads a run record ({output, receipt, attestation}, from
+// `vouch run -o json`), a run result ({output, receipt}) or a bare receipt.
+func parseReceiptFile(data []byte) (*receipt.Receipt, []byte, *api.AttestationSummary, error) {
+	var res api.RunRecord
 	if api.UnmarshalStrict(data, &res) == nil && res.Receipt.Signature != nil {
 		if _, err := res.Receipt.Message(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return &res.Receipt, res.Output, nil
+		return &res.Receipt, res.Output, res.Attestation, nil
 	}
 	r, err := receipt.ParseReceipt(data)
-	return r, nil, err
+	return r, nil, nil, err
 }
 
 func parseKey(s string) (ed25519.PublicKey, error) {

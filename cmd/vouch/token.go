@@ -5,7 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	iofs "io/fs"
+	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,12 +24,15 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	if len(args) > 0 && args[0] == "revoke" {
 		return cmdTokenRevoke(ctx, args[1:], u)
 	}
-	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json]\n       vouch token revoke (TOKEN | --ref FILE)", u)
+	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json [--out FILE [--force]]]\n       vouch token revoke (TOKEN | --ref FILE)", u)
 	var cf clientFlags
 	cf.register(fs, false)
+	cf.registerOwner(fs)
 	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required)")
 	expiry := fs.Duration("expiry", 24*time.Hour, "how long the token is valid (1s to 8760h)")
 	out := fs.String("o", "text", "output format: text (the token) or json (a function reference: ID, checksum, token, runtime URL and trust)")
+	outFile := fs.String("out", "", "write the reference (-o json) to FILE, mode 0600, instead of stdout; it holds a bearer token")
+	force := fs.Bool("force", false, "with --out, replace FILE if it exists")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -33,11 +40,25 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
+	if *outFile != "" {
+		if flagSet(fs, "o") && *out != "json" {
+			return usagef("--out writes a function reference, which is JSON: use it with -o json (or leave -o out)")
+		}
+		*out = "json"
+	} else if *force {
+		return usagef("--force only applies to --out FILE")
+	}
 	if len(pos) != 1 {
 		return usagef("token takes one function ID")
 	}
 	if *checksum == "" {
 		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
+	}
+	if *outFile != "" && !*force {
+		// Refuse before minting, so that no token is left unused.
+		if _, err := os.Lstat(*outFile); err == nil {
+			return withHint(fmt.Errorf("%s already exists", *outFile), "pass --force to replace it, or choose another --out FILE")
+		}
 	}
 	opts, err := cf.options(nil, true)
 	if err != nil {
@@ -47,6 +68,13 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
+	var trust api.Trust
+	if *out == "json" {
+		// Attest first: a runtime that fails attestation gets no token.
+		if trust, err = observedTrust(ctx, c.URL(), opts, u); err != nil {
+			return err
+		}
+	}
 	resp, err := c.MintToken(ctx, pos[0], strings.ToLower(*checksum), *expiry)
 	if err != nil {
 		return err
@@ -55,21 +83,52 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 		fmt.Fprintln(u.out, resp.FunctionToken)
 		return nil
 	}
-	trust, err := observedTrust(ctx, c.URL(), opts, u)
-	if err != nil {
-		return err
-	}
 	ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust}
+	if *outFile != "" {
+		if err := api.WriteRefFile(*outFile, &ref, *force); err != nil {
+			if errors.Is(err, iofs.ErrExist) {
+				return withHint(err, "pass --force to replace it, or choose another --out FILE")
+			}
+			return err
+		}
+		u.infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
+		return nil
+	}
+	warnIfStdoutExposed(u)
 	enc := json.NewEncoder(u.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(ref)
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// warnIfStdoutExposed warns when stdout is a file that group or others can
+// read, as `> ref.json` makes one under the usual umask: the reference holds
+// a bearer token.
+func warnIfStdoutExposed(u *ui) {
+	f, ok := u.out.(*os.File)
+	if !ok {
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 || runtime.GOOS == "windows" {
+		return
+	}
+	u.warnf("stdout is a file with mode %04o: group or others can read the function token in it; chmod 600 it, or write the reference with --out FILE (mode 0600)", fi.Mode().Perm())
+}
+
 // observedTrust attests the runtime and describes what clients should
-// accept from it: its platform, attestation root and PCRs as seen now.
+// accept from it: its platform, attestation root, PCRs and receipt key as
+// seen now (trust on first use, by the owner).
 func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) (api.Trust, error) {
 	// The owner is asking about their own runtime: accept what it is, and
-	// write that down explicitly in the reference.
+	// write that down explicitly in the reference, pinned to its root and
+	// receipt key so that it accepts nothing else.
 	opts.AllowSimulated = true
 	c, err := client.New(url, opts)
 	if err != nil {
@@ -77,9 +136,10 @@ func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) 
 	}
 	id, err := c.Attest(ctx)
 	if err != nil {
-		return api.Trust{}, err
+		return api.Trust{}, attestHint(err)
 	}
-	t := api.Trust{Platform: id.Platform, RootFingerprint: hex.EncodeToString(id.Claims.RootFingerprint[:]), PCRs: map[string][]string{}}
+	root := hex.EncodeToString(id.Claims.RootFingerprint[:])
+	t := api.Trust{Platform: id.Platform, RootFingerprint: root, KeyID: id.KeyID, PCRs: map[string][]string{}}
 	for i, v := range id.Claims.PCRs {
 		if i <= 2 {
 			t.PCRs[strconv.Itoa(i)] = []string{hex.EncodeToString(v)}
@@ -87,7 +147,8 @@ func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) 
 	}
 	if id.Simulated {
 		t.AllowSimulated = true
-		u.warnf("the runtime's attestation is SIMULATED; the reference says so and allows it (development only)")
+		u.warnf("*** the runtime's attestation is SIMULATED: development only; it proves nothing about the hardware ***")
+		u.warnf("this reference allows SIMULATED attestation, pinned to root %s and receipt key %s: clients accept that one simulated runtime and no other, but anyone who can read its data directory can sign as it", root, id.KeyID)
 	}
 	return t, nil
 }
@@ -96,6 +157,7 @@ func cmdTokenRevoke(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("token revoke", "(TOKEN | --ref FILE)", u)
 	var cf clientFlags
 	cf.register(fs, true)
+	cf.registerOwner(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -158,9 +220,9 @@ func cmdAttest(ctx context.Context, args []string, u *ui) error {
 	id, err := c.Attest(ctx)
 	if err != nil {
 		if errors.Is(err, attest.ErrSimulated) {
-			return withHint(err, "pass --allow-simulated to accept a development runtime")
+			return withHint(err, "pass --allow-simulated to accept a development runtime (and --root-fingerprint HEX to pin it)")
 		}
-		return err
+		return attestHint(err)
 	}
 	cl := id.Claims
 	pcrs := map[string]string{}
@@ -176,17 +238,19 @@ func cmdAttest(ctx context.Context, args []string, u *ui) error {
 			"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
 			"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
 			"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
+			"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest,
 		})
 	}
 	if id.Simulated {
 		fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
 	}
-	fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  version           %s\n",
-		id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, id.Version)
+	fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  pcr digest        %s\n",
+		id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, cl.Digest)
 	for _, i := range idx {
 		if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
 			fmt.Fprintf(u.out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
 		}
 	}
+	fmt.Fprintf(u.out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
 	return nil
 }
