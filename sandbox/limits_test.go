@@ -25,8 +25,15 @@ func TestStartSectionIsBoundedByTheTimeout(t *testing.T) {
 		}
 	})
 	t.Run("reactor", func(t *testing.T) {
+		// Start-up at load gets max(timeout, MinLoadTimeout): keep the
+		// latter short here.
+		quick, err := NewEngine(Config{MinLoadTimeout: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer quick.Close(context.Background())
 		start := time.Now()
-		f, err := engine.Load(context.Background(), wasmtest.StartLoop(true), limits(200*time.Millisecond, 16))
+		f, err := quick.Load(context.Background(), wasmtest.StartLoop(true), limits(200*time.Millisecond, 16))
 		if err == nil {
 			f.Close(context.Background())
 			t.Fatal("a reactor that loops in its start section loaded")
@@ -120,4 +127,24 @@ func TestOutOfMemoryNeedsEvidence(t *testing.T) {
 	}
 	_, err = f.Invoke(context.Background(), []byte("xy"), nil)
 	wantKind(t, err, KindTrap)
+}
+
+// A reactor's start-up at load gets max(its timeout, MinLoadTimeout), so a
+// busy machine does not refuse a healthy module whose run timeout is short.
+func TestLoadGivesStartUpAtLeastMinLoadTimeout(t *testing.T) {
+	const min = 300 * time.Millisecond
+	e, err := NewEngine(Config{MinLoadTimeout: min})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	start := time.Now()
+	f, err := e.Load(context.Background(), wasmtest.StartLoop(true), limits(10*time.Millisecond, 16))
+	if err == nil {
+		f.Close(context.Background())
+		t.Fatal("a reactor that loops in its start section loaded")
+	}
+	if d := time.Since(start); d < min {
+		t.Fatalf("start-up was stopped after %v, before MinLoadTimeout %v", d, min)
+	}
 }

@@ -44,7 +44,18 @@ type Config struct {
 	// (and so how many warm instances it keeps). Zero means 2×GOMAXPROCS,
 	// at least 4. Further callers wait their turn.
 	MaxInstances int
+	// MinLoadTimeout is the least time a reactor's start-up (its start
+	// function and _initialize) gets when a function is loaded at deploy
+	// or after a restart: max(the function's timeout, MinLoadTimeout).
+	// Start-up runs once, possibly while the machine is busy compiling
+	// other modules, so it gets more room than one invocation; it is still
+	// bounded, so a module that loops at start-up is refused. Zero means
+	// DefaultMinLoadTimeout.
+	MinLoadTimeout time.Duration
 }
+
+// DefaultMinLoadTimeout is the default of Config.MinLoadTimeout.
+const DefaultMinLoadTimeout = 10 * time.Second
 
 // Engine compiles and runs functions. It is safe for concurrent use.
 type Engine struct {
@@ -56,6 +67,9 @@ type Engine struct {
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.MinLoadTimeout <= 0 {
+		cfg.MinLoadTimeout = DefaultMinLoadTimeout
 	}
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
@@ -202,7 +216,7 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	if f.mode == ModeReactor {
 		// Start one instance now: a module whose runtime cannot start
 		// is refused at deploy time rather than at its first run.
-		ictx, cancel := context.WithTimeout(ctx, time.Duration(limits.Timeout))
+		ictx, cancel := context.WithTimeout(ctx, max(time.Duration(limits.Timeout), e.cfg.MinLoadTimeout))
 		inst, err := f.newInstance(ictx)
 		cancel()
 		if err != nil {

@@ -70,13 +70,16 @@ func TestRun(t *testing.T) {
 	}
 	for _, plaintext := range []bool{false, true} {
 		var progress bytes.Buffer
-		cfg := Config{Requests: 50, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true, Command: "vouch bench run -n 50"}
+		// Enough runs that the CPU profile behind the breakdown (100 Hz)
+		// takes samples even on a fast machine.
+		const requests = 400
+		cfg := Config{Requests: requests, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true, Command: "vouch bench run -n 400"}
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("plaintext=%v: %v", plaintext, err)
 		}
 		if rep.Sealed == plaintext || rep.Target != "in-process" || rep.Platform != "SIMULATED" || rep.Members != 10 ||
-			rep.InputBytes != len(LeaderInput(10)) || rep.Requests != 50 || len(rep.FunctionChecksum) != 64 || rep.FunctionID == "" || rep.AttestMicros <= 0 {
+			rep.InputBytes != len(LeaderInput(10)) || rep.Requests != requests || len(rep.FunctionChecksum) != 64 || rep.FunctionID == "" || rep.AttestMicros <= 0 {
 			t.Fatalf("report %+v", rep)
 		}
 		if rep.Machine.CPUs < 1 || rep.Machine.GoVersion == "" {
@@ -93,7 +96,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("results %+v", rep.Results)
 		}
 		for _, l := range rep.Results {
-			if l.Requests != 50 || l.Errors != 0 || l.FirstError != "" || l.RunsPerSec <= 0 || l.Seconds <= 0 || l.CPUMicrosPerRun <= 0 || l.AllocsPerRun <= 0 {
+			if l.Requests != requests || l.Errors != 0 || l.FirstError != "" || l.RunsPerSec <= 0 || l.Seconds <= 0 || l.CPUMicrosPerRun <= 0 || l.AllocsPerRun <= 0 {
 				t.Fatalf("level %+v", l)
 			}
 			if !(0 < l.P50Micros && l.P50Micros <= l.P90Micros && l.P90Micros <= l.P99Micros && l.P99Micros <= l.MaxMicros && l.MeanMicros <= l.MaxMicros) {
@@ -105,7 +108,7 @@ func TestRun(t *testing.T) {
 		}
 		// The breakdown covers the first level and names its parts.
 		b := rep.Breakdown
-		if b == nil || b.Runs != 50 || b.Total <= 0 || len(b.Parts) == 0 {
+		if b == nil || b.Runs != requests || b.Total <= 0 || len(b.Parts) == 0 {
 			t.Fatalf("breakdown %+v", b)
 		}
 		var table bytes.Buffer
