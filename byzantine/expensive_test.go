@@ -74,3 +74,23 @@ func TestExpensiveSubmissions(t *testing.T) {
 		t.Logf("%-32s %7d bytes: mean %v, worst %v", tc.name, size, (total / 5).Round(100*time.Microsecond), worst.Round(100*time.Microsecond))
 	}
 }
+
+// The audit's heavy flood: the liars send expensive inputs at the
+// runtime's default rate limit (200 runs/s per token) with 8 submitters
+// each. Before the function checked cheaply first and bounded its input,
+// the leader did not act for 9.3 s of 10.
+func TestExpensiveInputsAtDefaultRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 15 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, t, Options{Attacks: []Attack{Expensive}, RateLimit: 200, FloodWorkers: 8, Duration: 10 * time.Second, Seed: 7, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s\n%s", rep, rep.Notes())
+	for _, v := range rep.Violations() {
+		t.Error(v)
+	}
+}

@@ -377,7 +377,7 @@ func (l *liar) prepareExpensive(limit int) (*expensiveSet, error) {
 		return set, nil
 	}
 	room := limit - 2<<10 // the view and the envelope
-	set, err := build(room / 170)
+	set, err := build(min(room/170, members.MaxMembers))
 	for err == nil && max(len(set.rogue), len(set.forged)) > room {
 		set, err = build(set.members * 9 / 10)
 	}
