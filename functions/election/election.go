@@ -164,6 +164,10 @@ const stallLeases = 3
 // than one configuration of its per configRetry.
 const configRetry = 5 * time.Second
 
+// handle takes one submission (a signed view, perhaps with a signed
+// configuration) and answers with the cluster's current term certificate,
+// or refuses it with an error; a refusal changes nothing, since the
+// runtime commits an invocation's writes only if it succeeds.
 func handle(raw []byte, e env) ([]byte, error) {
 	// The attached configuration stays raw until the cheap checks on the
 	// view have passed and its owner and version say it is worth
@@ -462,9 +466,16 @@ func maxViewBytes(st *durable) int {
 // knownOnly returns the IDs of alive that are members (configured or
 // registered), in the same order.
 func knownOnly(st *durable, alive []string) []string {
+	known := make(map[string]bool, len(st.Config.Config.Members)+len(st.Registered))
+	for _, m := range st.Config.Config.Members {
+		known[m.ID] = true
+	}
+	for _, m := range st.Registered {
+		known[m.ID] = true
+	}
 	var out []string
 	for _, id := range alive {
-		if memberOf(st, id) != nil {
+		if known[id] {
 			out = append(out, id)
 		}
 	}
