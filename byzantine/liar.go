@@ -401,10 +401,12 @@ func envelope(cfg []byte, sv *cluster.SignedView) []byte {
 	return append(b, '}')
 }
 
-// expensiveWorker submits the set's inputs in turn, every interval.
+// expensiveWorker submits the set's inputs in turn, every interval. The
+// view listing too many strangers is refused on its size alone, so it is
+// signed once; the others carry a fresh view each time.
 func (l *liar) expensiveWorker(ctx context.Context, g *group, set *expensiveSet, interval time.Duration) {
 	self := []string{l.name}
-	strangers := append(slices.Clone(set.strangers), l.name)
+	tooMany := body(l.view(append(slices.Clone(set.strangers), l.name)))
 	fewer := append(slices.Clone(set.fewerStrangers), l.name)
 	i := 0
 	g.loop(ctx, interval, func() {
@@ -414,7 +416,7 @@ func (l *liar) expensiveWorker(ctx context.Context, g *group, set *expensiveSet,
 		case 1:
 			l.tryConfig(ctx, Expensive, envelope(set.forged, l.view(self)))
 		case 2:
-			l.try(ctx, Expensive, body(l.view(strangers)))
+			l.try(ctx, Expensive, tooMany)
 		default:
 			l.try(ctx, Expensive, body(l.view(fewer)))
 		}
