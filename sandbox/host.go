@@ -79,8 +79,10 @@ var hostFunctionNames = map[string]bool{
 }
 
 // monotonicOrigin is the origin of time_monotonic: when this process
-// loaded the package. time.Since on it reads Go's monotonic clock, which
-// wall-clock steps do not move.
+// loaded the package, i.e. when it started. It is per process, not per
+// function load, so its readings never go back while a function's
+// volatile state lives. time.Since on it reads Go's monotonic clock,
+// which wall-clock steps do not move.
 var monotonicOrigin = time.Now()
 
 var (
@@ -264,9 +266,9 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 		stack[0] = api.EncodeI64(time.Now().UnixNano())
 	}), nil, []api.ValueType{i64}).Export("time_now")
 
-	// time_monotonic() -> nanoseconds since an arbitrary origin fixed when
-	// the runtime process started: it only grows, and clock steps do not
-	// move it, but it restarts from about 0 with the process.
+	// time_monotonic() -> nanoseconds since the runtime process started
+	// (monotonicOrigin): it only grows, and clock steps do not move it,
+	// but it starts again from about 0 with the process.
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 		stack[0] = api.EncodeI64(int64(time.Since(monotonicOrigin)))
 	}), nil, []api.ValueType{i64}).Export("time_monotonic")
