@@ -41,8 +41,9 @@ func Random(b []byte) { randomFill(b) }
 // use it for timestamps, and Monotonic for durations.
 func Now() time.Time { return time.Unix(0, timeNow()) }
 
-// Monotonic returns the runtime's monotonic clock: the time since an
-// arbitrary origin fixed when the runtime process started. It only grows
+// Monotonic returns the runtime's monotonic clock: the time since the
+// runtime process started (so Now minus Monotonic is about when it
+// started, on the wall clock). It only grows
 // and wall-clock steps do not move it, so differences of its values are
 // true durations, but it starts again from about 0 when the runtime
 // restarts: compare only values read by the same runtime process, such as
