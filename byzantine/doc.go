@@ -18,18 +18,24 @@
 //  1. steady: the honest leader is alive; liars omit it from their views,
 //     impersonate members, equivocate, forge certificates and send
 //     garbage. The leader must keep its term.
-//  2. flood: liars flood the runtime with their own tokens. They must get
+//  2. expensive: liars send, at their tokens' rate, the inputs that cost
+//     the serialized election function most, as large as its input limit
+//     allows. The leader must keep its term and keep acting.
+//  3. flood: liars flood the runtime with their own tokens. They must get
 //     429s; honest nodes must keep submitting and keep a leader.
-//  3. corpse: the honest leader is killed; liars keep vouching for it and
+//  4. corpse: the honest leader is killed; liars keep vouching for it and
 //     try to renew its lease. The survivors must move to a new term with a
 //     live leader within Options.FailoverBound.
-//  4. after: liars replay certificates of the old term and gossip
+//  5. after: liars replay certificates of the old term and gossip
 //     contradictory (genuine, different-term) certificates.
-//  5. converge: the attacks stop; the honest nodes must agree on one
+//  6. converge: the attacks stop; the honest nodes must agree on one
 //     leader and term within Options.ConvergeBound.
 //
 // Then every certificate an honest node accepted (its event log) is
-// verified again offline, and the leaders per term are compared.
+// verified again offline, the leaders per term are compared, the logs are
+// run through the chaos checker (chaos.Check: among others, every node's
+// terms only increase), and the runtime must have taken none of the
+// impersonation, forgery and replay submissions.
 //
 // TestSquatting checks that a liar that binds the cluster's name in the
 // runtime to its own configuration first leads no honest node. The

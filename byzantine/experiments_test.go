@@ -30,6 +30,9 @@ func TestExperiments(t *testing.T) {
 		// runs a stateful function one call at a time, so the flood also
 		// competes for the function's lock.
 		{"flood-default-limit-64", Options{Attacks: []Attack{Flood}, RateLimit: 200, FloodWorkers: 64}},
+		// Expensive inputs at the runtime's default limit, 8 submitters
+		// per liar (the audit's heavy flood).
+		{"expensive-default-limit", Options{Attacks: []Attack{Expensive}, RateLimit: 200, FloodWorkers: 8}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o

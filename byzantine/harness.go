@@ -41,8 +41,8 @@ type Options struct {
 	Honest, Liars int
 	// Policy is the cluster's election policy; default "fair".
 	Policy string
-	// Duration is the length of the steady, flood and after phases
-	// together (40/30/30 %); default 12 s. Setup, failover and
+	// Duration is the length of the steady, expensive, flood and after
+	// phases together (40/20/20/20 %); default 12 s. Setup, failover and
 	// convergence come on top.
 	Duration time.Duration
 	// Seed makes keys, garbage and the liars' choices reproducible.
@@ -139,6 +139,8 @@ type harness struct {
 	trust  election.Trust
 	config *cluster.Signed
 	token  func(client.FunctionRef) (client.FunctionRef, error) // mints a function token
+	// maxInput is the election function's input limit (its vouch.json).
+	maxInput int
 
 	honest []*honestNode
 	liars  []*liar
@@ -275,7 +277,7 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 	steps := []struct {
 		name string
 		f    func(context.Context) error
-	}{{"steady", h.steady}, {"flood", h.flood}, {"corpse", h.corpse}, {"after", h.after}, {"converge", h.converge}}
+	}{{"steady", h.steady}, {"expensive", h.expensive}, {"flood", h.flood}, {"corpse", h.corpse}, {"after", h.after}, {"converge", h.converge}}
 	for _, step := range steps {
 		t0 := time.Now()
 		if err := step.f(ctx); err != nil {
@@ -364,6 +366,7 @@ func (h *harness) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.maxInput = int(b.Manifest.Limits.MaxInputBytes)
 	if h.ref, err = deploy("election", b); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"vouch/client"
 	"vouch/cluster"
 	"vouch/election"
+	"vouch/election/members"
 	"vouch/receipt"
 )
 
@@ -148,6 +150,8 @@ func classify(status int, e *api.Error) string {
 		return "lease_refused"
 	case strings.Contains(msg, "configuration refused"):
 		return "config_refused"
+	case strings.Contains(msg, "members can need"):
+		return "view_too_large"
 	case strings.Contains(msg, "malformed"), strings.Contains(msg, "invalid cluster configuration"):
 		return "malformed"
 	}
@@ -244,21 +248,22 @@ func (l *liar) omitLoop(ctx context.Context, g *group, leader string) {
 }
 
 // impersonateLoop: views in the victim's name or with forged signatures.
-// The views list only the liars, so that if one counted it would take the
-// victim's vote away from everyone honest.
+// The views list only the victim and the liars, so that if one counted it
+// would take the victim's vote away from every other honest member.
 func (l *liar) impersonateLoop(ctx context.Context, g *group, victim string) {
 	h := l.h
 	victimKey := h.config.Config.Member(victim).Key
 	alive := h.liarNames()
+	asVictim := append(slices.Clone(alive), victim) // a view lists its own node
 	round := 0
 	g.loop(ctx, 400*time.Millisecond, func() {
 		now := time.Now().UnixMilli()
 		// 1. The victim's ID, signed with the liar's key (a valid
 		// signature under a key that is not the victim's).
-		sv, _ := cluster.SignView(cluster.View{Cluster: clusterName, Node: victim, Seq: l.nextSeq(), TimeMillis: now, Alive: alive}, l.key)
+		sv, _ := cluster.SignView(cluster.View{Cluster: clusterName, Node: victim, Seq: l.nextSeq(), TimeMillis: now, Alive: asVictim}, l.key)
 		l.try(ctx, Impersonate, body(sv))
 		// 2. The victim's ID and public key, signed with the liar's key.
-		sv2, _ := cluster.SignView(cluster.View{Cluster: clusterName, Node: victim, Seq: l.nextSeq(), TimeMillis: now, Alive: alive}, l.key)
+		sv2, _ := cluster.SignView(cluster.View{Cluster: clusterName, Node: victim, Seq: l.nextSeq(), TimeMillis: now, Alive: asVictim}, l.key)
 		sv2.View.Key = victimKey
 		l.try(ctx, Impersonate, body(sv2))
 		// 3. The liar's own ID with a forged signature.
@@ -288,11 +293,133 @@ func (l *liar) impersonateLoop(ctx context.Context, g *group, victim string) {
 		}
 		// 6. ... and the owner's configuration with a member of the
 		// liar's added, version raised, the owner's signature kept.
+		// The runtime takes the liar's own view and ignores the
+		// configuration, which does not verify.
 		forged := *h.config
 		forged.Config.Version = 99
 		forged.Config.Members = append(slices.Clone(forged.Config.Members), cluster.Member{ID: "zz-sybil", Key: l.key.Public().(ed25519.PublicKey)})
 		b, _ := json.Marshal(map[string]any{"config": &forged, "view": l.view(alive)})
-		l.try(ctx, Impersonate, b)
+		l.tryConfig(ctx, Impersonate, b)
+	})
+}
+
+// tryConfig submits input, which carries a configuration that must not be
+// adopted with a view of the liar's own that may be taken, for attack a:
+// an answer still naming the cluster's configuration counts as refused
+// (config_ignored), one naming another as accepted.
+func (l *liar) tryConfig(ctx context.Context, a Attack, input []byte) {
+	cert, class := l.submit(ctx, l.ref, input)
+	l.h.rep.count(a, "attempt", 1)
+	switch class {
+	case "ok":
+		var o election.TermOutcome
+		if json.Unmarshal(cert.Output, &o) == nil && o.ConfigDigest == l.h.config.Config.Digest() {
+			l.h.rep.count(a, "runtime:config_ignored", 1)
+		} else {
+			l.h.rep.count(a, "accepted", 1)
+		}
+	case "transport":
+		if ctx.Err() == nil {
+			l.h.rep.count(a, "runtime:transport", 1)
+		}
+	default:
+		l.h.rep.count(a, "runtime:"+class, 1)
+	}
+}
+
+// expensiveSet is one liar's inputs for the Expensive attack, built before
+// it starts: two configurations as JSON, each with as many members as fit
+// the function's input limit; as many strangers as fit in a view within
+// the input limit, and as many as the function takes in a view of this
+// cluster.
+type expensiveSet struct {
+	rogue, forged  []byte
+	members        int
+	strangers      []string
+	fewerStrangers []string
+}
+
+// maxViewBytes is the election function's bound on a view's JSON in a
+// cluster of n members (functions/election, maxViewBytes).
+func maxViewBytes(n int) int { return 1024 + (2*n+64)*(6*members.MaxIDLen+3) }
+
+// prepareExpensive builds the liar's expensive inputs for an input limit
+// of limit bytes.
+func (l *liar) prepareExpensive(limit int) (*expensiveSet, error) {
+	h := l.h
+	build := func(n int) (*expensiveSet, error) {
+		pub := l.key.Public().(ed25519.PublicKey)
+		mk := func(owner []byte) cluster.Config {
+			c := cluster.Config{Cluster: clusterName, Version: 1000, Owner: owner, Policy: cluster.PolicyHighest, LeaseMillis: leaseMs, ViewTTLMillis: viewTTLMs}
+			for i := range n {
+				c.Members = append(c.Members, cluster.Member{ID: fmt.Sprintf("s%099d", i), Key: pub})
+			}
+			return c
+		}
+		// A configuration of the liar's own, validly signed by it.
+		rogue, err := cluster.Sign(mk(pub), l.key)
+		if err != nil {
+			return nil, err
+		}
+		// The cluster owner's key, a version above the cluster's, and a
+		// signature that does not verify: it passes every check but the
+		// signature's.
+		fc := mk(h.config.Config.Owner)
+		fc.Normalize()
+		forged := &cluster.Signed{Config: fc, Signature: h.random(ed25519.SignatureSize)}
+		set := &expensiveSet{members: n}
+		if set.rogue, err = json.Marshal(rogue); err != nil {
+			return nil, err
+		}
+		if set.forged, err = json.Marshal(forged); err != nil {
+			return nil, err
+		}
+		return set, nil
+	}
+	room := limit - 2<<10 // the view and the envelope
+	set, err := build(min(room/170, members.MaxMembers))
+	for err == nil && max(len(set.rogue), len(set.forged)) > room {
+		set, err = build(set.members * 9 / 10)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k := min((limit-4<<10)/104, members.MaxMembers-len(h.config.Config.Members)-1)
+	for i := range k {
+		set.strangers = append(set.strangers, fmt.Sprintf("z%099d", i))
+	}
+	set.fewerStrangers = set.strangers[:min(k, (maxViewBytes(len(h.config.Config.Members))-1024)/104)]
+	return set, nil
+}
+
+// envelope is a submission of cfg (JSON) with a view.
+func envelope(cfg []byte, sv *cluster.SignedView) []byte {
+	v, _ := json.Marshal(sv)
+	b := append([]byte(`{"config":`), cfg...)
+	b = append(b, `,"view":`...)
+	b = append(b, v...)
+	return append(b, '}')
+}
+
+// expensiveWorker submits the set's inputs in turn, every interval. The
+// view listing too many strangers is refused on its size alone, so it is
+// signed once; the others carry a fresh view each time.
+func (l *liar) expensiveWorker(ctx context.Context, g *group, set *expensiveSet, interval time.Duration) {
+	self := []string{l.name}
+	tooMany := body(l.view(append(slices.Clone(set.strangers), l.name)))
+	fewer := append(slices.Clone(set.fewerStrangers), l.name)
+	i := 0
+	g.loop(ctx, interval, func() {
+		switch i++; i % 4 {
+		case 0:
+			l.try(ctx, Expensive, envelope(set.rogue, l.view(self)))
+		case 1:
+			l.tryConfig(ctx, Expensive, envelope(set.forged, l.view(self)))
+		case 2:
+			l.try(ctx, Expensive, tooMany)
+		default:
+			l.try(ctx, Expensive, body(l.view(fewer)))
+		}
 	})
 }
 

@@ -3,10 +3,12 @@ package byzantine
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"strings"
 	"time"
 
+	"vouch/chaos"
 	"vouch/election"
 	"vouch/node"
 )
@@ -28,7 +30,7 @@ func (h *harness) steady(ctx context.Context) error {
 	}
 	if h.enabled(Impersonate) {
 		h.liars[0].impersonateLoop(ctx, g, leader)
-		h.rep.note(Impersonate, "every 400 ms, views listing only the liars: in the leader %s's name signed with the liar's key; the same with %s's public key in the view; the liar's own with a random signature; %s's last view replayed byte for byte; every third round also a configuration of the cluster signed by the liar as owner (only the liars as members, version 99) and the owner's configuration with a sybil member added and the version raised, signature kept", leader, leader, leader)
+		h.rep.note(Impersonate, "every 400 ms, views listing only the victim and the liars: in the leader %s's name signed with the liar's key; the same with %s's public key in the view; the liar's own with a random signature; %s's last view replayed byte for byte; every third round also a configuration of the cluster signed by the liar as owner (only the liars as members, version 99) and the owner's configuration with a sybil member added and the version raised, signature kept", leader, leader, leader)
 	}
 	if h.enabled(Equivocate) {
 		h.liars[len(h.liars)-1].equivocateLoop(ctx, g)
@@ -51,10 +53,11 @@ func (h *harness) steady(ctx context.Context) error {
 	}
 	if h.enabled(Replay) {
 		// Capture a few genuine certificates of this term (distinct
-		// receipts) with harmless views.
+		// receipts) with harmless views; not the attack itself, so not
+		// counted.
 		l := h.liars[0]
 		for range 3 {
-			l.try(ctx, Replay, body(l.view([]string{l.name})))
+			l.submit(ctx, l.ref, body(l.view([]string{l.name})))
 		}
 	}
 	if h.enabled(Forge) {
@@ -123,12 +126,93 @@ func problems(bad []string) string {
 	return "; but " + strings.Join(bad, "; ")
 }
 
+// expensive: the liars send the costliest inputs the election function
+// takes, as fast as their tokens allow. The function runs one call at a
+// time, so if these were costly the honest submissions would queue behind
+// them, the leader's renewals would come late, and it would stop acting.
+// The leader must keep its term and keep acting.
+func (h *harness) expensive(ctx context.Context) error {
+	if !h.enabled(Expensive) {
+		return nil
+	}
+	d := h.o.Duration * 2 / 10
+	leader, term, _, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	if err != nil {
+		h.rep.property("expensive submissions do not stop the leader", false, "no agreed leader to start from: %v", err)
+		return nil
+	}
+	sets := make([]*expensiveSet, len(h.liars))
+	for i, l := range h.liars {
+		if sets[i], err = l.prepareExpensive(h.maxInput); err != nil {
+			return fmt.Errorf("preparing expensive inputs: %w", err)
+		}
+	}
+	for _, hn := range h.live() {
+		hn.rt.window()
+	}
+	workers := h.o.FloodWorkers
+	// Each liar submits at its token's rate, spread over its workers.
+	interval := time.Duration(float64(workers) * float64(time.Second) / h.o.RateLimit)
+	g := newGroup()
+	defer g.halt()
+	start := time.Now()
+	for i, l := range h.liars {
+		for range workers {
+			l.expensiveWorker(ctx, g, sets[i], interval)
+		}
+	}
+	// How long the leader did not act, polled every 10 ms.
+	var idle, longest, stretch time.Duration
+	last := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		pause(ctx, nil, 10*time.Millisecond)
+		now := time.Now()
+		if hn := h.byName[leader]; hn == nil || !hn.n.Leader().Self {
+			idle += now.Sub(last)
+			stretch += now.Sub(last)
+			longest = max(longest, stretch)
+		} else {
+			stretch = 0
+		}
+		last = now
+	}
+	took := time.Since(start)
+	g.halt()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var bad []string
+	var slowest time.Duration
+	for _, hn := range h.live() {
+		s := hn.rt.window()
+		slowest = max(slowest, s.MaxLatency)
+	}
+	if rt, rl := h.runtimeHeld(); rt != term {
+		bad = append(bad, fmt.Sprintf("the runtime moved to term %d led by %s", rt, rl))
+	}
+	// The leader may miss a renewal under load, but not for long: at most
+	// a quarter of the phase, and never for more than two leases at once.
+	if idle > took/4 || longest > 2*leaseMs*time.Millisecond {
+		bad = append(bad, fmt.Sprintf("%s did not act for %v of %v (longest stretch %v)", leader, idle.Round(time.Millisecond), took.Round(time.Millisecond), longest.Round(time.Millisecond)))
+	}
+	ar := h.rep.Attack(Expensive)
+	h.rep.mu.Lock()
+	attempts, adopted := ar.Attempts, ar.RuntimeRejected["config_ignored"]
+	h.rep.mu.Unlock()
+	h.rep.note(Expensive, "%d liars × %d workers, one submission per %v each (the token's rate): in turn a configuration of the liar's own (%d members, %d bytes), one under the owner's key with version 1000 and a random signature (%d bytes), a view listing %d strangers and one listing %d, for %v",
+		len(h.liars), workers, interval, sets[0].members, len(sets[0].rogue), len(sets[0].forged), len(sets[0].strangers), len(sets[0].fewerStrangers), took.Round(100*time.Millisecond))
+	h.rep.property("expensive submissions do not stop the leader", len(bad) == 0,
+		"%s kept term %d through %d expensive submissions (%d forged configurations ignored); it did not act for %v of %v (longest %v); slowest honest submission %v%s",
+		leader, term, attempts, adopted, idle.Round(time.Millisecond), took.Round(time.Millisecond), longest.Round(time.Millisecond), slowest.Round(time.Millisecond), problems(bad))
+	return nil
+}
+
 // flood: the liars flood the runtime, each with its own token.
 func (h *harness) flood(ctx context.Context) error {
 	if !h.enabled(Flood) {
 		return nil
 	}
-	d := h.o.Duration * 3 / 10
+	d := h.o.Duration * 2 / 10
 	workers := h.o.FloodWorkers
 	for _, hn := range h.live() {
 		hn.rt.window()
@@ -197,7 +281,7 @@ func (h *harness) corpse(ctx context.Context) error {
 	last := victim.rt.last()
 	if len(h.capturedCerts(term)) == 0 {
 		l := h.liars[0]
-		l.try(ctx, Replay, body(l.view([]string{l.name})))
+		l.submit(ctx, l.ref, body(l.view([]string{l.name})))
 	}
 	killed := time.Now()
 	victim.n.Kill()
@@ -233,7 +317,7 @@ func (h *harness) corpse(ctx context.Context) error {
 // after: the liars replay the old term's certificates and gossip genuine
 // certificates of two terms to different halves of the honest nodes.
 func (h *harness) after(ctx context.Context) error {
-	d := h.o.Duration * 3 / 10
+	d := h.o.Duration * 2 / 10
 	start := time.Now()
 	current := h.rep.FailoverTerm
 	if current == 0 {
@@ -371,4 +455,25 @@ func (h *harness) finish() {
 	}
 	ov, n := h.overlaps()
 	h.rep.property("no two honest nodes lead at once", len(ov) == 0, "%d stretches of leadership (OnStartedLeading until its context ends) compared%s", n, problems(ov))
+
+	// 5. The chaos checker's rules over the same logs: among them, every
+	// node accepted strictly increasing terms (a replayed older term
+	// accepted shows here) and acted only on the term it held.
+	var logs []chaos.Log
+	for _, hn := range h.honest {
+		logs = append(logs, chaos.Log{Node: hn.name, Data: hn.events.Bytes()})
+	}
+	cr := chaos.Check(logs, chaos.Trust{Keys: []ed25519.PublicKey{h.trust.Key}, FunctionID: h.trust.FunctionID, Checksum: h.trust.Checksum, Cluster: h.trust.Cluster, Terms: true})
+	h.rep.property("event logs pass the chaos checker", cr.OK() && cr.Accepted > 0, "%d events, %d accepted certificates over %d terms, %d acted: terms increase on every node, one certificate per term, actions only on the held term%s",
+		cr.Events, cr.Accepted, cr.Elections, cr.Acted, problems(cr.Violations))
+
+	// 6. Nothing the impersonation, forgery and replay attacks sent to
+	// the runtime was taken.
+	var took []string
+	for _, a := range []Attack{Impersonate, Forge, Replay} {
+		if ar := h.rep.Attack(a); ar != nil && ar.RuntimeAccepted > 0 {
+			took = append(took, fmt.Sprintf("the runtime took %d %s submissions", ar.RuntimeAccepted, a))
+		}
+	}
+	h.rep.property("the runtime refuses impersonation, forgery and replay", len(took) == 0, "every view in another member's name or with a bad signature, every replayed view and every forged configuration refused%s", problems(took))
 }

@@ -48,14 +48,22 @@ const (
 	// that their views drop it. Nodes defeat it by dropping a member from
 	// their view only after their own direct ping fails.
 	Poison
+	// Expensive submits, as fast as its token allows, the inputs that cost
+	// the serialized election function the most, each as large as the
+	// function's input limit allows: configurations of the liar's own
+	// (the liar as owner), configurations under the cluster owner's key
+	// with a raised version and a signature that does not verify, and
+	// views of its own listing thousands of strangers.
+	Expensive
 )
 
 // AllAttacks lists every attack.
-var AllAttacks = []Attack{Forge, Replay, Omit, Corpse, Impersonate, Equivocate, Flood, Garbage, Poison}
+var AllAttacks = []Attack{Forge, Replay, Omit, Corpse, Impersonate, Equivocate, Flood, Garbage, Poison, Expensive}
 
 var attackNames = map[Attack]string{
 	Forge: "forge", Replay: "replay", Omit: "omit-leader", Corpse: "keep-corpse",
 	Impersonate: "impersonate", Equivocate: "equivocate", Flood: "flood", Garbage: "garbage", Poison: "poison-gossip",
+	Expensive: "expensive-input",
 }
 
 func (a Attack) String() string {
@@ -73,7 +81,10 @@ type AttackReport struct {
 	Attempts uint64
 	// RuntimeAccepted counts submissions the runtime took: well-formed
 	// views of the liar's own, which it may send but which decide nothing
-	// against an honest majority.
+	// against an honest majority. It must stay 0 for impersonate, forge
+	// and replay, whose submissions are all invalid; a submission whose
+	// configuration the runtime ignored while taking the liar's own view
+	// counts as refused (config_ignored), not taken.
 	RuntimeAccepted uint64
 	// RuntimeRejected counts submissions the runtime refused, by reason
 	// (rate_limited is an HTTP 429).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"vouch/election/members"
@@ -75,12 +76,49 @@ func TestConfigChecks(t *testing.T) {
 		"tiny lease":   func(c *Config) { c.LeaseMillis = 1 },
 		"duplicate id": func(c *Config) { c.Members = append(c.Members, c.Members[0]) },
 		"bad owner":    func(c *Config) { c.Owner = nil },
+		"stake overflow": func(c *Config) {
+			c.Members[0].Stake, c.Members[1].Stake = 1<<63, 1<<63
+		},
+		"stake overflow by implicit 1": func(c *Config) {
+			c.Members[0].Stake, c.Members[1].Stake = math.MaxUint64, 0
+		},
 	} {
 		c := config(PolicyHighest, "a", "b")
 		mut(&c)
 		if err := c.Check(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// Stakes may add up to exactly the largest uint64, not one more: a total
+// that overflows would make the stake draw fail at every election.
+func TestStakeTotal(t *testing.T) {
+	c := config(PolicyStake, "a", "b")
+	c.Members[0].Stake, c.Members[1].Stake = math.MaxUint64-1, 1
+	if err := c.Check(); err != nil {
+		t.Fatalf("total of exactly 2^64-1 refused: %v", err)
+	}
+	c.Members[1].Stake = 2
+	err := c.Check()
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "stakes add up") {
+		t.Fatalf("overflowing total: %v", err)
+	}
+	if _, err := Sign(c, key(100)); err == nil {
+		t.Fatal("signed a configuration whose stakes overflow")
+	}
+}
+
+// A view must list its own node among the alive.
+func TestViewListsItself(t *testing.T) {
+	if _, err := SignView(View{Cluster: "demo", Node: "a", Seq: 1, TimeMillis: 1, Alive: []string{"b", "c"}}, key(1)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "itself") {
+		t.Fatalf("view without its own node signed: %v", err)
+	}
+	// Signed by hand, it does not verify either.
+	v := View{Cluster: "demo", Node: "a", Seq: 1, TimeMillis: 1, Alive: []string{"b"}, Key: key(1).Public().(ed25519.PublicKey)}
+	sv := SignedView{View: v, Signature: ed25519.Sign(key(1), v.Message())}
+	if err := sv.Verify(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("hand-signed view without its own node verified: %v", err)
 	}
 }
 

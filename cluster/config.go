@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -134,11 +135,17 @@ func (c *Config) Check() error {
 		return fmt.Errorf("%w: %d members, more than %d", ErrInvalid, len(c.Members), members.MaxMembers)
 	}
 	ids := make([]string, len(c.Members))
+	var total uint64
 	for i, m := range c.Members {
 		ids[i] = m.ID
 		if len(m.Key) != ed25519.PublicKeySize {
 			return fmt.Errorf("%w: member %q: key must be a %d-byte Ed25519 public key", ErrInvalid, m.ID, ed25519.PublicKeySize)
 		}
+		w := max(m.Stake, 1)
+		if total+w < total {
+			return fmt.Errorf("%w: the members' stakes add up to more than %d (at member %q): the stake policy could never draw a leader; use smaller stakes", ErrInvalid, uint64(math.MaxUint64), m.ID)
+		}
+		total += w
 	}
 	if len(ids) > 0 {
 		set, err := members.New(ids)

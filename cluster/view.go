@@ -76,6 +76,12 @@ func (v *View) Check() error {
 	if !slices.Equal(set.IDs(), v.Alive) {
 		return fmt.Errorf("%w: view lists members out of member order", ErrInvalid)
 	}
+	if !set.Contains(v.Node) {
+		// A running node sees itself: a view that leaves its own node out
+		// is a bug or a lie, and refusing it keeps "a member's fresh view
+		// counts for that member" true.
+		return fmt.Errorf("%w: the view of %q does not list %q itself among the alive", ErrInvalid, v.Node, v.Node)
+	}
 	return nil
 }
 

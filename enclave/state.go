@@ -30,7 +30,31 @@ func (v *volatileState) get(fid, key string) ([]byte, bool) {
 	return val, ok
 }
 
-func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[string]bool) error {
+// sizeAfter returns what fid's volatile state would weigh with writes and
+// deletes applied, without applying them.
+func (v *volatileState) sizeAfter(fid string, writes map[string][]byte, deletes map[string]bool) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := v.fns[fid]
+	size := v.size[fid]
+	for k := range deletes {
+		if old, ok := m[k]; ok {
+			size -= len(k) + len(old)
+		}
+	}
+	for k, val := range writes {
+		if old, ok := m[k]; ok {
+			size -= len(k) + len(old)
+		}
+		size += len(k) + len(val)
+	}
+	return size
+}
+
+// apply makes writes and deletes part of fid's volatile state. The caller
+// has checked the size limit with sizeAfter (the function's invocations
+// run one at a time, so nothing else changed its state since).
+func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[string]bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.fns == nil {
@@ -56,10 +80,6 @@ func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[
 		m[k] = val
 	}
 	v.size[fid] = size
-	if size > maxVolatileState {
-		return fmt.Errorf("volatile state of function %s exceeds %d bytes", fid, maxVolatileState)
-	}
-	return nil
 }
 
 func (v *volatileState) drop(fid string) {
@@ -159,8 +179,17 @@ func (t *stateTxn) CounterNext(name []byte) (int64, error) {
 
 // commit makes the invocation's writes durable (one fsynced transaction,
 // only if it wrote durable state or counters), then applies its volatile
-// writes.
+// writes. Every limit is checked before anything is written, so a commit
+// that fails changes nothing, durable or volatile.
 func (t *stateTxn) commit() error {
+	vol := len(t.volatile) > 0 || len(t.vdel) > 0
+	if vol {
+		if size := t.s.volatile.sizeAfter(t.fid, t.volatile, t.vdel); size > maxVolatileState {
+			// The function's failure, like going over any other state
+			// limit (docs/FORMATS.md): the caller gets a host_error.
+			return &sandbox.Error{Kind: sandbox.KindHost, Message: fmt.Sprintf("volatile state: the invocation's writes would make function %s's volatile state %d bytes, more than its limit of %d; nothing was written", t.fid, size, maxVolatileState)}
+		}
+	}
 	writes := make([]store.StateWrite, 0, len(t.durable))
 	for k, v := range t.durable {
 		writes = append(writes, store.StateWrite{Key: []byte(k), Value: v})
@@ -168,8 +197,8 @@ func (t *stateTxn) commit() error {
 	if err := t.s.store.CommitState(t.fid, writes, t.counters); err != nil {
 		return err
 	}
-	if len(t.volatile) > 0 || len(t.vdel) > 0 {
-		return t.s.volatile.apply(t.fid, t.volatile, t.vdel)
+	if vol {
+		t.s.volatile.apply(t.fid, t.volatile, t.vdel)
 	}
 	return nil
 }

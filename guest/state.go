@@ -37,5 +37,15 @@ func CounterNext(name string) int64 { return counterNext(name) }
 // Random fills b with bytes from the runtime's CSPRNG.
 func Random(b []byte) { randomFill(b) }
 
-// Now returns the runtime's clock.
+// Now returns the runtime's wall clock. It may step (NTP, an operator):
+// use it for timestamps, and Monotonic for durations.
 func Now() time.Time { return time.Unix(0, timeNow()) }
+
+// Monotonic returns the runtime's monotonic clock: the time since the
+// runtime process started (so Now minus Monotonic is about when it
+// started, on the wall clock). It only grows
+// and wall-clock steps do not move it, so differences of its values are
+// true durations, but it starts again from about 0 when the runtime
+// restarts: compare only values read by the same runtime process, such as
+// those kept in volatile state (which a restart loses too).
+func Monotonic() time.Duration { return time.Duration(timeMonotonic()) }

@@ -22,6 +22,9 @@ func hostRandomFill(buf unsafe.Pointer, n uint32) int32
 //go:wasmimport vouch time_now
 func hostTimeNow() int64
 
+//go:wasmimport vouch time_monotonic
+func hostTimeMonotonic() int64
+
 func keyPtr(key string) (unsafe.Pointer, uint32) {
 	if key == "" {
 		panic("guest: empty state key")
@@ -73,3 +76,5 @@ func randomFill(b []byte) {
 }
 
 func timeNow() int64 { return hostTimeNow() }
+
+func timeMonotonic() int64 { return hostTimeMonotonic() }

@@ -66,16 +66,24 @@ func invocationFrom(ctx context.Context) *invocation {
 // hostFunctionNames are the functions of the vouch import module; the
 // value says whether importing it makes a function stateful.
 var hostFunctionNames = map[string]bool{
-	"input_read":   false,
-	"output_write": false,
-	"error_write":  false,
-	"state_get":    true,
-	"state_put":    true,
-	"state_delete": true,
-	"counter_next": true,
-	"random_fill":  false,
-	"time_now":     false,
+	"input_read":     false,
+	"output_write":   false,
+	"error_write":    false,
+	"state_get":      true,
+	"state_put":      true,
+	"state_delete":   true,
+	"counter_next":   true,
+	"random_fill":    false,
+	"time_now":       false,
+	"time_monotonic": false,
 }
+
+// monotonicOrigin is the origin of time_monotonic: when this process
+// loaded the package, i.e. when it started. It is per process, not per
+// function load, so its readings never go back while a function's
+// volatile state lives. time.Since on it reads Go's monotonic clock,
+// which wall-clock steps do not move.
+var monotonicOrigin = time.Now()
 
 var (
 	i32 = api.ValueTypeI32
@@ -257,6 +265,13 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 		stack[0] = api.EncodeI64(time.Now().UnixNano())
 	}), nil, []api.ValueType{i64}).Export("time_now")
+
+	// time_monotonic() -> nanoseconds since the runtime process started
+	// (monotonicOrigin): it only grows, and clock steps do not move it,
+	// but it starts again from about 0 with the process.
+	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
+		stack[0] = api.EncodeI64(int64(time.Since(monotonicOrigin)))
+	}), nil, []api.ValueType{i64}).Export("time_monotonic")
 
 	_, err := b.Instantiate(ctx)
 	return err

@@ -5,12 +5,15 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
 
 	"vouch/cluster"
+	"vouch/internal/secretfile"
 	"vouch/node"
 )
 
@@ -82,10 +85,10 @@ func clusterInit(args []string, u *ui) error {
 func clusterEdit(sub string, args []string, u *ui) error {
 	fs := newFlags("cluster "+sub, "[--config cluster.json] [--owner-key KEY] [flags]", u)
 	file := fs.String("config", "cluster.json", "the signed configuration to change")
-	ownerKey := fs.String("owner-key", "cluster-owner.pem", "the owner's Ed25519 key")
+	ownerKey := fs.String("owner-key", "cluster-owner.pem", "the owner's Ed25519 key (it must exist: only `cluster init` creates one)")
 	id := fs.String("id", "", "member ID (add-member, remove-member)")
 	keyFlag := fs.String("key", "", "member's Ed25519 public key, base64 (add-member)")
-	nodeData := fs.String("node-data", "", "read the member's key from this node data directory instead of --key (add-member)")
+	nodeData := fs.String("node-data", "", "read the member's key from this node data directory instead of --key (add-member; the node must have started once)")
 	stake := fs.Uint64("stake", 0, "member's stake under the stake policy (add-member; 0 means 1)")
 	policy := fs.String("policy", "", "new policy (set)")
 	lease := fs.Duration("lease", 0, "new lease (set)")
@@ -98,7 +101,7 @@ func clusterEdit(sub string, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	owner, _, err := loadOwnerKey(*ownerKey)
+	owner, err := readOwnerKey(*ownerKey)
 	if err != nil {
 		return err
 	}
@@ -110,7 +113,7 @@ func clusterEdit(sub string, args []string, u *ui) error {
 		var pub ed25519.PublicKey
 		switch {
 		case *nodeData != "":
-			k, _, err := node.LoadIdentity(*nodeData)
+			k, err := readNodeIdentity(*nodeData)
 			if err != nil {
 				return err
 			}
@@ -151,6 +154,9 @@ func clusterEdit(sub string, args []string, u *ui) error {
 		}
 		switch *open {
 		case "true":
+			if !c.Open {
+				u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+			}
 			c.Open = true
 		case "false":
 			c.Open = false
@@ -234,11 +240,49 @@ func writeSigned(path string, c cluster.Config, owner ed25519.PrivateKey, u *ui,
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// loadOwnerKey reads the owner's key, creating it if missing: only
+// `cluster init` does that.
 func loadOwnerKey(path string) (ed25519.PrivateKey, bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, err
 	}
 	return node.LoadOrCreateKey(path)
+}
+
+// readOwnerKey reads the owner's existing key. A missing file is an error:
+// a new key could not sign for the cluster, and a mistyped path must not
+// leave a key behind.
+func readOwnerKey(path string) (ed25519.PrivateKey, error) {
+	k, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("owner key %s does not exist", path),
+			"pass --owner-key with the key `vouch cluster init` created (default cluster-owner.pem); only `cluster init` creates an owner key")
+	}
+	return k, err
+}
+
+// readNodeIdentity reads a node's existing identity key from its data
+// directory, without creating one.
+func readNodeIdentity(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, node.IdentityFile)
+	k, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("no node identity in %s (%s does not exist)", dir, path),
+			"pass the --data directory of a node that has started once, or create its key with `vouch node id --data DIR`")
+	}
+	return k, err
+}
+
+func readKeyFile(path string) (ed25519.PrivateKey, error) {
+	raw, err := secretfile.Read(path, 4<<10)
+	if err != nil {
+		return nil, err
+	}
+	k, err := secretfile.ParseEd25519PEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return k, nil
 }
 
 func cmdNodeID(args []string, u *ui) error {

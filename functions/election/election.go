@@ -22,7 +22,13 @@ import (
 type env interface {
 	get(ns guest.Namespace, key string) ([]byte, bool)
 	put(ns guest.Namespace, key string, v []byte)
+	del(ns guest.Namespace, key string)
+	// now is the runtime's wall clock: for view times and issued_at_ms.
 	now() time.Time
+	// mono is the runtime's monotonic clock (guest.Monotonic): for every
+	// duration, the view TTL, leases and the stall bound. Its values are
+	// kept only in volatile state, which a restart loses with them.
+	mono() time.Duration
 	random(b []byte)
 }
 
@@ -36,33 +42,62 @@ type Input struct {
 // submission rewrites only what changed:
 //
 //	cfg/<cluster>   the signed configuration (on a configuration change)
-//	term/<cluster>  term, leader, members digest, issue time (on a new term)
-//	reg/<cluster>   open-mode registrations (on a registration)
+//	term/<cluster>  the term's certificate output and carried lease (on a new term)
+//	reg/<cluster>   open-mode registrations (on a registration or a pruning)
 type durable struct {
-	Config cluster.Signed `json:"-"`
-	termState
-	Registered []cluster.Member `json:"-"`
+	Config     cluster.Signed
+	digest     string      // Config's digest
+	term       *termRecord // nil before the first term
+	Registered []cluster.Member
 }
 
-type termState struct {
-	Term          uint64 `json:"term"`
-	Leader        string `json:"leader"`
-	MembersDigest string `json:"members_digest"`
-	IssuedAtMs    int64  `json:"issued_at_ms"`
+// termRecord is a term as stored when it starts. Output is the term's
+// certificate, byte for byte: the function answers with exactly these
+// bytes for the whole term, whatever configuration it adopts meanwhile.
+type termRecord struct {
+	Output []byte `json:"output"`
+	// CarryMs is how long leases granted before the term started could
+	// still run when it started (a term that keeps the previous leader
+	// inherits its lease). After a restart the function waits for the
+	// longer of it and the term's lease.
+	CarryMs int64 `json:"carry_ms,omitempty"`
+
+	o election.TermOutcome
+}
+
+func (d *durable) termNum() uint64 {
+	if d.term == nil {
+		return 0
+	}
+	return d.term.o.Term
+}
+
+func (d *durable) leader() string {
+	if d.term == nil {
+		return ""
+	}
+	return d.term.o.Leader
 }
 
 // views is a cluster's volatile state: each member's latest view (key
-// view/<cluster>/<node>) and when this runtime started serving the cluster
-// (key boot/<cluster>). A restart forgets both.
+// view/<cluster>/<node>) and, from the first submission since the runtime
+// started (key boot/<cluster>), when its process started and when it
+// started serving the cluster. A restart forgets both.
 type views struct {
 	cluster string
-	BootMs  int64
-	Latest  map[string]viewSeen
+	// StartWallMs is when the runtime process started, on the wall clock:
+	// the monotonic clock counts from the process start, so it is the
+	// wall clock minus the monotonic clock.
+	StartWallMs int64
+	// BootMonoMs is when the runtime started serving the cluster, on the
+	// monotonic clock.
+	BootMonoMs int64
+	Latest     map[string]viewSeen
 }
 
 type viewSeen struct {
 	Seq    uint64
-	RecvMs int64
+	RecvMs int64 // monotonic clock
 	Alive  []string
 }
 
@@ -83,75 +118,183 @@ func decodeSeen(b []byte) (viewSeen, bool) {
 	return v, true
 }
 
+// leaseState is the volatile key lease/<cluster>: what the runtime granted
+// the leader. All times are on the monotonic clock.
+type leaseState struct {
+	// Term is the term it is about.
+	Term uint64
+	// SinceMs is when the term's leader last renewed its lease, or when
+	// the term or this runtime started, if later: the stall bound counts
+	// from it.
+	SinceMs int64
+	// UntilMs is until when a lease granted so far may run: the latest
+	// renewal time plus the lease granted with it, over every renewal (a
+	// shorter lease granted later does not shorten an earlier grant).
+	UntilMs int64
+}
+
+func (l leaseState) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, l.Term)
+	b = binary.BigEndian.AppendUint64(b, uint64(l.SinceMs))
+	return binary.BigEndian.AppendUint64(b, uint64(l.UntilMs))
+}
+
 // maxClockSkew is how far a view's time may be from the runtime's clock.
 const maxClockSkew = 10 * time.Second
 
-// bootGraceMs is how long before the runtime's first submission after a
-// start a view may have been signed and still be taken: the first views
-// after a restart were signed a moment before they arrived.
-const bootGraceMs = 1000
-
-// forgetAfter is how long an open cluster keeps a registered member that
-// sends no views before it stops counting it.
+// forgetAfterTTLs is how many view TTLs an open cluster keeps a registered
+// member that sends no view: it stops counting, and its registration is
+// pruned (its ID may then be registered again).
 const forgetAfterTTLs = 10
 
+// maxRegistered bounds an open cluster's registrations: every submission
+// reads all of them, and they are stored as one value.
+const maxRegistered = 1000
+
+// stallLeases is k of the stall rule: a leader that has not renewed its
+// lease for k × max(lease, view TTL) loses office even while a majority
+// sees it alive (docs/ELECTION.md, "Liveness, terms and leases", says why
+// 3).
+const stallLeases = 3
+
+// configRetry is how long the function ignores the newer configurations a
+// member attaches after one of them failed verification. Honest nodes
+// verify their configuration before they send it, so only a liar (or a
+// broken client) is slowed; a liar cannot make the runtime verify more
+// than one configuration of its per configRetry.
+const configRetry = 5 * time.Second
+
+// handle takes one submission (a signed view, perhaps with a signed
+// configuration) and answers with the cluster's current term certificate,
+// or refuses it with an error; a refusal changes nothing, since the
+// runtime commits an invocation's writes only if it succeeds.
 func handle(raw []byte, e env) ([]byte, error) {
-	var in Input
-	if err := strictjson.Unmarshal(raw, &in); err != nil {
+	// The attached configuration stays raw until the cheap checks on the
+	// view have passed and its owner and version say it is worth
+	// verifying.
+	rawConfig, rawView, err := splitInput(raw)
+	if err != nil {
 		return nil, fmt.Errorf("malformed submission: %v", err)
 	}
-	if in.View == nil {
+	if rawView == nil {
 		return nil, errors.New("malformed submission: view is missing")
 	}
-	if err := in.View.Verify(); err != nil {
+	// The cheap checks come first, on what the scanner read of the view:
+	// who speaks, whether the attached configuration is worth verifying
+	// at all (its owner and version), and whether the view is no larger
+	// than the cluster's members can need. Only then is the view decoded
+	// and its signature verified, and only then may a configuration be
+	// verified.
+	vh, err := readViewHeader(rawView)
+	if err != nil {
+		return nil, fmt.Errorf("malformed submission: view: %v", err)
+	}
+	if err := members.ValidCluster(vh.Cluster); err != nil {
 		return nil, fmt.Errorf("view refused: %v", err)
 	}
-	v := &in.View.View
 	now := e.now()
-	nowMs := now.UnixMilli()
+	nowMs, monoMs := now.UnixMilli(), e.mono().Milliseconds()
 
-	st, err := loadDurable(e, v.Cluster)
+	st, err := loadDurable(e, vh.Cluster)
 	if err != nil {
 		return nil, err
 	}
+	candidate, err := screenConfig(st, rawConfig, vh.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	var member *cluster.Member
+	if st != nil {
+		member = memberOf(st, vh.Node)
+	}
+	if member != nil && subtle.ConstantTimeCompare(member.Key, vh.Key) != 1 {
+		return nil, fmt.Errorf("view refused: it is signed with a key that is not member %q's", vh.Node)
+	}
+	if member == nil && candidate == nil {
+		switch {
+		case st == nil:
+			return nil, fmt.Errorf("cluster %q has no configuration yet: a node must submit one (vouch node --cluster-config FILE)", vh.Cluster)
+		case !st.Config.Config.Open:
+			return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", vh.Node, vh.Cluster)
+		}
+	}
+	failKey := "cfgfail/" + vh.Cluster + "/" + vh.Node
+	if candidate != nil && member != nil {
+		if b, ok := e.get(guest.Volatile, failKey); ok && len(b) == 8 && monoMs-int64(binary.BigEndian.Uint64(b)) < configRetry.Milliseconds() {
+			candidate = nil // its last one failed a moment ago: not again yet
+		}
+	}
+	if candidate == nil {
+		if limit := maxViewBytes(st); len(rawView) > limit {
+			return nil, fmt.Errorf("view refused: it is %d bytes, more than a view of cluster %q's %d members can need (%d); a view lists the members its node sees alive", len(rawView), vh.Cluster, len(st.Config.Config.Members)+len(st.Registered), limit)
+		}
+	}
+	var sv cluster.SignedView
+	if err := strictjson.Unmarshal(rawView, &sv); err != nil {
+		return nil, fmt.Errorf("malformed submission: view: %v", err)
+	}
+	v := &sv.View
+	if v.Cluster != vh.Cluster || v.Node != vh.Node || !bytes.Equal(v.Key, vh.Key) {
+		return nil, errors.New("malformed submission: view: a field is given twice")
+	}
+	if err := sv.Verify(); err != nil {
+		return nil, fmt.Errorf("view refused: %v", err)
+	}
 	configChanged := false
-	if in.Config != nil {
-		if st, configChanged, err = adoptConfig(st, in.Config, v.Cluster); err != nil {
+	if candidate != nil {
+		sc, err := verifyConfig(st, candidate, v.Cluster)
+		switch {
+		case err == nil:
+			if st == nil {
+				st = &durable{}
+			}
+			st.Config, st.digest, configChanged = *sc, sc.Config.Digest(), true
+		case member != nil:
+			// A member that may speak attached a configuration that does
+			// not verify: take its view without it, and do not verify its
+			// configurations again for a while.
+			e.put(guest.Volatile, failKey, binary.BigEndian.AppendUint64(nil, uint64(monoMs)))
+		default:
 			return nil, err
 		}
-	}
-	if st == nil {
-		return nil, fmt.Errorf("cluster %q has no configuration yet: a node must submit one (vouch node --cluster-config FILE)", v.Cluster)
+		if configChanged {
+			// Who speaks, under the new configuration.
+			if member = memberOf(st, v.Node); member != nil && subtle.ConstantTimeCompare(member.Key, v.Key) != 1 {
+				return nil, fmt.Errorf("view refused: it is signed with a key that is not member %q's", v.Node)
+			}
+		}
 	}
 	cfg := &st.Config.Config
-
-	// Who may speak: a configured member with its configured key, or, in an
-	// open cluster, anyone on first contact (trust on first use).
+	vs := loadViews(e, st, v.Cluster, nowMs, monoMs)
+	pruned := cfg.Open && prune(st, vs, monoMs, v.Node, e)
 	registered := false
-	if m := memberOf(st, v.Node); m != nil {
-		if subtle.ConstantTimeCompare(m.Key, v.Key) != 1 {
-			return nil, fmt.Errorf("view refused: it is signed with a key that is not member %q's", v.Node)
+	if member == nil {
+		if !cfg.Open {
+			return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", v.Node, v.Cluster)
 		}
-	} else if cfg.Open {
+		// Open mode: anyone, on first contact (trust on first use).
+		if len(st.Registered) >= maxRegistered {
+			return nil, fmt.Errorf("view refused: open cluster %q already has %d registered members, the most it keeps; a member that sends no view for %d view TTLs is forgotten, so retry later, or use a closed cluster", v.Cluster, len(st.Registered), forgetAfterTTLs)
+		}
 		st.Registered = append(st.Registered, cluster.Member{ID: v.Node, Key: v.Key})
 		registered = true
-	} else {
-		return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", v.Node, v.Cluster)
 	}
 
-	vs := loadViews(e, st, v.Cluster, nowMs)
 	if d := now.Sub(v.Time()); d > maxClockSkew || d < -maxClockSkew {
 		return nil, fmt.Errorf("view refused: its time is %v away from the runtime's clock (more than %v; check the node's clock)", d.Round(time.Millisecond), maxClockSkew)
 	}
-	if v.TimeMillis < vs.BootMs-bootGraceMs {
-		// A view signed before this runtime started serving the cluster may
-		// be a replay: the seqs seen before the restart are forgotten.
-		return nil, errors.New("view refused: it was signed before the runtime restarted; sign a new one")
+	if v.TimeMillis < vs.StartWallMs {
+		// A restart forgets the seqs seen before it, so a view signed
+		// before this runtime process started may be a replay. One signed
+		// since cannot be: no earlier process saw it.
+		return nil, errors.New("view refused: it was signed before the runtime restarted (a restart forgets the seqs it has seen, so it could be a replay); sign a new one")
 	}
 	if prev, ok := vs.Latest[v.Node]; ok && v.Seq <= prev.Seq {
 		return nil, fmt.Errorf("view refused: seq %d is not above %d, the last view taken from %q (stale or replayed)", v.Seq, prev.Seq, v.Node)
 	}
-	seen := viewSeen{Seq: v.Seq, RecvMs: nowMs, Alive: v.Alive}
+	// Keep only the IDs that can count: a view listing thousands of
+	// strangers must not make every later tally slower.
+	seen := viewSeen{Seq: v.Seq, RecvMs: monoMs, Alive: knownOnly(st, v.Alive)}
 	vs.Latest[v.Node] = seen
 	e.put(guest.Volatile, "view/"+v.Cluster+"/"+v.Node, seen.encode())
 
@@ -159,38 +302,45 @@ func handle(raw []byte, e env) ([]byte, error) {
 		b, _ := json.Marshal(st.Config)
 		e.put(guest.Durable, "cfg/"+v.Cluster, b)
 	}
-	if registered {
+	if registered || pruned {
 		b, _ := json.Marshal(st.Registered)
 		e.put(guest.Durable, "reg/"+v.Cluster, b)
 	}
-	alive, newTerm := decide(st, vs, nowMs, configChanged, e)
+	ls := loadLease(e, st, vs)
+	alive, newTerm := decide(st, vs, &ls, nowMs, monoMs, e)
 	if newTerm {
-		b, _ := json.Marshal(st.termState)
+		b, _ := json.Marshal(st.term)
 		e.put(guest.Durable, "term/"+v.Cluster, b)
 	}
-	if st.Term > 0 && v.Node == st.Leader {
+	renewed := false
+	if t := st.term; t != nil && v.Node == t.o.Leader {
 		// The leader's own submission renews its lease, but only while a
 		// majority sees it alive: a leader cut off from its peers must
 		// not keep acting because it still reaches the runtime.
-		if !contains(alive, st.Leader) {
-			return nil, fmt.Errorf("lease not renewed: leader %q of term %d is not alive by a majority of views", st.Leader, st.Term)
+		if !contains(alive, t.o.Leader) {
+			return nil, fmt.Errorf("lease not renewed: leader %q of term %d is not alive by a majority of views", t.o.Leader, t.o.Term)
 		}
-		e.put(guest.Volatile, "renewed/"+v.Cluster, binary.BigEndian.AppendUint64(nil, uint64(nowMs)))
+		// The lease granted is the one in the answer, the term's.
+		ls.SinceMs, ls.UntilMs, renewed = monoMs, max(ls.UntilMs, monoMs+t.o.LeaseMs), true
+	}
+	if newTerm || renewed {
+		e.put(guest.Volatile, "lease/"+v.Cluster, ls.encode())
 	}
 	return certificate(st), nil
 }
 
 // decide applies the election rules. It returns the members alive by
-// majority and whether a new term started.
-func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) ([]string, bool) {
+// majority and whether a new term started (then st.term and ls describe
+// it).
+func decide(st *durable, vs *views, ls *leaseState, nowMs, monoMs int64, e env) ([]string, bool) {
 	cfg := &st.Config.Config
-	all := activeMembers(st, vs, nowMs)
+	all := activeMembers(st, vs, monoMs)
 	n := len(all)
 	ttl := cfg.ViewTTLMillis
 	count := map[string]int{}
 	for _, id := range all {
 		seen, ok := vs.Latest[id]
-		if !ok || nowMs-seen.RecvMs > ttl {
+		if !ok || monoMs-seen.RecvMs > ttl {
 			continue // no fresh view from this member
 		}
 		for _, a := range seen.Alive {
@@ -203,50 +353,58 @@ func decide(st *durable, vs *views, nowMs int64, configChanged bool, e env) ([]s
 			alive = append(alive, id)
 		}
 	}
-	leaderAlive := st.Term > 0 && contains(alive, st.Leader)
-	if leaderAlive && !configChanged {
-		return alive, false // a leader keeps its office while it is alive
+	candidates, next := alive, ""
+	if t := st.term; t != nil {
+		leader := t.o.Leader
+		leaderAlive := contains(alive, leader) // a removed member is never alive
+		stalled := leaderAlive && monoMs-ls.SinceMs > stallLeases*max(t.o.LeaseMs, ttl)
+		pending := t.o.ConfigDigest != st.digest
+		switch {
+		case leaderAlive && !stalled && !pending:
+			return alive, false // a leader keeps its office while it is alive
+		case leaderAlive && !stalled:
+			next = leader // a new configuration: a new term, same leader
+		default:
+			// The leader lost office: not alive by majority, removed by
+			// the configuration, or stalled. It may still act until the
+			// leases granted to it run out.
+			if monoMs < ls.UntilMs {
+				return alive, false
+			}
+			if stalled {
+				candidates = without(alive, leader) // or "highest" picks it again
+			}
+		}
 	}
-	if len(alive) == 0 {
+	if len(candidates) == 0 {
 		return alive, false // no majority agrees on anyone: wait
 	}
-	set, err := members.New(alive)
+	set, err := members.New(candidates)
 	if err != nil {
 		return alive, false
 	}
-	next := ""
-	switch {
-	case leaderAlive:
-		next = st.Leader // only the configuration changed
-	case st.Term > 0 && st.Leader != "":
-		// The leader is not alive by majority. It may still act until its
-		// lease runs out, counted from the last renewal (or from when the
-		// runtime started, if later: renewals before a restart are
-		// forgotten).
-		last := vs.BootMs
-		if b, ok := e.get(guest.Volatile, "renewed/"+vs.cluster); ok && len(b) == 8 {
-			last = max(last, int64(binary.BigEndian.Uint64(b)))
-		}
-		if nowMs < last+cfg.LeaseMillis {
-			return alive, false
-		}
-	}
 	if next == "" {
-		next, err = cluster.Pick(cfg, set, secret(st, e), st.Term+1)
-		if err != nil {
+		if next, err = cluster.Pick(cfg, set, secret(st, e), st.termNum()+1); err != nil {
 			return alive, false
 		}
 	}
-	st.Term++
-	st.Leader = next
-	st.MembersDigest = set.Digest()
-	st.IssuedAtMs = nowMs
+	out := election.TermOutcome{
+		Cluster: cfg.Cluster, ConfigDigest: st.digest, Term: st.termNum() + 1, Leader: next, MembersDigest: set.Digest(),
+		IssuedAtMs: nowMs, LeaseMs: cfg.LeaseMillis, Policy: cfg.Policy, Mode: mode(cfg),
+	}
+	b, _ := json.Marshal(out)
+	kept := next == st.leader()
+	st.term = &termRecord{Output: b, CarryMs: max(0, ls.UntilMs-monoMs), o: out}
+	ls.Term = out.Term
+	if !kept {
+		ls.SinceMs = monoMs // a new leader's stall bound counts from its term
+	}
 	return alive, true
 }
 
 // activeMembers lists who counts: the configured members, or in an open
-// cluster the registered members that sent a view recently.
-func activeMembers(st *durable, vs *views, nowMs int64) []string {
+// cluster also the registered members that sent a view recently.
+func activeMembers(st *durable, vs *views, monoMs int64) []string {
 	cfg := &st.Config.Config
 	var ids []string
 	for _, m := range cfg.Members {
@@ -255,7 +413,7 @@ func activeMembers(st *durable, vs *views, nowMs int64) []string {
 	if cfg.Open {
 		forget := cfg.ViewTTLMillis * forgetAfterTTLs
 		for _, m := range st.Registered {
-			if seen, ok := vs.Latest[m.ID]; ok && nowMs-seen.RecvMs <= forget {
+			if seen, ok := vs.Latest[m.ID]; ok && monoMs-seen.RecvMs <= forget {
 				ids = append(ids, m.ID)
 			}
 		}
@@ -268,6 +426,60 @@ func activeMembers(st *durable, vs *views, nowMs int64) []string {
 		return nil
 	}
 	return set.IDs()
+}
+
+// prune forgets the registrations of an open cluster whose member sent no
+// view for forgetAfterTTLs view TTLs (counted from this runtime's start if
+// it sent none since), except the current leader's and the submitter's.
+// It reports whether it forgot any.
+func prune(st *durable, vs *views, monoMs int64, submitter string, e env) bool {
+	forget := st.Config.Config.ViewTTLMillis * forgetAfterTTLs
+	var kept []cluster.Member
+	pruned := false
+	for _, m := range st.Registered {
+		last := vs.BootMonoMs
+		if seen, ok := vs.Latest[m.ID]; ok {
+			last = max(last, seen.RecvMs)
+		}
+		if monoMs-last <= forget || m.ID == st.leader() || m.ID == submitter {
+			kept = append(kept, m)
+			continue
+		}
+		delete(vs.Latest, m.ID)
+		e.del(guest.Volatile, "view/"+vs.cluster+"/"+m.ID)
+		pruned = true
+	}
+	if pruned {
+		st.Registered = kept
+	}
+	return pruned
+}
+
+// maxViewBytes bounds a signed view's JSON in a cluster: its alive list
+// may name every member twice over and 64 strangers, each ID as long and
+// as escaped (\u003c is 6 bytes) as it can be.
+func maxViewBytes(st *durable) int {
+	n := len(st.Config.Config.Members) + len(st.Registered)
+	return 1024 + (2*n+64)*(6*members.MaxIDLen+3)
+}
+
+// knownOnly returns the IDs of alive that are members (configured or
+// registered), in the same order.
+func knownOnly(st *durable, alive []string) []string {
+	known := make(map[string]bool, len(st.Config.Config.Members)+len(st.Registered))
+	for _, m := range st.Config.Config.Members {
+		known[m.ID] = true
+	}
+	for _, m := range st.Registered {
+		known[m.ID] = true
+	}
+	var out []string
+	for _, id := range alive {
+		if known[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // secret returns the cluster's secret for the fair and stake policies,
@@ -284,30 +496,71 @@ func secret(st *durable, e env) []byte {
 	return s
 }
 
-func adoptConfig(st *durable, sc *cluster.Signed, clusterName string) (*durable, bool, error) {
-	if err := sc.Verify(); err != nil {
-		return st, false, fmt.Errorf("configuration refused: %v", err)
+// configHeader is what the function reads of an attached configuration
+// before it decides whether to verify it.
+type configHeader struct {
+	Config struct {
+		Cluster string `json:"cluster"`
+		Version uint64 `json:"version"`
+		Owner   []byte `json:"owner"`
+	} `json:"config"`
+	Signature []byte `json:"signature"`
+}
+
+// screenConfig decides cheaply, without verifying anything, whether an
+// attached configuration is worth verifying: the first one of a cluster,
+// or one of the bound owner with a higher version. It returns nil when
+// there is nothing to do (none, or the same or an older version), and an
+// error for a configuration that can only be refused.
+func screenConfig(st *durable, raw []byte, clusterName string) ([]byte, error) {
+	if raw == nil {
+		return nil, nil
 	}
-	c := &sc.Config
-	if c.Cluster != clusterName {
-		return st, false, fmt.Errorf("configuration refused: it is for cluster %q, the view for %q", c.Cluster, clusterName)
+	h, err := readHeader(raw)
+	if err != nil {
+		return nil, fmt.Errorf("configuration refused: malformed: %v", err)
+	}
+	if h.Config.Cluster != clusterName {
+		return nil, fmt.Errorf("configuration refused: it is for cluster %q, the view for %q", h.Config.Cluster, clusterName)
 	}
 	if st == nil {
-		// The first configuration binds the cluster to its owner key.
-		return &durable{Config: *sc}, true, nil
+		return raw, nil // the first configuration binds the cluster to its owner key
 	}
-	cur := &st.Config.Config
-	if !bytes.Equal(c.Owner, cur.Owner) {
-		return st, false, errors.New("configuration refused: it is signed by another owner than the cluster's")
+	cur := &st.Config
+	if !bytes.Equal(h.Config.Owner, cur.Config.Owner) {
+		return nil, errors.New("configuration refused: it is signed by another owner than the cluster's")
 	}
 	switch {
-	case c.Version > cur.Version:
-		st.Config = *sc
-		return st, true, nil
-	case c.Version == cur.Version && c.Digest() != cur.Digest():
-		return st, false, fmt.Errorf("configuration refused: version %d already exists with other contents", c.Version)
+	case h.Config.Version > cur.Config.Version:
+		return raw, nil
+	case h.Config.Version == cur.Config.Version && !bytes.Equal(h.Signature, cur.Signature):
+		// Ed25519 signatures are deterministic: the same contents signed by
+		// the same owner have the same signature.
+		return nil, fmt.Errorf("configuration refused: version %d already exists with other contents; sign a change with a higher version", h.Config.Version)
 	}
-	return st, false, nil // the same or an older version: nothing to do
+	return nil, nil // the same or an older version: nothing to do
+}
+
+// verifyConfig decodes and verifies a configuration screenConfig let
+// through.
+func verifyConfig(st *durable, raw []byte, clusterName string) (*cluster.Signed, error) {
+	var sc cluster.Signed
+	if err := strictjson.Unmarshal(raw, &sc); err != nil {
+		return nil, fmt.Errorf("configuration refused: malformed: %v", err)
+	}
+	if err := sc.Verify(); err != nil {
+		return nil, fmt.Errorf("configuration refused: %v", err)
+	}
+	c := &sc.Config
+	switch {
+	case c.Cluster != clusterName:
+		return nil, fmt.Errorf("configuration refused: it is for cluster %q, the view for %q", c.Cluster, clusterName)
+	case st != nil && !bytes.Equal(c.Owner, st.Config.Config.Owner):
+		return nil, errors.New("configuration refused: it is signed by another owner than the cluster's")
+	case st != nil && c.Version <= st.Config.Config.Version:
+		return nil, fmt.Errorf("configuration refused: version %d is not above %d", c.Version, st.Config.Config.Version)
+	}
+	return &sc, nil
 }
 
 func memberOf(st *durable, id string) *cluster.Member {
@@ -322,9 +575,16 @@ func memberOf(st *durable, id string) *cluster.Member {
 	return nil
 }
 
+// parsedConfig is a decoded stored configuration and its digest.
+type parsedConfig struct {
+	sc     cluster.Signed
+	digest string
+}
+
 // parsed caches decoded configurations by the SHA-256 of their bytes:
-// decoding a large configuration on every submission would dominate.
-var parsed = map[[32]byte]*cluster.Signed{}
+// decoding and hashing a large configuration on every submission would
+// dominate. Warm instances keep it between calls; it is only a cache.
+var parsed = map[[32]byte]*parsedConfig{}
 
 func loadDurable(e env, name string) (*durable, error) {
 	raw, ok := e.get(guest.Durable, "cfg/"+name)
@@ -332,7 +592,7 @@ func loadDurable(e env, name string) (*durable, error) {
 		return nil, nil
 	}
 	key := sha256.Sum256(raw)
-	sc, ok := parsed[key]
+	pc, ok := parsed[key]
 	if !ok {
 		var c cluster.Signed
 		if err := json.Unmarshal(raw, &c); err != nil {
@@ -341,13 +601,19 @@ func loadDurable(e env, name string) (*durable, error) {
 		if len(parsed) > 64 {
 			clear(parsed)
 		}
-		parsed[key], sc = &c, &c
+		pc = &parsedConfig{sc: c, digest: c.Config.Digest()}
+		parsed[key] = pc
 	}
-	st := &durable{Config: *sc}
+	st := &durable{Config: pc.sc, digest: pc.digest}
 	if b, ok := e.get(guest.Durable, "term/"+name); ok {
-		if err := json.Unmarshal(b, &st.termState); err != nil {
+		var rec termRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
 			return nil, fmt.Errorf("cluster %q: stored term is unreadable: %v", name, err)
 		}
+		if err := strictjson.Unmarshal(rec.Output, &rec.o); err != nil {
+			return nil, fmt.Errorf("cluster %q: stored term certificate is unreadable: %v", name, err)
+		}
+		st.term = &rec
 	}
 	if b, ok := e.get(guest.Durable, "reg/"+name); ok {
 		if err := json.Unmarshal(b, &st.Registered); err != nil {
@@ -358,16 +624,14 @@ func loadDurable(e env, name string) (*durable, error) {
 }
 
 // loadViews reads the latest view of every member that may count.
-func loadViews(e env, st *durable, name string, nowMs int64) *views {
+func loadViews(e env, st *durable, name string, nowMs, monoMs int64) *views {
 	vs := &views{cluster: name, Latest: map[string]viewSeen{}}
-	if b, ok := e.get(guest.Volatile, "boot/"+name); ok && len(b) == 8 {
-		vs.BootMs = int64(binary.BigEndian.Uint64(b))
+	if b, ok := e.get(guest.Volatile, "boot/"+name); ok && len(b) == 16 {
+		vs.StartWallMs, vs.BootMonoMs = int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))
 	} else {
-		vs.BootMs = nowMs // the first submission since the runtime started
-		e.put(guest.Volatile, "boot/"+name, binary.BigEndian.AppendUint64(nil, uint64(nowMs)))
-	}
-	if st == nil {
-		return vs
+		// The first submission since the runtime started.
+		vs.StartWallMs, vs.BootMonoMs = nowMs-monoMs, monoMs
+		e.put(guest.Volatile, "boot/"+name, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(vs.StartWallMs)), uint64(monoMs)))
 	}
 	for _, m := range st.Config.Config.Members {
 		loadSeen(e, vs, m.ID)
@@ -386,17 +650,38 @@ func loadSeen(e env, vs *views, id string) {
 	}
 }
 
-func certificate(st *durable) []byte {
-	c := &st.Config.Config
-	mode := "closed"
+// loadLease reads what the runtime granted the leader. After a restart it
+// knows nothing of the renewals before it, so it assumes the longest lease
+// that could still run was granted at the restart.
+func loadLease(e env, st *durable, vs *views) leaseState {
+	if b, ok := e.get(guest.Volatile, "lease/"+vs.cluster); ok && len(b) == 24 {
+		l := leaseState{Term: binary.BigEndian.Uint64(b), SinceMs: int64(binary.BigEndian.Uint64(b[8:])), UntilMs: int64(binary.BigEndian.Uint64(b[16:]))}
+		if l.Term == st.termNum() {
+			return l
+		}
+	}
+	l := leaseState{Term: st.termNum(), SinceMs: vs.BootMonoMs}
+	if t := st.term; t != nil {
+		l.UntilMs = vs.BootMonoMs + max(t.o.LeaseMs, t.CarryMs)
+	}
+	return l
+}
+
+func mode(c *cluster.Config) string {
 	if c.Open {
-		mode = "open (trust on first use)"
+		return "open (trust on first use)"
 	}
-	out := election.TermOutcome{
-		Cluster: c.Cluster, ConfigDigest: c.Digest(), Term: st.Term, Leader: st.Leader, MembersDigest: st.MembersDigest,
-		IssuedAtMs: st.IssuedAtMs, LeaseMs: c.LeaseMillis, Policy: c.Policy, Mode: mode,
+	return "closed"
+}
+
+// certificate returns the answer: the term's stored certificate output,
+// or before the first term an output with term 0 and no leader.
+func certificate(st *durable) []byte {
+	if st.term != nil {
+		return st.term.Output
 	}
-	b, _ := json.Marshal(out)
+	c := &st.Config.Config
+	b, _ := json.Marshal(election.TermOutcome{Cluster: c.Cluster, ConfigDigest: st.digest, LeaseMs: c.LeaseMillis, Policy: c.Policy, Mode: mode(c)})
 	return b
 }
 
@@ -407,4 +692,14 @@ func contains(ids []string, id string) bool {
 		}
 	}
 	return false
+}
+
+func without(ids []string, id string) []string {
+	var out []string
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
 }

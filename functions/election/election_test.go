@@ -12,15 +12,16 @@ import (
 	"vouch/guest"
 )
 
-// fakeEnv is the runtime's state and clock, in memory.
+// fakeEnv is the runtime's state and clocks, in memory.
 type fakeEnv struct {
-	kv  map[guest.Namespace]map[string][]byte
-	t   time.Time
-	rnd byte
+	kv   map[guest.Namespace]map[string][]byte
+	t    time.Time     // the wall clock
+	mono time.Duration // the monotonic clock
+	rnd  byte
 }
 
 func newEnv() *fakeEnv {
-	return &fakeEnv{kv: map[guest.Namespace]map[string][]byte{guest.Durable: {}, guest.Volatile: {}}, t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	return &fakeEnv{kv: map[guest.Namespace]map[string][]byte{guest.Durable: {}, guest.Volatile: {}}, t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), mono: 7 * time.Hour}
 }
 
 func (e *fakeEnv) get(ns guest.Namespace, k string) ([]byte, bool) {
@@ -28,6 +29,7 @@ func (e *fakeEnv) get(ns guest.Namespace, k string) ([]byte, bool) {
 	return v, ok
 }
 func (e *fakeEnv) put(ns guest.Namespace, k string, v []byte) { e.kv[ns][k] = v }
+func (e *fakeEnv) del(ns guest.Namespace, k string)           { delete(e.kv[ns], k) }
 func (e *fakeEnv) now() time.Time                             { return e.t }
 func (e *fakeEnv) random(b []byte) {
 	for i := range b {
@@ -36,8 +38,56 @@ func (e *fakeEnv) random(b []byte) {
 	}
 }
 
-// restart loses volatile state, as a runtime restart does.
-func (e *fakeEnv) restart() { e.kv[guest.Volatile] = map[string][]byte{} }
+// restart loses volatile state, as a runtime restart does, and the
+// monotonic clock starts again from the new process's start.
+func (e *fakeEnv) restart() {
+	e.kv[guest.Volatile] = map[string][]byte{}
+	e.mono = 0
+}
+
+// txEnv is one invocation's view of a fakeEnv: its writes stay private
+// until commit, as in the runtime, so a failed submission changes nothing.
+type txEnv struct {
+	base *fakeEnv
+	w    map[guest.Namespace]map[string][]byte // nil value: deleted
+}
+
+func (e *txEnv) get(ns guest.Namespace, k string) ([]byte, bool) {
+	if v, ok := e.w[ns][k]; ok {
+		return v, v != nil
+	}
+	return e.base.get(ns, k)
+}
+func (e *txEnv) put(ns guest.Namespace, k string, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	e.w[ns][k] = v
+}
+func (e *txEnv) del(ns guest.Namespace, k string) { e.w[ns][k] = nil }
+func (e *txEnv) now() time.Time                   { return e.base.t }
+func (e *txEnv) mono() time.Duration              { return e.base.mono }
+func (e *txEnv) random(b []byte)                  { e.base.random(b) }
+
+// run invokes the function on raw as the runtime does: its writes commit
+// only if it succeeds.
+func (e *fakeEnv) run(raw []byte) ([]byte, error) {
+	tx := &txEnv{base: e, w: map[guest.Namespace]map[string][]byte{guest.Durable: {}, guest.Volatile: {}}}
+	out, err := handle(raw, tx)
+	if err != nil {
+		return nil, err
+	}
+	for ns, m := range tx.w {
+		for k, v := range m {
+			if v == nil {
+				delete(e.kv[ns], k)
+			} else {
+				e.kv[ns][k] = v
+			}
+		}
+	}
+	return out, nil
+}
 
 type harness struct {
 	t     *testing.T
@@ -46,6 +96,8 @@ type harness struct {
 	keys  map[string]ed25519.PrivateKey
 	seqs  map[string]uint64
 	cfg   *cluster.Signed
+	// skew is how far the nodes' clocks are from the runtime's wall clock.
+	skew time.Duration
 }
 
 func key(b byte) ed25519.PrivateKey {
@@ -73,12 +125,12 @@ func newHarness(t *testing.T, policy string, ids ...string) *harness {
 // submit sends node's view of alive, with the configuration attached.
 func (h *harness) submit(node string, alive ...string) (*election.TermOutcome, error) {
 	h.seqs[node]++
-	sv, err := cluster.SignView(cluster.View{Cluster: "demo", Node: node, Seq: h.seqs[node], TimeMillis: h.env.t.UnixMilli(), Alive: alive}, h.keys[node])
+	sv, err := cluster.SignView(cluster.View{Cluster: "demo", Node: node, Seq: h.seqs[node], TimeMillis: h.env.t.Add(h.skew).UnixMilli(), Alive: alive}, h.keys[node])
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	in, _ := json.Marshal(Input{Config: h.cfg, View: sv})
-	out, err := handle(in, h.env)
+	out, err := h.env.run(in)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +150,8 @@ func (h *harness) must(node string, alive ...string) *election.TermOutcome {
 	return c
 }
 
-func (h *harness) tick(d time.Duration) { h.env.t = h.env.t.Add(d) }
+// tick lets d pass, on both of the runtime's clocks.
+func (h *harness) tick(d time.Duration) { h.env.t, h.env.mono = h.env.t.Add(d), h.env.mono+d }
 
 func TestElectsByMajorityAndKeepsOffice(t *testing.T) {
 	h := newHarness(t, cluster.PolicyHighest, "a", "b", "c")
@@ -198,18 +251,18 @@ func TestRefusesBadViews(t *testing.T) {
 	sv, _ := cluster.SignView(cluster.View{Cluster: "demo", Node: "a", Seq: 100, TimeMillis: h.env.t.UnixMilli(), Alive: []string{"a"}}, h.keys["a"])
 	sv.View.Seq = 101
 	in, _ := json.Marshal(Input{View: sv})
-	if _, err := handle(in, h.env); err == nil || !strings.Contains(err.Error(), "signature") {
+	if _, err := h.env.run(in); err == nil || !strings.Contains(err.Error(), "signature") {
 		t.Fatalf("bad signature: %v", err)
 	}
 	// A view from far in the past.
-	h.env.t = h.env.t.Add(time.Minute)
+	h.tick(time.Minute)
 	sv, _ = cluster.SignView(cluster.View{Cluster: "demo", Node: "a", Seq: 200, TimeMillis: h.env.t.Add(-time.Minute).UnixMilli(), Alive: []string{"a"}}, h.keys["a"])
 	in, _ = json.Marshal(Input{View: sv})
-	if _, err := handle(in, h.env); err == nil || !strings.Contains(err.Error(), "clock") {
+	if _, err := h.env.run(in); err == nil || !strings.Contains(err.Error(), "clock") {
 		t.Fatalf("old view: %v", err)
 	}
 	for _, bad := range []string{``, `{}`, `{"view":{}}`, `[]`, `{"view":null,"x":1}`} {
-		if _, err := handle([]byte(bad), h.env); err == nil {
+		if _, err := h.env.run([]byte(bad)); err == nil {
 			t.Fatalf("malformed %q accepted", bad)
 		}
 	}

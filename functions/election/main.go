@@ -29,10 +29,12 @@ func init() {
 
 func main() { guest.Main() }
 
-// guestEnv is the runtime's state, clock and randomness.
+// guestEnv is the runtime's state, clocks and randomness.
 type guestEnv struct{}
 
 func (guestEnv) get(ns guest.Namespace, key string) ([]byte, bool) { return guest.Get(ns, key) }
 func (guestEnv) put(ns guest.Namespace, key string, v []byte)      { guest.Put(ns, key, v) }
+func (guestEnv) del(ns guest.Namespace, key string)                { guest.Delete(ns, key) }
 func (guestEnv) now() time.Time                                    { return guest.Now() }
+func (guestEnv) mono() time.Duration                               { return guest.Monotonic() }
 func (guestEnv) random(b []byte)                                   { guest.Random(b) }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -20,16 +22,33 @@ var rules = []struct {
 }{
 	{"A member counts as alive when a strict majority of members' fresh views include it.", TestElectsByMajorityAndKeepsOffice},
 	{"silence does not shrink the majority", testSilenceDoesNotShrinkMajority},
-	{"A leader keeps its office while it is alive, so there is no flapping", TestElectsByMajorityAndKeepsOffice},
+	{"A leader keeps its office while it is alive and renews its lease, so there is no flapping", TestElectsByMajorityAndKeepsOffice},
+	{"A leader that has not renewed its lease for 3 × max(lease, view TTL) loses office even while a majority sees it alive, and the next term's pick excludes it", TestStalledLeaderLosesOffice},
+	{"which a healthy node under ordinary jitter, a GC pause or a slow runtime call does not", TestHonestLeaderNeverStalls},
 	{"When the leader stops being alive by majority, the function moves to term+1 and picks the new leader by policy among the members alive by majority.", TestFailoverWaitsForMajorityAndLease},
 	{"If no member is alive by majority, nothing changes: elections stall rather than guess.", testNoMajorityStalls},
-	{"The function replaces a leader only after the leader's lease has run out", TestFailoverWaitsForMajorityAndLease},
+	{"The function replaces a leader only after every lease it was granted has run out", TestFailoverWaitsForMajorityAndLease},
+	{"a shorter lease granted later (a new configuration) never shortens one granted earlier", TestLeaseShortenedIsNotRetroactive},
+	{"A term that keeps its leader carries the old lease's end, also across a restart", TestLaterShorterGrantKeepsEarlierBound},
+	{"a step of the runtime's wall clock does not shorten a lease", TestWallClockStepDoesNotMoveLeases},
 	{"A leader cut off from its peers is refused renewal even if it still reaches the runtime, so it stops acting.", testPartitionedLeaderNotRenewed},
 	{"Exactly one certificate exists per (cluster, term). Asking again returns the same one", TestElectsByMajorityAndKeepsOffice},
 	{"After a runtime restart the term sequence continues from stored state and never goes back.", TestTermSurvivesRestart},
 	{"The runtime accepts a newer configuration only when it is signed by that same owner.", TestConfigurationUpdates},
+	{"A configuration change never changes a term's certificate: a new term starts under the new configuration as soon as the rules allow.", TestConfigChangeNeverReissuesATerm},
+	{"If the leader is alive by majority under the new configuration (so still a member) and has not stalled, the new term starts at once and keeps it.", TestConfigChangeStartsTermWhenItMay},
+	{"If the new configuration removes the leader, or the leader is not alive, the leader loses office, but only after the leases it was granted have run out", TestConfigRemovesLeader},
+	{"Stakes must add up to at most 2^64 − 1", testStakeOverflowRefused},
 	{"Open mode registers a new member on first contact (trust on first use)", TestOpenRegistration},
+	{"A registered member that sends no view for ten view TTLs stops counting, and its registration is pruned", TestOpenRegistrationsAreBounded},
+	{"An open cluster keeps at most 1000 registrations", TestOpenRegistrationsAreBounded},
 	{"views from non-members, and views signed with a key that is not the member's", TestRefusesBadViews},
+	{"a view that leaves out its own node is malformed", testViewWithoutItself},
+	{"a time from before the runtime process started", TestRestartRefusesViewsSignedBefore},
+	{"views larger than the cluster's members can need", TestViewSizeBounded},
+	{"an attached configuration is only considered when its owner key is the bound owner's and its version is above the stored one, compared before anything is verified", TestCheapChecksComeFirst},
+	{"that member's configurations are not verified again for 5 s", TestBadConfigurationThrottled},
+	{"the largest submission of a 1000-member cluster", TestInputLimitFitsLargeCluster},
 	{"the minority can neither evict a live leader nor keep a dead one", TestMinorityCannotEvictOrKeepCorpse},
 }
 
@@ -101,5 +120,26 @@ func testPartitionedLeaderNotRenewed(t *testing.T) {
 	h.must("a", "a", "b")
 	if c := h.must("b", "a", "b"); c.Term != 2 || c.Leader != "b" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// A configuration whose stakes overflow cannot be signed, so it never
+// reaches the runtime.
+func testStakeOverflowRefused(t *testing.T) {
+	h := newHarness(t, cluster.PolicyStake, "a", "b")
+	c := h.cfg.Config
+	c.Members[0].Stake, c.Members[1].Stake = 1<<63, 1<<63
+	if _, err := cluster.Sign(c, h.owner); err == nil || !strings.Contains(err.Error(), "stakes add up") {
+		t.Fatalf("stakes adding up to 2^64: %v", err)
+	}
+}
+
+// A view signed by its member but leaving itself out is refused.
+func testViewWithoutItself(t *testing.T) {
+	h := newHarness(t, cluster.PolicyHighest, "a", "b", "c")
+	v := cluster.View{Cluster: "demo", Node: "a", Seq: 1, TimeMillis: h.env.t.UnixMilli(), Alive: []string{"b", "c"}, Key: h.keys["a"].Public().(ed25519.PublicKey)}
+	in, _ := json.Marshal(Input{Config: h.cfg, View: &cluster.SignedView{View: v, Signature: ed25519.Sign(h.keys["a"], v.Message())}})
+	if _, err := h.env.run(in); err == nil || !strings.Contains(err.Error(), "itself") {
+		t.Fatalf("a view without its own node: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Command testfn is a guest for the sandbox's tests. Its input selects a
 // behaviour: "echo:X", "fail:MSG", "panic", "alloc", "spin", "sleep",
-// "exit3", "big:N", "log:N", "probe".
+// "exit3", "big:N", "log:N", "probe", "mono".
 //
 // Rebuild: the tests build it with internal/testbuild (GOOS=wasip1
 // GOARCH=wasm, as a command and as a reactor).
@@ -53,6 +53,8 @@ func handle(in []byte) ([]byte, error) {
 		n, _ := strconv.Atoi(arg)
 		os.Stderr.Write([]byte(strings.Repeat("x", n)))
 		return []byte("ok"), nil
+	case "mono":
+		return []byte(strconv.FormatInt(int64(guest.Monotonic()), 10)), nil
 	case "probe":
 		// Report what the sandbox grants: nothing but clocks and randomness.
 		var b strings.Builder
