@@ -25,6 +25,10 @@ const (
 	// ContentTypeSealed is a run request's body sealed with HPKE to the
 	// runtime's attested key (package seal).
 	ContentTypeSealed = "application/vnd.vouch.sealed"
+	// ContentTypeSession is a run request's body sealed in a session: one
+	// HPKE setup to the runtime's attested key, then one AES-256-GCM
+	// message per input (package seal, Session).
+	ContentTypeSession = "application/vnd.vouch.session"
 	// ContentTypePlain is a run request's body in the clear.
 	ContentTypePlain = "application/octet-stream"
 )

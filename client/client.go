@@ -89,9 +89,17 @@ type Options struct {
 	// Plaintext sends inputs unsealed. The runtime accepts that only for
 	// functions whose manifest allows it.
 	Plaintext bool
-	// SealOutput asks the runtime to seal each output to a fresh reply key
-	// (only with sealed inputs).
+	// SealOutput asks the runtime to seal each output back to the client
+	// (only with sealed inputs): in the session, or, with SingleShot, to a
+	// fresh reply key per run.
 	SealOutput bool
+	// SingleShot seals every input with its own HPKE context, as
+	// seal.SealInput does. By default the client sets up one HPKE session
+	// per function and runtime boot (seal.Session) and seals each input
+	// with AES-256-GCM under it: the same guarantees (bound to the
+	// function ID, the expected checksum and the boot; no replay), at
+	// about 2 µs per input instead of about 150 µs of X25519.
+	SingleShot bool
 	// MaxAge bounds the age of an attestation document; zero means 5
 	// minutes.
 	MaxAge time.Duration
@@ -136,6 +144,51 @@ type Client struct {
 	mu         sync.Mutex
 	identity   *Identity
 	statements map[string]string // function ID → verified checksum
+	sessions   map[sessionKey]*clientSession
+}
+
+// sessionKey names a sealing session: one per runtime HPKE key, boot and
+// function.
+type sessionKey struct {
+	hpke, boot           string
+	functionID, checksum string
+}
+
+type clientSession struct {
+	*seal.Session
+	started time.Time
+}
+
+// sessionLifetime is how long a client uses one sealing session.
+const sessionLifetime = time.Hour
+
+// session returns the sealing session for ref under ident, setting one up
+// if needed.
+func (c *Client) session(ident *Identity, ref FunctionRef) (*seal.Session, error) {
+	k := sessionKey{string(ident.HPKEKey), string(ident.BootID), ref.ID, ref.Checksum}
+	now := time.Now()
+	c.mu.Lock()
+	cs := c.sessions[k]
+	c.mu.Unlock()
+	if cs != nil && now.Sub(cs.started) < sessionLifetime {
+		return cs.Session, nil
+	}
+	s, err := seal.NewSession(ident.HPKEKey, ref.ID, ref.Checksum, ident.BootID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions == nil || len(c.sessions) >= 1024 {
+		c.sessions = map[sessionKey]*clientSession{}
+	}
+	for old, o := range c.sessions { // sessions of an older key or boot
+		if old.hpke != k.hpke || old.boot != k.boot || now.Sub(o.started) >= sessionLifetime {
+			delete(c.sessions, old)
+		}
+	}
+	c.sessions[k] = &clientSession{Session: s, started: now}
+	return s, nil
 }
 
 // FunctionRef names a function and what the caller expects of it.
@@ -497,8 +550,21 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, input []byte) (*Result, error) {
 	body, ctype := input, api.ContentTypePlain
 	var reply *seal.PrivateKey
+	var sess *seal.Session
+	var counter uint64
 	var err error
-	if !c.opts.Plaintext {
+	if !c.opts.Plaintext && !c.opts.SingleShot {
+		if len(ident.BootID) != seal.BootIDSize {
+			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", c.base)
+		}
+		if sess, err = c.session(ident, ref); err != nil {
+			return nil, err
+		}
+		if body, counter, err = sess.Seal(input, &seal.SessionInputOptions{SealOutput: c.opts.SealOutput, IssuedAt: c.opts.Now()}); err != nil {
+			return nil, err
+		}
+		ctype = api.ContentTypeSession
+	} else if !c.opts.Plaintext {
 		if len(ident.BootID) != seal.BootIDSize {
 			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", c.base)
 		}
@@ -520,7 +586,14 @@ func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, 
 	}
 	in := sha256.Sum256(input)
 	output := res.Output
-	if reply != nil {
+	if sess != nil && c.opts.SealOutput {
+		if res.SealedOutput == nil {
+			return nil, fmt.Errorf("%w: runtime returned the output unsealed although the input asked for it sealed", ErrReceipt)
+		}
+		if output, err = sess.OpenOutput(counter, in, res.SealedOutput); err != nil {
+			return nil, fmt.Errorf("opening the sealed output: %w", err)
+		}
+	} else if reply != nil {
 		if res.SealedOutput == nil {
 			return nil, fmt.Errorf("%w: runtime returned the output unsealed although a reply key was given", ErrReceipt)
 		}

@@ -34,15 +34,16 @@ const leaderInput = `{"cluster":"demo","node_list":["5000","5001","5002"]}`
 func TestDeployRunVerify(t *testing.T) {
 	env := enclavetest.Start(t)
 	ref := env.DeployLeader()
-	for _, plaintext := range []bool{false, true} {
+	for _, mode := range []struct{ plaintext, singleShot bool }{{false, false}, {false, true}, {true, false}} {
+		plaintext, singleShot := mode.plaintext, mode.singleShot
 		for _, sealOut := range []bool{false, true} {
 			if plaintext && sealOut {
 				continue
 			}
-			c := env.Client(client.Options{Plaintext: plaintext, SealOutput: sealOut})
+			c := env.Client(client.Options{Plaintext: plaintext, SingleShot: singleShot, SealOutput: sealOut})
 			res, err := c.Run(ctx, ref, []byte(leaderInput))
 			if err != nil {
-				t.Fatalf("plaintext=%v seal_output=%v: %v", plaintext, sealOut, err)
+				t.Fatalf("plaintext=%v single_shot=%v seal_output=%v: %v", plaintext, singleShot, sealOut, err)
 			}
 			var out struct{ Leader string }
 			if err := json.Unmarshal(res.Output, &out); err != nil || out.Leader != "5002" {

@@ -383,10 +383,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	sealed := strings.HasPrefix(r.Header.Get("Content-Type"), api.ContentTypeSealed)
+	ctype := r.Header.Get("Content-Type")
+	session := strings.HasPrefix(ctype, api.ContentTypeSession)
+	sealed := session || strings.HasPrefix(ctype, api.ContentTypeSealed)
 	limit := f.limits.MaxInputBytes
 	if sealed {
-		limit += seal.InputOverhead
+		limit += max(seal.InputOverhead, seal.SessionOverhead)
 	}
 	body, err := readInput(w, r, limit)
 	if err != nil {
@@ -402,8 +404,13 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	input := body
 	var replyKey []byte
+	var opened *seal.OpenedInput
 	if sealed {
-		opened, err := s.keys.hpke.OpenInput(f.rec.ID, f.rec.Checksum, body, s.replay, s.now())
+		if session {
+			opened, err = s.keys.hpke.OpenSessionInput(f.rec.ID, f.rec.Checksum, body, s.sessions, s.replay, s.now())
+		} else {
+			opened, err = s.keys.hpke.OpenInput(f.rec.ID, f.rec.Checksum, body, s.replay, s.now())
+		}
 		if err != nil {
 			ae := &api.Error{Status: http.StatusBadRequest, Code: api.CodeSealedInput, Message: strings.TrimPrefix(err.Error(), "seal: "),
 				Hint: "seal each input afresh to the attested key, for this function ID and checksum"}
@@ -479,7 +486,12 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result := api.RunResult{Receipt: rc}
-	if replyKey != nil {
+	if opened != nil && opened.SessionReply() {
+		if result.SealedOutput, err = opened.SealSessionOutput(in, res.Output); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	} else if replyKey != nil {
 		if result.SealedOutput, err = seal.SealOutput(replyKey, f.rec.ID, f.rec.Checksum, in, res.Output); err != nil {
 			s.fail(w, r, err)
 			return

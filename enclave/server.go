@@ -92,6 +92,7 @@ type Server struct {
 	limiter     *limiter
 	volatile    volatileState
 	replay      *seal.ReplayCache
+	sessions    *seal.SessionCache
 	bootID      []byte
 	metrics     *metrics
 	handler     http.Handler
@@ -174,6 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	// previous run is refused (stale_boot), never accepted again, and new
 	// inputs are accepted at once after a restart.
 	s.replay = seal.NewReplayCache(0, 0)
+	s.sessions = seal.NewSessionCache(0)
 	s.bootID = s.replay.BootID()
 	s.platformTag = cfg.Attester.Platform()
 	if err := s.loadFunctions(); err != nil {

@@ -101,6 +101,21 @@
 // binds the function and the input, not the moment, so an output sealed to
 // a reused key could be replayed as the answer to an identical input.
 //
+// # Sessions
+//
+// A [Session] pays for HPKE once per function and runtime boot instead of
+// once per input: [NewSession] runs HPKE's SetupBaseS with the info
+// "vouch/session/v1" || 0x00 || lp(function_id) || lp(checksum), takes two
+// AES-256-GCM keys from the context's exporter, and [Session.Seal] seals
+// each input envelope (as above; reply flag 0x02 asks for the output in the
+// session) under its own counter. The runtime opens a message with
+// [PrivateKey.OpenSessionInput], deriving the keys from the message's enc
+// when its [SessionCache] does not hold them, and seals the answer with
+// [OpenedInput.SealSessionOutput]; the client opens it with
+// [Session.OpenOutput]. The boot ID, the freshness window and the replay
+// cache (keyed by enc and counter) apply as for single-shot inputs. The
+// wire form is in docs/FORMATS.md, "Sessions".
+//
 // # Errors
 //
 // Opening fails with an error wrapping [ErrMalformed] (wrong size, bad or

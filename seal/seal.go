@@ -48,6 +48,7 @@ const (
 	maxHeaderSize     = headerSize + KeySize
 	flagNoReply       = 0x00
 	flagReply         = 0x01
+	flagSessionReply  = 0x02 // session messages only: seal the output in the session
 
 	inputLabel  = "vouch/input/v1"
 	outputLabel = "vouch/output/v1"
@@ -200,17 +201,11 @@ func SealInput(recipientPub []byte, functionID, checksum string, input []byte, o
 		issuedAt = time.Now()
 	}
 
-	env := make([]byte, 0, maxHeaderSize+len(input))
-	env = append(env, envelopeVersion)
-	env = append(env, opts.BootID...)
-	env = binary.BigEndian.AppendUint64(env, uint64(issuedAt.UnixMilli()))
+	flag := byte(flagNoReply)
 	if opts.ReplyKey != nil {
-		env = append(env, flagReply)
-		env = append(env, opts.ReplyKey...)
-	} else {
-		env = append(env, flagNoReply)
+		flag = flagReply
 	}
-	env = append(env, input...)
+	env := appendEnvelope(make([]byte, 0, maxHeaderSize+len(input)), opts.BootID, issuedAt, flag, opts.ReplyKey, input)
 
 	sealed, err := hpke.Seal(pub, kdf, aead, inputInfo(functionID, checksum), env)
 	if err != nil {
@@ -231,7 +226,17 @@ type OpenedInput struct {
 	// ReplyKey is the X25519 public key to seal the output to with
 	// [SealOutput], or nil if the client sent none.
 	ReplyKey []byte
+
+	// Set for an input that came in a session (see [Session]).
+	sessionReply bool
+	session      *sessionKeys
+	counter      uint64
 }
+
+// SessionReply reports whether the input came in a session message that
+// asks for the output to be sealed in the same session: seal it with
+// [OpenedInput.SealSessionOutput].
+func (in *OpenedInput) SessionReply() bool { return in.sessionReply }
 
 // OpenInput decrypts an input sealed for the function functionID whose
 // checksum is checksum, and checks that it was sealed for cache's boot ID,
@@ -258,44 +263,11 @@ func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache
 		return nil, &openError{what: "input", functionID: functionID, checksum: checksum, cause: err}
 	}
 
-	// The envelope is authentic from here on; a bad one comes from a
-	// broken client.
-	switch env[0] {
-	case envelopeVersion:
-	case envelopeVersionV1:
-		return nil, fmt.Errorf("%w: envelope version 1 does not bind the runtime's boot ID, so it could be replayed after a restart, and is no longer accepted; seal with a current vouch client (envelope version %d)",
-			ErrMalformed, envelopeVersion)
-	default:
-		return nil, fmt.Errorf("%w: envelope version is %d, want %d", ErrMalformed, env[0], envelopeVersion)
+	in, err := parseEnvelope(env, cache, false)
+	if err != nil {
+		return nil, err
 	}
-	if len(env) < headerSize {
-		return nil, fmt.Errorf("%w: envelope is %d bytes, less than its %d-byte header", ErrMalformed, len(env), headerSize)
-	}
-	const (
-		bootAt   = 1
-		issuedAt = bootAt + BootIDSize
-		flagAt   = issuedAt + 8
-	)
-	bootID := env[bootAt:issuedAt]
-	at := int64(binary.BigEndian.Uint64(env[issuedAt:flagAt]))
-	in := &OpenedInput{IssuedAt: time.UnixMilli(at), BootID: bytes.Clone(bootID)}
-	switch env[flagAt] {
-	case flagNoReply:
-		in.Input = env[headerSize:]
-	case flagReply:
-		if len(env) < maxHeaderSize {
-			return nil, fmt.Errorf("%w: envelope announces a reply key but is only %d bytes", ErrMalformed, len(env))
-		}
-		in.ReplyKey = bytes.Clone(env[headerSize:maxHeaderSize])
-		in.Input = env[maxHeaderSize:]
-	default:
-		return nil, fmt.Errorf("%w: envelope reply flag is 0x%02x, want 0x00 or 0x01", ErrMalformed, env[flagAt])
-	}
-	if want := cache.boot(); !bytes.Equal(bootID, want) {
-		return nil, fmt.Errorf("%w: it was sealed for boot %x, but the runtime is now in boot %x (it restarted); fetch its identity again and seal afresh",
-			ErrStaleBoot, bootID, want)
-	}
-	if err := cache.admit(sealed[:EncSize], at, now.UnixMilli()); err != nil {
+	if err := cache.admit(sealed[:EncSize], in.IssuedAt.UnixMilli(), now.UnixMilli()); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -407,4 +379,70 @@ func checkFunction(functionID, checksum string) error {
 		return fmt.Errorf("seal: function checksum %q is not 64 lowercase hex characters (a SHA-256)", checksum)
 	}
 	return nil
+}
+
+// appendEnvelope appends an input envelope (see the package documentation)
+// to b. replyKey is written only when flag is flagReply.
+func appendEnvelope(b, bootID []byte, issuedAt time.Time, flag byte, replyKey, input []byte) []byte {
+	b = append(b, envelopeVersion)
+	b = append(b, bootID...)
+	b = binary.BigEndian.AppendUint64(b, uint64(issuedAt.UnixMilli()))
+	b = append(b, flag)
+	if flag == flagReply {
+		b = append(b, replyKey...)
+	}
+	return append(b, input...)
+}
+
+// parseEnvelope reads an authentic envelope and checks that it was sealed
+// for cache's boot. session allows the reply flag flagSessionReply, which
+// only a session message may carry.
+func parseEnvelope(env []byte, cache *ReplayCache, session bool) (*OpenedInput, error) {
+	// The envelope is authentic from here on; a bad one comes from a
+	// broken client.
+	if len(env) == 0 {
+		return nil, fmt.Errorf("%w: envelope is empty", ErrMalformed)
+	}
+	switch env[0] {
+	case envelopeVersion:
+	case envelopeVersionV1:
+		return nil, fmt.Errorf("%w: envelope version 1 does not bind the runtime's boot ID, so it could be replayed after a restart, and is no longer accepted; seal with a current vouch client (envelope version %d)",
+			ErrMalformed, envelopeVersion)
+	default:
+		return nil, fmt.Errorf("%w: envelope version is %d, want %d", ErrMalformed, env[0], envelopeVersion)
+	}
+	if len(env) < headerSize {
+		return nil, fmt.Errorf("%w: envelope is %d bytes, less than its %d-byte header", ErrMalformed, len(env), headerSize)
+	}
+	const (
+		bootAt   = 1
+		issuedAt = bootAt + BootIDSize
+		flagAt   = issuedAt + 8
+	)
+	bootID := env[bootAt:issuedAt]
+	at := int64(binary.BigEndian.Uint64(env[issuedAt:flagAt]))
+	in := &OpenedInput{IssuedAt: time.UnixMilli(at), BootID: bytes.Clone(bootID)}
+	switch env[flagAt] {
+	case flagNoReply:
+		in.Input = env[headerSize:]
+	case flagReply:
+		if len(env) < maxHeaderSize {
+			return nil, fmt.Errorf("%w: envelope announces a reply key but is only %d bytes", ErrMalformed, len(env))
+		}
+		in.ReplyKey = bytes.Clone(env[headerSize:maxHeaderSize])
+		in.Input = env[maxHeaderSize:]
+	case flagSessionReply:
+		if !session {
+			return nil, fmt.Errorf("%w: envelope reply flag is 0x02 (reply in the session), which only a session message may carry", ErrMalformed)
+		}
+		in.sessionReply = true
+		in.Input = env[headerSize:]
+	default:
+		return nil, fmt.Errorf("%w: envelope reply flag is 0x%02x, want 0x00, 0x01 or (in a session) 0x02", ErrMalformed, env[flagAt])
+	}
+	if want := cache.boot(); !bytes.Equal(bootID, want) {
+		return nil, fmt.Errorf("%w: it was sealed for boot %x, but the runtime is now in boot %x (it restarted); fetch its identity again and seal afresh",
+			ErrStaleBoot, bootID, want)
+	}
+	return in, nil
 }

@@ -27,7 +27,8 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 	file := fs.String("f", "", "read the input from FILE (- for stdin)")
 	out := fs.String("o", "text", "output format: text (the output) or json (output, receipt and signature)")
 	plaintext := fs.Bool("plaintext", false, "send the input unsealed (only for functions whose manifest allows it)")
-	sealOutput := fs.Bool("seal-output", false, "have the runtime seal the output to a fresh key of this client")
+	sealOutput := fs.Bool("seal-output", false, "have the runtime seal the output back to this client")
+	singleShot := fs.Bool("single-shot", false, "seal the input with its own HPKE context instead of a session (docs/FORMATS.md, \"Sessions\")")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 		return withHint(errors.New("no function token: running a function needs a token for it"),
 			"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
 	}
-	opts.Plaintext, opts.SealOutput = *plaintext, *sealOutput
+	opts.Plaintext, opts.SealOutput, opts.SingleShot = *plaintext, *sealOutput, *singleShot
 	c, err := client.New(cf.url(ref), opts)
 	if err != nil {
 		return err
