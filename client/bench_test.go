@@ -11,9 +11,9 @@ import (
 // setup starts an in-process runtime on loopback with the built-in leader
 // function deployed (internal/bench.Setup): the same target as `vouch bench
 // run`.
-func setup(b *testing.B, plaintext bool) *bench.Target {
+func setup(b *testing.B, plaintext, singleShot bool) *bench.Target {
 	b.Helper()
-	t, err := bench.Setup(context.Background(), "", client.Options{}, plaintext, 1)
+	t, err := bench.Setup(context.Background(), "", client.Options{}, plaintext, singleShot, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -29,12 +29,12 @@ func setup(b *testing.B, plaintext bool) *bench.Target {
 // GOMAXPROCS workers (b.RunParallel); serial, one at a time.
 func BenchmarkRun(b *testing.B) {
 	for _, mode := range []struct {
-		name      string
-		plaintext bool
-	}{{"sealed", false}, {"plaintext", true}} {
+		name                  string
+		plaintext, singleShot bool
+	}{{"session", false, false}, {"single-shot", false, true}, {"plaintext", true, false}} {
 		input := bench.LeaderInput(100)
 		b.Run(mode.name+"/serial", func(b *testing.B) {
-			t := setup(b, mode.plaintext)
+			t := setup(b, mode.plaintext, mode.singleShot)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -44,7 +44,7 @@ func BenchmarkRun(b *testing.B) {
 			}
 		})
 		b.Run(mode.name+"/parallel", func(b *testing.B) {
-			t := setup(b, mode.plaintext)
+			t := setup(b, mode.plaintext, mode.singleShot)
 			ctx := context.Background()
 			b.ReportAllocs()
 			// Warm up as `vouch bench run` does (500 runs, 8 at a time),
@@ -71,7 +71,7 @@ func BenchmarkRun(b *testing.B) {
 // attestation document) and the client's verification of the document and
 // its certificate chain.
 func BenchmarkAttest(b *testing.B) {
-	t := setup(b, false)
+	t := setup(b, false, false)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -65,6 +65,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	conc := fs.String("c", fmt.Sprint(bench.DefaultConcurrency), "concurrent workers; a list such as 1,8,64 measures each in turn")
 	members := fs.Int("members", bench.DefaultMembers, "members in the leader function's input")
 	plaintext := fs.Bool("plaintext", false, "send inputs unsealed (default: sealed with HPKE, as `vouch run` does)")
+	singleShot := fs.Bool("single-shot", false, "seal each input with its own HPKE context instead of a session, as `vouch run --single-shot` does")
 	warmup := fs.Int("warmup", bench.DefaultWarmup, "unmeasured runs before each concurrency level")
 	jsonFile := fs.String("json", "", "also write the results as JSON to FILE")
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "give up after this long")
@@ -97,6 +98,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		Concurrency: levels,
 		Members:     *members,
 		Plaintext:   *plaintext,
+		SingleShot:  *singleShot,
 		Warmup:      *warmup,
 		Timeout:     *timeout,
 		Progress:    u.err,

@@ -5,7 +5,8 @@
 // Run sends a fixed number of requests to a runtime, over loopback HTTP,
 // through the full client path of package client: the signed statement of
 // the function is checked (once, then cached), every input is sealed with
-// HPKE to the attested key (unless Plaintext), the runtime checks the
+// HPKE to the attested key (in a session, or one context per input with
+// SingleShot; unless Plaintext), the runtime checks the
 // function token, opens the input, runs the built-in leader function, signs
 // a receipt, and the client verifies every receipt. One client.Client is
 // shared by all workers, so connections are kept alive and reused.
@@ -60,6 +61,9 @@ type Config struct {
 	Members int
 	// Plaintext sends inputs unsealed.
 	Plaintext bool
+	// SingleShot seals every input with its own HPKE context instead of a
+	// session (client.Options.SingleShot).
+	SingleShot bool
 	// Warmup is the number of unmeasured runs before each concurrency
 	// level.
 	Warmup int
@@ -127,6 +131,8 @@ type Report struct {
 	Members          int    `json:"members"`
 	InputBytes       int    `json:"input_bytes"`
 	Sealed           bool   `json:"sealed"`
+	// SingleShot: sealed inputs used one HPKE context each, not a session.
+	SingleShot bool `json:"single_shot,omitempty"`
 	Requests         int    `json:"requests"`
 	Warmup           int    `json:"warmup"`
 	// AttestMicros is the one-time cost of the client's attestation: the
@@ -222,7 +228,7 @@ type Target struct {
 // Setup starts an in-process runtime (when url is empty), attests it,
 // deploys the built-in leader function and mints the given number of
 // function tokens for it.
-func Setup(ctx context.Context, url string, opts client.Options, plaintext bool, tokens int) (_ *Target, err error) {
+func Setup(ctx context.Context, url string, opts client.Options, plaintext, singleShot bool, tokens int) (_ *Target, err error) {
 	t := &Target{}
 	defer func() {
 		if err != nil {
@@ -236,7 +242,7 @@ func Setup(ctx context.Context, url string, opts client.Options, plaintext bool,
 		url = t.Runtime.URL
 		opts = client.Options{Trust: t.Runtime.Trust, OwnerToken: t.Runtime.Owner}
 	}
-	opts.Plaintext = plaintext
+	opts.Plaintext, opts.SingleShot = plaintext, singleShot
 	if t.Client, err = client.New(url, opts); err != nil {
 		return nil, err
 	}
@@ -298,7 +304,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	rep := &Report{
 		Machine: ThisMachine(), Target: "in-process", Function: "leader", Members: cfg.Members,
-		Sealed: !cfg.Plaintext, Requests: cfg.Requests, Warmup: cfg.Warmup, Start: time.Now().UTC().Format(time.RFC3339),
+		Sealed: !cfg.Plaintext, SingleShot: cfg.SingleShot && !cfg.Plaintext, Requests: cfg.Requests, Warmup: cfg.Warmup, Start: time.Now().UTC().Format(time.RFC3339),
 		Source: ThisSource(), Command: cfg.Command, LoadBefore: LoadAvg(),
 	}
 	if cfg.EnclaveURL != "" {
@@ -306,7 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	// One token per worker, so that a runtime's per-token rate limit
 	// applies to each worker as to a separate client.
-	t, err := Setup(ctx, cfg.EnclaveURL, cfg.Client, cfg.Plaintext, slices.Max(cfg.Concurrency))
+	t, err := Setup(ctx, cfg.EnclaveURL, cfg.Client, cfg.Plaintext, cfg.SingleShot, slices.Max(cfg.Concurrency))
 	if err != nil {
 		return nil, err
 	}
@@ -489,9 +495,12 @@ func cpuTime() time.Duration {
 
 // WriteTable prints the report as a table, one line per concurrency level.
 func (r *Report) WriteTable(w io.Writer) error {
-	mode := "sealed (HPKE)"
-	if !r.Sealed {
+	mode := "sealed (HPKE session)"
+	switch {
+	case !r.Sealed:
 		mode = "plaintext"
+	case r.SingleShot:
+		mode = "sealed (HPKE, single-shot)"
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "runtime: %s (%s attestation); function: %s; %d members (%d B input), %s\n", r.Target, r.Platform, r.Function, r.Members, r.InputBytes, mode)
