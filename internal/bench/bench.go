@@ -133,8 +133,8 @@ type Report struct {
 	Sealed           bool   `json:"sealed"`
 	// SingleShot: sealed inputs used one HPKE context each, not a session.
 	SingleShot bool `json:"single_shot,omitempty"`
-	Requests         int    `json:"requests"`
-	Warmup           int    `json:"warmup"`
+	Requests   int  `json:"requests"`
+	Warmup     int  `json:"warmup"`
 	// AttestMicros is the one-time cost of the client's attestation: the
 	// identity request, the runtime's document and the client's check.
 	AttestMicros float64 `json:"attest_us"`
