@@ -239,4 +239,11 @@ func TestRuntimeInfoMetric(t *testing.T) {
 	if !re.Match(body) {
 		t.Fatalf("/metrics has no vouch_runtime_info{platform=\"SIMULATED\",simulated=\"true\",...} 1:\n%s", body)
 	}
+	// The Go runtime's and the process's metrics are there too (the soak
+	// test reads go_goroutines).
+	for _, want := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes "} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics has no %q", strings.TrimSpace(want))
+		}
+	}
 }

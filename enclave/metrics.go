@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 type metrics struct {
@@ -20,7 +21,11 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 	var gatherer prometheus.Gatherer = prometheus.DefaultGatherer
 	if reg == nil {
+		// A private registry, with the Go runtime's and the process's own
+		// metrics (go_goroutines, process_resident_memory_bytes, …), as
+		// the default registry would have.
 		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gatherer = r, r
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		gatherer = g
