@@ -8,11 +8,11 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"vouch/internal/secretfile"
 	"vouch/receipt"
 )
 
@@ -111,58 +111,10 @@ func WriteRefFile(path string, r *Ref, overwrite bool) error {
 		return err
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a rename or link, this removes nothing or only the temporary name
-	err = tmp.Chmod(0o600)
-	if runtime.GOOS == "windows" {
-		err = nil
-	}
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
 	if overwrite {
-		return os.Rename(tmpName, path)
+		return secretfile.Replace(path, data)
 	}
-	// A hard link fails if path exists, so nothing is ever replaced.
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
-		}
-		// No hard links on this file system: an exclusive create.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
-			}
-			return err
-		}
-		_, err = f.Write(data)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-		}
-		return err
-	}
-	return nil
+	return secretfile.Create(path, data)
 }
 
 // ParseRef decodes and checks a reference.

@@ -23,7 +23,7 @@ func TestBenchRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
-	for _, want := range []string{"sealed (HPKE)", "concurrency", "runs/s", "p50", "p90", "p99", "max", "errors", "where the time goes"} {
+	for _, want := range []string{"sealed (HPKE session)", "concurrency", "runs/s", "p50", "p90", "p99", "max", "errors", "where the time goes"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}

@@ -115,7 +115,7 @@ func TestRun(t *testing.T) {
 		if err := rep.WriteTable(&table); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"concurrency", "runs/s", "p50", "p99", "errors", "SIMULATED", map[bool]string{false: "sealed (HPKE)", true: "plaintext"}[plaintext]} {
+		for _, want := range []string{"concurrency", "runs/s", "p50", "p99", "errors", "SIMULATED", map[bool]string{false: "sealed (HPKE session)", true: "plaintext"}[plaintext]} {
 			if !strings.Contains(table.String(), want) {
 				t.Errorf("table lacks %q:\n%s", want, table.String())
 			}

@@ -80,35 +80,22 @@ func CheckPrivate(path string, fi fs.FileInfo) error {
 // hard-links it into place, so path appears complete or not at all. If path
 // already exists the error wraps fs.ErrExist and the file is left alone.
 func Create(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmpName, err := writeTemp(path, data)
 	if err != nil {
 		return err
 	}
-	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // after the link, this removes only the temporary name
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
 	if err := os.Link(tmpName, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return err
+			return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
 		}
 		// No hard links on this file system: fall back to an exclusive
 		// create.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
+			}
 			return err
 		}
 		_, err = f.Write(data)
@@ -123,7 +110,49 @@ func Create(path string, data []byte) error {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return syncDir(filepath.Dir(path))
+}
+
+// Replace writes data to the secret file at path (mode 0600), replacing
+// any file there atomically: readers see the old file or the new one, never
+// a part.
+func Replace(path string, data []byte) error {
+	tmpName, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmpName) // after the rename, this removes nothing
+	if err := os.Rename(tmpName, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data, flushed to disk, to a new temporary file of mode
+// 0600 next to path and returns its name.
+func writeTemp(path string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	tmpName := tmp.Name()
+	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+		tmp.Close()
+		os.Remove(tmpName)
+		return "", err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmpName)
+		return "", err
+	}
+	return tmpName, nil
 }
 
 // LoadOrCreate returns the secret at path, creating it with gen if the file
