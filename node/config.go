@@ -112,10 +112,15 @@ type Config struct {
 
 	// OnStartedLeading runs, in its own goroutine, when this node becomes
 	// the leader. Its context is cancelled when leadership is lost or the
-	// node shuts down. seq is the certificate's sequence number: hand it to
-	// storage as a fencing token.
-	OnStartedLeading func(ctx context.Context, seq uint64)
-	// OnStoppedLeading runs when this node stops being the leader.
+	// node shuts down. token is the fencing token to hand to storage: the
+	// seq (signed views: the term) of the certificate that made this node
+	// leader. It does not change during the leadership (refreshes raise
+	// the held certificate's seq, not the token); with signed views a new
+	// term that keeps this node as leader ends this leadership and starts
+	// another with the new term. Leadership.Token returns the same value.
+	OnStartedLeading func(ctx context.Context, token uint64)
+	// OnStoppedLeading runs, in its own goroutine, when this node stops
+	// being the leader.
 	OnStoppedLeading func()
 
 	// Logger receives logs; nil means slog.Default().

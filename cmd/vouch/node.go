@@ -49,8 +49,12 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this file")
 	clusterConfig := fl.String("cluster-config", "", "signed cluster configuration (vouch cluster init): switches to signed views and terms with the built-in election function")
-	if _, err := parse(fl, args); err != nil {
+	rest, err := parse(fl, args)
+	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		return usagef("node takes no arguments, got %q: to give several peers, separate them with commas (-n 5400,5401) or repeat -n (-n 5400 -n 5401)", strings.Join(rest, " "))
 	}
 	logger, err := newLogger(u, *logFormat, *logLevel)
 	if err != nil {
@@ -184,6 +188,9 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if err := n.Start(ctx); err != nil {
+		if errors.Is(err, node.ErrStateFile) {
+			return withHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
+		}
 		return err
 	}
 	if info := cfg.Runtime.Describe(); info.Simulated {
@@ -204,7 +211,14 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	logger.Info("leaving the cluster")
 	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	return n.Shutdown(sctx)
+	if err := n.Shutdown(sctx); errors.Is(err, node.ErrLeaveTimeout) {
+		// Peers stopping at the same moment cannot all confirm each
+		// other's leave; the node has stopped cleanly all the same.
+		logger.Warn("left without confirmation", "err", err)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // peerFlag collects -n values: bare ports mean 127.0.0.1.
