@@ -140,26 +140,38 @@ func (b *certBroadcast) Message() []byte { return b.msg }
 func (b *certBroadcast) Finished()       {}
 
 // relay spreads an accepted certificate: piggybacked on gossip when it fits
-// a packet, otherwise over TCP to a few random members (every member when
-// it came from the runtime), who relay it in turn.
-func (n *Node) relay(cert *election.Certificate, term uint64) {
+// a packet, otherwise over TCP to a few random members, who relay it in
+// turn. With direct (a failover certificate this node got from the
+// runtime) it also goes straight to every member (UDP when it fits a
+// packet, TCP otherwise): one message per member, once per failover, so
+// that the failover does not wait for gossip rounds to reach everyone
+// (about log3 N rounds of GossipInterval); gossip repairs what is lost.
+// Only failovers: while a cluster forms, the leader changes with every
+// join, and sending every such certificate to every member (each copy
+// verified by its receiver) saturated 100 nodes sharing two cores.
+func (n *Node) relay(cert *election.Certificate, term uint64, fromRuntime bool) {
 	b := newCertBroadcast(cert, n.term != nil, term)
 	msg := b.msg
+	var peers []peer
+	for _, p := range n.members.list() {
+		if p.name != n.cfg.Name && !n.unreachable(p.name) && !n.ignored[p.name] {
+			peers = append(peers, p)
+		}
+	}
 	if len(msg) <= n.cfg.Memberlist.UDPBufferSize-64 {
 		n.queue.QueueBroadcast(b)
+		if fromRuntime {
+			for _, p := range peers {
+				n.ml.SendBestEffort(p.node(), msg)
+			}
+		}
 		return
 	}
-	peers := n.members.list()
 	n.rng.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	sent := 0
+	if !fromRuntime && len(peers) > 3 {
+		peers = peers[:3]
+	}
 	for _, p := range peers {
-		if p.name == n.cfg.Name {
-			continue
-		}
-		if sent >= 3 {
-			break
-		}
 		go n.ml.SendReliable(p.node(), msg)
-		sent++
 	}
 }

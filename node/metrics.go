@@ -41,13 +41,13 @@ type metrics struct {
 
 // Failover causes, the label of vouch_node_failovers_total.
 const (
-	causeFailed    = "failed"    // the previous leader failed (dead, or out of the view)
+	causeFailed    = "failed"    // the previous leader failed (dead or unreachable)
 	causeLeft      = "left"      // the previous leader left gracefully
 	causeOutranked = "outranked" // a member the policy prefers joined
 )
 
 // Member states in /status and vouch_node_members_by_state.
-var memberStates = []string{"alive", "suspect", "ignored", "dead", "left"}
+var memberStates = []string{"alive", "unreachable", "suspect", "ignored", "dead", "left"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var g prometheus.Gatherer
@@ -76,11 +76,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		runtimeFail: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_runtime_last_failure_timestamp_seconds", Help: "Unix time of the last runtime call that failed or whose answer was refused (0: none)."}),
 		members:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_members", Help: "Members in this node's election view."}),
 		membersByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vouch_node_members_by_state",
-			Help: "Members this node knows of, by state: alive, suspect (signed views: reported dead, not yet confirmed), ignored (invalid ID), dead, left."}, []string{"state"}),
-		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_is_leader", Help: "1 when this node leads."}),
-		seq:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_certificate_seq", Help: "Sequence number (signed views: term) of the held certificate."}),
-		health:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_memberlist_health_score", Help: "memberlist's Lifeguard awareness score (0 is healthy)."}),
-		pending:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_pending_certificates", Help: "Valid certificates waiting for the view to converge."}),
+			Help: "Members this node knows of, by state: alive, unreachable (leader watch), suspect (signed views: reported dead, not yet confirmed), ignored (invalid ID), dead, left."}, []string{"state"}),
+		leaderLost:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_leader_unreachable_total", Help: "Times the leader watch found a leader unreachable and left it out of this node's view."}),
+		isLeader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_is_leader", Help: "1 when this node leads."}),
+		seq:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_certificate_seq", Help: "Sequence number (signed views: term) of the held certificate."}),
+		health:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_memberlist_health_score", Help: "memberlist's Lifeguard awareness score (0 is healthy)."}),
+		pending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_pending_certificates", Help: "Valid certificates waiting for the view to converge."}),
+		calmSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_election_calls_skipped_total", Help: "Runtime calls a node did not make because, while it waited its turn, a peer's certificate covered its view."}),
 	}
 	for _, r := range election.Reasons {
 		m.rejected.WithLabelValues(string(r))
@@ -92,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.membersByState.WithLabelValues(s)
 	}
 	for _, c := range []prometheus.Collector{m.elections, m.views, m.electionErrors, m.refusedAnswers, m.leaderChanges, m.failovers, m.rejected, m.dropped,
-		m.callSeconds, m.runtimeOK, m.runtimeFail, m.members, m.membersByState, m.isLeader, m.seq, m.health, m.pending} {
+		m.callSeconds, m.runtimeOK, m.runtimeFail, m.members, m.membersByState, m.leaderLost, m.isLeader, m.seq, m.health, m.pending, m.calmSkipped} {
 		if err := reg.Register(c); err != nil {
 			if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 				return nil, fmt.Errorf("node metrics: %w (two nodes share one Registerer: give each its own, or wrap it with prometheus.WrapRegistererWith and a node label)", err)

@@ -77,9 +77,18 @@ type Node struct {
 	ignored     map[string]bool // invalid member IDs already logged
 	certFrom    string          // where the held certificate came from
 	certAt      time.Time
+	watch       map[string]*watched // the leader watch (watch.go)
+	callPlanned bool                // a staggered call waits for its turn
+	watchLost   bool                // the view changes because the watch lost the leader
 
 	status  atomic.Pointer[Status]
 	members memberSet
+
+	// The leader watch's pingers, stopped before memberlist shuts down.
+	pingMu     sync.Mutex
+	pingClosed bool
+	pingQuit   chan struct{}
+	pingers    sync.WaitGroup
 
 	subMu sync.Mutex
 	subs  map[chan Leadership]struct{}
@@ -120,7 +129,9 @@ const (
 	inSync
 	inGoodbye
 	inPing
-	inWake // nothing to do but run the loop's checks
+	inWake       // nothing to do but run the loop's checks
+	inWatch      // a leader-watch ping's outcome
+	inWatchCheck // a leader-watch deadline
 )
 
 // New validates cfg and creates a node. Start joins the cluster.
@@ -175,7 +186,7 @@ func New(cfg Config) (*Node, error) {
 		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
 		goodbyes: map[string]time.Time{},
 	}
-	n.leaveCh = make(chan struct{})
+	n.leaveCh, n.pingQuit = make(chan struct{}), make(chan struct{})
 	var err error
 	if n.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
@@ -411,12 +422,16 @@ func (n *Node) loop() {
 			case inSync:
 				close(in.reply)
 			case inGoodbye:
-				n.goodbyes[in.from] = now
+				n.goodbye(in.from, now)
 			case inPing:
 				if n.pinged(in.from, in.err, now) {
 					n.refreshView(now)
 				}
 			case inWake:
+			case inWatch:
+				n.watchResult(in.from, in.err, in.sentAt, now)
+			case inWatchCheck:
+				n.watchChecked(in.from, now)
 			}
 		case <-t.C:
 			now := time.Now()
@@ -429,11 +444,13 @@ func (n *Node) loop() {
 				n.confirmSuspects()
 			}
 		}
+		now := time.Now()
 		if n.term != nil {
-			n.maybeSubmit(time.Now())
+			n.maybeSubmit(now)
 		} else {
-			n.maybeElect(time.Now())
+			n.maybeElect(now)
 		}
+		n.updateWatch(now)
 		n.publish()
 	}
 }
@@ -441,10 +458,12 @@ func (n *Node) loop() {
 func (n *Node) refreshView(now time.Time) {
 	var ids []string
 	for _, m := range n.members.list() {
-		ids = append(ids, m.name)
+		if !n.unreachable(m.name) { // the leader watch: our own pings fail
+			ids = append(ids, m.name)
+		}
 	}
 	for name := range n.suspects {
-		if !slices.Contains(ids, name) {
+		if !slices.Contains(ids, name) && !n.unreachable(name) {
 			ids = append(ids, name) // reported dead, not yet confirmed by us
 		}
 	}
@@ -456,11 +475,36 @@ func (n *Node) refreshView(now time.Time) {
 		n.metrics.members.Set(float64(len(after)))
 		n.viewDirty = true
 		n.log.Debug("membership view changed", "members", after)
-		// A new view: give peers a moment to certify it first.
-		jitter := time.Duration(n.rng.Int64N(int64(min(50*time.Millisecond, time.Duration(2*len(after))*time.Millisecond)) + 1))
-		if n.nextCall.Before(now.Add(jitter)) && n.attempt == 0 {
-			n.nextCall = now.Add(jitter)
+		if n.term == nil && n.attempt == 0 {
+			n.staggerCall(now, n.watchLost)
 		}
+	}
+}
+
+// staggerCall schedules the runtime call for a new view (member list):
+// rank × CallStagger, rank 0 being the member the policy names leader of
+// this view, plus up to CallStagger/2 of jitter. By the time a node's turn
+// comes, the likely new leader has usually certified the view and its
+// certificate has arrived by gossip, so the node does not call at all
+// (maybeElect asks the core whether the view is still uncovered). Without
+// this, every node called on every membership change: O(N) calls per
+// change, O(N²) while a cluster forms. When the change is the leader
+// watch losing the leader, every other node waits one LeaderPingInterval
+// more: the nodes' last acks from the leader are at most one interval
+// apart, so by then the likely new leader has found the leader
+// unreachable as well, and called.
+func (n *Node) staggerCall(now time.Time, watchLost bool) {
+	rank := max(n.core.Rank(n.cfg.Name), 0)
+	delay := time.Duration(rank) * n.cfg.CallStagger
+	if watchLost && rank > 0 {
+		delay += n.cfg.LeaderPingInterval
+	}
+	if j := n.cfg.CallStagger / 2; j > 0 {
+		delay += time.Duration(n.rng.Int64N(int64(j) + 1))
+	}
+	n.nextCall, n.callPlanned = now.Add(delay), true
+	if delay > 0 {
+		n.wakeAt(n.nextCall)
 	}
 }
 
@@ -505,6 +549,23 @@ func (n *Node) noteDeparture(name, how string) {
 	}
 }
 
+// goodbye records a member's goodbye. memberlist handles its own leave
+// message before user messages, so a goodbye can arrive just after the
+// departure was reported: then the departure is relabelled a leave.
+func (n *Node) goodbye(name string, now time.Time) {
+	if d, ok := n.departures[name]; ok && d.how == "dead" && now.Sub(d.at) < 2*time.Second && !n.members.has(name) {
+		n.departures[name] = departure{how: "left", at: d.at}
+		n.members.forget(name)
+		n.log.Info("member departed", "member", name, "how", "left", "note", "its goodbye arrived after the departure")
+		if _, ok := n.suspects[name]; ok {
+			delete(n.suspects, name)
+			n.refreshView(now)
+		}
+		return
+	}
+	n.goodbyes[name] = now
+}
+
 // handle carries out the core's actions.
 func (n *Node) handle(a election.Actions, source string) {
 	if a.Rejected != nil {
@@ -528,13 +589,14 @@ func (n *Node) handle(a election.Actions, source string) {
 	n.certFrom, n.certAt = source, time.Now()
 	n.events.accepted(cert, o)
 	n.saveSeq(cert.Seq())
-	n.relay(cert, 0)
 	if a.LeaderChanged == nil {
+		n.relay(cert, 0, false)
 		n.log.Debug("leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)
 		return
 	}
 	lc := a.LeaderChanged
 	cause := n.leaderChanged(lc.Previous)
+	n.relay(cert, 0, source == "runtime" && cause == causeFailed)
 	n.log.Info("leader is "+lc.Leader+" (seq "+strconv.FormatUint(lc.Seq, 10)+")", "leader", lc.Leader, "seq", lc.Seq, "previous", lc.Previous, "cause", cause, "members", o.Members, "from", source)
 	if lc.WasSelf && !lc.Self {
 		n.stopLeading()
@@ -606,6 +668,10 @@ func (n *Node) maybeElect(now time.Time) {
 		return
 	}
 	view := n.core.Wanted()
+	if view == nil && n.callPlanned {
+		n.metrics.calmSkipped.Inc() // a peer's certificate covered the view first
+	}
+	n.callPlanned = false
 	leader, _ := n.core.Leader()
 	if view == nil && leader == n.cfg.Name && now.Sub(n.lastRefresh) >= n.cfg.RefreshInterval {
 		view = n.core.View()
@@ -769,17 +835,40 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.leaving.Store(true)
 		close(n.leaveCh)
 		// Say goodbye first, so peers label this a leave, then leave.
-		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
-		for _, m := range n.members.list() {
-			if m.name != n.cfg.Name {
-				n.ml.SendBestEffort(m.node(), bye)
-			}
-		}
+		// Over TCP, in parallel, bounded: a peer reads it before
+		// memberlist's leave message reaches it.
 		timeout := 2 * time.Second
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl)
 		}
-		if lerr := n.ml.Leave(timeout); lerr != nil {
+		start := time.Now()
+		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
+		var wg sync.WaitGroup
+		for _, m := range n.members.list() {
+			if m.name != n.cfg.Name {
+				wg.Add(1)
+				go func(to *memberlist.Node) {
+					defer wg.Done()
+					if n.ml.SendReliable(to, bye) != nil {
+						n.ml.SendBestEffort(to, bye)
+					}
+				}(m.node())
+			}
+		}
+		sent := make(chan struct{})
+		go func() { wg.Wait(); close(sent) }()
+		select {
+		case <-sent:
+		case <-time.After(min(time.Second, timeout/3)):
+		}
+		// memberlist waits forever for a timeout ≤ 0.
+		timeout = max(timeout-time.Since(start), 100*time.Millisecond)
+		lerr := n.ml.Leave(timeout)
+		select { // goodbyes still under way end within TCPTimeout
+		case <-sent:
+		case <-time.After(n.cfg.Memberlist.TCPTimeout):
+		}
+		if lerr != nil {
 			err = fmt.Errorf("%w within %v: %v (peers that missed it will detect the departure as a failure)", ErrLeaveTimeout, timeout.Round(time.Millisecond), lerr)
 		}
 		n.shutdown()
@@ -797,6 +886,11 @@ func (n *Node) Kill() {
 }
 
 func (n *Node) shutdown() {
+	n.pingMu.Lock()
+	n.pingClosed = true
+	close(n.pingQuit)
+	n.pingMu.Unlock()
+	n.pingers.Wait() // each stops within a ping's timeout
 	n.ml.Shutdown()
 	close(n.stop)
 	<-n.done

@@ -56,7 +56,9 @@ type Status struct {
 	Pending  int               `json:"pending_certificates"`
 	Accepted uint64            `json:"certificates_accepted"`
 	Health   int               `json:"health_score"`
-	Time     time.Time         `json:"time"`
+	// LeaderWatch lists the members the leader watch pings.
+	LeaderWatch []WatchStatus `json:"leader_watch,omitempty"`
+	Time        time.Time     `json:"time"`
 	// Mode is "member list (seq)" or "signed views (terms)"; in the
 	// latter Seq is the term and LeaseUntil when this node's leadership
 	// lapses unless the runtime renews it.
@@ -184,6 +186,7 @@ func (n *Node) publish() {
 		n.metrics.health.Set(float64(st.Health))
 	}
 	st.Members = n.memberStatus(st.View)
+	st.LeaderWatch = n.watchStatus()
 	byState := map[string]int{}
 	for _, m := range st.Members {
 		byState[m.State]++
@@ -207,11 +210,11 @@ func (n *Node) memberStatus(view []string) []MemberStatus {
 	for _, m := range n.members.list() {
 		listed[m.name] = true
 		ms := MemberStatus{Name: m.name, Addr: m.address(), State: "alive", InView: inView[m.name]}
-		switch d, ok := n.departures[m.name]; {
+		switch w := n.watch[m.name]; {
 		case n.ignored[m.name]:
 			ms.State = "ignored"
-		case ok && d.how == "unreachable" && !inView[m.name]:
-			ms.State, ms.Since = "unreachable", timePtr(d.at)
+		case w != nil && w.unreachable:
+			ms.State, ms.Since = "unreachable", timePtr(w.since)
 		}
 		out = append(out, ms)
 	}
@@ -222,7 +225,7 @@ func (n *Node) memberStatus(view []string) []MemberStatus {
 		}
 	}
 	for name, d := range n.departures {
-		if !listed[name] && d.how != "unreachable" {
+		if !listed[name] {
 			out = append(out, MemberStatus{Name: name, State: d.how, Since: timePtr(d.at)})
 		}
 	}

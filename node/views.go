@@ -53,9 +53,35 @@ func (n *Node) maybeSubmit(now time.Time) {
 		return
 	}
 	n.calling, n.viewDirty = true, false
-	n.nextView = now.Add(n.cfg.ViewInterval)
+	n.nextView = now.Add(n.viewInterval(now))
+	n.wakeAt(n.nextView)
 	n.metrics.views.Inc()
 	go n.submit(body, now)
+}
+
+// viewInterval is how long until the next submission. The leader renews
+// every min(ViewInterval, lease/4): a successor can take over only once
+// the lease has run out after the leader's last renewal, so renewing often
+// keeps the failover close to the lease minus a quarter, not minus a whole
+// ViewInterval. A node whose leader the leader watch found unreachable
+// submits every min(ViewInterval, lease/8) for up to two leases: the
+// runtime starts the next term at the first submission after the old
+// lease ran out on its side, and waiting a whole ViewInterval for it would
+// add up to that much to the failover. Both go out on a timer, not on the
+// loop's 100 ms tick.
+func (n *Node) viewInterval(now time.Time) time.Duration {
+	d := n.cfg.ViewInterval
+	_, o := n.term.Held()
+	if o == nil || o.Lease() <= 0 {
+		return d
+	}
+	switch {
+	case o.Leader == n.cfg.Name:
+		d = min(d, o.Lease()/4)
+	case n.leaderLostRecently(now, o.Lease()):
+		d = min(d, o.Lease()/8)
+	}
+	return max(d, 10*time.Millisecond)
 }
 
 func (n *Node) submit(body []byte, sentAt time.Time) {
@@ -142,11 +168,11 @@ func (n *Node) handleTerm(a election.TermActions, source string, sentAt time.Tim
 	n.certFrom, n.certAt = source, time.Now()
 	n.events.acceptedTerm(a.Accepted, o)
 	n.saveSeq(o.Term)
-	n.relay(a.Accepted, o.Term)
 	cause := ""
 	if a.LeaderChanged != nil {
 		cause = n.leaderChanged(a.LeaderChanged.Previous)
 	}
+	n.relay(a.Accepted, o.Term, source == "runtime" && cause == causeFailed)
 	n.log.Info("leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "cause", cause, "from", source)
 	if n.leading && o.Leader == n.cfg.Name && n.token != o.Term {
 		// A new term that keeps this node as leader (a configuration
