@@ -46,9 +46,11 @@ const (
 // Policies lists the valid policies.
 var Policies = []string{PolicyHighest, PolicyLowest, PolicyFair, PolicyStake}
 
-// Defaults for a configuration's timing.
+// Defaults for a configuration's timing. A failover waits for the old
+// leader's lease to run out after its last renewal; leaders renew every
+// lease/4 (docs/ELECTION.md, section 6).
 const (
-	DefaultLease   = time.Second
+	DefaultLease   = 600 * time.Millisecond
 	DefaultViewTTL = time.Second
 )
 

@@ -9,12 +9,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,6 +64,9 @@ type Result struct {
 	NodeNames   []string
 	Simulated   bool
 	RejectCount uint64
+	// RefFile is the function reference written for more nodes (Watch,
+	// member-list scheme only); it is removed when Run returns.
+	RefFile string
 }
 
 // ErrNotConverged is returned when the cluster does not agree in time.
@@ -269,8 +274,27 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	if opts.Watch {
 		say("")
-		say("watching (Ctrl-C to stop); start more nodes with: vouch node -p PORT -n %d -f %s -fh %s --enclave %s --allow-simulated --cluster demo --token <TOKEN>",
-			ports[0], d.FunctionID, d.FunctionChecksum, res.RuntimeURL)
+		if opts.Views {
+			say("watching (Ctrl-C to stop); the signed configuration names exactly these %d nodes, so no other node can join (run without --views to add nodes)", len(names))
+		} else {
+			// A reference file a `vouch node` process can use as is: the
+			// runtime's URL, the function, its token and the trust policy
+			// (SIMULATED allowed, pinned to this runtime's root).
+			refPath := filepath.Join(dir, "leader_election.json")
+			rb, err := json.MarshalIndent(api.Ref{FunctionID: d.FunctionID, FunctionChecksum: d.FunctionChecksum, FunctionToken: tok.FunctionToken,
+				EnclaveURL: res.RuntimeURL, Trust: trust}, "", "  ")
+			if err == nil {
+				err = os.WriteFile(refPath, append(rb, '\n'), 0o600)
+			}
+			if err != nil {
+				return res, err
+			}
+			res.RefFile = refPath
+			say("watching (Ctrl-C to stop); start more nodes with:")
+			// Join through a survivor: the first port was the leader, killed.
+			say("  vouch node -p PORT -n %s --ref %s --cluster demo", strings.Join(survivors, ","), refPath)
+			say("  (PORT above %s takes over: the highest port leads)", highest(survivors))
+		}
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {

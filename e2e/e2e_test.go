@@ -48,11 +48,12 @@ func TestMain(m *testing.M) {
 
 // proc is a running vouch process.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	out     *lockedBuffer
+	done    chan struct{}
+	waitErr error // valid once done is closed
 }
 
 type lockedBuffer struct {
@@ -86,7 +87,7 @@ func start(t *testing.T, name, dir string, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{t: t, name: name, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
+	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
@@ -104,6 +105,30 @@ func (p *proc) kill() {
 	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// signal sends sig and waits up to within for the process to exit; it
+// returns the exit code (-1 if it did not exit).
+func (p *proc) signal(sig os.Signal, within time.Duration) int {
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		return -1
+	}
+	return p.exitCode()
+}
+
+// exitCode is the exit code of a process that has exited.
+func (p *proc) exitCode() int {
+	<-p.done
+	if p.waitErr == nil {
+		return 0
+	}
+	if ee, ok := p.waitErr.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 func (p *proc) alive() bool {
@@ -202,14 +227,17 @@ type status struct {
 	Name        string            `json:"name"`
 	Leader      string            `json:"leader"`
 	Seq         uint64            `json:"seq"`
+	IsLeader    bool              `json:"is_leader"`
 	View        []string          `json:"view"`
 	Rejections  map[string]uint64 `json:"rejections"`
+	Dropped     map[string]uint64 `json:"dropped"`
 	Certificate *struct {
 		Output  json.RawMessage `json:"output"`
 		Receipt json.RawMessage `json:"receipt"`
 	} `json:"certificate"`
 	Runtime struct {
 		State       string `json:"state"`
+		Detail      string `json:"detail"`
 		Attestation string `json:"attestation"`
 	} `json:"runtime"`
 }
@@ -268,6 +296,26 @@ func (n *nodeProc) status() (*status, error) {
 	var st status
 	err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/status", n.httpPort), &st)
 	return &st, err
+}
+
+// metric returns the value of one sample of the node's /metrics, e.g.
+// `vouch_node_messages_dropped_total{reason="malformed"}`; 0 when absent.
+func (n *nodeProc) metric(sample string) (float64, error) {
+	resp, err := httpc.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", n.httpPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, nil
 }
 
 // waitLeader waits until every named node verified leader want, with one

@@ -70,8 +70,11 @@ type Actions struct {
 	Rejected *RejectError
 	Pending  bool
 	// Expired lists pending certificates rejected because the view never
-	// converged to them.
+	// converged to them, or dropped because too many were waiting.
 	Expired []*RejectError
+	// Ignored lists the IDs SetView dropped because they are not valid
+	// member IDs (members.ValidID).
+	Ignored []string
 }
 
 // New returns a Core with an empty view and no certificate.
@@ -90,14 +93,33 @@ func New(cfg Config) *Core {
 func (c *Core) SetTrust(t Trust) { c.cfg.Trust = t }
 
 // SetView records the node's membership view (alive members, itself
-// included) and re-examines pending certificates.
+// included) and re-examines pending certificates. IDs that are not valid
+// member IDs are dropped and listed in Actions.Ignored, and repeated IDs
+// count once: one bad name from the network must not freeze the view (and
+// with it every failover). The view is left unchanged only when no valid
+// ID remains or there are more than members.MaxMembers.
 func (c *Core) SetView(ids []string, now time.Time) Actions {
-	set, err := members.New(ids)
+	var a Actions
+	valid := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if members.ValidID(id) != nil {
+			a.Ignored = append(a.Ignored, id)
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) == 0 {
+		return a
+	}
+	set, err := members.New(valid)
 	if err != nil {
-		return Actions{}
+		return a
 	}
 	c.view = set
-	var a Actions
 	// The best pending certificate that now matches the view wins.
 	best := -1
 	for i, p := range c.pending {
@@ -154,6 +176,7 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 				low = i
 			}
 		}
+		a.Expired = append(a.Expired, reject(ReasonMembers, "seq %d dropped: more than %d certificates were waiting for the view to converge", c.pending[low].cert.Seq(), c.cfg.MaxPending))
 		c.pending = append(c.pending[:low], c.pending[low+1:]...)
 		c.rejections[ReasonMembers]++
 	}
@@ -222,6 +245,26 @@ func (c *Core) View() []string {
 	}
 	return c.view.IDs()
 }
+
+// Rank returns id's place in the view in the order the original policy
+// picks leaders (the highest ID first): 0 for the member the runtime would
+// name leader of this view, and -1 when id is not in the view.
+func (c *Core) Rank(id string) int {
+	if c.view == nil {
+		return -1
+	}
+	ids := c.view.IDs()
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] == id {
+			return len(ids) - 1 - i
+		}
+	}
+	return -1
+}
+
+// MinSeq returns the floor below which certificates are refused as stale
+// (Config.MinSeq).
+func (c *Core) MinSeq() uint64 { return c.cfg.MinSeq }
 
 // Held returns the held certificate and its outcome, or nils.
 func (c *Core) Held() (*Certificate, *Outcome) { return c.held, c.outcome }

@@ -285,3 +285,60 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+// One invalid name in the member list (a memberlist peer can call itself
+// anything) is dropped; the rest of the view still changes. Before, the
+// whole list was ignored and the view froze, so the cluster never failed
+// over again.
+func TestSetViewDropsInvalidIDs(t *testing.T) {
+	rt := newFakeRuntime(1)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo")})
+	c.SetView([]string{"5000", "5001", "5002"}, t0)
+	c.Receive(rt.elect("demo", "5000", "5001", "5002"), t0)
+	// 5002 dies while a peer named "bad name" is in the list.
+	a := c.SetView([]string{"5000", "bad name", "5001", "", "5001"}, t0)
+	if got := c.View(); len(got) != 2 || got[0] != "5000" || got[1] != "5001" {
+		t.Fatalf("view %v, want [5000 5001]", got)
+	}
+	if len(a.Ignored) != 2 || a.Ignored[0] != "bad name" || a.Ignored[1] != "" {
+		t.Fatalf("ignored %q, want the two invalid IDs", a.Ignored)
+	}
+	if w := c.Wanted(); len(w) != 2 {
+		t.Fatalf("Wanted = %v, want the new view", w)
+	}
+	a = c.Receive(rt.elect("demo", "5000", "5001"), t0)
+	if a.LeaderChanged == nil || a.LeaderChanged.Leader != "5001" {
+		t.Fatalf("failover not accepted: %+v", a)
+	}
+	// Nothing valid at all: the view stays as it was.
+	if a := c.SetView([]string{"bad name"}, t0); len(a.Ignored) != 1 || len(c.View()) != 2 {
+		t.Fatalf("view %v after an all-invalid list (ignored %q)", c.View(), a.Ignored)
+	}
+}
+
+func TestRank(t *testing.T) {
+	c := New(Config{Self: "9"})
+	if c.Rank("9") != -1 {
+		t.Fatal("rank without a view")
+	}
+	c.SetView([]string{"9", "10", "100", "2"}, t0)
+	for id, want := range map[string]int{"100": 0, "10": 1, "9": 2, "2": 3, "7": -1} {
+		if got := c.Rank(id); got != want {
+			t.Errorf("Rank(%s) = %d, want %d (numeric order, highest first)", id, got, want)
+		}
+	}
+}
+
+// A full pending queue drops its lowest seq and says so, so that the node
+// can count it.
+func TestPendingOverflowIsReported(t *testing.T) {
+	rt := newFakeRuntime(1)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo"), MaxPending: 2})
+	c.SetView([]string{"5000"}, t0)
+	c.Receive(rt.elect("demo", "5000", "1"), t0)
+	c.Receive(rt.elect("demo", "5000", "2"), t0)
+	a := c.Receive(rt.elect("demo", "5000", "3"), t0)
+	if len(a.Expired) != 1 || a.Expired[0].Reason != ReasonMembers || c.PendingCount() != 2 {
+		t.Fatalf("overflow: expired %v, pending %d", a.Expired, c.PendingCount())
+	}
+}

@@ -82,7 +82,13 @@ type Config struct {
 	ClusterConfig *cluster.Signed
 	// Identity is this node's Ed25519 key (see LoadIdentity).
 	Identity ed25519.PrivateKey
-	// ViewInterval is how often a node submits its view.
+	// ViewInterval is how often a node submits its view. The leader
+	// submits every min(ViewInterval, lease/4), so that its lease is
+	// renewed well before it runs out and a successor need not wait long
+	// for it after the leader dies; a node whose leader the leader watch
+	// found unreachable submits every min(ViewInterval, lease/8) for up to
+	// two leases, so that the new term starts soon after the old lease
+	// has run out.
 	ViewInterval time.Duration
 
 	// Profile is "local", "lan" or "wan"; Memberlist holds its timing.
@@ -92,6 +98,24 @@ type Config struct {
 	// RefreshInterval is how often the leader asks the runtime to certify
 	// its leadership again.
 	RefreshInterval time.Duration
+	// CallStagger spaces the runtime calls of the member-list scheme after
+	// a membership change: a node waits rank × CallStagger (rank 0 is the
+	// member the policy would name leader of its view, the likely new
+	// leader) plus up to CallStagger/2 of jitter, and calls only if by
+	// then no certificate it accepted covers its view. One call per
+	// change instead of one per node. Zero means no stagger.
+	CallStagger time.Duration
+	// LeaderPingInterval and LeaderTimeout drive the leader watch: a node
+	// that holds a certificate naming another member pings that leader
+	// directly every LeaderPingInterval (one ping in flight; memberlist's
+	// Ping, whose ack must echo the ping's sequence number). When no ack
+	// has arrived for LeaderTimeout and at least two pings in a row
+	// failed, the
+	// leader is unreachable for this node: it leaves this node's election
+	// view at once, without waiting for memberlist's suspicion timeout
+	// (which grows with log10 N). It keeps being pinged while memberlist
+	// lists it, and its first ack brings it back. Zero disables the watch.
+	LeaderPingInterval, LeaderTimeout time.Duration
 	// PendingFor is how long a certificate for a view other than the
 	// node's may wait for the view to converge.
 	PendingFor time.Duration
@@ -112,10 +136,15 @@ type Config struct {
 
 	// OnStartedLeading runs, in its own goroutine, when this node becomes
 	// the leader. Its context is cancelled when leadership is lost or the
-	// node shuts down. seq is the certificate's sequence number: hand it to
-	// storage as a fencing token.
-	OnStartedLeading func(ctx context.Context, seq uint64)
-	// OnStoppedLeading runs when this node stops being the leader.
+	// node shuts down. token is the fencing token to hand to storage: the
+	// seq (signed views: the term) of the certificate that made this node
+	// leader. It does not change during the leadership (refreshes raise
+	// the held certificate's seq, not the token); with signed views a new
+	// term that keeps this node as leader ends this leadership and starts
+	// another with the new term. Leadership.Token returns the same value.
+	OnStartedLeading func(ctx context.Context, token uint64)
+	// OnStoppedLeading runs, in its own goroutine, when this node stops
+	// being the leader.
 	OnStoppedLeading func()
 
 	// Logger receives logs; nil means slog.Default().
@@ -132,7 +161,10 @@ type Config struct {
 var Profiles = []string{"local", "lan", "wan"}
 
 // DefaultLocalConfig is tuned for nodes on one host or a fast, quiet
-// network: failures are detected in about a second.
+// network: a leader's failure is detected in about half a second by the
+// leader watch (ping every 100 ms, unreachable after 500 ms without an
+// ack, as raft's 500 ms heartbeat timeout), other members' in about a
+// second by memberlist.
 //
 // The memberlist timing, and why (docs/ELECTION.md, "Failure detection"):
 // ProbeInterval 200ms, ProbeTimeout 100ms, IndirectChecks 3,
@@ -160,24 +192,32 @@ func DefaultLocalConfig() *Config {
 	c := defaults("local", ml, 30*time.Second)
 	c.ViewInterval = 250 * time.Millisecond
 	c.ReconnectInterval = time.Second
+	c.CallStagger = 20 * time.Millisecond
+	c.LeaderPingInterval, c.LeaderTimeout = 100*time.Millisecond, 500*time.Millisecond
 	return c
 }
 
 // DefaultLANConfig uses memberlist's LAN timing (probe every 1 s, suspicion
-// 4 × log10(N) × 1 s): failover in several seconds, robust on busy
-// networks.
+// 4 × log10(N) × 1 s) and a leader watch of 500 ms pings and a 2.5 s
+// timeout: a leader's failure is detected in about 2.5 s at any N, robust
+// on busy networks.
 func DefaultLANConfig() *Config {
 	c := defaults("lan", memberlist.DefaultLANConfig(), time.Minute)
 	c.ReconnectInterval = 10 * time.Second
 	c.ViewInterval = time.Second
+	c.CallStagger = 100 * time.Millisecond
+	c.LeaderPingInterval, c.LeaderTimeout = 500*time.Millisecond, 2500*time.Millisecond
 	return c
 }
 
-// DefaultWANConfig uses memberlist's WAN timing (probe every 5 s).
+// DefaultWANConfig uses memberlist's WAN timing (probe every 5 s) and a
+// leader watch of 2 s pings and a 10 s timeout.
 func DefaultWANConfig() *Config {
 	c := defaults("wan", memberlist.DefaultWANConfig(), 5*time.Minute)
 	c.ReconnectInterval = 30 * time.Second
 	c.ViewInterval = 5 * time.Second
+	c.CallStagger = 500 * time.Millisecond
+	c.LeaderPingInterval, c.LeaderTimeout = 2*time.Second, 10*time.Second
 	return c
 }
 

@@ -32,7 +32,10 @@ type suspect struct {
 
 // suspectDeparture starts confirming a reported death.
 func (n *Node) suspectDeparture(name string, now time.Time) {
-	if n.term == nil || name == n.cfg.Name {
+	if n.term == nil || name == n.cfg.Name || n.unreachable(name) {
+		// Not needed when the leader watch's own pings already failed:
+		// that is the first-hand evidence, and re-adding the member to
+		// the view until one more ping fails would undo the watch.
 		return
 	}
 	addr := n.members.goneAddr(name)

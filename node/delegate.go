@@ -13,7 +13,8 @@ import (
 const (
 	msgCert byte = 1
 	// msgGoodbye announces a graceful leave; the body is the member ID.
-	// It only labels the departure in status ("left" rather than "dead").
+	// It labels the departure in status ("left" rather than "dead"), and
+	// the node stops trying to reconnect to a member that left.
 	msgGoodbye byte = 2
 	// maxGoodbyeName bounds the member ID a goodbye may carry.
 	maxGoodbyeName = 128
@@ -54,25 +55,26 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 func (n *Node) receive(b []byte, via string) {
 	switch {
 	case len(b) == 0:
-		n.metrics.dropped.WithLabelValues("empty").Inc()
+		n.metrics.drop("empty")
 		return
 	case len(b) > maxMessage:
-		n.metrics.dropped.WithLabelValues("oversized").Inc()
+		n.metrics.drop("oversized")
 		return
 	case b[0] == msgGoodbye:
 		if name := string(b[1:]); name != "" && len(name) <= maxGoodbyeName {
 			n.post(input{kind: inGoodbye, from: name})
 		} else {
-			n.metrics.dropped.WithLabelValues("malformed").Inc()
+			n.metrics.drop("malformed")
 		}
 		return
 	case b[0] != msgCert:
-		n.metrics.dropped.WithLabelValues("unknown_type").Inc()
+		n.metrics.drop("unknown_type")
 		return
 	}
 	cert, err := election.DecodeCertificate(b[1:])
 	if err != nil {
-		n.metrics.dropped.WithLabelValues("malformed").Inc()
+		n.metrics.drop("malformed")
+		n.metrics.malformedCerts.Add(1)
 		n.metrics.rejected.WithLabelValues(string(election.ReasonMalformed)).Inc()
 		n.log.Debug("malformed certificate dropped", "via", via, "err", err)
 		return
@@ -91,8 +93,12 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 }
 
 func (e *events) NotifyLeave(m *memberlist.Node) {
-	// memberlist does not say whether m left or failed; a goodbye
-	// message (or its absence) tells, and the loop sorts it out.
+	if m.Name == e.n.cfg.Name {
+		return // this node leaving: not a departure to report
+	}
+	// memberlist does not say whether m left or failed (it keeps the
+	// state in a field it does not hand out); a goodbye message (or its
+	// absence) tells, and the loop sorts it out.
 	e.n.members.leave(m, true, time.Now())
 	e.n.post(input{kind: inView, from: m.Name, departed: "dead"})
 }
@@ -102,38 +108,70 @@ func (e *events) NotifyUpdate(m *memberlist.Node) {
 	e.n.post(input{kind: inView})
 }
 
-// certBroadcast is a certificate in memberlist's broadcast queue. A newer
-// one replaces an older one still queued.
-type certBroadcast struct{ msg []byte }
+// certBroadcast is a certificate in memberlist's broadcast queue. A queued
+// certificate is replaced only by one that supersedes it: the same scheme
+// and a higher seq (member list) or a higher term, or the same term with a
+// later receipt (signed views). It must not be a memberlist
+// NamedBroadcast: the queue replaces those by name, whatever Invalidates
+// says.
+type certBroadcast struct {
+	msg   []byte
+	views bool   // a term certificate (signed views)
+	term  uint64 // signed views only
+	seq   uint64 // the receipt's seq
+}
 
+func newCertBroadcast(cert *election.Certificate, views bool, term uint64) *certBroadcast {
+	return &certBroadcast{msg: append([]byte{msgCert}, cert.Encode()...), views: views, term: term, seq: cert.Seq()}
+}
+
+// Invalidates implements memberlist.Broadcast.
 func (b *certBroadcast) Invalidates(other memberlist.Broadcast) bool {
-	_, ok := other.(*certBroadcast)
-	return ok
+	o, ok := other.(*certBroadcast)
+	if !ok || o.views != b.views {
+		return false
+	}
+	if b.views {
+		return b.term > o.term || (b.term == o.term && b.seq > o.seq)
+	}
+	return b.seq > o.seq
 }
 func (b *certBroadcast) Message() []byte { return b.msg }
 func (b *certBroadcast) Finished()       {}
-func (b *certBroadcast) Name() string    { return "vouch-cert" }
 
 // relay spreads an accepted certificate: piggybacked on gossip when it fits
-// a packet, otherwise over TCP to a few random members (every member when
-// it came from the runtime), who relay it in turn.
-func (n *Node) relay(cert *election.Certificate) {
-	msg := append([]byte{msgCert}, cert.Encode()...)
+// a packet, otherwise over TCP to a few random members, who relay it in
+// turn. With direct (a failover certificate this node got from the
+// runtime) it also goes straight to every member (UDP when it fits a
+// packet, TCP otherwise): one message per member, once per failover, so
+// that the failover does not wait for gossip rounds to reach everyone
+// (about log3 N rounds of GossipInterval); gossip repairs what is lost.
+// Only failovers: while a cluster forms, the leader changes with every
+// join, and sending every such certificate to every member (each copy
+// verified by its receiver) saturated 100 nodes sharing two cores.
+func (n *Node) relay(cert *election.Certificate, term uint64, fromRuntime bool) {
+	b := newCertBroadcast(cert, n.term != nil, term)
+	msg := b.msg
+	var peers []peer
+	for _, p := range n.members.list() {
+		if p.name != n.cfg.Name && !n.unreachable(p.name) && !n.ignored[p.name] {
+			peers = append(peers, p)
+		}
+	}
 	if len(msg) <= n.cfg.Memberlist.UDPBufferSize-64 {
-		n.queue.QueueBroadcast(&certBroadcast{msg: msg})
+		n.queue.QueueBroadcast(b)
+		if fromRuntime {
+			for _, p := range peers {
+				n.ml.SendBestEffort(p.node(), msg)
+			}
+		}
 		return
 	}
-	peers := n.members.list()
 	n.rng.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	sent := 0
+	if !fromRuntime && len(peers) > 3 {
+		peers = peers[:3]
+	}
 	for _, p := range peers {
-		if p.name == n.cfg.Name {
-			continue
-		}
-		if sent >= 3 {
-			break
-		}
 		go n.ml.SendReliable(p.node(), msg)
-		sent++
 	}
 }

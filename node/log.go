@@ -28,15 +28,31 @@ func (l *memberlistLog) Write(p []byte) (int, error) {
 	if i := strings.Index(line, "memberlist: "); i >= 0 {
 		line = line[i+len("memberlist: "):]
 	}
-	switch {
-	case strings.Contains(line, "Failed to decode"), strings.Contains(line, "decode"),
-		strings.Contains(line, "Failed to decrypt"), strings.Contains(line, "message type"),
-		strings.Contains(line, "label"), strings.Contains(line, "too small"), strings.Contains(line, "checksum"):
-		l.n.metrics.dropped.WithLabelValues("bad_packet").Inc()
+	if badPacket(line) {
+		l.n.metrics.drop("bad_packet")
 		level = slog.LevelDebug // counted; a flood must not flood the log
 	}
 	l.n.log.Log(context.Background(), level, line, "source", "memberlist")
 	return len(p), nil
+}
+
+// badPacketLines are the parts of memberlist's log lines (lowercased) that
+// report a packet or stream it dropped as malformed, foreign or
+// undecodable. memberlist counts none of these itself.
+var badPacketLines = []string{
+	"decode", "decrypt", "decompress", "message type", "msg type", "msgtype",
+	"label", "too small", "checksum", "not supported", "truncated",
+	"failed to receive", "failed to read remote state", "push/pull merge", "unexpected node",
+}
+
+func badPacket(line string) bool {
+	l := strings.ToLower(line)
+	for _, s := range badPacketLines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // eventLog writes the JSON-lines event log (Config.EventLog).

@@ -61,6 +61,9 @@ func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) {
 	p := copyPeer(m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.alive == nil {
+		s.alive, s.gone = map[string]peer{}, map[string]gonePeer{}
+	}
 	delete(s.alive, p.name)
 	if failed && s.gone != nil {
 		if len(s.gone) >= 1024 {
@@ -113,6 +116,28 @@ func (s *memberSet) goneAddr(name string) net.Addr {
 		return nil
 	}
 	return &net.UDPAddr{IP: g.addr, Port: int(g.port)}
+}
+
+// addr returns the UDP address of a current member, or nil.
+func (s *memberSet) addr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.alive[name]
+	if !ok {
+		return nil
+	}
+	return &net.UDPAddr{IP: p.addr, Port: int(p.port)}
+}
+
+// addresses returns the host:port of every current member.
+func (s *memberSet) addresses() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]bool, len(s.alive))
+	for _, p := range s.alive {
+		out[p.address()] = true
+	}
+	return out
 }
 
 // has reports whether name is a current member.

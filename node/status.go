@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"sort"
 	"time"
 
 	"vouch/election"
@@ -11,32 +12,53 @@ import (
 type Leadership struct {
 	// Leader is the leader's member ID; "" when no certificate is held.
 	Leader string `json:"leader"`
-	// Seq is the fencing token: the certificate's receipt seq, or its
-	// term with signed views.
+	// Seq is the held certificate's receipt seq, or its term with signed
+	// views. With the member list it grows every time the leader's
+	// leadership is certified again (every RefreshInterval and on every
+	// membership change), so it is NOT a fencing token: an old leader cut
+	// off from the others keeps certifying itself and its Seq keeps
+	// growing. Use Token.
 	Seq uint64 `json:"seq"`
-	// Self reports whether this node is the leader.
+	// Self reports whether this node is the leader (with signed views:
+	// and holds a valid lease).
 	Self bool `json:"self"`
+	// Token is the fencing token of this node's current leadership, the
+	// value OnStartedLeading received: the seq (signed views: the term)
+	// of the certificate that made it leader. It changes only when a new
+	// leadership starts. 0 when this node does not lead.
+	Token uint64 `json:"token"`
 }
 
-// Status is a snapshot of a node, served at GET /status.
+// Status is a snapshot of a node, served at GET /status. Every field is
+// documented in docs/API.md, "Node status and metrics".
 type Status struct {
-	Name        string                     `json:"name"`
-	Cluster     string                     `json:"cluster"`
-	State       string                     `json:"state"`
-	Addr        string                     `json:"addr"`
-	Leader      string                     `json:"leader"`
-	Seq         uint64                     `json:"seq"`
-	IsLeader    bool                       `json:"is_leader"`
-	View        []string                   `json:"view"`
-	Members     []MemberStatus             `json:"members"`
-	Departed    map[string]string          `json:"departed,omitempty"`
-	Certificate *CertificateStatus         `json:"certificate,omitempty"`
-	Runtime     RuntimeStatus              `json:"runtime"`
-	Rejections  map[election.Reason]uint64 `json:"rejections"`
-	Pending     int                        `json:"pending_certificates"`
-	Accepted    uint64                     `json:"certificates_accepted"`
-	Health      int                        `json:"health_score"`
-	Time        time.Time                  `json:"time"`
+	Name     string `json:"name"`
+	Cluster  string `json:"cluster"`
+	State    string `json:"state"`
+	Addr     string `json:"addr"`
+	Leader   string `json:"leader"`
+	Seq      uint64 `json:"seq"`
+	IsLeader bool   `json:"is_leader"`
+	// FencingToken is Leadership.Token: 0 unless this node leads.
+	FencingToken uint64         `json:"fencing_token"`
+	View         []string       `json:"view"`
+	Members      []MemberStatus `json:"members"`
+	// Departed maps members that left this node's view to how: "left",
+	// "dead" or "unreachable" (the leader watch).
+	Departed    map[string]string  `json:"departed,omitempty"`
+	Certificate *CertificateStatus `json:"certificate,omitempty"`
+	Runtime     RuntimeStatus      `json:"runtime"`
+	// Rejections counts refused certificates by reason, malformed ones
+	// (refused by the decoder before the core) included.
+	Rejections map[election.Reason]uint64 `json:"rejections"`
+	// Dropped counts messages dropped before the election core, by reason.
+	Dropped  map[string]uint64 `json:"dropped"`
+	Pending  int               `json:"pending_certificates"`
+	Accepted uint64            `json:"certificates_accepted"`
+	Health   int               `json:"health_score"`
+	// LeaderWatch lists the members the leader watch pings.
+	LeaderWatch []WatchStatus `json:"leader_watch,omitempty"`
+	Time        time.Time     `json:"time"`
 	// Mode is "member list (seq)" or "signed views (terms)"; in the
 	// latter Seq is the term and LeaseUntil when this node's leadership
 	// lapses unless the runtime renews it.
@@ -46,15 +68,31 @@ type Status struct {
 	cert *election.Certificate
 }
 
-// MemberStatus is one member as memberlist sees it.
+// MemberStatus is one member as this node sees it.
 type MemberStatus struct {
-	Name  string `json:"name"`
-	Addr  string `json:"addr"`
+	Name string `json:"name"`
+	Addr string `json:"addr,omitempty"`
+	// State is "alive"; "unreachable" when memberlist lists it but the
+	// leader watch gets no answer from it; "suspect" (signed views) when
+	// memberlist reported it dead and this node's own ping has not yet
+	// confirmed it; "ignored" when its name is not a valid member ID;
+	// "dead" or "left" after it departed. memberlist's own suspicion is
+	// not visible through its API, so members it merely suspects show as
+	// alive.
 	State string `json:"state"`
+	// Since is when it entered that state, for departed and unreachable
+	// members.
+	Since *time.Time `json:"since,omitempty"`
+	// InView reports whether it is in this node's election view.
+	InView bool `json:"in_view"`
 }
 
 // CertificateStatus shows the held certificate.
 type CertificateStatus struct {
+	// From is where this node got it: "runtime" (its own call) or "peer
+	// gossip" / "peer push-pull"; At is when it accepted it.
+	From          string          `json:"from"`
+	At            time.Time       `json:"accepted_at"`
 	Seq           uint64          `json:"seq"`
 	Leader        string          `json:"leader"`
 	Members       []string        `json:"members"`
@@ -70,9 +108,19 @@ type CertificateStatus struct {
 type RuntimeStatus struct {
 	RuntimeInfo
 	Attestation string `json:"attestation"`
-	State       string `json:"state"` // "ok", "unreachable" or "not attested"
-	LastError   string `json:"last_error,omitempty"`
-	RetryAt     string `json:"retry_at,omitempty"`
+	// State is "reachable" (the last call's answer was accepted),
+	// "unreachable" (the last call failed and the node is retrying),
+	// "refused" (the runtime answered, but this node refused the answer
+	// and is retrying; Detail says why and what to do), "unknown" (the
+	// last call failed, but the node has not needed the runtime since:
+	// its certificate came from a peer) or "not attested".
+	State string `json:"state"`
+	// Detail says the same in a sentence, with times.
+	Detail      string     `json:"detail"`
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	RetryAt     string     `json:"retry_at,omitempty"`
 }
 
 // publish refreshes the snapshot readers see. Called by the loop.
@@ -97,11 +145,12 @@ func (n *Node) publish() {
 	if n.term != nil {
 		st.IsLeader = n.leading
 	}
+	st.FencingToken = n.token
 	st.View = n.core.View()
 	if len(n.departures) > 0 {
 		st.Departed = make(map[string]string, len(n.departures))
 		for k, v := range n.departures {
-			st.Departed[k] = v
+			st.Departed[k] = v.how
 		}
 	}
 	st.Rejections = n.core.Rejections()
@@ -111,41 +160,148 @@ func (n *Node) publish() {
 		st.Rejections = n.term.Rejections()
 		st.Accepted = n.term.Accepted()
 	}
-	info := n.cfg.Runtime.Describe()
-	st.Runtime = RuntimeStatus{RuntimeInfo: info, State: "ok", Attestation: info.Platform}
-	if info.Simulated {
-		st.Runtime.Attestation = "SIMULATED (development only)"
+	if k := n.metrics.malformedCerts.Load(); k > 0 {
+		st.Rejections[election.ReasonMalformed] += k
 	}
-	if n.trustKey == nil {
-		st.Runtime.State = "not attested"
-	}
-	if n.runtimeErr != nil {
-		st.Runtime.State = "unreachable"
-		st.Runtime.LastError = n.runtimeErr.Error()
-		if !n.nextCall.IsZero() {
-			st.Runtime.RetryAt = n.nextCall.UTC().Format(time.RFC3339Nano)
-		}
-	}
+	st.Dropped = n.metrics.droppedCounts.snapshot()
+	st.Runtime = n.runtimeStatus(time.Now())
+	var held *election.Certificate
 	if n.term != nil {
 		if cert, o := n.term.Held(); cert != nil {
-			st.cert = cert
+			held = cert
 			st.Certificate = &CertificateStatus{Seq: o.Term, Leader: o.Leader, MembersDigest: o.MembersDigest,
 				Output: json.RawMessage(cert.Output), Receipt: cert.Receipt, Wire: cert.Encode()}
 		}
 	} else if cert, o := n.core.Held(); cert != nil {
-		st.cert = cert
+		held = cert
 		st.Certificate = &CertificateStatus{Seq: cert.Seq(), Leader: o.Leader, Members: o.Members, MembersDigest: o.MembersDigest,
 			Output: json.RawMessage(cert.Output), Receipt: cert.Receipt, Wire: cert.Encode()}
+	}
+	if st.Certificate != nil {
+		st.cert = held
+		st.Certificate.From, st.Certificate.At = n.certFrom, n.certAt.UTC()
 	}
 	if n.ml != nil {
 		st.Health = n.ml.GetHealthScore()
 		n.metrics.health.Set(float64(st.Health))
-		for _, m := range n.members.list() {
-			st.Members = append(st.Members, MemberStatus{Name: m.name, Addr: m.address(), State: "alive"})
-		}
+	}
+	st.Members = n.memberStatus(st.View)
+	st.LeaderWatch = n.watchStatus()
+	byState := map[string]int{}
+	for _, m := range st.Members {
+		byState[m.State]++
+	}
+	for _, s := range memberStates {
+		n.metrics.membersByState.WithLabelValues(s).Set(float64(byState[s]))
 	}
 	n.metrics.pending.Set(float64(st.Pending))
 	n.status.Store(st)
+}
+
+// memberStatus lists the members this node knows of: memberlist's current
+// members, the suspects it is still confirming and the departed ones.
+func (n *Node) memberStatus(view []string) []MemberStatus {
+	inView := make(map[string]bool, len(view))
+	for _, id := range view {
+		inView[id] = true
+	}
+	var out []MemberStatus
+	listed := map[string]bool{}
+	for _, m := range n.members.list() {
+		listed[m.name] = true
+		ms := MemberStatus{Name: m.name, Addr: m.address(), State: "alive", InView: inView[m.name]}
+		switch w := n.watch[m.name]; {
+		case n.ignored[m.name]:
+			ms.State = "ignored"
+		case w != nil && w.unreachable:
+			ms.State, ms.Since = "unreachable", timePtr(w.since)
+		}
+		out = append(out, ms)
+	}
+	for name := range n.suspects {
+		if !listed[name] {
+			listed[name] = true
+			out = append(out, MemberStatus{Name: name, State: "suspect", InView: inView[name]})
+		}
+	}
+	for name, d := range n.departures {
+		if !listed[name] {
+			out = append(out, MemberStatus{Name: name, State: d.how, Since: timePtr(d.at)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}
+
+// runtimeStatus says what the node knows of the runtime. A node stops
+// calling once it holds a certificate that covers its view, so an old
+// failure says nothing about the runtime now: then the state is "unknown",
+// not "unreachable".
+func (n *Node) runtimeStatus(now time.Time) RuntimeStatus {
+	info := n.cfg.Runtime.Describe()
+	rs := RuntimeStatus{RuntimeInfo: info, Attestation: info.Platform}
+	if info.Simulated {
+		rs.Attestation = "SIMULATED (development only)"
+	}
+	t := n.rt
+	if !t.lastOK.IsZero() {
+		rs.LastSuccess = timePtr(t.lastOK)
+	}
+	if !t.lastFail.IsZero() {
+		rs.LastFailure = timePtr(t.lastFail)
+		rs.LastError = t.err.Error()
+	}
+	ago := func(at time.Time) string {
+		return at.UTC().Format(time.RFC3339) + ", " + now.Sub(at).Round(time.Second).String() + " ago"
+	}
+	failedLast := !t.lastFail.IsZero() && !t.lastFail.Before(t.lastOK)
+	retrying := n.needsRuntime()
+	if failedLast && retrying && !n.nextCall.IsZero() {
+		rs.RetryAt = n.nextCall.UTC().Format(time.RFC3339Nano)
+	}
+	switch {
+	case n.trustKey == nil:
+		rs.State = "not attested"
+		rs.Detail = "the runtime has not been attested yet; retrying"
+		if failedLast {
+			rs.Detail = "attestation failed at " + ago(t.lastFail) + ": " + rs.LastError + "; retrying"
+		}
+	case failedLast && t.refused && retrying:
+		rs.State = "refused"
+		rs.Detail = "the runtime answers, but this node refused its last answer (" + ago(t.lastFail) + "): " + rs.LastError
+	case failedLast && retrying:
+		rs.State = "unreachable"
+		rs.Detail = "the last call failed at " + ago(t.lastFail) + "; retrying with backoff and keeping the last valid leader"
+	case failedLast:
+		rs.State = "unknown"
+		rs.Detail = "the last call failed at " + ago(t.lastFail) + "; this node has not needed the runtime since"
+		if n.certFrom != "" && n.certAt.After(t.lastFail) {
+			rs.Detail += ": its current certificate came from " + n.certFrom + " at " + ago(n.certAt)
+		}
+	default:
+		rs.State = "reachable"
+		rs.Detail = "the last call succeeded at " + ago(t.lastOK)
+	}
+	return rs
+}
+
+// needsRuntime reports whether the node is trying to reach the runtime: it
+// has no certificate for its view, it leads (and must refresh), or it runs
+// signed views (it submits its view every ViewInterval).
+func (n *Node) needsRuntime() bool {
+	if n.term != nil || n.trustKey == nil {
+		return true
+	}
+	if n.core.Wanted() != nil {
+		return true
+	}
+	leader, _ := n.core.Leader()
+	return leader == n.cfg.Name
 }
 
 // Status returns the latest snapshot.
@@ -154,7 +310,7 @@ func (n *Node) Status() *Status { return n.status.Load() }
 // Leader returns the current leadership as this node has verified it.
 func (n *Node) Leader() Leadership {
 	st := n.status.Load()
-	return Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader}
+	return Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
 }
 
 // Subscribe returns a channel that receives the leadership every time the

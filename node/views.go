@@ -53,9 +53,35 @@ func (n *Node) maybeSubmit(now time.Time) {
 		return
 	}
 	n.calling, n.viewDirty = true, false
-	n.nextView = now.Add(n.cfg.ViewInterval)
+	n.nextView = now.Add(n.viewInterval(now))
+	n.wakeAt(n.nextView)
 	n.metrics.views.Inc()
 	go n.submit(body, now)
+}
+
+// viewInterval is how long until the next submission. The leader renews
+// every min(ViewInterval, lease/4): a successor can take over only once
+// the lease has run out after the leader's last renewal, so renewing often
+// keeps the failover close to the lease minus a quarter, not minus a whole
+// ViewInterval. A node whose leader the leader watch found unreachable
+// submits every min(ViewInterval, lease/8) for up to two leases: the
+// runtime starts the next term at the first submission after the old
+// lease ran out on its side, and waiting a whole ViewInterval for it would
+// add up to that much to the failover. Both go out on a timer, not on the
+// loop's 100 ms tick.
+func (n *Node) viewInterval(now time.Time) time.Duration {
+	d := n.cfg.ViewInterval
+	_, o := n.term.Held()
+	if o == nil || o.Lease() <= 0 {
+		return d
+	}
+	switch {
+	case o.Leader == n.cfg.Name:
+		d = min(d, o.Lease()/4)
+	case n.leaderLostRecently(now, o.Lease()):
+		d = min(d, o.Lease()/8)
+	}
+	return max(d, 10*time.Millisecond)
 }
 
 func (n *Node) submit(body []byte, sentAt time.Time) {
@@ -87,6 +113,7 @@ func (n *Node) submitted(in input, now time.Time) {
 		// The runtime answered, but will not renew our lease: a majority
 		// does not see us. Not a runtime failure.
 		n.calling = false
+		n.answered(now)
 		n.log.Warn("lease not renewed", "detail", in.err.Error())
 		return
 	}
@@ -94,15 +121,20 @@ func (n *Node) submitted(in input, now time.Time) {
 		return
 	}
 	a := n.term.Receive(in.cert)
+	var got election.TermOutcome
+	json.Unmarshal(in.cert.Output, &got)
 	if a.Rejected != nil && a.Rejected.Reason == election.ReasonNoLeader {
 		n.log.Debug("no leader yet: waiting for a majority of views")
-		var o election.TermOutcome
-		if json.Unmarshal(in.cert.Output, &o) == nil {
-			n.configAck = o.ConfigDigest
-		}
+		n.configAck = got.ConfigDigest
+		n.answered(now)
 		return
 	}
 	n.handleTerm(a, "runtime", in.sentAt)
+	if why := n.refusal(a.Rejected, got.Term, "term"); why != nil {
+		n.refused(now, why)
+		return
+	}
+	n.answered(now)
 	if _, o := n.term.Held(); o != nil {
 		n.configAck = o.ConfigDigest
 		// Our own submission came back naming us: the lease runs from
@@ -133,14 +165,27 @@ func (n *Node) handleTerm(a election.TermActions, source string, sentAt time.Tim
 	}
 	o := a.Outcome
 	n.metrics.seq.Set(float64(o.Term))
+	n.certFrom, n.certAt = source, time.Now()
 	n.events.acceptedTerm(a.Accepted, o)
 	n.saveSeq(o.Term)
-	n.relay(a.Accepted)
-	n.log.Info("leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "from", source)
+	cause := ""
 	if a.LeaderChanged != nil {
-		if a.LeaderChanged.Previous != "" {
-			n.metrics.leaderChanges.Inc()
-		}
+		cause = n.leaderChanged(a.LeaderChanged.Previous)
+	}
+	n.relay(a.Accepted, o.Term, source == "runtime" && cause == causeFailed)
+	n.log.Info("leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "cause", cause, "from", source)
+	if n.leading && o.Leader == n.cfg.Name && n.token != o.Term {
+		// A new term that keeps this node as leader (a configuration
+		// change, or a runtime that restarted): restart the leadership
+		// with the new term as its fencing token, so the token a leader
+		// hands to storage is always current. It acts again once its
+		// next submission renews its lease under the new term.
+		n.log.Info("new term with the same leader: restarting the leadership under it", "term", o.Term, "previous_token", n.token)
+		n.leading, n.leaseUntil = false, time.Time{}
+		n.stopLeading()
+		n.viewDirty = true // renew now
+	}
+	if a.LeaderChanged != nil {
 		n.notify()
 	}
 }
@@ -164,13 +209,6 @@ func (n *Node) checkLease(now time.Time) {
 		n.stopLeading()
 		n.notify()
 	}
-}
-
-// wakeAt makes the loop run at t. The runtime may start the next term as
-// soon as the lease has run out on its side, so the leader must stop when
-// its lease runs out, not at the loop's next tick (up to 100 ms later).
-func (n *Node) wakeAt(t time.Time) {
-	time.AfterFunc(time.Until(t), func() { n.post(input{kind: inView}) })
 }
 
 // isLeaseRefusal reports whether the runtime refused to renew the lease.

@@ -4,17 +4,26 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"vouch/client"
 	"vouch/cluster"
+	"vouch/election"
 	"vouch/functions"
 	"vouch/internal/enclavetest"
 	"vouch/node"
+	"vouch/receipt"
 )
 
 // viewsCluster deploys the election function and returns a signed
@@ -140,5 +149,155 @@ func TestSignedViewsElectAndFailOver(t *testing.T) {
 			t.Fatalf("term %d had two acting leaders: %s and %s", tm, prev, name)
 		}
 		byTerm[key] = name
+	}
+}
+
+// termRuntime stands in for the stateful election function: every
+// submission gets the current term's certificate with a fresh receipt, and
+// bump starts a new term that keeps the same leader (as a configuration
+// change does).
+type termRuntime struct {
+	key     ed25519.PrivateKey
+	id, sum string
+	digest  string
+	leader  string
+	lease   time.Duration
+	mu      sync.Mutex
+	term    uint64
+	seq     uint64
+	submits atomic.Int64
+}
+
+func (r *termRuntime) Key(context.Context) (ed25519.PublicKey, error) {
+	return r.key.Public().(ed25519.PublicKey), nil
+}
+
+func (r *termRuntime) Elect(context.Context, string, []string) (*election.Certificate, error) {
+	return nil, errors.New("unused")
+}
+
+func (r *termRuntime) Describe() node.RuntimeInfo { return node.RuntimeInfo{URL: "fake"} }
+
+func (r *termRuntime) bump() {
+	r.mu.Lock()
+	r.term++
+	r.mu.Unlock()
+}
+
+func (r *termRuntime) Submit(_ context.Context, input []byte) (*election.Certificate, error) {
+	r.submits.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	now := time.Now()
+	out, _ := json.Marshal(election.TermOutcome{Cluster: "demo", ConfigDigest: r.digest, Term: r.term, Leader: r.leader,
+		MembersDigest: strings.Repeat("0", 64), IssuedAtMs: now.UnixMilli(), LeaseMs: r.lease.Milliseconds(), Policy: cluster.PolicyHighest, Mode: "closed"})
+	rc := receipt.Receipt{FunctionID: r.id, FunctionChecksum: r.sum, InputSHA256: receipt.SHA256Hex(input), OutputSHA256: receipt.SHA256Hex(out), Seq: r.seq, Time: now}
+	if err := rc.Sign(r.key); err != nil {
+		return nil, err
+	}
+	return &election.Certificate{Output: out, Receipt: rc}, nil
+}
+
+func newTermNode(t *testing.T, rt *termRuntime, tune func(*node.Config)) *node.Node {
+	t.Helper()
+	_, owner, _ := ed25519.GenerateKey(rand.Reader)
+	_, me, _ := ed25519.GenerateKey(rand.Reader)
+	sc, err := cluster.Sign(cluster.Config{Cluster: "demo", Version: 1, Owner: owner.Public().(ed25519.PublicKey), Policy: cluster.PolicyHighest,
+		LeaseMillis: rt.lease.Milliseconds(), ViewTTLMillis: 1000, Members: []cluster.Member{{ID: "a", Key: me.Public().(ed25519.PublicKey)}}}, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rk, _ := ed25519.GenerateKey(rand.Reader)
+	rt.key, rt.id, rt.sum, rt.digest, rt.leader = rk, "fn", strings.Repeat("ab", 32), sc.Config.Digest(), "a"
+	cfg := node.DefaultLocalConfig()
+	cfg.Name, cfg.Cluster, cfg.BindPort = "a", "demo", 0
+	cfg.Runtime, cfg.FunctionID, cfg.Checksum = rt, rt.id, rt.sum
+	cfg.ClusterConfig, cfg.Identity = sc, me
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if tune != nil {
+		tune(cfg)
+	}
+	n, err := node.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Kill)
+	return n
+}
+
+// With signed views the term is the fencing token. A new term that keeps
+// the same leader must restart the leadership under the new term: the old
+// context ends and OnStartedLeading runs again with the new term, so the
+// token the leader hands to storage is always current.
+func TestNewTermRestartsLeadership(t *testing.T) {
+	rt := &termRuntime{lease: time.Second, term: 1}
+	type start struct {
+		ctx  context.Context
+		term uint64
+	}
+	starts := make(chan start, 8)
+	stops := make(chan struct{}, 8)
+	n := newTermNode(t, rt, func(c *node.Config) {
+		c.OnStartedLeading = func(ctx context.Context, term uint64) { starts <- start{ctx, term} }
+		c.OnStoppedLeading = func() { stops <- struct{}{} }
+	})
+	var first start
+	select {
+	case first = <-starts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never led")
+	}
+	if first.term != 1 {
+		t.Fatalf("led term %d, want 1", first.term)
+	}
+	rt.bump()
+	var second start
+	select {
+	case second = <-starts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new term did not restart the leadership")
+	}
+	if second.term != 2 || first.ctx.Err() == nil || second.ctx.Err() != nil {
+		t.Fatalf("restart: term %d, old context %v, new context %v", second.term, first.ctx.Err(), second.ctx.Err())
+	}
+	select {
+	case <-stops:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnStoppedLeading did not run for the old term")
+	}
+	poll(t, 5*time.Second, "token", func() error {
+		if l := n.Leader(); l.Token != 2 || l.Seq != 2 || !l.Self {
+			return fmt.Errorf("leadership %+v", l)
+		}
+		return nil
+	})
+}
+
+// Signed views: a runtime whose terms are below the node's floor has had
+// its state reset. The node refuses the answers, backs off and says why.
+func TestViewsRefusedAnswersBackOff(t *testing.T) {
+	rt := &termRuntime{lease: time.Second, term: 1}
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "last_seq"), []byte("100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := newTermNode(t, rt, func(c *node.Config) { c.DataDir = data })
+	start := time.Now()
+	poll(t, 5*time.Second, "refused", func() error {
+		if rs := n.Status().Runtime; rs.State != "refused" || !strings.Contains(rs.Detail, "term 1 is below this node's floor 100") {
+			return errors.New(rs.State + ": " + rs.Detail)
+		}
+		return nil
+	})
+	for time.Since(start) < 3*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Views go out every 250 ms (12 in 3 s); backing off sends fewer.
+	if k := rt.submits.Load(); k > 9 {
+		t.Fatalf("%d submissions in 3 s while every answer is refused", k)
 	}
 }
