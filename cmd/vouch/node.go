@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"vouch/client"
 	"vouch/cluster"
 	"vouch/node"
+	"vouch/token"
 )
 
 // defaultRefFile is the original demo's file name for the function
@@ -193,6 +195,7 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	if info := cfg.Runtime.Describe(); info.Simulated {
 		logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
 	}
+	go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
@@ -252,4 +255,44 @@ func splitHostPort(s string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, p, nil
+}
+
+// warnTokenExpiry says when the node's function token expires: at start,
+// an hour before, and when it has (the runtime then refuses every call, and
+// elections stall). It reads the token's exp claim without verifying the
+// token: only the runtime decides whether it is valid.
+func warnTokenExpiry(ctx context.Context, logger *slog.Logger, tok string, now func() time.Time) {
+	c, err := token.Parse(tok)
+	if err != nil {
+		return
+	}
+	hint := "mint a new reference with `vouch token <ID> --function-checksum <SUM> --expiry DURATION -o json --out FILE` and restart the node with it"
+	left := c.ExpiresAt.Sub(now())
+	switch {
+	case left <= 0:
+		logger.Error("the function token has expired: the runtime will refuse this node's calls", "expired_at", c.ExpiresAt.UTC(), "hint", hint)
+		return
+	case left < time.Hour:
+		logger.Warn("the function token expires within the hour: then the runtime refuses this node's calls", "expires_at", c.ExpiresAt.UTC(), "in", left.Round(time.Second), "hint", hint)
+	default:
+		logger.Info("function token valid", "expires_at", c.ExpiresAt.UTC(), "in", left.Round(time.Minute))
+	}
+	for _, at := range []time.Time{c.ExpiresAt.Add(-time.Hour), c.ExpiresAt} {
+		d := at.Sub(now())
+		if d <= 0 {
+			continue
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if at.Equal(c.ExpiresAt) {
+			logger.Error("the function token has expired: the runtime will refuse this node's calls", "expired_at", c.ExpiresAt.UTC(), "hint", hint)
+		} else {
+			logger.Warn("the function token expires in an hour: then the runtime refuses this node's calls", "expires_at", c.ExpiresAt.UTC(), "hint", hint)
+		}
+	}
 }

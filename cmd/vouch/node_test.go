@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"vouch/token"
 )
 
 // `-n 5400 5401` used to drop 5401 without a word; stray arguments are a
@@ -62,5 +69,38 @@ func TestDemoExitCodes(t *testing.T) {
 	r = vouch(t, "demo", "--nodes", "3", "--converge-within", "1ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "vouch: error: the cluster did not converge in time") {
 		t.Fatalf("want exit 1 and the convergence error:\n%s", r)
+	}
+}
+
+// The node says when its function token expires: a node whose token runs
+// out would see every runtime call refused and elections stall.
+func TestWarnTokenExpiry(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	iss, err := token.NewIssuer(key, "vouch:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, claims, err := iss.Mint("fn", strings.Repeat("0", 64), 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{claims.ExpiresAt.Add(-90 * time.Minute), "level=INFO msg=\"function token valid\""},
+		{claims.ExpiresAt.Add(-30 * time.Minute), "level=WARN msg=\"the function token expires within the hour"},
+		{claims.ExpiresAt.Add(time.Minute), "level=ERROR msg=\"the function token has expired"},
+	} {
+		var buf bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // no waiting: only what it says at start
+		warnTokenExpiry(ctx, slog.New(slog.NewTextHandler(&buf, nil)), tok, func() time.Time { return c.at })
+		if !strings.Contains(buf.String(), c.want) {
+			t.Errorf("at %v before expiry: log %q lacks %q", claims.ExpiresAt.Sub(c.at), buf.String(), c.want)
+		}
+		if strings.Contains(buf.String(), tok) {
+			t.Error("the token itself was logged")
+		}
 	}
 }
