@@ -320,6 +320,11 @@ func TestNodesSurviveGarbage(t *testing.T) {
 			if uint64(m) < st.Dropped["malformed"] {
 				return fmt.Errorf("/metrics says %v malformed, /status %d", m, st.Dropped["malformed"])
 			}
+			// The process's own metrics are there too (the soak reads
+			// go_goroutines from node processes).
+			if g, err := n.metric("go_goroutines"); err != nil || g < 1 {
+				return fmt.Errorf("/metrics has no go_goroutines (%v, %v)", g, err)
+			}
 			return nil
 		})
 		if !n.alive() {

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"vouch/api"
 	"vouch/client"
 	"vouch/cluster"
@@ -182,6 +185,11 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 		defer f.Close()
 		cfg.EventLog = f
 	}
+	// The process's own metrics (go_goroutines, process_resident_memory_bytes,
+	// …) next to the node's: one node per process here.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Registerer = reg
 	n, err := node.New(*cfg)
 	if err != nil {
 		return err
