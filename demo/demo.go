@@ -265,7 +265,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.Failover = time.Since(killed)
 	res.NewLeader, res.NewSeq = next, newSeq
 	for _, n := range nodes {
-		for _, c := range n.Status().Rejections {
+		for _, c := range n.CurrentStatus(ctx).Rejections {
 			res.RejectCount += c
 		}
 	}

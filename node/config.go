@@ -189,6 +189,11 @@ func DefaultLocalConfig() *Config {
 	ml.TCPTimeout = time.Second
 	ml.GossipToTheDeadTime = 5 * time.Second
 	ml.UDPBufferSize = 8192 // loopback and jumbo frames: a 100-member certificate fits one packet
+	// No LZW on a fast link: it saves bytes nobody pays for, and each
+	// compressed packet allocates a fresh dictionary (a third of the CPU
+	// of a 100-node cluster in one process). Receivers still read
+	// compressed packets from peers with other profiles.
+	ml.EnableCompression = false
 	c := defaults("local", ml, 30*time.Second)
 	c.ViewInterval = 250 * time.Millisecond
 	c.ReconnectInterval = time.Second

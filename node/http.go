@@ -16,7 +16,7 @@ func (n *Node) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(n.Status())
+		enc.Encode(n.CurrentStatus(r.Context()))
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st := n.Status()
@@ -26,6 +26,10 @@ func (n *Node) Handler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.gatherer, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(n.metrics.gatherer, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		n.CurrentStatus(r.Context()) // the gauges the snapshot sets, current
+		metrics.ServeHTTP(w, r)
+	})
 	return mux
 }

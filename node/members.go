@@ -18,6 +18,9 @@ type memberSet struct {
 	mu    sync.Mutex
 	alive map[string]peer // current members, this node included
 	gone  map[string]gonePeer
+	// sorted caches list(): the loop reads the members after every
+	// input, and they change far less often.
+	sorted []peer
 }
 
 type peer struct {
@@ -53,6 +56,7 @@ func (s *memberSet) join(m *memberlist.Node) {
 		s.alive, s.gone = map[string]peer{}, map[string]gonePeer{}
 	}
 	s.alive[p.name] = p
+	s.sorted = nil
 	delete(s.gone, p.name)
 }
 
@@ -65,6 +69,7 @@ func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) {
 		s.alive, s.gone = map[string]peer{}, map[string]gonePeer{}
 	}
 	delete(s.alive, p.name)
+	s.sorted = nil
 	if failed && s.gone != nil {
 		if len(s.gone) >= 1024 {
 			clear(s.gone)
@@ -80,16 +85,20 @@ func (s *memberSet) forget(name string) {
 	delete(s.gone, name)
 }
 
-// list returns the current members, sorted by name.
+// list returns the current members, sorted by name. The slice is shared:
+// callers must not modify it.
 func (s *memberSet) list() []peer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]peer, 0, len(s.alive))
-	for _, p := range s.alive {
-		out = append(out, p)
+	if s.sorted == nil {
+		out := make([]peer, 0, len(s.alive))
+		for _, p := range s.alive {
+			out = append(out, p)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+		s.sorted = out
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return s.sorted
 }
 
 // failed returns the addresses of members that failed within maxAge.

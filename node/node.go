@@ -83,6 +83,11 @@ type Node struct {
 
 	status  atomic.Pointer[Status]
 	members memberSet
+	// The snapshot's key and age (publishDue), and the counters the key
+	// holds: changes of the election view, leader-watch verdicts.
+	pubKey                publishKey
+	pubAt                 time.Time
+	viewChanges, verdicts uint64
 
 	// The leader watch's pingers, stopped before memberlist shuts down.
 	pingMu     sync.Mutex
@@ -420,6 +425,7 @@ func (n *Node) loop() {
 					n.elected(in, now)
 				}
 			case inSync:
+				n.publish() // what the caller reads next is current
 				close(in.reply)
 			case inGoodbye:
 				n.goodbye(in.from, now)
@@ -451,7 +457,7 @@ func (n *Node) loop() {
 			n.maybeElect(now)
 		}
 		n.updateWatch(now)
-		n.publish()
+		n.publishDue(now)
 	}
 }
 
@@ -471,7 +477,8 @@ func (n *Node) refreshView(now time.Time) {
 	a := n.core.SetView(ids, now)
 	n.noteIgnored(a.Ignored)
 	n.handle(a, "view")
-	if after := n.core.View(); len(before) != len(after) || members.Digest(before) != members.Digest(after) {
+	if after := n.core.View(); !slices.Equal(before, after) {
+		n.viewChanges++
 		n.metrics.members.Set(float64(len(after)))
 		n.viewDirty = true
 		n.log.Debug("membership view changed", "members", after)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"sort"
 	"time"
@@ -124,7 +125,54 @@ type RuntimeStatus struct {
 }
 
 // publish refreshes the snapshot readers see. Called by the loop.
+// publishEvery bounds how stale /status may be when nothing that matters
+// changed: the loop handles an input for every leader-watch ping and
+// memberlist event (tens a second), and a full snapshot lists every
+// member, so building one after each would cost O(N) per input, O(N²) a
+// second across a cluster of N nodes in one process.
+const publishEvery = 100 * time.Millisecond
+
+// publishKey is what, when it changes, is published at once: the
+// leadership (for Leader and the subscribers), the held certificate, the
+// view and the node's state.
+type publishKey struct {
+	leader        string
+	seq, token    uint64
+	leading       bool
+	held          *election.Certificate
+	view, verdict uint64 // changes of the view, leader-watch verdicts
+	stopping      bool
+}
+
+func (n *Node) publishKey() publishKey {
+	k := publishKey{token: n.token, leading: n.leading, view: n.viewChanges, verdict: n.verdicts}
+	k.leader, k.seq = n.core.Leader()
+	k.held, _ = n.core.Held()
+	if n.term != nil {
+		k.leader, k.seq = n.term.Leader()
+		k.held, _ = n.term.Held()
+	}
+	select {
+	case <-n.stop:
+		k.stopping = true
+	default:
+	}
+	return k
+}
+
+// publishDue refreshes the snapshot when its key changed or it is
+// publishEvery old. Called by the loop after every input.
+func (n *Node) publishDue(now time.Time) {
+	k := n.publishKey()
+	if k == n.pubKey && now.Sub(n.pubAt) < publishEvery {
+		return
+	}
+	n.publish()
+}
+
+// publish refreshes the snapshot that Status and Leader return.
 func (n *Node) publish() {
+	n.pubKey, n.pubAt = n.publishKey(), time.Now()
 	st := &Status{Name: n.cfg.Name, Cluster: n.cfg.Cluster, State: "running", Addr: n.Addr(), Time: time.Now().UTC()}
 	select {
 	case <-n.stop:
@@ -304,8 +352,24 @@ func (n *Node) needsRuntime() bool {
 	return leader == n.cfg.Name
 }
 
-// Status returns the latest snapshot.
+// Status returns the latest snapshot without waiting: current in its
+// leadership, certificate and view, and at most publishEvery (100 ms) old
+// in the rest (counters, runtime state). CurrentStatus waits for one that
+// includes everything the node has handled.
 func (n *Node) Status() *Status { return n.status.Load() }
+
+// CurrentStatus asks the node's loop for a fresh snapshot, one that
+// includes every input handled before the call, and returns it; when the
+// loop does not answer within ctx or a second (or has stopped), it
+// returns the latest snapshot. /status and /metrics use it.
+func (n *Node) CurrentStatus(ctx context.Context) *Status {
+	if n.started.Load() {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = n.sync(ctx) // the loop publishes before it replies
+		cancel()
+	}
+	return n.Status()
+}
 
 // Leader returns the current leadership as this node has verified it.
 func (n *Node) Leader() Leadership {
@@ -340,6 +404,9 @@ func (n *Node) Subscribe() (<-chan Leadership, func()) {
 // after the snapshot is refreshed.
 func (n *Node) notify() {
 	n.publish()
+	// Called in the middle of handling an input: publish again at its end
+	// (publishDue), with what the rest of the handling changes.
+	n.pubKey = publishKey{}
 	l := n.Leader()
 	n.subMu.Lock()
 	defer n.subMu.Unlock()

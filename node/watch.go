@@ -142,6 +142,7 @@ func (n *Node) watchResult(name string, err error, sent, now time.Time) {
 		w.lastAck, w.fails = now, 0
 		if w.unreachable {
 			w.unreachable = false
+			n.verdicts++
 			n.log.Info("leader "+name+" reachable again: back in this node's election view", "member", name, "unreachable_for", now.Sub(w.since).Round(time.Millisecond))
 			n.refreshView(now)
 		}
@@ -155,9 +156,12 @@ func (n *Node) watchResult(name string, err error, sent, now time.Time) {
 }
 
 // watchTimeout is LeaderTimeout. It is not stretched by this node's
-// Lifeguard health score as memberlist stretches its probe timeouts: a
-// node's score rises when its own probe of a dead member gets no nacks
-// back, which is exactly when the watch must not slow down.
+// Lifeguard health score as memberlist stretches its probe timeouts: on a
+// host too loaded for memberlist's own timeouts, the watch reacts first
+// (docs/ELECTION.md, "The false-positive trade-off"); and with no relays
+// left to send nacks (a two-node cluster whose leader died) the score
+// rises with every failed probe of the dead leader, exactly when the watch
+// must not slow down.
 func (n *Node) watchTimeout() time.Duration { return n.cfg.LeaderTimeout }
 
 // checkWatch declares name unreachable when no ack arrived for the
@@ -179,6 +183,7 @@ func (n *Node) checkWatch(name string, now time.Time) {
 		return
 	}
 	w.unreachable, w.since = true, now
+	n.verdicts++
 	n.metrics.leaderLost.Inc()
 	if n.departures == nil || len(n.departures) > 1024 {
 		n.departures = map[string]departure{}

@@ -27,6 +27,10 @@ type MemberlistTuning struct {
 	ProbeTimeout  time.Duration `json:"probe_timeout,omitempty"`
 	SuspicionMult int           `json:"suspicion_mult,omitempty"`
 	GossipNodes   int           `json:"gossip_nodes,omitempty"`
+	// LeaderPingInterval and LeaderTimeout override the leader watch's
+	// (node.Config); a negative LeaderPingInterval turns the watch off.
+	LeaderPingInterval time.Duration `json:"leader_ping_interval,omitempty"`
+	LeaderTimeout      time.Duration `json:"leader_timeout,omitempty"`
 }
 
 func (t MemberlistTuning) apply(cfg *node.Config) {
@@ -44,6 +48,15 @@ func (t MemberlistTuning) apply(cfg *node.Config) {
 		ml.GossipNodes = t.GossipNodes
 	}
 	cfg.Memberlist = &ml
+	switch {
+	case t.LeaderPingInterval < 0:
+		cfg.LeaderPingInterval, cfg.LeaderTimeout = 0, 0
+	case t.LeaderPingInterval > 0:
+		cfg.LeaderPingInterval = t.LeaderPingInterval
+	}
+	if t.LeaderTimeout > 0 && cfg.LeaderPingInterval > 0 {
+		cfg.LeaderTimeout = t.LeaderTimeout
+	}
 }
 
 // FailoverOptions configure Failover.

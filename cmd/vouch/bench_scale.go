@@ -41,6 +41,8 @@ func (f *scaleFlags) register(fs scaleFlagSet, timeout time.Duration, tuning boo
 		fs.DurationVar(&f.tuning.ProbeTimeout, "probe-timeout", 0, "override memberlist's ProbeTimeout (0: the profile's)")
 		fs.IntVar(&f.tuning.SuspicionMult, "suspicion-mult", 0, "override memberlist's SuspicionMult (0: the profile's)")
 		fs.IntVar(&f.tuning.GossipNodes, "gossip-nodes", 0, "override memberlist's GossipNodes (0: the profile's)")
+		fs.DurationVar(&f.tuning.LeaderPingInterval, "leader-ping", 0, "override the leader watch's ping interval (0: the profile's; negative: no leader watch)")
+		fs.DurationVar(&f.tuning.LeaderTimeout, "leader-timeout", 0, "override the leader watch's timeout (0: the profile's)")
 	}
 }
 

@@ -1,0 +1,75 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"vouch/election"
+)
+
+// idleRuntime is a runtime the test never calls (the node is not started).
+type idleRuntime struct{}
+
+func (idleRuntime) Elect(context.Context, string, []string) (*election.Certificate, error) {
+	return nil, errors.New("not called")
+}
+func (idleRuntime) Key(context.Context) (ed25519.PublicKey, error) {
+	return nil, errors.New("not called")
+}
+func (idleRuntime) Submit(context.Context, []byte) (*election.Certificate, error) {
+	return nil, errors.New("not called")
+}
+func (idleRuntime) Describe() RuntimeInfo { return RuntimeInfo{Platform: "test"} }
+
+// The loop refreshes /status after an input only when what matters
+// changed, or the snapshot is publishEvery old: a full snapshot lists
+// every member, and rebuilding it after each of the tens of inputs a
+// second (leader-watch pings, memberlist events) saturated two cores with
+// 100 nodes in one process.
+func TestPublishDue(t *testing.T) {
+	cfg := DefaultLocalConfig()
+	cfg.Name, cfg.Cluster, cfg.Runtime = "5000", "demo", idleRuntime{}
+	cfg.FunctionID, cfg.Checksum = "fn", strings.Repeat("ab", 32)
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.core = election.New(election.Config{Self: cfg.Name}) // as Start does, without the network
+	n.publish()
+	now := n.pubAt
+	first := n.Status()
+	n.publishDue(now.Add(publishEvery / 2))
+	if n.Status() != first {
+		t.Fatal("republished although nothing changed and the snapshot is fresh")
+	}
+	for _, c := range []struct {
+		what   string
+		change func()
+	}{
+		{"the fencing token", func() { n.token++ }},
+		{"the view", func() { n.viewChanges++ }},
+		{"a leader-watch verdict", func() { n.verdicts++ }},
+		{"leading", func() { n.leading = !n.leading }},
+		{"a notification in the middle of an input", func() { n.notify() }},
+	} {
+		before := n.Status()
+		c.change()
+		mid := n.Status()
+		n.publishDue(n.pubAt.Add(time.Millisecond))
+		if n.Status() == before || n.Status() == mid {
+			t.Fatalf("%s changed and the snapshot was not republished at the end of the input", c.what)
+		}
+	}
+	before := n.Status()
+	n.publishDue(n.pubAt.Add(publishEvery))
+	if n.Status() == before {
+		t.Fatal("a snapshot publishEvery old was not refreshed")
+	}
+}
