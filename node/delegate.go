@@ -152,18 +152,22 @@ func (b *certBroadcast) Finished()       {}
 func (n *Node) relay(cert *election.Certificate, term uint64, fromRuntime bool) {
 	b := newCertBroadcast(cert, n.term != nil, term)
 	msg := b.msg
+	fits := len(msg) <= n.cfg.Memberlist.UDPBufferSize-64
+	if fits {
+		n.queue.QueueBroadcast(b)
+		if !fromRuntime {
+			return // gossip alone: the common case needs no peer list
+		}
+	}
 	var peers []peer
 	for _, p := range n.members.list() {
 		if p.name != n.cfg.Name && !n.unreachable(p.name) && !n.ignored[p.name] {
 			peers = append(peers, p)
 		}
 	}
-	if len(msg) <= n.cfg.Memberlist.UDPBufferSize-64 {
-		n.queue.QueueBroadcast(b)
-		if fromRuntime {
-			for _, p := range peers {
-				n.ml.SendBestEffort(p.node(), msg)
-			}
+	if fits {
+		for _, p := range peers {
+			n.ml.SendBestEffort(p.node(), msg)
 		}
 		return
 	}

@@ -126,12 +126,6 @@ func (c *counts) add(k string) {
 	c.mu.Unlock()
 }
 
-func (c *counts) get(k string) uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[k]
-}
-
 func (c *counts) snapshot() map[string]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

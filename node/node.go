@@ -88,6 +88,7 @@ type Node struct {
 	pubKey                publishKey
 	pubAt                 time.Time
 	viewChanges, verdicts uint64
+	notifyDue             bool // the leadership changed: deliver to subscribers
 
 	// The leader watch's pingers, stopped before memberlist shuts down.
 	pingMu     sync.Mutex
@@ -457,7 +458,8 @@ func (n *Node) loop() {
 			n.maybeElect(now)
 		}
 		n.updateWatch(now)
-		n.publishDue(now)
+		n.publishDue(now) // the leadership changed with notify is in the key: published now
+		n.deliver()
 	}
 }
 
@@ -536,9 +538,6 @@ func (n *Node) noteIgnored(names []string) {
 // noteDeparture remembers how a member left: "left" after it said goodbye
 // (a graceful leave), "dead" after failure detection.
 func (n *Node) noteDeparture(name, how string) {
-	if n.departures == nil || len(n.departures) > 1024 {
-		n.departures = map[string]departure{}
-	}
 	if t, ok := n.goodbyes[name]; ok {
 		delete(n.goodbyes, name)
 		if time.Since(t) < 10*time.Second {
@@ -549,11 +548,20 @@ func (n *Node) noteDeparture(name, how string) {
 	if len(n.goodbyes) > 1024 {
 		n.goodbyes = map[string]time.Time{}
 	}
-	n.departures[name] = departure{how: how, at: time.Now()}
+	n.setDeparture(name, how, time.Now())
 	n.log.Info("member departed", "member", name, "how", how)
 	if how == "dead" {
 		n.suspectDeparture(name, time.Now())
 	}
+}
+
+// setDeparture records how and when name left this node's view, in a map
+// kept to about 1024 entries.
+func (n *Node) setDeparture(name, how string, at time.Time) {
+	if n.departures == nil || len(n.departures) > 1024 {
+		n.departures = map[string]departure{}
+	}
+	n.departures[name] = departure{how: how, at: at}
 }
 
 // goodbye records a member's goodbye. memberlist handles its own leave
@@ -561,7 +569,7 @@ func (n *Node) noteDeparture(name, how string) {
 // departure was reported: then the departure is relabelled a leave.
 func (n *Node) goodbye(name string, now time.Time) {
 	if d, ok := n.departures[name]; ok && d.how == "dead" && now.Sub(d.at) < 2*time.Second && !n.members.has(name) {
-		n.departures[name] = departure{how: "left", at: d.at}
+		n.setDeparture(name, "left", d.at)
 		n.members.forget(name)
 		n.log.Info("member departed", "member", name, "how", "left", "note", "its goodbye arrived after the departure")
 		if _, ok := n.suspects[name]; ok {
@@ -827,8 +835,11 @@ func (n *Node) answered(now time.Time) {
 
 // wakeAt makes the loop run at t, for deadlines that must not wait for the
 // loop's next tick (up to 100 ms later).
-func (n *Node) wakeAt(t time.Time) {
-	time.AfterFunc(time.Until(t), func() { n.post(input{kind: inWake}) })
+func (n *Node) wakeAt(t time.Time) { n.postAt(t, input{kind: inWake}) }
+
+// postAt posts in to the loop at t.
+func (n *Node) postAt(t time.Time, in input) {
+	time.AfterFunc(time.Until(t), func() { n.post(in) })
 }
 
 // Shutdown leaves the cluster gracefully, so peers see a leave rather than

@@ -124,7 +124,6 @@ type RuntimeStatus struct {
 	RetryAt     string     `json:"retry_at,omitempty"`
 }
 
-// publish refreshes the snapshot readers see. Called by the loop.
 // publishEvery bounds how stale /status may be when nothing that matters
 // changed: the loop handles an input for every leader-watch ping and
 // memberlist event (tens a second), and a full snapshot lists every
@@ -146,18 +145,26 @@ type publishKey struct {
 
 func (n *Node) publishKey() publishKey {
 	k := publishKey{token: n.token, leading: n.leading, view: n.viewChanges, verdict: n.verdicts}
-	k.leader, k.seq = n.core.Leader()
-	k.held, _ = n.core.Held()
-	if n.term != nil {
-		k.leader, k.seq = n.term.Leader()
-		k.held, _ = n.term.Held()
-	}
+	k.held, k.leader, k.seq = n.held()
 	select {
 	case <-n.stop:
 		k.stopping = true
 	default:
 	}
 	return k
+}
+
+// held returns the held certificate, its leader and its seq (signed
+// views: its term), in whichever scheme the node runs.
+func (n *Node) held() (*election.Certificate, string, uint64) {
+	if n.term != nil {
+		cert, _ := n.term.Held()
+		leader, term := n.term.Leader()
+		return cert, leader, term
+	}
+	cert, _ := n.core.Held()
+	leader, seq := n.core.Leader()
+	return cert, leader, seq
 }
 
 // publishDue refreshes the snapshot when its key changed or it is
@@ -172,16 +179,14 @@ func (n *Node) publishDue(now time.Time) {
 
 // publish refreshes the snapshot that Status and Leader return.
 func (n *Node) publish() {
-	n.pubKey, n.pubAt = n.publishKey(), time.Now()
-	st := &Status{Name: n.cfg.Name, Cluster: n.cfg.Cluster, State: "running", Addr: n.Addr(), Time: time.Now().UTC()}
-	select {
-	case <-n.stop:
+	k := n.publishKey()
+	n.pubKey, n.pubAt = k, time.Now()
+	st := &Status{Name: n.cfg.Name, Cluster: n.cfg.Cluster, State: "running", Addr: n.Addr(), Time: n.pubAt.UTC()}
+	if k.stopping {
 		st.State = "stopped"
-	default:
 	}
-	leader, seq := n.core.Leader()
+	leader, seq := k.leader, k.seq
 	if n.term != nil {
-		leader, seq = n.term.Leader()
 		st.Mode = "signed views (terms)"
 		if !n.leaseUntil.IsZero() {
 			st.LeaseUntil = n.leaseUntil.UTC().Format(time.RFC3339Nano)
@@ -400,13 +405,19 @@ func (n *Node) Subscribe() (<-chan Leadership, func()) {
 	}
 }
 
-// notify sends the current leadership to subscribers. Called by the loop
-// after the snapshot is refreshed.
-func (n *Node) notify() {
-	n.publish()
-	// Called in the middle of handling an input: publish again at its end
-	// (publishDue), with what the rest of the handling changes.
-	n.pubKey = publishKey{}
+// notify marks the leadership for the subscribers. The loop calls it
+// while it handles an input; deliver sends the leadership once the input
+// is handled and the snapshot published, so subscribers get the state the
+// whole input left, not a half-updated one.
+func (n *Node) notify() { n.notifyDue = true }
+
+// deliver sends the current leadership to subscribers if notify was called
+// since the last delivery. Called by the loop after publishDue.
+func (n *Node) deliver() {
+	if !n.notifyDue {
+		return
+	}
+	n.notifyDue = false
 	l := n.Leader()
 	n.subMu.Lock()
 	defer n.subMu.Unlock()

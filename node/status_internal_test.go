@@ -57,7 +57,6 @@ func TestPublishDue(t *testing.T) {
 		{"the view", func() { n.viewChanges++ }},
 		{"a leader-watch verdict", func() { n.verdicts++ }},
 		{"leading", func() { n.leading = !n.leading }},
-		{"a notification in the middle of an input", func() { n.notify() }},
 	} {
 		before := n.Status()
 		c.change()
@@ -71,5 +70,27 @@ func TestPublishDue(t *testing.T) {
 	n.publishDue(n.pubAt.Add(publishEvery))
 	if n.Status() == before {
 		t.Fatal("a snapshot publishEvery old was not refreshed")
+	}
+
+	// A leadership change the loop notifies in the middle of an input
+	// reaches subscribers once the input is handled, as published.
+	ch, cancel := n.Subscribe()
+	defer cancel()
+	n.token = 42
+	n.notify()
+	select {
+	case l := <-ch:
+		t.Fatalf("delivered in the middle of an input: %+v", l)
+	default:
+	}
+	n.publishDue(n.pubAt.Add(time.Millisecond))
+	n.deliver()
+	select {
+	case l := <-ch:
+		if l.Token != 42 || n.Status().FencingToken != 42 {
+			t.Fatalf("delivered %+v with the snapshot's token %d, want 42 in both", l, n.Status().FencingToken)
+		}
+	default:
+		t.Fatal("a notified leadership change was not delivered after the input")
 	}
 }

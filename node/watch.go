@@ -57,10 +57,7 @@ func (n *Node) updateWatch(now time.Time) {
 	if !n.watchOn() || n.ml == nil {
 		return
 	}
-	leader, _ := n.core.Leader()
-	if n.term != nil {
-		leader, _ = n.term.Leader()
-	}
+	_, leader, _ := n.held()
 	for name, w := range n.watch {
 		if name == leader && n.members.has(name) {
 			continue
@@ -155,15 +152,6 @@ func (n *Node) watchResult(name string, err error, sent, now time.Time) {
 	n.checkWatch(name, now)
 }
 
-// watchTimeout is LeaderTimeout. It is not stretched by this node's
-// Lifeguard health score as memberlist stretches its probe timeouts: on a
-// host too loaded for memberlist's own timeouts, the watch reacts first
-// (docs/ELECTION.md, "The false-positive trade-off"); and with no relays
-// left to send nacks (a two-node cluster whose leader died) the score
-// rises with every failed probe of the dead leader, exactly when the watch
-// must not slow down.
-func (n *Node) watchTimeout() time.Duration { return n.cfg.LeaderTimeout }
-
 // checkWatch declares name unreachable when no ack arrived for the
 // timeout and two pings in a row failed; otherwise, once a ping failed, it
 // schedules a check for when the timeout runs out, so the verdict does not
@@ -173,22 +161,26 @@ func (n *Node) checkWatch(name string, now time.Time) {
 	if w == nil || w.unreachable || w.fails == 0 {
 		return
 	}
-	timeout := n.watchTimeout()
+	// LeaderTimeout, not stretched by this node's Lifeguard health score
+	// as memberlist stretches its probe timeouts: on a host too loaded for
+	// memberlist's own timeouts the watch reacts first (docs/ELECTION.md,
+	// "The false-positive trade-off"); and with no relays left to send
+	// nacks (a two-node cluster whose leader died) the score rises with
+	// every failed probe of the dead leader, exactly when the watch must
+	// not slow down.
+	timeout := n.cfg.LeaderTimeout
 	deadline := w.lastAck.Add(timeout)
 	if w.fails < 2 || now.Before(deadline) {
 		if !w.armed && now.Before(deadline) {
 			w.armed = true
-			time.AfterFunc(time.Until(deadline), func() { n.post(input{kind: inWatchCheck, from: name}) })
+			n.postAt(deadline, input{kind: inWatchCheck, from: name})
 		}
 		return
 	}
 	w.unreachable, w.since = true, now
 	n.verdicts++
 	n.metrics.leaderLost.Inc()
-	if n.departures == nil || len(n.departures) > 1024 {
-		n.departures = map[string]departure{}
-	}
-	n.departures[name] = departure{how: "unreachable", at: now}
+	n.setDeparture(name, "unreachable", now)
 	n.log.Warn("leader "+name+" unreachable: no answer to "+strconv.Itoa(w.fails)+" direct pings in a row for "+now.Sub(w.lastAck).Round(time.Millisecond).String()+
 		"; leaving it out of this node's election view (memberlist still lists it; it comes back at its first answer)",
 		"member", name, "failed_pings", w.fails, "timeout", timeout)
