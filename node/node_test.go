@@ -15,14 +15,27 @@ import (
 
 func startNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string) *node.Node {
 	t.Helper()
+	return mkNode(t, env, ref, name, peers, nil)
+}
+
+// mkNode starts a member-list node; tune adjusts its configuration.
+func mkNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string, tune func(*node.Config)) *node.Node {
+	t.Helper()
 	cfg := node.DefaultLocalConfig()
-	cfg.Name = name
-	cfg.Cluster = "demo"
-	cfg.BindPort = 0
-	cfg.Peers = peers
+	cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
 	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if tune != nil {
+		tune(cfg)
+	}
+	return runNode(t, cfg)
+}
+
+// runNode creates and starts a node from cfg, and kills it when the test
+// ends.
+func runNode(t *testing.T, cfg *node.Config) *node.Node {
+	t.Helper()
 	n, err := node.New(*cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,15 +100,7 @@ func TestLibraryAPI(t *testing.T) {
 			cfg.OnStartedLeading = func(ctx context.Context, seq uint64) { started <- ctx }
 			cfg.OnStoppedLeading = func() { stopped <- struct{}{} }
 		}
-		n, err := node.New(*cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(n.Kill)
-		return n
+		return runNode(t, cfg)
 	}
 	a := mk("5001", nil, true)
 	sub, cancel := a.Subscribe()

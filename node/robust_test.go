@@ -43,28 +43,6 @@ func (r *flakyRuntime) Elect(ctx context.Context, cluster string, ids []string) 
 	return r.Runtime.Elect(ctx, cluster, ids)
 }
 
-// mkNode starts a member-list node; tune adjusts its configuration.
-func mkNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string, tune func(*node.Config)) *node.Node {
-	t.Helper()
-	cfg := node.DefaultLocalConfig()
-	cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
-	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
-	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if tune != nil {
-		tune(cfg)
-	}
-	n, err := node.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Kill)
-	return n
-}
-
 // poll waits until f returns nil.
 func poll(t *testing.T, within time.Duration, what string, f func() error) {
 	t.Helper()

@@ -73,15 +73,7 @@ func startViewsNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, 
 		default: // the test only looks at the first 64
 		}
 	}
-	n, err := node.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Kill)
-	return n
+	return runNode(t, cfg)
 }
 
 // waitTerm waits until every node holds the same term, whose leader is one
@@ -218,15 +210,7 @@ func newTermNode(t *testing.T, rt *termRuntime, tune func(*node.Config)) *node.N
 	if tune != nil {
 		tune(cfg)
 	}
-	n, err := node.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Kill)
-	return n
+	return runNode(t, cfg)
 }
 
 // With signed views the term is the fencing token. A new term that keeps

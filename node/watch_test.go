@@ -34,15 +34,7 @@ func lossyNode(t *testing.T, netw *chaos.Network, cfg *node.Config, name string,
 	cfg.Memberlist = &ml
 	cfg.Name, cfg.Cluster, cfg.BindAddr, cfg.BindPort, cfg.Peers = name, "demo", "127.0.0.1", tr.Port(), peers
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Kill)
-	return n, tr.Addr()
+	return runNode(t, cfg), tr.Addr()
 }
 
 func memberState(n *node.Node, name string) string {
