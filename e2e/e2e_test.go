@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -154,7 +155,48 @@ func run(t *testing.T, dir string, env []string, args ...string) string {
 	return stdout.String()
 }
 
-// freePort returns a port free for TCP and UDP on 127.0.0.1.
+// handedOut holds every port freePort or maxPort has returned in this test
+// process. The kernel may hand the same free port to two listen(":0") calls
+// in a row, and a test that took both for two nodes (or a node and its
+// HTTP endpoint) would see one of them fail to bind.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// claim records p as handed out if it is new and binds for both TCP and
+// UDP on 127.0.0.1 at this moment.
+func claim(p int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports[p] || !portFree(p) {
+		return false
+	}
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	handedOut.ports[p] = true
+	return true
+}
+
+// portFree reports whether 127.0.0.1:p binds for both TCP and UDP.
+func portFree(p int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
+}
+
+// freePort returns a port free for TCP and UDP on 127.0.0.1 that no other
+// call in this process has returned.
 func freePort(t *testing.T) int {
 	t.Helper()
 	for i := 0; i < 100; i++ {
@@ -163,10 +205,8 @@ func freePort(t *testing.T) int {
 			t.Fatal(err)
 		}
 		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		l.Close()
-		if err == nil {
-			u.Close()
+		if claim(p) {
 			return p
 		}
 	}

@@ -430,10 +430,16 @@ func sortInts(p []int) {
 	}
 }
 
-// maxPort returns a free port above floor.
+// maxPort returns a free port above floor: the first one above it that
+// binds for both TCP and UDP and was not handed out before. It does not ask
+// the kernel for a random port: for sockets with SO_REUSEADDR (all of Go's
+// listeners) Linux tries the lower half of the ephemeral range first, so
+// when floor sits near the top of that half a random port is almost never
+// above it.
 func maxPort(t *testing.T, floor int) int {
-	for i := 0; i < 200; i++ {
-		if p := freePort(t); p > floor {
+	t.Helper()
+	for p := floor + 1; p <= 65535 && p <= floor+2000; p++ {
+		if claim(p) {
 			return p
 		}
 	}
