@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"vouch/cluster"
+	"vouch/guest"
 )
 
 // The rules of docs/ELECTION.md, section 3, quoted word for word, each with
@@ -141,5 +143,39 @@ func testViewWithoutItself(t *testing.T) {
 	in, _ := json.Marshal(Input{Config: h.cfg, View: &cluster.SignedView{View: v, Signature: ed25519.Sign(h.keys["a"], v.Message())}})
 	if _, err := h.env.run(in); err == nil || !strings.Contains(err.Error(), "itself") {
 		t.Fatalf("a view without its own node: %v", err)
+	}
+}
+
+// A stored view's memo is used only for the bytes it was decoded from, and
+// its indexes only for the member list they were computed for.
+func TestSeenMemoFollowsStateAndMembers(t *testing.T) {
+	e := newEnv()
+	vs := &views{cluster: "memo", Latest: map[string]viewSeen{}}
+	put := func(alive ...string) {
+		e.put(guest.Volatile, "view/memo/a", viewSeen{Seq: 1, RecvMs: 5, Alive: alive}.encode())
+	}
+	tally := func(all ...string) []int {
+		vs.Latest = map[string]viewSeen{}
+		loadSeen(&txEnv{base: e}, vs, "a")
+		gen, pos := indexMembers(all)
+		return vs.Latest["a"].indexes(gen, pos)
+	}
+	put("a", "b", "c")
+	if got := tally("a", "b", "c"); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("indexes %v, want [0 1 2]", got)
+	}
+	if got := tally("b", "c", "d"); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("after the member list changed: indexes %v, want [0 1]", got)
+	}
+	put("c")
+	if got := tally("b", "c", "d"); !slices.Equal(got, []int{1}) {
+		t.Fatalf("after the stored view changed: indexes %v, want [1]", got)
+	}
+	if got := tally("a", "b", "c"); !slices.Equal(got, []int{2}) {
+		t.Fatalf("back to the first member list: indexes %v, want [2]", got)
+	}
+	e.del(guest.Volatile, "view/memo/a")
+	if got := tally("a", "b", "c"); len(got) != 0 {
+		t.Fatalf("a deleted view still counts: %v", got)
 	}
 }
