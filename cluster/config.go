@@ -221,13 +221,24 @@ func Sign(c Config, owner ed25519.PrivateKey) (*Signed, error) {
 	return &Signed{Config: c, Signature: ed25519.Sign(owner, c.Message())}, nil
 }
 
+// SigVerifier reports whether sig is a valid Ed25519 signature of msg by
+// pub, as crypto/ed25519.Verify does. The VerifyWith methods take one so
+// that code running in the runtime's sandbox can let the host verify
+// (guest.VerifyEd25519).
+type SigVerifier func(pub, msg, sig []byte) bool
+
+func ed25519Verify(pub, msg, sig []byte) bool { return ed25519.Verify(pub, msg, sig) }
+
 // Verify checks the configuration and its signature under its own owner
 // key. Whether that owner is the right one is for the caller to decide.
-func (s *Signed) Verify() error {
+func (s *Signed) Verify() error { return s.VerifyWith(ed25519Verify) }
+
+// VerifyWith is Verify with the signature checked by verify.
+func (s *Signed) VerifyWith(verify SigVerifier) error {
 	if err := s.Config.Check(); err != nil {
 		return err
 	}
-	if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(s.Config.Owner, s.Config.Message(), s.Signature) {
+	if len(s.Signature) != ed25519.SignatureSize || !verify(s.Config.Owner, s.Config.Message(), s.Signature) {
 		return fmt.Errorf("%w: cluster configuration is not signed by its owner key", ErrSignature)
 	}
 	return nil

@@ -101,11 +101,14 @@ func SignView(v View, key ed25519.PrivateKey) (*SignedView, error) {
 
 // Verify checks a view's form and that it is signed by its own key.
 // Whether that key belongs to the node is for the caller to decide.
-func (s *SignedView) Verify() error {
+func (s *SignedView) Verify() error { return s.VerifyWith(ed25519Verify) }
+
+// VerifyWith is Verify with the signature checked by verify.
+func (s *SignedView) VerifyWith(verify SigVerifier) error {
 	if err := s.View.Check(); err != nil {
 		return err
 	}
-	if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(s.View.Key, s.View.Message(), s.Signature) {
+	if len(s.Signature) != ed25519.SignatureSize || !verify(s.View.Key, s.View.Message(), s.Signature) {
 		return fmt.Errorf("%w: view from %q", ErrSignature, s.View.Node)
 	}
 	return nil

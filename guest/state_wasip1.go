@@ -25,6 +25,9 @@ func hostTimeNow() int64
 //go:wasmimport vouch time_monotonic
 func hostTimeMonotonic() int64
 
+//go:wasmimport vouch ed25519_verify
+func hostEd25519Verify(pub unsafe.Pointer, msg unsafe.Pointer, msgLen uint32, sig unsafe.Pointer) int32
+
 func keyPtr(key string) (unsafe.Pointer, uint32) {
 	if key == "" {
 		panic("guest: empty state key")
@@ -78,3 +81,8 @@ func randomFill(b []byte) {
 func timeNow() int64 { return hostTimeNow() }
 
 func timeMonotonic() int64 { return hostTimeMonotonic() }
+
+// verifyEd25519 is called with a 32-byte pub and a 64-byte sig.
+func verifyEd25519(pub, msg, sig []byte) bool {
+	return hostEd25519Verify(unsafe.Pointer(&pub[0]), bytesPtr(msg), uint32(len(msg)), unsafe.Pointer(&sig[0])) == 1
+}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"sync"
@@ -23,10 +24,12 @@ const (
 	Volatile Namespace = 1
 )
 
-// Limits of the state host functions.
+// Limits of the state host functions, and of the message ed25519_verify
+// takes.
 const (
-	MaxStateKey   = 256
-	MaxStateValue = 1 << 20
+	MaxStateKey      = 256
+	MaxStateValue    = 1 << 20
+	MaxVerifyMessage = 1 << 20
 )
 
 // Host gives an invocation its function's state. The runtime passes one per
@@ -76,6 +79,7 @@ var hostFunctionNames = map[string]bool{
 	"random_fill":    false,
 	"time_now":       false,
 	"time_monotonic": false,
+	"ed25519_verify": false,
 }
 
 // monotonicOrigin is the origin of time_monotonic: when this process
@@ -272,6 +276,30 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 		stack[0] = api.EncodeI64(int64(time.Since(monotonicOrigin)))
 	}), nil, []api.ValueType{i64}).Export("time_monotonic")
+
+	// ed25519_verify(pub, msg, msg_len, sig) -> 1 if sig (64 bytes at sig)
+	// is a valid Ed25519 signature of msg by pub (32 bytes at pub), else 0.
+	// Verification compiled to wasm costs a guest about 0.7 ms; here it
+	// costs about 0.05 ms.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		pubPtr, msgPtr, msgLen, sigPtr := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2]), api.DecodeU32(stack[3])
+		if msgLen > MaxVerifyMessage {
+			hostFail(inv, "ed25519_verify: message of %d bytes; at most %d", msgLen, MaxVerifyMessage)
+		}
+		// Views into guest memory: Verify only reads them, and the guest is
+		// stopped while a host function runs.
+		pub, ok1 := m.Memory().Read(pubPtr, ed25519.PublicKeySize)
+		msg, ok2 := m.Memory().Read(msgPtr, msgLen)
+		sig, ok3 := m.Memory().Read(sigPtr, ed25519.SignatureSize)
+		if !ok1 || !ok2 || !ok3 {
+			hostFail(inv, "ed25519_verify: a range is outside memory (pub %d, msg [%d, %d), sig %d)", pubPtr, msgPtr, uint64(msgPtr)+uint64(msgLen), sigPtr)
+		}
+		stack[0] = 0
+		if ed25519.Verify(pub, msg, sig) {
+			stack[0] = 1
+		}
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export("ed25519_verify")
 
 	_, err := b.Instantiate(ctx)
 	return err

@@ -300,7 +300,7 @@ func handle(raw []byte, e env) ([]byte, error) {
 	if v.Cluster != vh.Cluster || v.Node != vh.Node || !bytes.Equal(v.Key, vh.Key) {
 		return nil, errors.New("malformed submission: view: a field is given twice")
 	}
-	if err := sv.Verify(); err != nil {
+	if err := sv.VerifyWith(guest.VerifyEd25519); err != nil {
 		return nil, fmt.Errorf("view refused: %v", err)
 	}
 	configChanged := false
@@ -612,7 +612,7 @@ func verifyConfig(st *durable, raw []byte, clusterName string) (*cluster.Signed,
 	if err := strictjson.Unmarshal(raw, &sc); err != nil {
 		return nil, fmt.Errorf("configuration refused: malformed: %v", err)
 	}
-	if err := sc.Verify(); err != nil {
+	if err := sc.VerifyWith(guest.VerifyEd25519); err != nil {
 		return nil, fmt.Errorf("configuration refused: %v", err)
 	}
 	c := &sc.Config

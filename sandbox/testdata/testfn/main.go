@@ -1,12 +1,15 @@
 // Command testfn is a guest for the sandbox's tests. Its input selects a
 // behaviour: "echo:X", "fail:MSG", "panic", "alloc", "spin", "sleep",
-// "exit3", "big:N", "log:N", "probe", "mono".
+// "exit3", "big:N", "log:N", "probe", "mono", "verify:PUB:MSG:SIG" (hex;
+// answers true or false), "verify-raw:oob" and "verify-raw:huge" (call
+// ed25519_verify with a range outside memory, or too long a message).
 //
 // Rebuild: the tests build it with internal/testbuild (GOOS=wasip1
 // GOARCH=wasm, as a command and as a reactor).
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -55,6 +58,21 @@ func handle(in []byte) ([]byte, error) {
 		return []byte("ok"), nil
 	case "mono":
 		return []byte(strconv.FormatInt(int64(guest.Monotonic()), 10)), nil
+	case "verify":
+		parts := strings.Split(arg, ":")
+		if len(parts) != 3 {
+			return nil, errors.New("verify:PUB:MSG:SIG")
+		}
+		var b [3][]byte
+		for i, p := range parts {
+			var err error
+			if b[i], err = hex.DecodeString(p); err != nil {
+				return nil, err
+			}
+		}
+		return []byte(strconv.FormatBool(guest.VerifyEd25519(b[0], b[1], b[2]))), nil
+	case "verify-raw":
+		return []byte(strconv.Itoa(int(verifyRaw(arg)))), nil
 	case "probe":
 		// Report what the sandbox grants: nothing but clocks and randomness.
 		var b strings.Builder
