@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -154,28 +155,53 @@ func TestSeenMemoFollowsStateAndMembers(t *testing.T) {
 	put := func(alive ...string) {
 		e.put(guest.Volatile, "view/memo/a", viewSeen{Seq: 1, RecvMs: 5, Alive: alive}.encode())
 	}
-	tally := func(all ...string) []int {
+	tally := func(all ...string) []int32 {
 		vs.Latest = map[string]viewSeen{}
 		loadSeen(&txEnv{base: e}, vs, "a")
 		gen, pos := indexMembers(all)
 		return vs.Latest["a"].indexes(gen, pos)
 	}
 	put("a", "b", "c")
-	if got := tally("a", "b", "c"); !slices.Equal(got, []int{0, 1, 2}) {
+	if got := tally("a", "b", "c"); !slices.Equal(got, []int32{0, 1, 2}) {
 		t.Fatalf("indexes %v, want [0 1 2]", got)
 	}
-	if got := tally("b", "c", "d"); !slices.Equal(got, []int{0, 1}) {
+	if got := tally("b", "c", "d"); !slices.Equal(got, []int32{0, 1}) {
 		t.Fatalf("after the member list changed: indexes %v, want [0 1]", got)
 	}
 	put("c")
-	if got := tally("b", "c", "d"); !slices.Equal(got, []int{1}) {
+	if got := tally("b", "c", "d"); !slices.Equal(got, []int32{1}) {
 		t.Fatalf("after the stored view changed: indexes %v, want [1]", got)
 	}
-	if got := tally("a", "b", "c"); !slices.Equal(got, []int{2}) {
+	if got := tally("a", "b", "c"); !slices.Equal(got, []int32{2}) {
 		t.Fatalf("back to the first member list: indexes %v, want [2]", got)
 	}
 	e.del(guest.Volatile, "view/memo/a")
 	if got := tally("a", "b", "c"); len(got) != 0 {
 		t.Fatalf("a deleted view still counts: %v", got)
+	}
+}
+
+// The memos stay under maxMemoBytes, however many large views there are.
+func TestSeenMemosAreBounded(t *testing.T) {
+	e := newEnv()
+	vs := &views{cluster: "bound", Latest: map[string]viewSeen{}}
+	id := strings.Repeat("m", 60)
+	alive := make([]string, 0, 1<<14)
+	for len(alive) < cap(alive) {
+		alive = append(alive, id)
+	}
+	alive[0] = "a"
+	big := viewSeen{Seq: 1, RecvMs: 5, Alive: alive}.encode()
+	for i := range 3 * maxMemoBytes / len(big) {
+		node := fmt.Sprintf("n%d", i)
+		e.put(guest.Volatile, "view/bound/"+node, big)
+		loadSeen(&txEnv{base: e}, vs, node)
+		if memoBytes > maxMemoBytes {
+			t.Fatalf("after %d views of %d bytes: %d bytes of memos, more than %d", i+1, len(big), memoBytes, maxMemoBytes)
+		}
+		gen, pos := indexMembers([]string{"a"})
+		if got := vs.Latest[node].indexes(gen, pos); !slices.Equal(got, []int32{0}) {
+			t.Fatalf("view %d: indexes %v", i, got)
+		}
 	}
 }
