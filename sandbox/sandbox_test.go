@@ -63,6 +63,17 @@ func load(t *testing.T, mod []byte, l bundle.Limits) *Function {
 	return f
 }
 
+// inBothModes runs test on testfn loaded as a command and as a reactor,
+// each with a 5 s timeout and 64 MiB.
+func inBothModes(t *testing.T, test func(t *testing.T, f *Function)) {
+	for _, m := range []struct {
+		name string
+		mod  []byte
+	}{{"command", testfnCmd}, {"reactor", testfnReac}} {
+		t.Run(m.name, func(t *testing.T) { test(t, load(t, m.mod, limits(5*time.Second, 64))) })
+	}
+}
+
 func wantKind(t *testing.T, err error, kind Kind) *Error {
 	t.Helper()
 	var fe *Error

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 )
 
 // ed25519_verify answers whether a signature is valid, as
@@ -23,48 +22,42 @@ func TestHostVerifiesEd25519(t *testing.T) {
 	flipped := append([]byte(nil), sig...)
 	flipped[10] ^= 1
 	empty := ed25519.Sign(priv, nil)
-	for _, mode := range []struct {
-		name string
-		mod  []byte
-	}{{"command", testfnCmd}, {"reactor", testfnReac}} {
-		t.Run(mode.name, func(t *testing.T) {
-			f := load(t, mode.mod, limits(5*time.Second, 64))
-			for _, tc := range []struct {
-				name          string
-				pub, msg, sig []byte
-				want          string
-			}{
-				{"valid", pub, msg, sig, "true"},
-				{"empty message", pub, nil, empty, "true"},
-				{"flipped signature bit", pub, msg, flipped, "false"},
-				{"other message", pub, []byte("a view, signed!"), sig, "false"},
-				{"other key", other, msg, sig, "false"},
-				{"short key", pub[:31], msg, sig, "false"},
-				{"short signature", pub, msg, sig[:63], "false"},
-			} {
-				in := "verify:" + hex.EncodeToString(tc.pub) + ":" + hex.EncodeToString(tc.msg) + ":" + hex.EncodeToString(tc.sig)
-				res, err := f.Invoke(context.Background(), []byte(in), nil)
-				if err != nil {
-					t.Fatalf("%s: %v", tc.name, err)
-				}
-				if got := string(res.Output); got != tc.want {
-					t.Errorf("%s: verify = %s, want %s", tc.name, got, tc.want)
-				}
+	inBothModes(t, func(t *testing.T, f *Function) {
+		for _, tc := range []struct {
+			name          string
+			pub, msg, sig []byte
+			want          string
+		}{
+			{"valid", pub, msg, sig, "true"},
+			{"empty message", pub, nil, empty, "true"},
+			{"flipped signature bit", pub, msg, flipped, "false"},
+			{"other message", pub, []byte("a view, signed!"), sig, "false"},
+			{"other key", other, msg, sig, "false"},
+			{"short key", pub[:31], msg, sig, "false"},
+			{"short signature", pub, msg, sig[:63], "false"},
+		} {
+			in := "verify:" + hex.EncodeToString(tc.pub) + ":" + hex.EncodeToString(tc.msg) + ":" + hex.EncodeToString(tc.sig)
+			res, err := f.Invoke(context.Background(), []byte(in), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
 			}
-			for _, tc := range []struct{ arg, msg string }{
-				{"oob", "ed25519_verify: a range is outside memory"},
-				{"huge", "ed25519_verify: message of 1048577 bytes; at most 1048576"},
-			} {
-				_, err := f.Invoke(context.Background(), []byte("verify-raw:"+tc.arg), nil)
-				if fe := wantKind(t, err, KindHost); !strings.Contains(fe.Message, tc.msg) {
-					t.Errorf("verify-raw:%s: message %q, want it to contain %q", tc.arg, fe.Message, tc.msg)
-				}
+			if got := string(res.Output); got != tc.want {
+				t.Errorf("%s: verify = %s, want %s", tc.name, got, tc.want)
 			}
-			// The instance that trapped is replaced: the function still works.
-			res, err := f.Invoke(context.Background(), []byte("verify:"+hex.EncodeToString(pub)+":"+hex.EncodeToString(msg)+":"+hex.EncodeToString(sig)), nil)
-			if err != nil || string(res.Output) != "true" {
-				t.Fatalf("after the traps: %v %v", res, err)
+		}
+		for _, tc := range []struct{ arg, msg string }{
+			{"oob", "ed25519_verify: a range is outside memory"},
+			{"huge", "ed25519_verify: message of 1048577 bytes; at most 1048576"},
+		} {
+			_, err := f.Invoke(context.Background(), []byte("verify-raw:"+tc.arg), nil)
+			if fe := wantKind(t, err, KindHost); !strings.Contains(fe.Message, tc.msg) {
+				t.Errorf("verify-raw:%s: message %q, want it to contain %q", tc.arg, fe.Message, tc.msg)
 			}
-		})
-	}
+		}
+		// The instance that trapped is replaced: the function still works.
+		res, err := f.Invoke(context.Background(), []byte("verify:"+hex.EncodeToString(pub)+":"+hex.EncodeToString(msg)+":"+hex.EncodeToString(sig)), nil)
+		if err != nil || string(res.Output) != "true" {
+			t.Fatalf("after the traps: %v %v", res, err)
+		}
+	})
 }

@@ -100,6 +100,27 @@ func BenchmarkSubmit(b *testing.B) {
 	}
 }
 
+// benchSubmissions has every member of a cluster of n submit once through
+// run, with the configuration, and then times b.N submissions.
+func benchSubmissions(b *testing.B, n int, run func([]byte) error) {
+	bc := newBenchCluster(b, n)
+	for i := range n {
+		if err := run(bc.submission(b, i, true)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ins := make([][]byte, b.N)
+	for i := range ins {
+		ins[i] = bc.submission(b, i%n, false)
+	}
+	b.ResetTimer()
+	for _, in := range ins {
+		if err := run(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchWasm(b *testing.B, n int) {
 	mod, err := testbuild.Wasm("./functions/election", true)
 	if err != nil {
@@ -116,41 +137,18 @@ func benchWasm(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	defer f.Close(ctx)
-	bc, host := newBenchCluster(b, n), newMapHost()
-	run := func(in []byte) {
-		if _, err := f.Invoke(ctx, in, host); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := range n {
-		run(bc.submission(b, i, true))
-	}
-	ins := make([][]byte, b.N)
-	for i := range ins {
-		ins[i] = bc.submission(b, i%n, false)
-	}
-	b.ResetTimer()
-	for _, in := range ins {
-		run(in)
-	}
+	host := newMapHost()
+	benchSubmissions(b, n, func(in []byte) error {
+		_, err := f.Invoke(ctx, in, host)
+		return err
+	})
 }
 
 func benchNative(b *testing.B, n int) {
-	env, bc := newEnv(), newBenchCluster(b, n)
+	env := newEnv()
 	env.t = time.Now()
-	for i := range n {
-		if _, err := env.run(bc.submission(b, i, true)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ins := make([][]byte, b.N)
-	for i := range ins {
-		ins[i] = bc.submission(b, i%n, false)
-	}
-	b.ResetTimer()
-	for _, in := range ins {
-		if _, err := env.run(in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchSubmissions(b, n, func(in []byte) error {
+		_, err := env.run(in)
+		return err
+	})
 }

@@ -110,7 +110,8 @@ type viewSeen struct {
 // Every submission reads each member's latest view from state, but only
 // one of them (the submitter's) changed since the last: decoding the
 // others again and tallying them by ID made a submission's cost grow with
-// the square of the cluster's size (about 4.5 ms of 1.5 at 100 members).
+// the square of the cluster's size (docs/BENCHMARKS.md, "A cheaper
+// election function").
 // The memo is only a cache: it is used when the stored bytes are the same.
 type seenMemo struct {
 	raw []byte
@@ -163,7 +164,7 @@ func (v viewSeen) alive() []string {
 // indexes returns the positions in the member list of generation gen of
 // the IDs the view lists alive that are in it.
 func (v viewSeen) indexes(gen uint64, pos map[string]int) []int32 {
-	if m := v.memo; m != nil && m.gen == gen && m.idx != nil {
+	if m := v.memo; m != nil && m.gen == gen { // generations start at 1
 		return m.idx
 	}
 	alive := v.alive()
