@@ -103,8 +103,10 @@ func (e *TableLimitError) Error() string {
 const Budget = 1 << 16
 
 // maxRegion is the most instructions one check pays for: longer straight
-// code gets further checks every maxRegion instructions.
-const maxRegion = 256
+// code gets further checks every maxRegion instructions. Checks every 256
+// instructions made a Go guest about 30% slower; at 4096 the cost is lost
+// in the noise (docs/BENCHMARKS.md).
+const maxRegion = 4096
 
 // ErrUnsupported is wrapped by errors about modules the rewriter cannot
 // instrument.
