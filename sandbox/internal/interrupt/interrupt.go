@@ -8,25 +8,41 @@
 // keeps its goroutine, and the next stop-the-world garbage collection waits
 // for it forever, freezing the whole process.
 //
-// Instrument rewrites a module before it is compiled. It appends two mutable
-// i32 globals, a flag exported as ExportName and a private budget, and at the
-// start of every function body and at the head of every loop it inserts
+// Instrument rewrites a module before it is compiled. It appends three
+// mutable i32 globals, a flag exported as ExportName, a private budget and
+// a grow-failed flag, and at the start of every function body, at the head
+// of every loop, and every further maxRegion instructions it inserts
 //
-//	global.get $budget  i32.eqz
+//	global.get $budget  i32.const c  i32.sub  global.set $budget
+//	global.get $budget  i32.const 0  i32.lt_s
 //	if
 //	  i32.const 0  memory.grow  drop       ;; leave compiled code: a safe point
 //	  i32.const Budget  global.set $budget
 //	  global.get $flag  if unreachable end  ;; stop when the host says so
 //	end
-//	global.get $budget  i32.const 1  i32.sub  global.set $budget
 //
-// Function entries and loop heads are the only places where wasm code can
-// run for an unbounded time. Every Budget checks, the guest calls into the
-// host (memory.grow by zero pages is a host call in wazero that changes
-// nothing), where the Go scheduler can preempt it, and reads the flag. A host
-// that sets the flag to a non-zero value stops the instance with a trap
-// within Budget checks, a few tens of microseconds. Between host calls a
-// check costs a few loads, a store and a branch.
+// where c is the number of instructions the check pays for: those from it
+// to the next check of the same body, nested loops excluded. When the
+// budget runs out, the guest calls into the host (memory.grow by zero
+// pages is a host call in wazero that changes nothing), where the Go
+// scheduler can preempt it, and reads the flag. A host that sets the flag
+// to a non-zero value stops the instance with a trap at that point.
+//
+// Bulk instructions (memory.fill/copy/init, table.fill/copy/init) take time
+// in proportion to an operand. Each becomes a call to a helper that does
+// the same work in chunks, with a check charged by size before each chunk;
+// out-of-bounds or small operations run the original instruction, so traps
+// are unchanged and write nothing (bulk.go). memory.grow and table.grow
+// become helpers that charge the grown size and set the grow-failed flag,
+// exported as GrowFailedExport, when the grow fails: the host's evidence
+// that a failed instance ran out of memory. After a call to an import or a
+// call_indirect, which may have been a host call, the flag is read at once.
+//
+// So between two host calls a guest runs about Budget units of work, plus,
+// for each frame on its stack, at most maxRegion instructions per loop
+// level that were paid for before the last host call. Not bounded: the time
+// of one host function, and the cost of instructions that miss every
+// cache.
 //
 // Instrument also takes away the two ways a module could otherwise escape
 // its limits:
@@ -42,10 +58,6 @@
 //     at most that many elements: a larger minimum is refused, and every
 //     table gets a maximum (Go emits tables without one) that keeps the sum
 //     within the bound, so table.grow past it fails as the spec says.
-//
-// Every memory.grow and table.grow of the original code is followed by a
-// check that sets a third global, exported as GrowFailedExport, when the
-// grow failed: the host's evidence that a failed instance ran out of memory.
 //
 // The rewritten module is validated when wazero compiles it. The rewriter
 // decodes every instruction of the WebAssembly 2.0 feature set and returns an
