@@ -11,7 +11,9 @@ import (
 // does the same work in chunks, with a check before each chunk. A helper
 // first checks the whole operation's bounds; if it is out of bounds, or
 // small, the helper runs the original instruction unchanged, so traps
-// happen exactly as before, with nothing written.
+// happen exactly as before, with nothing written. A small one is charged
+// by its length too, so that a loop of them cannot run long for the
+// price of its loop check.
 //
 // memory.grow and table.grow are replaced by helpers too: they record a
 // failed grow in the grow-failed global and charge the grown size.
@@ -200,8 +202,13 @@ func (rw *rewriter) bulkHelper(key helperKey) helper {
 	all := []byte{opLocalGet, 0, opLocalGet, 1, opLocalGet, 2}
 	all = append(all, op...)
 	b := []byte{0} // no locals beyond the parameters
-	// Small: as it is.
+	// Small: as it is, charged by its length.
 	b = append(append(append(b, opLocalGet, 2, opI32Const), c...), opI32LeU, opIf, emptyBlock)
+	if chunk == memChunk {
+		b = rw.appendCheck(b, []byte{opLocalGet, 2, opI32Const, 3, opI32ShrU}) // n / 8
+	} else {
+		b = rw.appendCheck(b, []byte{opLocalGet, 2, opI32Const, 2, opI32Shl}) // n * 4
+	}
 	b = append(append(b, all...), opReturn, opEnd)
 	// Out of bounds: as it is, so that it traps with nothing written.
 	b = append(b, opLocalGet, 0, opI64ExtU, opLocalGet, 2, opI64ExtU, opI64Add)

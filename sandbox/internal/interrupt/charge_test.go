@@ -1,6 +1,7 @@
 package interrupt
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -109,4 +110,29 @@ func instantiateFlagged(t *testing.T, rt wazero.Runtime, mod []byte) api.Module 
 	}
 	m.ExportedGlobal(ExportName).(api.MutableGlobal).Set(1)
 	return m
+}
+
+// A bulk instruction of less than a chunk is charged by its length too:
+// with the flag set, a loop of 64 KiB fills stops after about a budget's
+// worth of bytes, not after a budget of loop checks.
+func TestSmallBulkInstructionsAreCharged(t *testing.T) {
+	body := []byte{0x03, 0x40} // loop
+	body = countIteration(body)
+	body = append(body, 0x41, 4, 0x41, 7, 0x41, 0x80, 0x80, 0x04, 0xfc, 11, 0) // memory.fill 4 7 65536
+	body = append(body, 0x0c, 0, 0x0b, 0x0b)
+	mod := tinyModule(nil, body)
+	mod[bytes.Index(mod, []byte{5, 3, 1, 0x00, 1})+4] = 2 // two pages: room for the count and the fill
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	m := instantiateFlagged(t, rt, mod)
+	_, err := m.ExportedFunction("run").Call(ctx)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatal(err)
+	}
+	n, _ := m.Memory().ReadUint32Le(0)
+	t.Logf("%d fills of 64 KiB before the flag stopped the loop", n)
+	if n > 2*Budget/memChunkCharge {
+		t.Fatalf("%d fills of 64 KiB ran before the flag stopped the loop, more than a budget's %d", n, Budget/memChunkCharge)
+	}
 }
