@@ -133,10 +133,11 @@ func leb(v uint32, signed bool) []byte {
 // pages or elements; it returns the instruction's result. It sets the
 // grow-failed global when the grow fails, and charges the grown size.
 func (rw *rewriter) growHelper(ref []byte, grow []byte, charge []byte) helper {
-	params := append(append([]byte(nil), ref...), valI32)
-	n := byte(len(params))
-	typ := append([]byte{0x60}, appendU32(nil, uint32(n))...)
-	typ = append(append(typ, params...), 1, valI32)
+	n := byte(1) // parameters: the reference to grow with, if any, and the size
+	if len(ref) > 0 {
+		n = 2
+	}
+	typ := append(append([]byte{0x60, n}, ref...), valI32, 1, valI32)
 	b := []byte{1, 1, valI32} // one local: the result
 	for i := byte(0); i < n; i++ {
 		b = append(b, opLocalGet, i)
