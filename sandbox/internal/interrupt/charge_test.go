@@ -115,10 +115,22 @@ func instantiateFlagged(t *testing.T, rt wazero.Runtime, mod []byte) api.Module 
 // A bulk instruction of less than a chunk is charged by its length too:
 // with the flag set, a loop of 64 KiB fills stops after about a budget's
 // worth of bytes, not after a budget of loop checks.
+// The length may be a constant, charged where the instruction stays, or
+// computed, charged by the helper.
 func TestSmallBulkInstructionsAreCharged(t *testing.T) {
+	for name, length := range map[string][]byte{
+		"constant": {0x41, 0x80, 0x80, 0x04},                // i32.const 65536
+		"computed": {0x41, 0xff, 0xff, 0x03, 0x41, 1, 0x6a}, // i32.const 65535 i32.const 1 i32.add
+	} {
+		t.Run(name, func(t *testing.T) { testSmallBulk(t, length) })
+	}
+}
+
+func testSmallBulk(t *testing.T, length []byte) {
 	body := []byte{0x03, 0x40} // loop
 	body = countIteration(body)
-	body = append(body, 0x41, 4, 0x41, 7, 0x41, 0x80, 0x80, 0x04, 0xfc, 11, 0) // memory.fill 4 7 65536
+	body = append(body, 0x41, 4, 0x41, 7) // memory.fill 4 7 length
+	body = append(append(body, length...), 0xfc, 11, 0)
 	body = append(body, 0x0c, 0, 0x0b, 0x0b)
 	mod := tinyModule(nil, body)
 	mod[bytes.Index(mod, []byte{5, 3, 1, 0x00, 1})+4] = 2 // two pages: room for the count and the fill

@@ -594,6 +594,7 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 	regions := []region{check()}
 	loops := []bool{false} // per open block: whether it is a loop
 	flagCheck := rw.flagCheck()
+	lastConst := int64(-1) // the previous instruction's value if it was an i32.const
 	for len(loops) > 0 {
 		if r.eof() {
 			return nil, errors.New("body ends before its final end")
@@ -601,6 +602,8 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 		start := pos()
 		op := r.byte()
 		regions[len(regions)-1].count++
+		k := lastConst
+		lastConst = -1
 		switch op {
 		case 0x02, 0x04: // block, if
 			r.blockType()
@@ -661,7 +664,7 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 				rw.callHelper(&out, fn, &last, start, pos(), helperKey{op: opMemoryGrow})
 			}
 		case 0x41:
-			r.sleb(32)
+			lastConst = int64(uint32(r.s32()))
 		case 0x42:
 			r.sleb(64)
 		case 0x43:
@@ -675,7 +678,11 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			if m.bulk() {
+			if c, ok := m.constCharge(k); ok {
+				// A length known to be small is charged to the region:
+				// Go copies and zeroes structs this way, often.
+				regions[len(regions)-1].count += int(c)
+			} else if m.bulk() {
 				rw.callHelper(&out, fn, &last, start, pos(), helperKey{op: 0xfc, sub: m.sub, a: m.a, b: m.b})
 			}
 		case 0xfd:
@@ -769,6 +776,20 @@ func (m miscOp) bulk() bool {
 		return true
 	}
 	return false
+}
+
+// constCharge returns what a bulk instruction whose length is the constant
+// n, or -1 if unknown, costs, if n is at most one chunk.
+func (m miscOp) constCharge(n int64) (int64, bool) {
+	switch {
+	case n < 0:
+		return 0, false
+	case m.sub == miscMemoryCopy || m.sub == miscMemoryFill || m.sub == miscMemoryInit:
+		return n / 8, n <= memChunk
+	case m.sub == miscTableCopy || m.sub == miscTableFill || m.sub == miscTableInit:
+		return n * 4, n <= tableChunk
+	}
+	return 0, false
 }
 
 // misc decodes the immediates of a 0xfc instruction.
@@ -880,6 +901,26 @@ func (r *reader) sleb(bits int) {
 		}
 	}
 	r.fail(errors.New("LEB128 signed integer too long"))
+}
+
+// s32 reads a signed LEB128 32-bit integer.
+func (r *reader) s32() int32 {
+	var v int64
+	for shift := 0; shift < 35; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return int32(v)
+		}
+	}
+	r.fail(errors.New("LEB128 signed integer too long"))
+	return 0
 }
 
 // blockType skips a block type: 0x40, a value type, or an s33 type index.
