@@ -115,9 +115,10 @@ func (e *TableLimitError) Error() string {
 const Budget = 1 << 16
 
 // maxRegion is the most instructions one check pays for: longer straight
-// code gets further checks every maxRegion instructions. Checks every 256
-// instructions made a Go guest about 30% slower; at 4096 the cost is lost
-// in the noise (docs/BENCHMARKS.md).
+// code gets further checks every maxRegion instructions. With 256, the
+// leader function ran about a third slower than with the previous
+// rewriter; with 4096 the difference is within the noise
+// (docs/BENCHMARKS.md).
 const maxRegion = 4096
 
 // ErrUnsupported is wrapped by errors about modules the rewriter cannot
