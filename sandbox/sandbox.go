@@ -364,8 +364,8 @@ func (f *Function) instantiate(ctx context.Context, cfg wazero.ModuleConfig) (ap
 }
 
 // callInterruptible calls an exported function and, if ctx ends first, sets
-// the module's interrupt flag so that the call traps at its next loop
-// iteration or function call. It reports whether the flag may have been set,
+// the module's interrupt flag so that the call traps at its next host call
+// (package interrupt bounds the work between two). It reports whether the flag may have been set,
 // in which case the instance must not be reused.
 func callInterruptible(ctx context.Context, mod api.Module, name string, params ...uint64) (res []uint64, err error) {
 	flag, fn, err := exports(mod, name)
