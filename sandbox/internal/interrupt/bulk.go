@@ -68,7 +68,6 @@ func (rw *rewriter) helper(key helperKey) uint32 {
 
 const (
 	opLoop       = 0x03
-	opElse       = 0x05
 	opBrIf       = 0x0d
 	opReturn     = 0x0f
 	opSelect     = 0x1b
