@@ -59,6 +59,7 @@ type invocation struct {
 	log       limitedBuffer
 	host      Host
 	parent    context.Context // the caller's context, before the timeout
+	timeout   time.Duration   // the timeout ctx got
 }
 
 func invocationFrom(ctx context.Context) *invocation {
