@@ -20,13 +20,13 @@ const (
 	immF32
 	immF64
 	immRefType
-	immMemFill       // memory.fill: a zero byte
-	immMemCopy       // memory.copy: two zero bytes
-	immMemInit       // a data index, then a zero byte
-	immData          // data.drop: a data index
-	immTableInit     // an element index, then a table index
-	immElem          // elem.drop: an element index
-	immTableCopy     // two table indexes
+	immMemFill   // memory.fill: a zero byte
+	immMemCopy   // memory.copy: two zero bytes
+	immMemInit   // a data index, then a zero byte
+	immData      // data.drop: a data index
+	immTableInit // an element index, then a table index
+	immElem      // elem.drop: an element index
+	immTableCopy // two table indexes
 )
 
 // op is an instruction: its opcode (after the 0xfc prefix when misc),

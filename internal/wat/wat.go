@@ -111,21 +111,21 @@ func (t funcType) key() string { return string(t.params) + "|" + string(t.result
 type function struct {
 	decl   node
 	typ    uint32
-	locals []byte           // the types of the locals after the params
+	locals []byte            // the types of the locals after the params
 	names  map[string]uint32 // params and locals
 	body   []node
 	code   []byte // the body's instructions, without the final end
 }
 
 type module struct {
-	types                                 []funcType
-	typeSpace, funcs, tables, mems        space
-	globals, elems, datas                 space
-	imports, tableSec, memSec, globalSec  [][]byte
-	exports, elemSec, dataSec             [][]byte
-	code                                  []*function
-	start                                 *uint32
-	usesDataCount                         bool
+	types                                []funcType
+	typeSpace, funcs, tables, mems       space
+	globals, elems, datas                space
+	imports, tableSec, memSec, globalSec [][]byte
+	exports, elemSec, dataSec            [][]byte
+	code                                 []*function
+	start                                *uint32
+	usesDataCount                        bool
 }
 
 func newModule() *module {
