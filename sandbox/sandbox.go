@@ -313,6 +313,7 @@ func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result
 	inv.parent = ctx
 	ctx, cancel := context.WithTimeout(ctx, inv.timeout)
 	defer cancel()
+	inv.cancel = cancel
 	defer context.AfterFunc(f.life, cancel)()
 	ctx = context.WithValue(ctx, invocationKey{}, inv)
 	start := time.Now()
@@ -330,7 +331,7 @@ func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result
 }
 
 func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
-	out := &limitedBuffer{max: inv.maxOutput, failOnOverflow: true}
+	out := &limitedBuffer{max: inv.maxOutput, failOnOverflow: true, onOverflow: inv.stop}
 	cfg := baseModuleConfig().
 		WithStdin(bytes.NewReader(inv.input)).
 		WithStdout(out).
@@ -555,6 +556,10 @@ func (f *Function) classify(ctx context.Context, err error, inv *invocation, gro
 	log := inv.log.Bytes()
 	var intr *interrupted
 	if errors.As(err, &intr) {
+		if inv.stopped && inv.fail != nil {
+			inv.fail.Log = log
+			return inv.fail // stopped for writing too much output
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && (inv.parent == nil || inv.parent.Err() == nil) {
 			if outOfMemory(log, grow) {
 				// The guest went on after a failed grow until the
