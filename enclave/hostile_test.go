@@ -3,13 +3,16 @@ package enclave_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,59 +75,105 @@ var hostileModules = []hostile{
 		"invalid_module", "did not finish within the 10s its start-up gets", 60 * time.Second, 16 << 20},
 }
 
+// TestHostileModules runs each hostile module in a child process of its
+// own, against a real runtime there: a module that freezes the runtime
+// (a stop-the-world collection waiting on a guest that never reaches a
+// safe point) freezes the child, and the parent reports it instead of
+// hanging. Each child also starts from its own resident memory.
 func TestHostileModules(t *testing.T) {
 	if _, err := residentBytes(); err != nil {
 		t.Fatalf("this suite reads /proc/self/status: %v", err)
 	}
-	env := enclavetest.Start(t)
-	leader := env.DeployLeader()
-	c := env.Client(client.Options{Plaintext: true})
+	cache := t.TempDir() // shared by the children: the leader compiles once
 	for _, h := range hostileModules {
 		t.Run(strings.TrimSuffix(h.file, ".wat"), func(t *testing.T) {
-			mod := assemble(t, h.file)
-			b, err := bundle.New(mod, []byte(h.manifest))
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := settledResident(t)
-			w := watch(t, env, c, leader)
-			start := time.Now()
-			d, err := c.Deploy(ctx, b, "")
-			if h.kind == "invalid_module" {
-				var ae *api.Error
-				if !errors.As(err, &ae) || ae.Code != api.CodeInvalidModule || !strings.Contains(ae.Message, h.msg) {
-					t.Fatalf("deploy: %v, want invalid_module containing %q", err, h.msg)
-				}
-			} else {
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = c.Run(ctx, client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: env.Owner}, nil)
-				var ae *api.Error
-				if !errors.As(err, &ae) || ae.Code != api.CodeFunctionFailed || ae.Kind != h.kind || !strings.Contains(ae.Message, h.msg) {
-					t.Fatalf("run: %v, want %s containing %q", err, h.kind, h.msg)
+			limit := h.within + 90*time.Second
+			cctx, cancel := context.WithTimeout(ctx, limit)
+			defer cancel()
+			cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^TestHostileModule$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), hostileEnv+"="+h.file, hostileCacheEnv+"="+cache)
+			out, err := cmd.CombinedOutput()
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, "hostile_test.go") {
+					t.Log(strings.TrimSpace(line))
 				}
 			}
-			elapsed := time.Since(start)
-			peak, worst := w.stop()
-			t.Logf("ended in %v; resident +%d MiB at peak; slowest /healthz or other function %v", elapsed.Round(time.Millisecond), (peak-before)>>20, worst.Round(time.Millisecond))
-			if elapsed > h.within {
-				t.Errorf("took %v, more than %v", elapsed, h.within)
+			switch {
+			case cctx.Err() != nil:
+				t.Fatalf("the runtime froze: the run did not end within %v and its process was killed; its output:\n%s", limit, out)
+			case err != nil:
+				t.Fatalf("%v; output:\n%s", err, out)
+			case !bytes.Contains(out, []byte("--- PASS: TestHostileModule ")):
+				t.Fatalf("the child did not run the case; output:\n%s", out)
 			}
-			if worst > servedWithin {
-				t.Errorf("meanwhile /healthz or another function waited %v, more than %v", worst, servedWithin)
-			}
-			if peak-before > h.resident+rssOverhead {
-				t.Errorf("resident memory rose by %d MiB, more than %d MiB and %d MiB of overhead", (peak-before)>>20, h.resident>>20, rssOverhead>>20)
-			}
-			if d != nil {
-				if err := c.Delete(ctx, d.FunctionID); err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitResidentBelow(t, before+rssOverhead)
 		})
 	}
+}
+
+// Environment variables that make TestHostileModule, in a child process,
+// run one case of TestHostileModules.
+const (
+	hostileEnv      = "VOUCH_TEST_HOSTILE_MODULE"
+	hostileCacheEnv = "VOUCH_TEST_HOSTILE_CACHE"
+)
+
+// TestHostileModule runs one hostile module: the one TestHostileModules
+// names in its child's environment.
+func TestHostileModule(t *testing.T) {
+	file := os.Getenv(hostileEnv)
+	if file == "" {
+		t.Skip("runs in a child process of TestHostileModules")
+	}
+	i := slices.IndexFunc(hostileModules, func(h hostile) bool { return h.file == file })
+	if i < 0 {
+		t.Fatalf("no hostile module %q", file)
+	}
+	h := hostileModules[i]
+	env := enclavetest.Start(t, enclavetest.WithCacheDir(os.Getenv(hostileCacheEnv)))
+	leader := env.DeployLeader()
+	c := env.Client(client.Options{Plaintext: true})
+	mod := assemble(t, h.file)
+	b, err := bundle.New(mod, []byte(h.manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := settledResident(t)
+	w := watch(t, env, c, leader)
+	start := time.Now()
+	d, err := c.Deploy(ctx, b, "")
+	if h.kind == "invalid_module" {
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.CodeInvalidModule || !strings.Contains(ae.Message, h.msg) {
+			t.Fatalf("deploy: %v, want invalid_module containing %q", err, h.msg)
+		}
+	} else {
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Run(ctx, client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: env.Owner}, nil)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.CodeFunctionFailed || ae.Kind != h.kind || !strings.Contains(ae.Message, h.msg) {
+			t.Fatalf("run: %v, want %s containing %q", err, h.kind, h.msg)
+		}
+	}
+	elapsed := time.Since(start)
+	peak, worst := w.stop()
+	t.Logf("%s ended in %v; resident +%d MiB at peak; slowest /healthz or other function %v", h.file, elapsed.Round(time.Millisecond), (peak-before)>>20, worst.Round(time.Millisecond))
+	if elapsed > h.within {
+		t.Errorf("took %v, more than %v", elapsed, h.within)
+	}
+	if worst > servedWithin {
+		t.Errorf("meanwhile /healthz or another function waited %v, more than %v", worst, servedWithin)
+	}
+	if peak-before > h.resident+rssOverhead {
+		t.Errorf("resident memory rose by %d MiB, more than %d MiB and %d MiB of overhead", (peak-before)>>20, h.resident>>20, rssOverhead>>20)
+	}
+	if d != nil {
+		if err := c.Delete(ctx, d.FunctionID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitResidentBelow(t, before+rssOverhead)
 }
 
 // A reactor keeps its warm instances and their memory: up to memory_mib for
