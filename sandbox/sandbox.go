@@ -42,8 +42,9 @@ type Config struct {
 	// compile every module again. Empty means an in-memory cache.
 	CacheDir string
 	// MaxInstances bounds how many invocations of one function run at once
-	// (and so how many warm instances it keeps). Zero means 2×GOMAXPROCS,
-	// at least 4. Further callers wait their turn.
+	// (and so how many warm instances it keeps, and the linear memory it
+	// holds: MaxInstances × memory_mib). Zero means 2×GOMAXPROCS, at least
+	// 4. Further callers wait their turn.
 	MaxInstances int
 	// MinLoadTimeout is the least time a reactor's start-up (its start
 	// function and _initialize) gets when a function is loaded at deploy
