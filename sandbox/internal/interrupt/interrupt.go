@@ -96,40 +96,57 @@ func (e *TableLimitError) Error() string {
 	return fmt.Sprintf("its tables start with %d elements, more than the %d allowed", e.Min, e.Max)
 }
 
-// Budget is how many checks run between two host calls.
-const Budget = 20000
+// Budget is how much work runs between two host calls, in units of about
+// one simple instruction (about 1 ns of CPU): a check pays for the
+// instructions of the region it guards, and bulk operations pay for the
+// bytes or elements they touch.
+const Budget = 1 << 16
+
+// maxRegion is the most instructions one check pays for: longer straight
+// code gets further checks every maxRegion instructions.
+const maxRegion = 256
 
 // ErrUnsupported is wrapped by errors about modules the rewriter cannot
 // instrument.
 var ErrUnsupported = errors.New("cannot instrument module")
 
 const (
-	secCustom     = 0
-	secImport     = 2
-	secTable      = 4
-	secMemory     = 5
-	secGlobal     = 6
-	secExport     = 7
-	secStart      = 8
-	secCode       = 10
-	secDataCnt    = 12
-	secTag        = 13
-	opUnreach     = 0x00
-	opIf          = 0x04
-	opEnd         = 0x0b
-	opGlobalGet   = 0x23
-	opGlobalSet   = 0x24
-	opDrop        = 0x1a
-	opI32Const    = 0x41
-	opI32Eqz      = 0x45
-	opI32Sub      = 0x6b
-	opI32Eq       = 0x46
-	opMemoryGrow  = 0x40
-	emptyBlock    = 0x40
-	valI32        = 0x7f
-	kindFunc      = 0x00
-	kindGlobal    = 0x03
-	miscTableGrow = 15
+	secCustom      = 0
+	secType        = 1
+	secImport      = 2
+	secFunc        = 3
+	secTable       = 4
+	secMemory      = 5
+	secGlobal      = 6
+	secExport      = 7
+	secStart       = 8
+	secElem        = 9
+	secCode        = 10
+	secData        = 11
+	secDataCnt     = 12
+	secTag         = 13
+	opUnreach      = 0x00
+	opIf           = 0x04
+	opEnd          = 0x0b
+	opGlobalGet    = 0x23
+	opGlobalSet    = 0x24
+	opCall         = 0x10
+	opDrop         = 0x1a
+	opI32Const     = 0x41
+	opI32LtS       = 0x48
+	opI32Sub       = 0x6b
+	opMemoryGrow   = 0x40
+	emptyBlock     = 0x40
+	valI32         = 0x7f
+	kindFunc       = 0x00
+	kindGlobal     = 0x03
+	miscMemoryInit = 8
+	miscMemoryCopy = 10
+	miscMemoryFill = 11
+	miscTableInit  = 12
+	miscTableCopy  = 14
+	miscTableGrow  = 15
+	miscTableFill  = 17
 )
 
 type section struct {
@@ -158,20 +175,35 @@ func Instrument(module []byte, opts Options) ([]byte, error) {
 
 	importedGlobals, definedGlobals := 0, 0
 	memories := 0
+	info := &moduleInfo{}
 	var exportNames []string
 	for _, s := range sections {
 		var err error
 		switch s.id {
+		case secType:
+			info.types, err = countVec(s.body)
 		case secImport:
-			importedGlobals, memories, err = countImports(s.body)
+			var imported imports
+			imported, err = countImports(s.body)
+			importedGlobals, memories, info.importedFuncs = imported.globals, imported.memories, imported.funcs
+		case secFunc:
+			info.definedFuncs, err = countVec(s.body)
+		case secTable:
+			info.tables, err = tableTypes(s.body)
 		case secMemory:
-			var n int
+			var n uint32
 			n, err = countVec(s.body)
-			memories += n
+			memories += int(n)
 		case secGlobal:
-			definedGlobals, err = countVec(s.body)
+			var n uint32
+			n, err = countVec(s.body)
+			definedGlobals = int(n)
 		case secExport:
 			exportNames, err = exportNamesOf(s.body)
+		case secElem:
+			info.elemLen, err = segmentLengths(s.body, true)
+		case secData:
+			info.dataLen, err = segmentLengths(s.body, false)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
@@ -186,16 +218,32 @@ func Instrument(module []byte, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("%w: it has %d memories; a function needs exactly one", ErrUnsupported, memories)
 	}
 	flag := uint32(importedGlobals + definedGlobals)
-	budget, failed, scratch := flag+1, flag+2, flag+3
-	rw := &rewriter{check: checkSequence(flag, budget), afterGrow: afterGrowSequence(failed, scratch), flag: flag}
+	budget, failed := flag+1, flag+2
+	rw := &rewriter{flag: flag, budget: budget, failed: failed, info: info, helperIndex: map[helperKey]uint32{}}
+	// The code section is rewritten first: it decides which helpers the
+	// type and function sections must declare.
+	var code []byte
+	for _, s := range sections {
+		if s.id == secCode {
+			b, err := rw.code(s.body)
+			if err != nil {
+				return nil, fmt.Errorf("%w: code section: %v", ErrUnsupported, err)
+			}
+			code = b
+		}
+	}
+	var newTypes, newFuncs []byte
+	for i, h := range rw.helpers {
+		newTypes = append(newTypes, h.typ...)
+		newFuncs = appendU32(newFuncs, info.types+uint32(i))
+	}
 
-	const globalCount = 4
+	const globalCount = 3
 	newGlobals := []byte{valI32, 0x01, opI32Const, 0x00, opEnd} // flag: mut i32 = 0
 	newGlobals = append(newGlobals, valI32, 0x01, opI32Const)   // budget: mut i32 = Budget
 	newGlobals = appendS32(newGlobals, Budget)
 	newGlobals = append(newGlobals, opEnd)
 	newGlobals = append(newGlobals, valI32, 0x01, opI32Const, 0x00, opEnd) // grow failed: mut i32 = 0
-	newGlobals = append(newGlobals, valI32, 0x01, opI32Const, 0x00, opEnd) // scratch: mut i32 = 0
 	exportCount := uint32(2)
 	newExport := appendName(nil, ExportName)
 	newExport = append(newExport, kindGlobal)
@@ -219,7 +267,7 @@ func Instrument(module []byte, opts Options) ([]byte, error) {
 	}
 
 	var out []section
-	sawGlobal, sawExport := false, false
+	sawGlobal, sawExport, sawType, sawFunc := false, false, false, false
 	// order gives each known section's position in the required order.
 	order := func(id byte) int {
 		switch id {
@@ -243,6 +291,14 @@ func Instrument(module []byte, opts Options) ([]byte, error) {
 		return -1
 	}
 	flush := func(next int) {
+		if !sawType && len(newTypes) > 0 && next > order(secType) {
+			out = append(out, section{secType, append(appendU32(nil, uint32(len(rw.helpers))), newTypes...)})
+			sawType = true
+		}
+		if !sawFunc && len(newFuncs) > 0 && next > order(secFunc) {
+			out = append(out, section{secFunc, append(appendU32(nil, uint32(len(rw.helpers))), newFuncs...)})
+			sawFunc = true
+		}
 		if !sawGlobal && next > order(secGlobal) {
 			out = append(out, section{secGlobal, append(appendU32(nil, globalCount), newGlobals...)})
 			sawGlobal = true
@@ -289,12 +345,20 @@ func Instrument(module []byte, opts Options) ([]byte, error) {
 				return nil, fmt.Errorf("%w: export section: %v", ErrUnsupported, err)
 			}
 			s.body, sawExport = b, true
-		case secCode:
-			b, err := rw.code(s.body)
+		case secType:
+			b, err := appendToVec(s.body, newTypes, uint32(len(rw.helpers)))
 			if err != nil {
-				return nil, fmt.Errorf("%w: code section: %v", ErrUnsupported, err)
+				return nil, fmt.Errorf("%w: type section: %v", ErrUnsupported, err)
 			}
-			s.body = b
+			s.body, sawType = b, true
+		case secFunc:
+			b, err := appendToVec(s.body, newFuncs, uint32(len(rw.helpers)))
+			if err != nil {
+				return nil, fmt.Errorf("%w: function section: %v", ErrUnsupported, err)
+			}
+			s.body, sawFunc = b, true
+		case secCode:
+			s.body = code
 		}
 		out = append(out, s)
 	}
@@ -316,10 +380,10 @@ func customName(body []byte) (string, bool) {
 	return string(name), r.err == nil
 }
 
-func countVec(body []byte) (int, error) {
+func countVec(body []byte) (uint32, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	return int(n), r.err
+	return n, r.err
 }
 
 func appendToVec(body, items []byte, count uint32) ([]byte, error) {
@@ -331,39 +395,6 @@ func appendToVec(body, items []byte, count uint32) ([]byte, error) {
 	out := appendU32(nil, n+count)
 	out = append(out, r.b...)
 	return append(out, items...), nil
-}
-
-// checkSequence returns the instructions inserted at every check site.
-func checkSequence(flag, budget uint32) []byte {
-	var b []byte
-	b = append(appendU32(append(b, opGlobalGet), budget), opI32Eqz, opIf, emptyBlock)
-	b = append(b, opI32Const, 0x00, opMemoryGrow, 0x00, opDrop)
-	b = appendS32(append(b, opI32Const), Budget)
-	b = appendU32(append(b, opGlobalSet), budget)
-	b = append(appendU32(append(b, opGlobalGet), flag), opIf, emptyBlock, opUnreach, opEnd)
-	b = append(b, opEnd)
-	b = appendU32(append(b, opGlobalGet), budget)
-	b = append(b, opI32Const, 0x01, opI32Sub)
-	b = appendU32(append(b, opGlobalSet), budget)
-	return b
-}
-
-// afterGrowSequence returns the instructions inserted after every
-// memory.grow and table.grow: they set the failed global when the result
-// is -1 and leave the result on the stack.
-//
-//	global.set $scratch  global.get $scratch  i32.const -1  i32.eq
-//	if  i32.const 1  global.set $failed  end
-//	global.get $scratch
-func afterGrowSequence(failed, scratch uint32) []byte {
-	var b []byte
-	b = appendU32(append(b, opGlobalSet), scratch)
-	b = appendU32(append(b, opGlobalGet), scratch)
-	b = append(b, opI32Const, 0x7f, opI32Eq, opIf, emptyBlock)
-	b = append(b, opI32Const, 0x01)
-	b = appendU32(append(b, opGlobalSet), failed)
-	b = append(b, opEnd)
-	return appendU32(append(b, opGlobalGet), scratch)
 }
 
 // boundTables rewrites a table section so that the tables together hold
@@ -426,7 +457,14 @@ func boundTables(body []byte, max uint64) ([]byte, error) {
 	return out, nil
 }
 
-func countImports(body []byte) (globals, memories int, err error) {
+// imports counts what a module imports.
+type imports struct {
+	globals, memories int
+	funcs             uint32
+}
+
+func countImports(body []byte) (imports, error) {
+	var c imports
 	r := &reader{b: body}
 	n := r.u32()
 	for i := uint32(0); i < n && r.err == nil; i++ {
@@ -435,18 +473,19 @@ func countImports(body []byte) (globals, memories int, err error) {
 		switch kind := r.byte(); kind {
 		case 0x00: // func: typeidx
 			r.u32()
+			c.funcs++
 		case 0x01, 0x03, 0x04: // table, global, tag
 			// The runtime provides only functions; such an import could
 			// never be satisfied.
-			return 0, 0, fmt.Errorf("it imports a %s (%s.%s); functions may import only functions", [...]string{1: "table", 3: "global", 4: "tag"}[kind], mod, name)
+			return c, fmt.Errorf("it imports a %s (%s.%s); functions may import only functions", [...]string{1: "table", 3: "global", 4: "tag"}[kind], mod, name)
 		case 0x02: // memory: limits
 			r.limits()
-			memories++
+			c.memories++
 		default:
-			return 0, 0, fmt.Errorf("import kind %#x", kind)
+			return c, fmt.Errorf("import kind %#x", kind)
 		}
 	}
-	return globals, memories, r.err
+	return c, r.err
 }
 
 func exportNamesOf(body []byte) ([]string, error) {
@@ -461,17 +500,23 @@ func exportNamesOf(body []byte) ([]string, error) {
 	return names, r.err
 }
 
-// rewriter holds what rewriting inserts into function bodies.
+// rewriter rewrites function bodies. It adds the helpers that bulk
+// operations are turned into as it finds them.
 type rewriter struct {
-	check     []byte // at function entries and loop heads
-	afterGrow []byte // after memory.grow and table.grow
-	flag      uint32 // the first global index the module may not name
+	flag, budget, failed uint32 // the added globals; flag is also the first index code may not name
+	info                 *moduleInfo
+	helpers              []helper
+	helperIndex          map[helperKey]uint32
 }
 
+// code rewrites a code section and appends the helpers its functions use.
 func (rw *rewriter) code(body []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	out := appendU32(make([]byte, 0, len(body)+len(body)/8), n)
+	if r.err == nil && n != rw.info.definedFuncs {
+		return nil, fmt.Errorf("%d bodies for %d functions", n, rw.info.definedFuncs)
+	}
+	fns := make([]byte, 0, len(body)+len(body)/4)
 	for i := uint32(0); i < n; i++ {
 		size := r.u32()
 		fn := r.bytes(int(size))
@@ -482,17 +527,24 @@ func (rw *rewriter) code(body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %v", i, err)
 		}
-		out = appendU32(out, uint32(len(nb)))
-		out = append(out, nb...)
+		fns = appendU32(fns, uint32(len(nb)))
+		fns = append(fns, nb...)
 	}
 	if !r.eof() {
 		return nil, errors.New("trailing bytes")
 	}
-	return out, nil
+	for _, h := range rw.helpers {
+		fns = appendU32(fns, uint32(len(h.body)))
+		fns = append(fns, h.body...)
+	}
+	return append(appendU32(nil, n+uint32(len(rw.helpers))), fns...), nil
 }
 
+// chargeSlot is the placeholder of a check's charge, patched once the size
+// of the code it pays for is known: i32.const in five LEB128 bytes.
+var chargeSlot = []byte{opI32Const, 0x80, 0x80, 0x80, 0x80, 0x00}
+
 func (rw *rewriter) body(fn []byte) ([]byte, error) {
-	check, flag := rw.check, rw.flag
 	r := &reader{b: fn}
 	// Locals: vec of (count, valtype).
 	nl := r.u32()
@@ -504,63 +556,95 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 		return nil, r.err
 	}
 	localsEnd := len(fn) - len(r.b)
-	out := make([]byte, 0, len(fn)+len(check)*4)
+	out := make([]byte, 0, len(fn)+len(fn)/4+64)
 	out = append(out, fn[:localsEnd]...)
-	out = append(out, check...)
-	depth := 1
 	last := localsEnd
-	// insert puts seq at the reader's position.
-	insert := func(seq []byte) {
-		pos := len(fn) - len(r.b)
+	// copyTo copies the original code up to position pos.
+	copyTo := func(pos int) {
 		out = append(out, fn[last:pos]...)
-		out = append(out, seq...)
 		last = pos
 	}
-	for depth > 0 {
+	pos := func() int { return len(fn) - len(r.b) }
+	// A region is the code that one check pays for: what runs from the
+	// check to the next one, nested loops (which have their own) excluded.
+	type region struct{ slot, count int }
+	check := func() region {
+		copyTo(pos())
+		slot := len(out) + len(appendU32([]byte{opGlobalGet}, rw.budget)) + 1
+		out = rw.appendCheck(out, chargeSlot)
+		return region{slot: slot}
+	}
+	settle := func(g region) {
+		putSlot(out[g.slot:g.slot+5], uint32(max(g.count, 1)))
+	}
+	regions := []region{check()}
+	loops := []bool{false} // per open block: whether it is a loop
+	flagCheck := rw.flagCheck()
+	for len(loops) > 0 {
 		if r.eof() {
 			return nil, errors.New("body ends before its final end")
 		}
+		start := pos()
 		op := r.byte()
+		regions[len(regions)-1].count++
 		switch op {
 		case 0x02, 0x04: // block, if
 			r.blockType()
-			depth++
-		case 0x03: // loop: the check goes right after the block type
+			loops = append(loops, false)
+		case 0x03: // loop: its check goes right after the block type
 			r.blockType()
-			depth++
 			if r.err != nil {
 				return nil, r.err
 			}
-			insert(check)
+			loops = append(loops, true)
+			regions = append(regions, check())
 		case opEnd:
-			depth--
+			if loops[len(loops)-1] {
+				settle(regions[len(regions)-1])
+				regions = regions[:len(regions)-1]
+			}
+			loops = loops[:len(loops)-1]
 		case 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1:
 		case 0x23, 0x24: // global.get, global.set
-			if idx := r.u32(); idx >= flag && r.err == nil {
+			if idx := r.u32(); idx >= rw.flag && r.err == nil {
 				// Only the flag itself would make this valid.
 				return nil, fmt.Errorf("global index %d is out of range", idx)
 			}
-		case 0x0c, 0x0d, 0x10, 0x20, 0x21, 0x22, 0x25, 0x26, 0xd2:
+		case 0x10: // call: a call into the host gets the flag read after it
+			if idx := r.u32(); idx < rw.info.importedFuncs && r.err == nil {
+				copyTo(pos())
+				out = append(out, flagCheck...)
+			}
+		case 0x11: // call_indirect typeidx tableidx: it may reach the host
+			r.u32()
+			r.u32()
+			if r.err == nil {
+				copyTo(pos())
+				out = append(out, flagCheck...)
+			}
+		case 0x0c, 0x0d, 0x20, 0x21, 0x22, 0x25, 0x26, 0xd2:
 			r.u32()
 		case 0x0e: // br_table
 			cnt := r.u32()
-			for j := uint32(0); j <= cnt && r.err == nil; j++ {
+			for j := uint32(0); j < cnt && r.err == nil; j++ {
 				r.u32()
 			}
-		case 0x11: // call_indirect typeidx tableidx
-			r.u32()
 			r.u32()
 		case 0x1c: // select t*
 			cnt := r.u32()
 			for j := uint32(0); j < cnt && r.err == nil; j++ {
 				r.byte()
 			}
-		case 0x3f: // memory.size
-			r.u32()
+		case 0x3f: // memory.size 0x00
+			if m := r.byte(); m != 0 && r.err == nil {
+				return nil, fmt.Errorf("memory.size of memory %d", m)
+			}
 		case opMemoryGrow:
-			r.u32()
+			if m := r.byte(); m != 0 && r.err == nil {
+				return nil, fmt.Errorf("memory.grow of memory %d", m)
+			}
 			if r.err == nil {
-				insert(rw.afterGrow)
+				rw.callHelper(&out, fn, &last, start, pos(), helperKey{op: opMemoryGrow})
 			}
 		case 0x41:
 			r.sleb(32)
@@ -571,14 +655,14 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 		case 0x44:
 			r.bytes(8)
 		case 0xd0: // ref.null t
-			r.byte()
+			r.sleb(33)
 		case 0xfc:
-			sub, err := r.miscImmediates()
+			m, err := r.misc()
 			if err != nil {
 				return nil, err
 			}
-			if sub == miscTableGrow {
-				insert(rw.afterGrow)
+			if m.bulk() {
+				rw.callHelper(&out, fn, &last, start, pos(), helperKey{op: 0xfc, sub: m.sub, a: m.a, b: m.b})
 			}
 		case 0xfd:
 			if err := r.simdImmediates(); err != nil {
@@ -597,37 +681,107 @@ func (rw *rewriter) body(fn []byte) ([]byte, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
+		// Straight-line code is cut into regions of at most maxRegion
+		// instructions, so that no check pays for more.
+		if g := &regions[len(regions)-1]; len(loops) > 0 && g.count >= maxRegion {
+			settle(*g)
+			*g = check()
+		}
 	}
 	if !r.eof() {
 		return nil, errors.New("bytes after the function's final end")
 	}
+	settle(regions[0])
 	out = append(out, fn[last:]...)
 	return out, nil
 }
 
-// miscImmediates skips the immediates of a 0xfc instruction and returns
-// its sub-opcode.
-func (r *reader) miscImmediates() (uint32, error) {
-	sub := r.u32()
-	switch sub {
-	case 0, 1, 2, 3, 4, 5, 6, 7: // saturating truncations
-	case 8: // memory.init dataidx 0x00
-		r.u32()
-		r.byte()
-	case 9, 13, 15, 16, 17: // data.drop, elem.drop, table.grow/size/fill
-		r.u32()
-	case 10: // memory.copy 0x00 0x00
-		r.byte()
-		r.byte()
-	case 11: // memory.fill 0x00
-		r.byte()
-	case 12, 14: // table.init, table.copy
-		r.u32()
-		r.u32()
-	default:
-		return sub, fmt.Errorf("unsupported opcode 0xfc %d", sub)
+// callHelper replaces the instruction at fn[start:end] with a call to the
+// helper for key.
+func (rw *rewriter) callHelper(out *[]byte, fn []byte, last *int, start, end int, key helperKey) {
+	*out = append(*out, fn[*last:start]...)
+	*out = appendU32(append(*out, opCall), rw.helper(key))
+	*last = end
+}
+
+// appendCheck appends a check that takes what charge pushes from the budget
+// and, once the budget is spent, calls the host and reads the flag:
+//
+//	global.get $budget  <charge>  i32.sub  global.set $budget
+//	global.get $budget  i32.const 0  i32.lt_s
+//	if
+//	  i32.const 0  memory.grow 0  drop       ;; leave compiled code: a safe point
+//	  i32.const Budget  global.set $budget
+//	  global.get $flag  if unreachable end  ;; stop when the host says so
+//	end
+func (rw *rewriter) appendCheck(b, charge []byte) []byte {
+	b = appendU32(append(b, opGlobalGet), rw.budget)
+	b = append(b, charge...)
+	b = appendU32(append(b, opI32Sub, opGlobalSet), rw.budget)
+	b = appendU32(append(b, opGlobalGet), rw.budget)
+	b = append(b, opI32Const, 0x00, opI32LtS, opIf, emptyBlock)
+	b = append(b, opI32Const, 0x00, opMemoryGrow, 0x00, opDrop)
+	b = appendS32(append(b, opI32Const), Budget)
+	b = appendU32(append(b, opGlobalSet), rw.budget)
+	b = append(appendU32(append(b, opGlobalGet), rw.flag), opIf, emptyBlock, opUnreach, opEnd)
+	return append(b, opEnd)
+}
+
+// flagCheck is what follows a call that may reach the host: the host call
+// was a safe point already, and the flag costs one load to read.
+//
+//	global.get $flag  if unreachable end
+func (rw *rewriter) flagCheck() []byte {
+	return append(appendU32([]byte{opGlobalGet}, rw.flag), opIf, emptyBlock, opUnreach, opEnd)
+}
+
+// putSlot writes v, at most 2^27-1, as a five-byte signed LEB128.
+func putSlot(b []byte, v uint32) {
+	for i := 0; i < 4; i++ {
+		b[i] = byte(v>>(7*i))&0x7f | 0x80
 	}
-	return sub, r.err
+	b[4] = byte(v>>28) & 0x7f
+}
+
+// miscOp is a decoded 0xfc instruction: its sub-opcode and index
+// immediates.
+type miscOp struct{ sub, a, b uint32 }
+
+// bulk reports whether the instruction takes time in proportion to an
+// operand, or grows a table: those are turned into helper calls.
+func (m miscOp) bulk() bool {
+	switch m.sub {
+	case miscMemoryInit, miscMemoryCopy, miscMemoryFill, miscTableInit, miscTableCopy, miscTableGrow, miscTableFill:
+		return true
+	}
+	return false
+}
+
+// misc decodes the immediates of a 0xfc instruction.
+func (r *reader) misc() (miscOp, error) {
+	m := miscOp{sub: r.u32()}
+	var mem []byte
+	switch m.sub {
+	case 0, 1, 2, 3, 4, 5, 6, 7: // saturating truncations
+	case miscMemoryInit: // dataidx 0x00
+		m.a = r.u32()
+		mem = []byte{r.byte()}
+	case 9, 13, miscTableGrow, 16, miscTableFill: // data.drop, elem.drop, table.grow/size/fill
+		m.a = r.u32()
+	case miscMemoryCopy: // 0x00 0x00
+		mem = []byte{r.byte(), r.byte()}
+	case miscMemoryFill: // 0x00
+		mem = []byte{r.byte()}
+	case miscTableInit, miscTableCopy: // elemidx tableidx; tableidx tableidx
+		m.a = r.u32()
+		m.b = r.u32()
+	default:
+		return m, fmt.Errorf("unsupported opcode 0xfc %d", m.sub)
+	}
+	if r.err == nil && bytes.Count(mem, []byte{0}) != len(mem) {
+		return m, fmt.Errorf("0xfc %d names memory % x; a function has one memory", m.sub, mem)
+	}
+	return m, r.err
 }
 
 func (r *reader) simdImmediates() error {

@@ -121,6 +121,10 @@ func FuzzInstrument(f *testing.F) {
 	f.Add(wasmtest.StartLoop(true))
 	f.Add(wasmtest.GrowTableForever())
 	f.Add(wasmtest.Table(3, 9))
+	f.Add(bulkModule())
+	f.Add(wasmtest.BulkLoop(2, false))
+	f.Add(wasmtest.BulkLoop(2, true))
+	f.Add(tinyModule([]string{"f"}, []byte{0x03, 0x40, 0x10, 0, 0x0c, 0, 0x0b, 0x0b}))
 	f.Fuzz(func(t *testing.T, mod []byte) {
 		// Bound tables for half the inputs, so that both paths run.
 		var opts Options
