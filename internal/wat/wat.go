@@ -323,9 +323,6 @@ func (m *module) typeUse(list []node, names map[string]uint32) (uint32, funcType
 		} else if t.key() != m.types[i].key() {
 			fail(tl, "the params and results differ from type %s", tl.list[1])
 		}
-		if names != nil && len(rest) == len(list)-1 {
-			// No inline params: they have no names.
-		}
 		return i, t, rest
 	}
 	t, rest := m.signature(list, names)
