@@ -29,7 +29,10 @@
 // memory and, separately, tables (which wazero keeps on the Go heap): all
 // of a module's tables together may hold memory_mib × 131072 elements, 8
 // bytes each. A larger table minimum is refused at load; tables without a
-// maximum (Go emits them) get one within that bound. Out of memory is
+// maximum (Go emits them) get one within that bound. Each instance's linear
+// memory is a mapping of its own, grown in place and unmapped when the
+// instance closes, so a function holds at most MaxInstances × memory_mib of
+// it (docs/RATIONALE.md). Out of memory is
 // reported only on evidence: a memory.grow or table.grow that failed during
 // the invocation, or the Go runtime's "out of memory" on stderr.
 //

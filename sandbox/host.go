@@ -59,6 +59,20 @@ type invocation struct {
 	log       limitedBuffer
 	host      Host
 	parent    context.Context // the caller's context, before the timeout
+	timeout   time.Duration   // the timeout ctx got
+	// cancel ends the invocation's context, interrupting the guest; nil
+	// while an instance starts up.
+	cancel  context.CancelFunc
+	stopped bool // stop was called: the output overflowed
+}
+
+// stop interrupts a guest whose output is over the limit: going on could
+// only waste its time slot.
+func (inv *invocation) stop() {
+	inv.stopped = true
+	if inv.cancel != nil {
+		inv.cancel()
+	}
 }
 
 func invocationFrom(ctx context.Context) *invocation {
@@ -163,6 +177,7 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 		}
 		if int64(len(inv.output))+int64(n) > inv.maxOutput {
 			inv.fail = &Error{Kind: KindOutputTooLarge, Message: fmt.Sprintf("output is more than the function's limit of %d bytes", inv.maxOutput)}
+			inv.stop()
 			stack[0] = 1
 			return
 		}
@@ -314,6 +329,7 @@ type limitedBuffer struct {
 	max            int64
 	failOnOverflow bool
 	overflow       bool
+	onOverflow     func() // called once, on the first failed write
 }
 
 const cutMarker = "\n[log cut at the function's log limit]\n"
@@ -327,6 +343,9 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if b.failOnOverflow {
+		if !b.overflow && b.onOverflow != nil {
+			b.onOverflow()
+		}
 		b.overflow = true
 		return 0, fmt.Errorf("output limit of %d bytes exceeded", b.max)
 	}

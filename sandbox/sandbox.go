@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -41,8 +42,9 @@ type Config struct {
 	// compile every module again. Empty means an in-memory cache.
 	CacheDir string
 	// MaxInstances bounds how many invocations of one function run at once
-	// (and so how many warm instances it keeps). Zero means 2×GOMAXPROCS,
-	// at least 4. Further callers wait their turn.
+	// (and so how many warm instances it keeps, and the linear memory it
+	// holds: MaxInstances × memory_mib). Zero means 2×GOMAXPROCS, at least
+	// 4. Further callers wait their turn.
 	MaxInstances int
 	// MinLoadTimeout is the least time a reactor's start-up (its start
 	// function and _initialize) gets when a function is loaded at deploy
@@ -105,6 +107,13 @@ type Function struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// life ends at Close; kill ends it, interrupting the invocations
+	// under way.
+	life context.Context
+	kill context.CancelFunc
+	// stopped is closed once Close has released the instances.
+	stopped chan struct{}
+	stopErr error
 }
 
 // allowedImports lists what a function may import. Everything else, such as
@@ -144,7 +153,8 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 		WithMemoryLimitPages(pages).
 		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
-	f := &Function{rt: rt, limits: limits, closed: make(chan struct{})}
+	f := &Function{rt: rt, limits: limits, closed: make(chan struct{}), stopped: make(chan struct{})}
+	f.life, f.kill = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
 		if !ok {
@@ -216,8 +226,9 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	if f.mode == ModeReactor {
 		// Start one instance now: a module whose runtime cannot start
 		// is refused at deploy time rather than at its first run.
-		ictx, cancel := context.WithTimeout(ctx, max(time.Duration(limits.Timeout), e.cfg.MinLoadTimeout))
-		inst, err := f.newInstance(ictx)
+		timeout := max(time.Duration(limits.Timeout), e.cfg.MinLoadTimeout)
+		ictx, cancel := context.WithTimeout(ctx, timeout)
+		inst, err := f.newInstance(ictx, timeout)
 		cancel()
 		if err != nil {
 			var fe *Error
@@ -243,14 +254,29 @@ func (f *Function) Mode() Mode { return f.mode }
 // Limits returns the limits the function runs under.
 func (f *Function) Limits() bundle.Limits { return f.limits }
 
-// Close stops the function's instances. Invocations under way fail.
+// Close stops the function's instances and gives their memory back.
+// Invocations under way are interrupted and fail with ErrClosed; Close waits
+// for them, since an instance's memory cannot be unmapped while it runs. If
+// ctx ends first, Close returns ctx.Err() and the instances are released
+// once the last invocation ends.
 func (f *Function) Close(ctx context.Context) error {
-	var err error
 	f.closeOnce.Do(func() {
 		close(f.closed)
-		err = f.rt.Close(ctx)
+		f.kill()
+		go func() {
+			for range cap(f.sem) {
+				f.sem <- struct{}{}
+			}
+			f.stopErr = f.rt.Close(context.Background())
+			close(f.stopped)
+		}()
 	})
-	return err
+	select {
+	case <-f.stopped:
+		return f.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Result is a successful invocation's outcome.
@@ -277,12 +303,19 @@ func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result
 		return nil, ErrClosed
 	}
 	defer func() { <-f.sem }()
+	select {
+	case <-f.closed:
+		return nil, ErrClosed // Close won the race for the slot's release
+	default:
+	}
 
-	inv := &invocation{input: input, maxOutput: f.limits.MaxOutputBytes, host: host}
+	inv := &invocation{input: input, maxOutput: f.limits.MaxOutputBytes, host: host, timeout: time.Duration(f.limits.Timeout)}
 	inv.log.max = f.limits.MaxLogBytes
 	inv.parent = ctx
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(f.limits.Timeout))
+	ctx, cancel := context.WithTimeout(ctx, inv.timeout)
 	defer cancel()
+	inv.cancel = cancel
+	defer context.AfterFunc(f.life, cancel)()
 	ctx = context.WithValue(ctx, invocationKey{}, inv)
 	start := time.Now()
 	var err error
@@ -299,7 +332,7 @@ func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result
 }
 
 func (f *Function) invokeCommand(ctx context.Context, inv *invocation) error {
-	out := &limitedBuffer{max: inv.maxOutput, failOnOverflow: true}
+	out := &limitedBuffer{max: inv.maxOutput, failOnOverflow: true, onOverflow: inv.stop}
 	cfg := baseModuleConfig().
 		WithStdin(bytes.NewReader(inv.input)).
 		WithStdout(out).
@@ -348,8 +381,10 @@ func (g growFlag) reset() {
 // runs its start function under the interrupt flag: wasm would have run it
 // inside InstantiateModule, where nothing can stop it.
 func (f *Function) instantiate(ctx context.Context, cfg wazero.ModuleConfig) (api.Module, growFlag, error) {
-	mod, err := f.rt.InstantiateModule(ctx, f.compiled, cfg)
+	mem := &instanceMemory{}
+	mod, err := f.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), f.compiled, cfg)
 	if err != nil {
+		mem.free() // wazero does not close an instance that failed
 		return nil, growFlag{}, err
 	}
 	g, _ := mod.ExportedGlobal(interrupt.GrowFailedExport).(api.MutableGlobal)
@@ -422,7 +457,7 @@ func (f *Function) invokeReactor(ctx context.Context, inv *invocation) error {
 	case inst = <-f.idle:
 	default:
 		var err error
-		if inst, err = f.newInstance(ctx); err != nil {
+		if inst, err = f.newInstance(ctx, inv.timeout); err != nil {
 			return err
 		}
 	}
@@ -468,12 +503,14 @@ type instance struct {
 	grow growFlag
 }
 
-func (f *Function) newInstance(ctx context.Context) (*instance, error) {
+// newInstance starts a reactor instance under ctx, whose deadline is
+// timeout away: the timeout an error reports.
+func (f *Function) newInstance(ctx context.Context, timeout time.Duration) (*instance, error) {
 	sw := &switchWriter{}
 	cfg := baseModuleConfig().
 		WithStdout(sw).
 		WithStderr(sw)
-	inv := &invocation{}
+	inv := &invocation{timeout: timeout}
 	inv.log.max = f.limits.MaxLogBytes
 	sw.target = &inv.log
 	mod, grow, err := f.instantiate(ctx, cfg)
@@ -520,8 +557,17 @@ func (f *Function) classify(ctx context.Context, err error, inv *invocation, gro
 	log := inv.log.Bytes()
 	var intr *interrupted
 	if errors.As(err, &intr) {
+		if inv.stopped && inv.fail != nil {
+			inv.fail.Log = log
+			return inv.fail // stopped for writing too much output
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && (inv.parent == nil || inv.parent.Err() == nil) {
-			return &Error{Kind: KindTimeout, Message: fmt.Sprintf("function did not finish within its %s timeout", f.limits.Timeout), Log: log}
+			if outOfMemory(log, grow) {
+				// The guest went on after a failed grow until the
+				// deadline: the failed grow is the news.
+				return &Error{Kind: KindOutOfMemory, Message: fmt.Sprintf("function ran out of memory (limit %d MiB): a memory.grow or table.grow failed, and it then did not finish within %s", f.limits.MemoryMiB, f.timeoutText(inv.timeout)), Log: log}
+			}
+			return &Error{Kind: KindTimeout, Message: fmt.Sprintf("function did not finish within %s", f.timeoutText(inv.timeout)), Log: log}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -548,6 +594,15 @@ func (f *Function) classify(ctx context.Context, err error, inv *invocation, gro
 		return &Error{Kind: KindTrap, Message: "function panicked: " + p, Log: log}
 	}
 	return &Error{Kind: KindTrap, Message: "function trapped: " + msg, Log: log}
+}
+
+// timeoutText names the timeout that applied: the function's own, or the
+// longer one its start-up got at load.
+func (f *Function) timeoutText(applied time.Duration) string {
+	if applied == 0 || applied == time.Duration(f.limits.Timeout) {
+		return fmt.Sprintf("its %s timeout", f.limits.Timeout)
+	}
+	return fmt.Sprintf("the %s its start-up gets (the longer of its %s timeout and the runtime's minimum start-up time)", applied, f.limits.Timeout)
 }
 
 // panicLine returns the "panic: ..." line of a Go guest's stderr.

@@ -1,0 +1,5 @@
+//go:build !race
+
+package enclave_test
+
+const raceEnabled = false
