@@ -1,26 +1,149 @@
 package strictjson
 
-import "testing"
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
 
-func TestUnmarshal(t *testing.T) {
-	var v struct{ A int }
-	for _, bad := range []string{`{"A":1,"B":2}`, `{"A":1} {}`, `{"A":1}}`, `{"A":1}]`, `{"A":1} x`, `{"A":"x"}`, ``, `[`} {
-		if Unmarshal([]byte(bad), &v) == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-	if err := Unmarshal([]byte(` {"A":1} `), &v); err != nil || v.A != 1 {
-		t.Fatalf("%v %+v", err, v)
+type inner struct {
+	N int    `json:"n"`
+	S string `json:"s,omitempty"`
+}
+
+// doc has a field of every shape vouch's documents use.
+type doc struct {
+	Name   string            `json:"name"`
+	Flag   bool              `json:"flag,omitempty"`
+	Count  uint32            `json:"count,omitempty"`
+	Key    []byte            `json:"key,omitempty"`
+	List   []string          `json:"list"`
+	Map    map[string]int    `json:"map,omitempty"`
+	Ptr    *inner            `json:"ptr,omitempty"`
+	In     inner             `json:"in,omitzero"`
+	Arr    [2]int            `json:"arr,omitzero"`
+	Raw    map[string][]byte `json:"raw,omitempty"`
+	Untagd int
+}
+
+func TestUnmarshalRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"unknown member", `{"name":"a","b":2}`},
+		{"two values", `{"name":"a"} {}`},
+		{"stray brace", `{"name":"a"}}`},
+		{"stray bracket", `{"name":"a"}]`},
+		{"trailing word", `{"name":"a"} x`},
+		{"wrong type", `{"name":1}`},
+		{"empty", ``},
+		{"truncated", `[`},
+		{"duplicate name", `{"name":"a","name":"b"}`},
+		{"duplicate nested name", `{"in":{"n":1,"n":2}}`},
+		{"duplicate name in a map", `{"map":{"x":1,"x":2}}`},
+		{"duplicate name, escaped", `{"name":"a","n\u0061me":"b"}`},
+		{"upper-case name", `{"NAME":"a"}`},
+		{"case-variant of a known name", `{"name":"a","Name":"b"}`},
+		{"upper-case untagged name", `{"UNTAGD":1}`},
+		{"upper-case nested name", `{"in":{"N":1}}`},
+		{"null document", `null`},
+		{"null string", `{"name":null}`},
+		{"null bool", `{"flag":null}`},
+		{"null number", `{"count":null}`},
+		{"null object", `{"in":null}`},
+		{"null array", `{"arr":null}`},
+		{"null inside a pointer", `{"ptr":{"n":null}}`},
+		{"null map value", `{"map":{"x":null}}`},
+		{"invalid UTF-8", "{\"name\":\"\xff\"}"},
+		{"lone surrogate", `{"name":"\ud800"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v doc
+			if err := Unmarshal([]byte(tc.in), &v); err == nil {
+				t.Fatalf("accepted %q as %+v", tc.in, v)
+			}
+		})
 	}
 }
 
-func FuzzUnmarshal(f *testing.F) {
-	f.Add([]byte(`{"A":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var v struct {
-			A int
-			B []string
+func TestUnmarshalErrors(t *testing.T) {
+	var v doc
+	if err := Unmarshal([]byte(`{"name":"a"} {}`), &v); !errors.Is(err, ErrTrailing) {
+		t.Errorf("trailing: %v, want ErrTrailing", err)
+	}
+	if err := Unmarshal([]byte(`null`), &v); !errors.Is(err, ErrNull) {
+		t.Errorf("null: %v, want ErrNull", err)
+	}
+	if err := Unmarshal([]byte(`{"in":null}`), &v); !errors.Is(err, ErrNull) {
+		t.Errorf("null member: %v, want ErrNull", err)
+	}
+}
+
+func TestUnmarshalAccepts(t *testing.T) {
+	// Pointers, slices and maps may be null: encoding/json writes a nil
+	// slice or map as null.
+	in := ` {"name":"a","list":null,"map":null,"ptr":null,"raw":{"k":null},"key":"AQI=","in":{"n":3},"arr":[1,2],"Untagd":4} `
+	var v doc
+	if err := Unmarshal([]byte(in), &v); err != nil {
+		t.Fatal(err)
+	}
+	want := doc{Name: "a", Raw: map[string][]byte{"k": nil}, Key: []byte{1, 2}, In: inner{N: 3}, Arr: [2]int{1, 2}, Untagd: 4}
+	if !reflect.DeepEqual(v, want) {
+		t.Fatalf("got %+v, want %+v", v, want)
+	}
+}
+
+// TestRoundTrip checks that what encoding/json writes, which is how vouch
+// writes its documents, decodes back to the same value.
+func TestRoundTrip(t *testing.T) {
+	for _, v := range []doc{
+		{},
+		{Name: "x", Flag: true, Count: 7, Key: []byte{0, 255}, List: []string{}, Map: map[string]int{"a": 1, "A": 2}, Ptr: &inner{N: -1, S: "é"}, In: inner{S: "<&>"}, Arr: [2]int{3, 4}, Raw: map[string][]byte{"r": {9}}, Untagd: 1},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
 		}
-		Unmarshal(b, &v)
+		var got doc
+		if err := Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, v) {
+			t.Fatalf("%s decoded to %+v, want %+v", b, got, v)
+		}
+	}
+}
+
+// FuzzUnmarshal checks that Unmarshal never panics, and that whatever it
+// accepts, encoded again by encoding/json, is accepted and decodes to a
+// value with the same encoding.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"a"}`,
+		`{"name":"a","list":null,"map":{"x":1},"ptr":{"n":1},"key":"AQI=","in":{"n":3,"s":"y"},"arr":[1,2],"Untagd":4}`,
+		`{"name":"a","name":"b"}`,
+		`{"NAME":"a"}`,
+		`null`,
+		`{"in":null}`,
+		`{} {}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v doc
+		if Unmarshal(b, &v) != nil {
+			return
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("accepted %q but cannot encode %+v: %v", b, v, err)
+		}
+		var w doc
+		if err := Unmarshal(again, &w); err != nil {
+			t.Fatalf("accepted %q but not its re-encoding %s: %v", b, again, err)
+		}
+		// omitempty drops an empty map, so compare what the values encode to.
+		if third, _ := json.Marshal(w); string(third) != string(again) {
+			t.Fatalf("%q decoded to %+v, its re-encoding %s to %+v (%s)", b, v, again, w, third)
+		}
 	})
 }
