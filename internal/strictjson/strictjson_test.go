@@ -7,6 +7,13 @@ import (
 	"testing"
 )
 
+// decoders are the two implementations: json/v2 for the runtime and the
+// nodes, the compact one for guest functions. Both must obey every rule.
+var decoders = []struct {
+	name string
+	fn   func([]byte, any) error
+}{{"v2", unmarshalV2}, {"compact", unmarshalCompact}}
+
 type inner struct {
 	N int    `json:"n"`
 	S string `json:"s,omitempty"`
@@ -56,25 +63,39 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{"invalid UTF-8", "{\"name\":\"\xff\"}"},
 		{"lone surrogate", `{"name":"\ud800"}`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var v doc
-			if err := Unmarshal([]byte(tc.in), &v); err == nil {
-				t.Fatalf("accepted %q as %+v", tc.in, v)
-			}
-		})
+		for _, d := range decoders {
+			t.Run(d.name+"/"+tc.name, func(t *testing.T) {
+				var v doc
+				if err := d.fn([]byte(tc.in), &v); err == nil {
+					t.Fatalf("accepted %q as %+v", tc.in, v)
+				}
+			})
+		}
 	}
 }
 
 func TestUnmarshalErrors(t *testing.T) {
-	var v doc
-	if err := Unmarshal([]byte(`{"name":"a"} {}`), &v); !errors.Is(err, ErrTrailing) {
-		t.Errorf("trailing: %v, want ErrTrailing", err)
-	}
-	if err := Unmarshal([]byte(`null`), &v); !errors.Is(err, ErrNull) {
-		t.Errorf("null: %v, want ErrNull", err)
-	}
-	if err := Unmarshal([]byte(`{"in":null}`), &v); !errors.Is(err, ErrNull) {
-		t.Errorf("null member: %v, want ErrNull", err)
+	for _, d := range decoders {
+		for _, tc := range []struct {
+			in, want string
+			is       error
+		}{
+			{`{"name":"a"} {}`, "trailing data after the JSON value", ErrTrailing},
+			{`{"name":"a"}}`, "trailing data after the JSON value", ErrTrailing},
+			{`null`, "null is not allowed here (a JSON object is due)", ErrNull},
+			{`{"in":null}`, "in: null is not allowed here (a JSON object is due)", ErrNull},
+			{`{"ptr":{"n":null}}`, "ptr.n: null is not allowed here (a number is due)", ErrNull},
+			{`{"name":"a","name":"b"}`, `field "name" given twice`, nil},
+			{`{"in":{"n":1,"n":2}}`, `field "n" given twice in "in"`, nil},
+			{`{"NAME":"a"}`, `unknown field "NAME"`, nil},
+			{`{"in":{"N":1}}`, `unknown field "N" in "in"`, nil},
+		} {
+			var v doc
+			err := d.fn([]byte(tc.in), &v)
+			if err == nil || err.Error() != tc.want || tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("%s: %s: %v, want %q", d.name, tc.in, err, tc.want)
+			}
+		}
 	}
 }
 
@@ -82,13 +103,15 @@ func TestUnmarshalAccepts(t *testing.T) {
 	// Pointers, slices and maps may be null: encoding/json writes a nil
 	// slice or map as null.
 	in := ` {"name":"a","list":null,"map":null,"ptr":null,"raw":{"k":null},"key":"AQI=","in":{"n":3},"arr":[1,2],"Untagd":4} `
-	var v doc
-	if err := Unmarshal([]byte(in), &v); err != nil {
-		t.Fatal(err)
-	}
 	want := doc{Name: "a", Raw: map[string][]byte{"k": nil}, Key: []byte{1, 2}, In: inner{N: 3}, Arr: [2]int{1, 2}, Untagd: 4}
-	if !reflect.DeepEqual(v, want) {
-		t.Fatalf("got %+v, want %+v", v, want)
+	for _, d := range decoders {
+		var v doc
+		if err := d.fn([]byte(in), &v); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		if !reflect.DeepEqual(v, want) {
+			t.Fatalf("%s: got %+v, want %+v", d.name, v, want)
+		}
 	}
 }
 
@@ -103,19 +126,22 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got doc
-		if err := Unmarshal(b, &got); err != nil {
-			t.Fatalf("%s: %v", b, err)
-		}
-		if !reflect.DeepEqual(got, v) {
-			t.Fatalf("%s decoded to %+v, want %+v", b, got, v)
+		for _, d := range decoders {
+			var got doc
+			if err := d.fn(b, &got); err != nil {
+				t.Fatalf("%s: %s: %v", d.name, b, err)
+			}
+			if !reflect.DeepEqual(got, v) {
+				t.Fatalf("%s: %s decoded to %+v, want %+v", d.name, b, got, v)
+			}
 		}
 	}
 }
 
-// FuzzUnmarshal checks that Unmarshal never panics, and that whatever it
+// FuzzUnmarshal checks that Unmarshal never panics, that whatever it
 // accepts, encoded again by encoding/json, is accepted and decodes to a
-// value with the same encoding.
+// value with the same encoding, and that the compact decoder accepts
+// exactly what json/v2 accepts, as the same value.
 func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"a"}`,
@@ -129,9 +155,16 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var v doc
-		if Unmarshal(b, &v) != nil {
+		var v, c doc
+		err, cerr := unmarshalV2(b, &v), unmarshalCompact(b, &c)
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("%q: json/v2 says %v, the compact decoder %v", b, err, cerr)
+		}
+		if err != nil {
 			return
+		}
+		if !reflect.DeepEqual(v, c) {
+			t.Fatalf("%q: json/v2 decodes %+v, the compact decoder %+v", b, v, c)
 		}
 		again, err := json.Marshal(v)
 		if err != nil {
