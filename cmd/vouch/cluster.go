@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 
 	"vouch/cluster"
-	"vouch/internal/strictjson"
 	"vouch/internal/secretfile"
+	"vouch/internal/strictjson"
 	"vouch/node"
 )
 
