@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ func unmarshalCompact(data []byte, v any) error {
 	}
 	c := checker{b: data}
 	c.i = c.space(0)
-	if err := c.value(rv.Type().Elem(), "", 0); err != nil {
+	if err := c.value(infoOf(rv.Type().Elem()), 0); err != nil {
 		return err
 	}
 	if c.space(c.i) != len(data) {
@@ -50,6 +51,30 @@ var errSyntax = errors.New("invalid JSON")
 type checker struct {
 	b []byte
 	i int
+	// path is where the walk is, for errors: member names, or array
+	// indexes where name is "".
+	path []step
+}
+
+type step struct {
+	name  string
+	index int
+}
+
+// where is the dotted path of the value being checked ("" at the top).
+func (c *checker) where() string {
+	var b strings.Builder
+	for i, s := range c.path {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if s.name != "" {
+			b.WriteString(s.name)
+		} else {
+			b.WriteString(strconv.Itoa(s.index))
+		}
+	}
+	return b.String()
 }
 
 func (c *checker) space(i int) int {
@@ -63,42 +88,81 @@ func (c *checker) fail(err error) error {
 	return fmt.Errorf("invalid JSON at byte %d: %w", c.i, err)
 }
 
-func at(path, msg string) error {
-	if path == "" {
-		return errors.New(msg)
+func (c *checker) at(msg string) error {
+	if path := c.where(); path != "" {
+		return errors.New(path + ": " + msg)
 	}
-	return errors.New(path + ": " + msg)
+	return errors.New(msg)
 }
 
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
+// typeInfo is what the check needs of a Go type, worked out once.
+type typeInfo struct {
+	t        reflect.Type
+	custom   bool // it has UnmarshalJSON: only the syntax is checked
+	nullable bool
+	kind     reflect.Kind
+	elem     *typeInfo            // pointer, slice, array or map values
+	length   int                  // array length
+	fields   map[string]*typeInfo // struct members by exact name
 }
 
-// value checks the value at c.i, to be decoded into t (nil: anything),
+var (
+	infoMu sync.Mutex
+	infos  = map[reflect.Type]*typeInfo{}
+)
+
+// infoOf returns t's typeInfo; nil for a nil type (anything goes).
+func infoOf(t reflect.Type) *typeInfo {
+	if t == nil {
+		return nil
+	}
+	infoMu.Lock()
+	defer infoMu.Unlock()
+	return buildInfo(t)
+}
+
+// buildInfo is infoOf with infoMu held.
+func buildInfo(t reflect.Type) *typeInfo {
+	if ti, ok := infos[t]; ok {
+		return ti
+	}
+	ti := &typeInfo{t: t, kind: t.Kind(), nullable: nullable(t)}
+	infos[t] = ti // before its parts, so that a recursive type finds itself
+	ti.custom = reflect.PointerTo(t).Implements(reflect.TypeFor[legacyUnmarshaler]())
+	switch ti.kind {
+	case reflect.Pointer, reflect.Slice, reflect.Map:
+		ti.elem = buildInfo(t.Elem())
+	case reflect.Array:
+		ti.elem, ti.length = buildInfo(t.Elem()), t.Len()
+	case reflect.Struct:
+		ti.fields = map[string]*typeInfo{}
+		addFields(ti.fields, t)
+	}
+	return ti
+}
+
+// value checks the value at c.i, to be decoded into ti (nil: anything),
 // and leaves c.i just past it.
-func (c *checker) value(t reflect.Type, path string, depth int) error {
+func (c *checker) value(ti *typeInfo, depth int) error {
 	if depth > maxDepth {
 		return c.fail(errors.New("nested too deep"))
 	}
 	if c.i >= len(c.b) {
 		return errors.New("invalid JSON: unexpected end of data")
 	}
-	if t != nil && reflect.PointerTo(t).Implements(reflect.TypeFor[legacyUnmarshaler]()) {
-		if c.b[c.i] == 'n' && !nullable(t) {
-			return nullError(path, t)
+	if ti != nil && ti.custom {
+		if c.b[c.i] == 'n' && !ti.nullable {
+			return c.nullError(ti.t)
 		}
-		t = nil // it decodes itself: check the syntax only
+		ti = nil // it decodes itself: check the syntax only
 	}
-	for t != nil && t.Kind() == reflect.Pointer && c.b[c.i] != 'n' {
-		t = t.Elem()
+	for ti != nil && ti.kind == reflect.Pointer && c.b[c.i] != 'n' {
+		ti = ti.elem
 	}
 	switch ch := c.b[c.i]; {
 	case ch == 'n':
-		if t != nil && !nullable(t) {
-			return nullError(path, t)
+		if ti != nil && !ti.nullable {
+			return c.nullError(ti.t)
 		}
 		return c.literal("null")
 	case ch == 't':
@@ -106,24 +170,24 @@ func (c *checker) value(t reflect.Type, path string, depth int) error {
 	case ch == 'f':
 		return c.literal("false")
 	case ch == '"':
-		_, err := c.str()
+		_, err := c.str(false)
 		return err
 	case ch == '-' || ch >= '0' && ch <= '9':
 		return c.number()
 	case ch == '{':
-		return c.object(t, path, depth)
+		return c.object(ti, depth)
 	case ch == '[':
-		return c.array(t, path, depth)
+		return c.array(ti, depth)
 	}
 	return c.fail(errSyntax)
 }
 
-func nullError(path string, t reflect.Type) error {
+func (c *checker) nullError(t reflect.Type) error {
 	err := nullFor(t)
-	if path == "" {
-		return err
+	if path := c.where(); path != "" {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return err
 }
 
 func nullable(t reflect.Type) bool {
@@ -142,49 +206,52 @@ func (c *checker) literal(lit string) error {
 	return nil
 }
 
-func (c *checker) object(t reflect.Type, path string, depth int) error {
-	var fields map[string]reflect.Type
-	var elem reflect.Type
-	if t != nil {
-		switch t.Kind() {
+func (c *checker) object(ti *typeInfo, depth int) error {
+	var fields map[string]*typeInfo
+	var elem *typeInfo
+	if ti != nil {
+		switch ti.kind {
 		case reflect.Struct:
-			fields = structFields(t)
+			fields = ti.fields
 		case reflect.Map:
-			elem = t.Elem()
+			elem = ti.elem
 		case reflect.Interface:
 		default:
-			return at(path, "cannot unmarshal object into "+t.String())
+			return c.at("cannot unmarshal object into " + ti.t.String())
 		}
 	}
+	parent := c.where()
 	seen := map[string]bool{}
 	c.i = c.space(c.i + 1)
 	if c.i < len(c.b) && c.b[c.i] == '}' {
 		c.i++
 		return nil
 	}
+	c.path = append(c.path, step{})
+	defer func() { c.path = c.path[:len(c.path)-1] }()
 	for {
 		if c.i >= len(c.b) || c.b[c.i] != '"' {
 			return c.fail(errSyntax)
 		}
-		name, err := c.str()
+		name, err := c.str(true)
 		if err != nil {
 			return err
 		}
 		if seen[name] {
-			if path == "" {
+			if parent == "" {
 				return fmt.Errorf("field %q given twice", name)
 			}
-			return fmt.Errorf("field %q given twice in %q", name, path)
+			return fmt.Errorf("field %q given twice in %q", name, parent)
 		}
 		seen[name] = true
 		vt := elem
 		if fields != nil {
 			ft, ok := fields[name]
 			if !ok {
-				if path == "" {
+				if parent == "" {
 					return fmt.Errorf("unknown field %q", name)
 				}
-				return fmt.Errorf("unknown field %q in %q", name, path)
+				return fmt.Errorf("unknown field %q in %q", name, parent)
 			}
 			vt = ft
 		}
@@ -192,7 +259,8 @@ func (c *checker) object(t reflect.Type, path string, depth int) error {
 			return c.fail(errSyntax)
 		}
 		c.i = c.space(c.i + 1)
-		if err := c.value(vt, join(path, name), depth+1); err != nil {
+		c.path[len(c.path)-1] = step{name: name}
+		if err := c.value(vt, depth+1); err != nil {
 			return err
 		}
 		switch c.i = c.space(c.i); {
@@ -207,36 +275,42 @@ func (c *checker) object(t reflect.Type, path string, depth int) error {
 	}
 }
 
-func (c *checker) array(t reflect.Type, path string, depth int) error {
-	var elem reflect.Type
+func (c *checker) array(ti *typeInfo, depth int) error {
+	var elem *typeInfo
 	limit := -1
-	if t != nil {
-		switch t.Kind() {
+	if ti != nil {
+		switch ti.kind {
 		case reflect.Slice:
-			elem = t.Elem()
-			if elem.Kind() == reflect.Uint8 {
-				return at(path, "cannot unmarshal array into "+t.String())
+			elem = ti.elem
+			if elem.kind == reflect.Uint8 && !elem.custom {
+				return c.at("cannot unmarshal array into " + ti.t.String())
 			}
 		case reflect.Array:
-			elem, limit = t.Elem(), t.Len()
+			elem, limit = ti.elem, ti.length
 		case reflect.Interface:
 		default:
-			return at(path, "cannot unmarshal array into "+t.String())
+			return c.at("cannot unmarshal array into " + ti.t.String())
 		}
 	}
 	c.i = c.space(c.i + 1)
 	if c.i < len(c.b) && c.b[c.i] == ']' {
 		c.i++
 		if limit > 0 {
-			return at(path, "too few array elements")
+			return c.at("too few array elements")
 		}
 		return nil
 	}
+	c.path = append(c.path, step{})
+	defer func() { c.path = c.path[:len(c.path)-1] }()
 	for n := 0; ; n++ {
 		if n == limit {
-			return at(path, "too many array elements")
+			c.path = c.path[:len(c.path)-1]
+			err := c.at("too many array elements")
+			c.path = append(c.path, step{})
+			return err
 		}
-		if err := c.value(elem, join(path, fmt.Sprint(n)), depth+1); err != nil {
+		c.path[len(c.path)-1] = step{index: n}
+		if err := c.value(elem, depth+1); err != nil {
 			return err
 		}
 		switch c.i = c.space(c.i); {
@@ -245,7 +319,10 @@ func (c *checker) array(t reflect.Type, path string, depth int) error {
 		case c.i < len(c.b) && c.b[c.i] == ']':
 			c.i++
 			if limit >= 0 && n+1 < limit {
-				return at(path, "too few array elements")
+				c.path = c.path[:len(c.path)-1]
+				err := c.at("too few array elements")
+				c.path = append(c.path, step{})
+				return err
 			}
 			return nil
 		default:
@@ -254,9 +331,10 @@ func (c *checker) array(t reflect.Type, path string, depth int) error {
 	}
 }
 
-// str reads the string at c.i and returns it unescaped. It refuses what
-// json/v2 refuses: invalid UTF-8 and an unpaired surrogate escape.
-func (c *checker) str() (string, error) {
+// str reads the string at c.i and, if name, returns it unescaped. It
+// refuses what json/v2 refuses: invalid UTF-8 and an unpaired surrogate
+// escape.
+func (c *checker) str(name bool) (string, error) {
 	start := c.i
 	escaped := false
 	for c.i++; c.i < len(c.b); c.i++ {
@@ -266,6 +344,9 @@ func (c *checker) str() (string, error) {
 			raw := c.b[start:c.i]
 			if !utf8.Valid(raw) {
 				return "", c.fail(errors.New("invalid UTF-8"))
+			}
+			if !name {
+				return "", nil
 			}
 			if !escaped {
 				return string(raw[1 : len(raw)-1]), nil
@@ -363,22 +444,9 @@ func (c *checker) number() error {
 	return nil
 }
 
-// fieldCache maps a struct type to its members' exact names and types.
-var fieldCache sync.Map
-
-// structFields lists the members encoding/json gives struct type t: the
-// tag's name or else the Go name, embedded structs' members promoted.
-func structFields(t reflect.Type) map[string]reflect.Type {
-	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]reflect.Type)
-	}
-	m := map[string]reflect.Type{}
-	addFields(m, t)
-	fieldCache.Store(t, m)
-	return m
-}
-
-func addFields(m map[string]reflect.Type, t reflect.Type) {
+// addFields adds the members encoding/json gives struct type t: the tag's
+// name or else the Go name, embedded structs' members promoted.
+func addFields(m map[string]*typeInfo, t reflect.Type) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -402,6 +470,6 @@ func addFields(m map[string]reflect.Type, t reflect.Type) {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = f.Type
+		m[name] = buildInfo(f.Type)
 	}
 }
