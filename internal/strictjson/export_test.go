@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package strictjson
 
 // The two implementations, for the tests on vouch's own types.
