@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -99,6 +100,7 @@ func (c *checker) at(msg string) error {
 type typeInfo struct {
 	t        reflect.Type
 	custom   bool // it has UnmarshalJSON: only the syntax is checked
+	isTime   bool // time.Time: also json/v2's stricter RFC 3339 rules
 	nullable bool
 	kind     reflect.Kind
 	elem     *typeInfo            // pointer, slice, array or map values
@@ -129,6 +131,7 @@ func buildInfo(t reflect.Type) *typeInfo {
 	ti := &typeInfo{t: t, kind: t.Kind(), nullable: nullable(t)}
 	infos[t] = ti // before its parts, so that a recursive type finds itself
 	ti.custom = reflect.PointerTo(t).Implements(reflect.TypeFor[legacyUnmarshaler]())
+	ti.isTime = t == reflect.TypeFor[time.Time]()
 	switch ti.kind {
 	case reflect.Pointer, reflect.Slice, reflect.Map:
 		ti.elem = buildInfo(t.Elem())
@@ -150,6 +153,13 @@ func (c *checker) value(ti *typeInfo, depth int) error {
 	if c.i >= len(c.b) {
 		return errors.New("invalid JSON: unexpected end of data")
 	}
+	if ti != nil && ti.isTime && c.b[c.i] == '"' {
+		s, err := c.str(true)
+		if err == nil && !strictRFC3339(s) {
+			return c.at(fmt.Sprintf("time %q is not RFC 3339", s))
+		}
+		return err
+	}
 	if ti != nil && ti.custom {
 		if c.b[c.i] == 'n' && !ti.nullable {
 			return c.nullError(ti.t)
@@ -170,6 +180,14 @@ func (c *checker) value(ti *typeInfo, depth int) error {
 	case ch == 'f':
 		return c.literal("false")
 	case ch == '"':
+		if ti != nil && ti.kind == reflect.Slice && ti.elem.kind == reflect.Uint8 && !ti.elem.custom {
+			// encoding/json's base64 skips \r and \n; json/v2 refuses them.
+			s, err := c.str(true)
+			if err == nil && strings.ContainsAny(s, "\r\n") {
+				return c.at("illegal character in base64 data")
+			}
+			return err
+		}
 		_, err := c.str(false)
 		return err
 	case ch == '-' || ch >= '0' && ch <= '9':
@@ -180,6 +198,28 @@ func (c *checker) value(ti *typeInfo, depth int) error {
 		return c.array(ti, depth)
 	}
 	return c.fail(errSyntax)
+}
+
+// strictRFC3339 applies the checks json/v2 adds to time.Time's own
+// parsing: a two-digit hour, a period before fractional seconds, and a
+// time zone offset within 23:59. Whatever else is wrong, time.Time's
+// UnmarshalJSON refuses.
+func strictRFC3339(s string) bool {
+	two := func(i int) int {
+		if i < 0 || i+2 > len(s) || s[i] < '0' || s[i] > '9' || s[i+1] < '0' || s[i+1] > '9' {
+			return 0
+		}
+		return int(s[i]-'0')*10 + int(s[i+1]-'0')
+	}
+	switch {
+	case len(s) > 12 && s[12] == ':':
+		return false
+	case len(s) > 19 && s[19] == ',':
+		return false
+	case len(s) > 0 && s[len(s)-1] != 'Z' && (two(len(s)-5) >= 24 || two(len(s)-2) >= 60):
+		return false
+	}
+	return true
 }
 
 func (c *checker) nullError(t reflect.Type) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // decoders are the two implementations: json/v2 for the runtime and the
@@ -63,6 +64,8 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{"null inside a pointer", `{"ptr":{"n":null}}`},
 		{"null map value", `{"map":{"x":null}}`},
 		{"invalid UTF-8", "{\"name\":\"\xff\"}"},
+		{"line break in base64", `{"key":"AQ\nI="}`},
+		{"carriage return in base64", `{"key":"AQ\r\n=="}`},
 		{"lone surrogate", `{"name":"\ud800"}`},
 	} {
 		for _, d := range decoders {
@@ -113,6 +116,39 @@ func TestUnmarshalAccepts(t *testing.T) {
 		}
 		if !reflect.DeepEqual(v, want) {
 			t.Fatalf("%s: got %+v, want %+v", d.name, v, want)
+		}
+	}
+}
+
+// TestTimes: both paths read RFC 3339 times alike, json/v2's stricter
+// rules included.
+func TestTimes(t *testing.T) {
+	type stamped struct {
+		T time.Time `json:"t"`
+	}
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"2025-06-01T00:00:00Z", true},
+		{"2025-06-01T00:00:00.5+01:00", true},
+		{"2025-06-01T00:00:00-23:59", true},
+		{"2025-06-01T1:00:00Z", false},
+		{"2025-06-01T00:00:00,5Z", false},
+		{"2025-06-01T00:00:00+24:00", false},
+		{"2025-06-01T00:00:00+23:60", false},
+		{"2025-06-01t00:00:00z", false},
+		{"2025-06-01", false},
+	} {
+		for _, d := range decoders {
+			var v stamped
+			err := d.fn([]byte(`{"t":"`+tc.in+`"}`), &v)
+			if (err == nil) != tc.ok {
+				t.Errorf("%s: %s: %v, want accepted %v", d.name, tc.in, err, tc.ok)
+			}
+			if want, _ := time.Parse(time.RFC3339Nano, tc.in); err == nil && !v.T.Equal(want) {
+				t.Errorf("%s: %s read as %v", d.name, tc.in, v.T)
+			}
 		}
 	}
 }
