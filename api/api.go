@@ -190,6 +190,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeSealedRequired   = "sealed_input_required"
+	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeSealedInput      = "bad_sealed_input"
 	CodeReplay           = "replayed_input"
 	CodeStaleBoot        = "stale_boot"

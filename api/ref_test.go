@@ -104,9 +104,12 @@ func TestParseRefRefuses(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"empty", nil, "EOF"},
+		{"empty", nil, "end of data"},
 		{"not an object", []byte(`[]`), "cannot unmarshal"},
-		{"null", []byte(`null`), "function_id"},
+		{"null", []byte(`null`), "null is not allowed"},
+		{"null trust", withField(t, "trust", `null`), "trust: null is not allowed"},
+		{"field given twice", []byte(strings.Replace(refJSON(), `"enclave_url"`, `"function_id": "other", "enclave_url"`, 1)), `field "function_id" given twice`},
+		{"upper-case field", []byte(strings.Replace(refJSON(), `"function_token"`, `"FUNCTION_TOKEN"`, 1)), `unknown field "FUNCTION_TOKEN"`},
 		{"trailing object", []byte(refJSON() + "{}"), "trailing"},
 		{"trailing text", []byte(refJSON() + "x"), "trailing"},
 		{"unknown field", withField(t, "function_name", `"leader"`), `unknown field "function_name"`},

@@ -56,7 +56,8 @@ func TestParseManifestRefuses(t *testing.T) {
 		want string
 	}{
 		// Not one JSON object.
-		{``, "EOF"},
+		{``, "end of data"},
+		{`null`, "null is not allowed"},
 		{`{`, "unexpected EOF"},
 		{`[]`, "cannot unmarshal array"},
 		{`"leader"`, "cannot unmarshal string"},
@@ -67,6 +68,19 @@ func TestParseManifestRefuses(t *testing.T) {
 		{`{"nmae":"x"}`, `unknown field "nmae"`},
 		{`{"limits":{"timeout":"1s","memory":64}}`, `unknown field "memory"`},
 		{`{"name":"x","env":{}}`, `unknown field "env"`},
+		// A field given twice, or a name in another case: a reviewer
+		// could read one value and the runtime another.
+		{`{"allow_plaintext_input": false, "allow_plaintext_input": true}`, `field "allow_plaintext_input" given twice`},
+		{`{"name":"a","n\u0061me":"b"}`, `field "name" given twice`},
+		{`{"limits":{"timeout":"1s","timeout":"5m"}}`, `field "timeout" given twice in "limits"`},
+		{`{"ALLOW_PLAINTEXT_INPUT": true}`, `unknown field "ALLOW_PLAINTEXT_INPUT"`},
+		{`{"Limits": {"TIMEOUT": "300ms"}}`, `unknown field "Limits"`},
+		{`{"limits": {"TIMEOUT": "300ms"}}`, `unknown field "TIMEOUT" in "limits"`},
+		{`{"allow_plaintext_input": false, "Allow_Plaintext_Input": true}`, `unknown field "Allow_Plaintext_Input"`},
+		// null where the manifest has no null.
+		{`{"name":null}`, "name: null is not allowed"},
+		{`{"allow_plaintext_input":null}`, "allow_plaintext_input: null is not allowed"},
+		{`{"limits":null}`, "limits: null is not allowed"},
 		// Wrong types.
 		{`{"name":5}`, "name"},
 		{`{"allow_plaintext_input":"yes"}`, "allow_plaintext_input"},
@@ -79,7 +93,7 @@ func TestParseManifestRefuses(t *testing.T) {
 		{`{"limits":{"timeout":"5"}}`, "missing unit"},
 		{`{"limits":{"timeout":"fast"}}`, "invalid duration"},
 		{`{"limits":{"timeout":""}}`, "invalid duration"},
-		{`{"limits":{"timeout":null}}`, "invalid duration"},
+		{`{"limits":{"timeout":null}}`, "limits.timeout: null is not allowed"},
 		{`{"limits":{"timeout":"-1s"}}`, "limits.timeout -1s is outside 0..5m0s"},
 		{`{"limits":{"timeout":"5m0.001s"}}`, "limits.timeout 5m0.001s is outside"},
 		{`{"limits":{"timeout":"999us"}}`, "shorter than 1ms"},

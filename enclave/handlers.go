@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -383,9 +385,14 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	ctype := r.Header.Get("Content-Type")
-	session := strings.HasPrefix(ctype, api.ContentTypeSession)
-	sealed := session || strings.HasPrefix(ctype, api.ContentTypeSealed)
+	kind, ae := runBodyKind(r.Header)
+	if ae != nil {
+		s.metrics.refused.WithLabelValues(ae.Code).Inc()
+		writeError(w, ae)
+		return
+	}
+	session := kind == sessionBody
+	sealed := kind != plainBody
 	limit := f.limits.MaxInputBytes
 	if sealed {
 		limit += max(seal.InputOverhead, seal.SessionOverhead)
@@ -509,6 +516,59 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	s.metrics.runSeconds.Observe(time.Since(start).Seconds())
 	s.metrics.wasmSeconds.Observe(res.Elapsed.Seconds())
 	writeRunResult(w, &result)
+}
+
+// bodyKind is how a run request's body travels.
+type bodyKind int
+
+const (
+	plainBody bodyKind = iota
+	sealedBody
+	sessionBody
+)
+
+// plainTypes are the media types of a plaintext run body.
+var plainTypes = []string{api.ContentTypePlain, "application/json", "text/plain"}
+
+// runBodyKind reads a run request's Content-Type. The media type decides,
+// compared case-insensitively; its parameters are parsed and ignored. No
+// header means plaintext. A malformed, repeated or unknown type is refused
+// rather than guessed at, so a sealed body is never run as plaintext.
+func runBodyKind(h http.Header) (bodyKind, *api.Error) {
+	values := h.Values("Content-Type")
+	if len(values) == 0 {
+		return plainBody, nil
+	}
+	hint := fmt.Sprintf("send %s (a session, as `vouch run` and the SDK do) or %s (sealed inputs), or %s for a plaintext input (docs/API.md, \"Headers\")",
+		api.ContentTypeSession, api.ContentTypeSealed, api.ContentTypePlain)
+	refuse := func(msg string) (bodyKind, *api.Error) {
+		return plainBody, &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMedia, Message: msg, Hint: hint}
+	}
+	if len(values) > 1 {
+		return refuse(fmt.Sprintf("the request has %d Content-Type headers; want one", len(values)))
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	if err != nil {
+		return refuse(fmt.Sprintf("malformed Content-Type %q: %v", clip(values[0]), err))
+	}
+	switch mt { // ParseMediaType lower-cases the type
+	case api.ContentTypeSession:
+		return sessionBody, nil
+	case api.ContentTypeSealed:
+		return sealedBody, nil
+	}
+	if slices.Contains(plainTypes, mt) {
+		return plainBody, nil
+	}
+	return refuse(fmt.Sprintf("content type %q is not one a run request takes", clip(mt)))
+}
+
+// clip cuts a header value for an error message.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }
 
 // manifestHint is the hint for a bundle whose vouch.json is invalid.

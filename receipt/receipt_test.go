@@ -70,6 +70,11 @@ func TestParseRefuses(t *testing.T) {
 		"bad function id":   strings.Replace(string(good), `"function_id":"vz4s`, `"function_id":"v/4s`, 1),
 		"too large":         string(good[:len(good)-1]) + `,"x":"` + strings.Repeat("a", receipt.MaxJSON) + `"}`,
 		"time out of range": strings.Replace(string(good), `"2025-06-01`, `"1999-06-01`, 1),
+		"seq given twice":   strings.Replace(string(good), `"seq":42`, `"seq":41,"seq":42`, 1),
+		"upper-case name":   strings.Replace(string(good), `"seq"`, `"SEQ"`, 1),
+		"case-variant name": strings.Replace(string(good), `"seq":42`, `"seq":42,"Seq":43`, 1),
+		"null seq":          strings.Replace(string(good), `"seq":42`, `"seq":null`, 1),
+		"null receipt":      `null`,
 	} {
 		if _, err := receipt.ParseReceipt([]byte(data)); !errors.Is(err, receipt.ErrInvalid) {
 			t.Errorf("%s: ParseReceipt = %v, want ErrInvalid", name, err)
@@ -88,6 +93,7 @@ func FuzzMalleability(f *testing.F) {
 	f.Add(seed)
 	f.Add(bytes.Replace(seed, []byte(`"seq":42`), []byte(`"seq":42.0`), 1))
 	f.Add(bytes.Replace(seed, []byte(`Z"`), []byte(`+00:00"`), 1))
+	f.Add(bytes.Replace(seed, []byte(`"seq":42`), []byte(`"seq":42,"Seq":43`), 1))
 	pub := vectorKey(f).Public().(ed25519.PublicKey)
 	want, err := vectorReceipt(f).Message()
 	if err != nil {

@@ -30,6 +30,9 @@ const (
 	// InputOverhead is the most a sealed input adds to the input: enc, the
 	// envelope header with a reply key, and the AEAD tag: 106 bytes.
 	InputOverhead = EncSize + maxHeaderSize + tagSize
+	// MinInputSize is the smallest sealed input: enc, the envelope header
+	// without a reply key, an empty input and the AEAD tag: 74 bytes.
+	MinInputSize = EncSize + headerSize + tagSize
 	// OutputOverhead is what a sealed output adds to the output: enc and
 	// the AEAD tag.
 	OutputOverhead = EncSize + tagSize
@@ -249,11 +252,8 @@ func (k *PrivateKey) OpenInput(functionID, checksum string, sealed []byte, cache
 	if err := checkFunction(functionID, checksum); err != nil {
 		return nil, err
 	}
-	// The smallest message that can hold an envelope of any version, so
-	// that an input of the old version gets its own error below.
-	const minSize = EncSize + headerSizeV1 + tagSize
-	if len(sealed) < minSize {
-		return nil, fmt.Errorf("%w: sealed input is %d bytes, less than the minimum of %d", ErrMalformed, len(sealed), minSize)
+	if len(sealed) < MinInputSize {
+		return nil, fmt.Errorf("%w: sealed input is %d bytes, less than the minimum of %d", ErrMalformed, len(sealed), MinInputSize)
 	}
 	if len(sealed) > MaxInputSize+InputOverhead {
 		return nil, fmt.Errorf("%w: sealed input is %d bytes, more than the limit of %d", ErrMalformed, len(sealed), MaxInputSize+InputOverhead)

@@ -313,12 +313,14 @@ func TestOpenInputFlippedBits(t *testing.T) {
 func TestOpenInputTruncatedOrExtended(t *testing.T) {
 	k := mustKey(t)
 	sealed := sealAt(t, k.PublicKey(), []byte("0123456789"), nil, t0)
-	const minSize = EncSize + headerSizeV1 + tagSize
 	for n := 0; n < len(sealed); n++ {
 		_, err := k.OpenInput(testFunction, testChecksum, sealed[:n], testCache(), t0)
 		want := ErrDecrypt
-		if n < minSize {
+		if n < MinInputSize {
 			want = ErrMalformed
+			if !strings.Contains(err.Error(), "less than the minimum of 74") {
+				t.Fatalf("truncated to %d bytes: err = %v, want it to name the minimum of 74 bytes", n, err)
+			}
 		}
 		if !errors.Is(err, want) {
 			t.Fatalf("truncated to %d bytes: err = %v, want %v", n, err, want)
@@ -327,6 +329,20 @@ func TestOpenInputTruncatedOrExtended(t *testing.T) {
 	long := append(bytes.Clone(sealed), 0)
 	if _, err := k.OpenInput(testFunction, testChecksum, long, testCache(), t0); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("extended: err = %v, want ErrDecrypt", err)
+	}
+}
+
+// TestMinInputSize: the smallest input SealInput makes (an empty one
+// without a reply key) is MinInputSize bytes, 74 as docs/FORMATS.md says,
+// and OpenInput opens it.
+func TestMinInputSize(t *testing.T) {
+	k := mustKey(t)
+	sealed := sealAt(t, k.PublicKey(), nil, nil, t0)
+	if len(sealed) != MinInputSize || MinInputSize != 74 {
+		t.Fatalf("an empty input seals to %d bytes, MinInputSize is %d; want both 74", len(sealed), MinInputSize)
+	}
+	if _, err := k.OpenInput(testFunction, testChecksum, sealed, testCache(), t0); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -384,9 +400,9 @@ func TestOpenInputBadEnvelope(t *testing.T) {
 		{"version 0", envelope(0, ms, 0), "version is 0"},
 		{"version 3", envelope(3, ms, 0), "version is 3"},
 		{"version 1", envelopeV1(ms, 0, []byte("an input that was valid once")...), "envelope version 1 does not bind the runtime's boot ID"},
-		{"version 1, empty input", envelopeV1(ms, 0), "envelope version 1 does not bind the runtime's boot ID"},
+		{"version 1, empty input", envelopeV1(ms, 0), "less than the minimum of 74"},
 		{"version 1 with reply key", envelopeV1(ms, 1, make([]byte, 32)...), "no longer accepted"},
-		{"header cut short", envelope(2, ms, 0)[:20], "less than its 26-byte header"},
+		{"header cut short", envelope(2, ms, 0)[:20], "less than the minimum of 74"},
 		{"flag 2", envelope(2, ms, 2), "reply flag is 0x02"},
 		{"flag 0xff", envelope(2, ms, 0xff, make([]byte, 40)...), "reply flag is 0xff"},
 		{"reply key missing", envelope(2, ms, 1), "announces a reply key"},

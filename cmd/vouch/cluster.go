@@ -14,6 +14,7 @@ import (
 
 	"vouch/cluster"
 	"vouch/internal/secretfile"
+	"vouch/internal/strictjson"
 	"vouch/node"
 )
 
@@ -210,7 +211,7 @@ func readConfig(path string) (*cluster.Config, error) {
 		return nil, err
 	}
 	var s cluster.Signed
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := strictjson.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(s.Signature) > 0 {

@@ -27,8 +27,11 @@ import (
 // cleanEnv hides the caller's VOUCH_ variables from the test.
 func cleanEnv(t *testing.T) {
 	t.Helper()
-	for _, name := range []string{"VOUCH_ENCLAVE", "VOUCH_DATA", "VOUCH_OWNER_TOKEN", "VOUCH_OWNER_TOKEN_FILE", "VOUCH_REF"} {
-		t.Setenv(name, "")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VOUCH_") {
+			t.Setenv(name, "") // restored after the test
+			os.Unsetenv(name)
+		}
 	}
 }
 

@@ -360,6 +360,27 @@ func TestTokenReference(t *testing.T) {
 	if runtime.GOOS != "windows" && !strings.Contains(stderr.String(), "stdout is a file with mode 0644") {
 		t.Errorf("no warning about a group/other-readable stdout file:\n%s", stderr.String())
 	}
+	// So does the bare token, redirected to such a file; a 0600 file is
+	// quiet.
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o600} {
+		name := filepath.Join(dir, fmt.Sprintf("token-%04o", mode))
+		fh, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Chmod(mode) // whatever the umask
+		var stderr bytes.Buffer
+		code := doMain([]string{"token", f.ref.ID, "--function-checksum", f.ref.Checksum, "--enclave", f.env.URL}, fh, &stderr)
+		fh.Close()
+		tok, _ := os.ReadFile(name)
+		if code != 0 || !strings.HasPrefix(string(tok), "eyJ") {
+			t.Fatalf("token > file (mode %04o): %d, file %q\n%s", mode, code, tok, stderr.String())
+		}
+		warned := strings.Contains(stderr.String(), fmt.Sprintf("vouch: warning: stdout is a file with mode %04o: group or others can read the function token in it", mode))
+		if runtime.GOOS != "windows" && warned != (mode != 0o600) {
+			t.Errorf("token > file (mode %04o): warned %v\n%s", mode, warned, stderr.String())
+		}
+	}
 	// Reading that file warns too, and still works.
 	r = vouch(t, "run", "--ref", loose, leaderInput)
 	if r.code != 0 || (runtime.GOOS != "windows" && !strings.Contains(r.stderr, "vouch: warning: function reference file is readable by group or others: "+loose+" has mode 0644")) {

@@ -80,6 +80,7 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if *out != "json" {
+		warnIfStdoutExposed(u, "chmod 600 it, or write a reference with -o json --out FILE (mode 0600)")
 		fmt.Fprintln(u.out, resp.FunctionToken)
 		return nil
 	}
@@ -94,7 +95,7 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 		u.infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
 		return nil
 	}
-	warnIfStdoutExposed(u)
+	warnIfStdoutExposed(u, "chmod 600 it, or write the reference with --out FILE (mode 0600)")
 	enc := json.NewEncoder(u.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(ref)
@@ -108,9 +109,9 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 // warnIfStdoutExposed warns when stdout is a file that group or others can
-// read, as `> ref.json` makes one under the usual umask: the reference holds
-// a bearer token.
-func warnIfStdoutExposed(u *ui) {
+// read, as `> ref.json` or `> token` makes one under the usual umask: what
+// is written holds a bearer token. fix says what to do instead.
+func warnIfStdoutExposed(u *ui, fix string) {
 	f, ok := u.out.(*os.File)
 	if !ok {
 		return
@@ -119,7 +120,7 @@ func warnIfStdoutExposed(u *ui) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 || runtime.GOOS == "windows" {
 		return
 	}
-	u.warnf("stdout is a file with mode %04o: group or others can read the function token in it; chmod 600 it, or write the reference with --out FILE (mode 0600)", fi.Mode().Perm())
+	u.warnf("stdout is a file with mode %04o: group or others can read the function token in it; %s", fi.Mode().Perm(), fix)
 }
 
 // observedTrust attests the runtime and describes what clients should

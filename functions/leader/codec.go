@@ -29,7 +29,8 @@ func decodeInput(raw []byte) (*Input, error) {
 
 // decodeSlow decodes with encoding/json's tokenizer, so escapes are
 // handled, but keeps the fast path's strictness: exactly the field names
-// "cluster" and "node_list" (case matters), each at most once, nothing else.
+// "cluster" and "node_list" (case matters), each at most once, no null but
+// node_list's own, nothing else.
 func decodeSlow(raw []byte) (*Input, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	tok, err := dec.Token()
@@ -37,7 +38,7 @@ func decodeSlow(raw []byte) (*Input, error) {
 		return nil, fmt.Errorf("malformed input: %v", err)
 	}
 	if tok == nil {
-		return &Input{}, nil // null: no node_list
+		return nil, errors.New("malformed input: null is not allowed; want a JSON object")
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, errors.New("malformed input: want a JSON object")
@@ -56,9 +57,25 @@ func decodeSlow(raw []byte) (*Input, error) {
 		seen[key] = true
 		switch key {
 		case "cluster":
-			err = dec.Decode(&in.Cluster)
+			// A null is refused, not read as "" (the default cluster).
+			var cluster *string
+			if err = dec.Decode(&cluster); err == nil && cluster == nil {
+				err = errors.New("null is not allowed")
+			} else if err == nil {
+				in.Cluster = *cluster
+			}
 		case "node_list":
-			err = dec.Decode(&in.NodeList)
+			var ids []*string
+			if err = dec.Decode(&ids); err == nil && ids != nil {
+				in.NodeList = make([]string, len(ids))
+				for i, id := range ids {
+					if id == nil {
+						err = errors.New("null is not allowed in the list")
+						break
+					}
+					in.NodeList[i] = *id
+				}
+			}
 		default:
 			return nil, fmt.Errorf("malformed input: unknown field %q", key)
 		}

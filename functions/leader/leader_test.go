@@ -59,7 +59,11 @@ func TestDecideRefuses(t *testing.T) {
 		{`{"cluster":"de mo","node_list":["1"]}`, "invalid cluster name"},
 		{`{"cluster":"demo","node_list":["a b"]}`, "printable ASCII"},
 		{`{"cluster":"demo","node_list":["1"]`, "malformed input"},
-		{`null`, "node_list is missing"},
+		{`null`, "null is not allowed"},
+		{`{"cluster":null,"node_list":["1"]}`, "cluster: null is not allowed"},
+		{`{"cluster":"demo","node_list":["1",null]}`, "node_list: null is not allowed"},
+		{`{"cluster":"demo","node_list":null}`, "node_list is missing"},
+		{`{"Cluster":"demo","node_list":["1"]}`, "unknown field"},
 		{`{"node_list":["1"],"node_list":["2"]}`, "appears twice"},
 		{`{"NODE_LIST":["1"]}`, "unknown field"},
 		{`{"node_list":["\u0031"],"cluster":"a","cluster":"b"}`, "appears twice"},
@@ -78,6 +82,7 @@ func FuzzDecodeAgrees(f *testing.F) {
 	f.Add([]byte(`{"node_list":[],"cluster":""}`))
 	f.Add([]byte(`{"cluster":"a","cluster":"b","node_list":["1"]}`))
 	f.Add([]byte(`{"node_list":null}`))
+	f.Add([]byte(`{"cluster":null,"node_list":["1",null]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		handle(raw)
 		fast, err := decodeFast(raw)
