@@ -28,6 +28,11 @@ type Leadership struct {
 	// of the certificate that made it leader. It changes only when a new
 	// leadership starts. 0 when this node does not lead.
 	Token uint64 `json:"token"`
+	// LeaseUntil is when this node's leadership ends unless the runtime
+	// renews it: the deadline of the context OnStartedLeading received
+	// (signed views). When it has passed, Self is false and LeaseUntil
+	// says when the lease ran out.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Status is a snapshot of a node, served at GET /status. Every field is
@@ -377,9 +382,25 @@ func (n *Node) CurrentStatus(ctx context.Context) *Status {
 }
 
 // Leader returns the current leadership as this node has verified it.
+// Self and Token come from the leadership's context at the time of the
+// call: once the lease end has passed, Self is false even if the node's
+// loop has not run since (a process that resumes from a pause).
 func (n *Node) Leader() Leadership {
 	st := n.status.Load()
-	return Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
+	l := Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
+	if !l.Self {
+		return l
+	}
+	ctx := n.leadPub.Load()
+	if ctx == nil || ctx.token != l.Token {
+		l.Self, l.Token = false, 0
+		return l
+	}
+	l.LeaseUntil, _ = ctx.Deadline()
+	if ctx.Err() != nil {
+		l.Self, l.Token = false, 0 // LeaseUntil says when it ran out
+	}
+	return l
 }
 
 // Subscribe returns a channel that receives the leadership every time the
