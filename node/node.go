@@ -82,7 +82,7 @@ type Node struct {
 	watchLost   bool                // the view changes because the watch lost the leader
 
 	status  atomic.Pointer[Status]
-	leadPub atomic.Pointer[leaseCtx] // lead, for readers outside the loop
+	leadPub atomic.Pointer[leaseCtx] // the latest leadership's context, for readers outside the loop
 	members memberSet
 	// The snapshot's key and age (publishDue), and the counters the key
 	// holds: changes of the election view, leader-watch verdicts.
@@ -678,8 +678,7 @@ func (n *Node) stopLeading() {
 		return
 	}
 	n.lead.cancel()
-	n.lead, n.token = nil, 0
-	n.leadPub.Store(nil)
+	n.lead, n.token = nil, 0 // leadPub keeps it: Leader shows its lease end
 	n.metrics.isLeader.Set(0)
 	n.log.Info("stopped leading")
 	if f := n.cfg.OnStoppedLeading; f != nil {

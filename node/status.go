@@ -28,10 +28,10 @@ type Leadership struct {
 	// of the certificate that made it leader. It changes only when a new
 	// leadership starts. 0 when this node does not lead.
 	Token uint64 `json:"token"`
-	// LeaseUntil is when this node's leadership ends unless the runtime
-	// renews it: the deadline of the context OnStartedLeading received
-	// (signed views). When it has passed, Self is false and LeaseUntil
-	// says when the lease ran out.
+	// LeaseUntil is the lease end of this node's current or latest
+	// leadership (signed views): the deadline of the context
+	// OnStartedLeading received. While Self, the leadership ends then
+	// unless the runtime renews it; once it has passed, Self is false.
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
@@ -388,17 +388,12 @@ func (n *Node) CurrentStatus(ctx context.Context) *Status {
 func (n *Node) Leader() Leadership {
 	st := n.status.Load()
 	l := Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
-	if !l.Self {
-		return l
-	}
 	ctx := n.leadPub.Load()
-	if ctx == nil || ctx.token != l.Token {
-		l.Self, l.Token = false, 0
-		return l
+	if ctx != nil {
+		l.LeaseUntil, _ = ctx.Deadline()
 	}
-	l.LeaseUntil, _ = ctx.Deadline()
-	if ctx.Err() != nil {
-		l.Self, l.Token = false, 0 // LeaseUntil says when it ran out
+	if l.Self && (ctx == nil || ctx.token != l.Token || ctx.Err() != nil) {
+		l.Self, l.Token = false, 0
 	}
 	return l
 }
