@@ -21,7 +21,5 @@ func TestByzantine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s\n%s", rep, rep.Notes())
-	for _, v := range rep.Violations() {
-		t.Error(v)
-	}
+	check(t, rep)
 }
