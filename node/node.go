@@ -678,9 +678,15 @@ func (n *Node) stopLeading() {
 		return
 	}
 	n.lead.cancel()
+	// A lease that ran out ended the leadership at its deadline, which
+	// may be earlier than this line: say when (chaos.Leaderships reads it).
+	var attrs []any
+	if dl, ok := n.lead.Deadline(); ok && errors.Is(n.lead.Err(), context.DeadlineExceeded) {
+		attrs = append(attrs, "lease_end", dl.UTC().Format(time.RFC3339Nano))
+	}
 	n.lead, n.token = nil, 0 // leadPub keeps it: Leader shows its lease end
 	n.metrics.isLeader.Set(0)
-	n.log.Info("stopped leading")
+	n.log.Info("stopped leading", attrs...)
 	if f := n.cfg.OnStoppedLeading; f != nil {
 		go f()
 	}
