@@ -194,6 +194,11 @@ func (n *Node) handleTerm(a election.TermActions, source string, sentAt time.Tim
 // and a lease the runtime renewed, and stops when the lease lapses or
 // another leader takes over.
 func (n *Node) checkLease(now time.Time) {
+	// The freshest clock: the leadership context checks its lease end
+	// against it, and now may be from before a long handler.
+	if t := time.Now(); t.After(now) {
+		now = t
+	}
 	leader, term := n.term.Leader()
 	should := leader == n.cfg.Name && now.Before(n.leaseUntil)
 	if should && n.leading && !n.lead.renew(n.leaseUntil) {
