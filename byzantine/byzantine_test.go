@@ -14,14 +14,12 @@ func TestByzantine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 25 s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // generous: a loaded machine under the race detector
 	defer cancel()
 	rep, err := Run(ctx, t, Options{Honest: 5, Liars: 2, Policy: cluster.PolicyFair, Duration: 12 * time.Second, Seed: 5, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s\n%s", rep, rep.Notes())
-	for _, v := range rep.Violations() {
-		t.Error(v)
-	}
+	check(t, rep)
 }

@@ -37,6 +37,12 @@
 // terms only increase), and the runtime must have taken none of the
 // impersonation, forgery and replay submissions.
 //
+// Properties bounded by wall-clock time (how long the leader may go
+// without acting, how fast a failover or convergence completes) are
+// marked Timing in the report: the tests enforce them only with the chaos
+// build tag, so that the default run holds on a loaded machine; the
+// safety properties are enforced in every run.
+//
 // TestSquatting checks that a liar that binds the cluster's name in the
 // runtime to its own configuration first leads no honest node. The
 // experiments in experiments_test.go (BYZ_EXPERIMENTS=1) run the harness

@@ -83,14 +83,12 @@ func TestExpensiveInputsAtDefaultRateLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 15 s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // generous: a loaded machine under the race detector
 	defer cancel()
 	rep, err := Run(ctx, t, Options{Attacks: []Attack{Expensive}, RateLimit: 200, FloodWorkers: 8, Duration: 10 * time.Second, Seed: 7, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s\n%s", rep, rep.Notes())
-	for _, v := range rep.Violations() {
-		t.Error(v)
-	}
+	check(t, rep)
 }

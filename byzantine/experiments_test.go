@@ -65,15 +65,20 @@ func TestSquatting(t *testing.T) {
 	if err := h.startHonest(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Until every honest node has refused it at least once (a generous
+	// bound: nodes start slowly on a loaded machine), or one follows it.
 	start := time.Now()
-	following := 0
-	for time.Since(start) < 10*time.Second && following < len(h.honest) {
+	following, refused := 0, 0
+	for time.Since(start) < 60*time.Second && following == 0 && refused < len(h.honest) {
 		l.sendCert(h.live(), cert)
 		time.Sleep(200 * time.Millisecond)
-		following = 0
+		following, refused = 0, 0
 		for _, hn := range h.honest {
 			if ld := hn.n.Leader(); ld.Leader == l.name {
 				following++
+			}
+			if hn.n.Status().Rejections["wrong_config"] > 0 {
+				refused++
 			}
 		}
 	}

@@ -67,7 +67,11 @@ func (r *leaseRuntime) Submit(_ context.Context, input []byte) (*election.Certif
 // the lease runs out (counted from when it sent the view that was
 // renewed), not up to a loop tick (100 ms) later: the runtime may start
 // the next term the moment the lease has run out on its side, so a late
-// stop is two leaders at once.
+// stop is two leaders at once. The leadership context ends at the lease
+// end by itself (DeadlineExceeded, at the deadline it had when the
+// leadership started, before the runtime's); how late a goroutine
+// waiting on it wakes is the machine's scheduling, bounded only with the
+// chaos tag.
 func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	seed := func(b byte) ed25519.PrivateKey {
 		s := make([]byte, 32)
@@ -86,6 +90,8 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	type stint struct {
 		term       uint64
 		end, until time.Time // when it stopped; its own lease end
+		deadline   time.Time // the context's deadline
+		err        error
 	}
 	stints := make(chan stint, 64)
 	cfg := node.DefaultLocalConfig()
@@ -99,16 +105,16 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	// tick late.
 	rt.lease = 300*time.Millisecond + cfg.LeaseMargin
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	var n *node.Node
 	cfg.OnStartedLeading = func(ctx context.Context, term uint64) {
+		// The lease end when the leadership started (renewals are
+		// refused, so it must not move during the term).
+		until, _ := ctx.Deadline()
 		<-ctx.Done()
 		end := time.Now()
-		// The lease end the node published while leading (renewals are
-		// refused, so it did not move during the term).
-		until, _ := time.Parse(time.RFC3339Nano, n.Status().LeaseUntil)
-		stints <- stint{term, end, until}
+		dl, _ := ctx.Deadline()
+		stints <- stint{term, end, until, dl, ctx.Err()}
 	}
-	n, err = node.New(*cfg)
+	n, err := node.New(*cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +135,12 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 			late := s.end.Sub(s.until)
 			t.Logf("term %d: stopped %v after its own lease end, %v after the runtime's", s.term, late.Round(time.Millisecond), s.end.Sub(deadline).Round(time.Millisecond))
 			worst = max(worst, late)
+			if !errors.Is(s.err, context.DeadlineExceeded) {
+				t.Errorf("term %d: the leadership ended with %v, not at its lease end", s.term, s.err)
+			}
+			if s.until.IsZero() || !s.deadline.Equal(s.until) || !s.deadline.Before(deadline) {
+				t.Errorf("term %d: the context's deadline moved from %v to %v without a renewal, or is not before the runtime's %v", s.term, s.until, s.deadline, deadline)
+			}
 		case <-timeout:
 			t.Fatalf("only %d terms led", i)
 		}
@@ -139,7 +151,7 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	// often is (before the fix: 100 to 229 ms in every run). The lease
 	// end is the node's own, so whatever margin it keeps (LeaseMargin)
 	// does not hide a late stop.
-	if worst > 75*time.Millisecond {
+	if worst > 75*time.Millisecond && strictTiming {
 		t.Errorf("the leader kept acting up to %v after its lease ran out", worst.Round(time.Millisecond))
 	}
 }

@@ -101,7 +101,10 @@ func (h *harness) steady(ctx context.Context) error {
 			bad = append(bad, err.Error())
 		}
 	}
-	h.rep.property("a live leader is not evicted", len(bad) == 0, "%s led term %d through %v of attacks (%s) on all %d honest nodes%s",
+	// Timing: the runtime also replaces a leader whose own views come
+	// late (3 × lease without a renewal) or whose supporters' views go
+	// stale, which a loaded machine causes without any liar's help.
+	h.rep.timing("a live leader is not evicted", len(bad) == 0, "%s led term %d through %v of attacks (%s) on all %d honest nodes%s",
 		leader, term, h.rep.SteadyHeld.Round(100*time.Millisecond), h.steadyAttacks(), len(h.live()), problems(bad))
 	return nil
 }
@@ -136,9 +139,9 @@ func (h *harness) expensive(ctx context.Context) error {
 		return nil
 	}
 	d := h.o.Duration * 2 / 10
-	leader, term, _, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	leader, term, _, err := h.waitAgree(ctx, 0, max(h.o.ConvergeBound, livenessBound))
 	if err != nil {
-		h.rep.property("expensive submissions do not stop the leader", false, "no agreed leader to start from: %v", err)
+		h.rep.timing("expensive submissions do not stop the leader", false, "no agreed leader to start from: %v", err)
 		return nil
 	}
 	sets := make([]*expensiveSet, len(h.liars))
@@ -201,7 +204,7 @@ func (h *harness) expensive(ctx context.Context) error {
 	h.rep.mu.Unlock()
 	h.rep.note(Expensive, "%d liars × %d workers, one submission per %v each (the token's rate): in turn a configuration of the liar's own (%d members, %d bytes), one under the owner's key with version 1000 and a random signature (%d bytes), a view listing %d strangers and one listing %d, for %v",
 		len(h.liars), workers, interval, sets[0].members, len(sets[0].rogue), len(sets[0].forged), len(sets[0].strangers), len(sets[0].fewerStrangers), took.Round(100*time.Millisecond))
-	h.rep.property("expensive submissions do not stop the leader", len(bad) == 0,
+	h.rep.timing("expensive submissions do not stop the leader", len(bad) == 0,
 		"%s kept term %d through %d expensive submissions (%d forged configurations ignored); it did not act for %v of %v (longest %v); slowest honest submission %v%s",
 		leader, term, attempts, adopted, idle.Round(time.Millisecond), took.Round(time.Millisecond), longest.Round(time.Millisecond), slowest.Round(time.Millisecond), problems(bad))
 	return nil
@@ -220,6 +223,7 @@ func (h *harness) flood(ctx context.Context) error {
 	termBefore, _ := h.runtimeHeld()
 	g := newGroup()
 	defer g.halt()
+	began := time.Now()
 	for _, l := range h.liars {
 		for range workers {
 			l.floodWorker(ctx, g)
@@ -229,12 +233,13 @@ func (h *harness) flood(ctx context.Context) error {
 	// While the flood goes on, the honest nodes must hold a leader.
 	leader, term, _, err := h.waitAgree(ctx, 0, h.o.FailoverBound)
 	g.halt()
+	flooded := time.Since(began)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	var honestOK, honest429 uint64
 	var gap, slowest time.Duration
-	var bad []string
+	var bad, slow []string
 	for _, hn := range h.live() {
 		s := hn.rt.window()
 		h.rep.FloodStats = append(h.rep.FloodStats, s)
@@ -243,36 +248,46 @@ func (h *harness) flood(ctx context.Context) error {
 		gap = max(gap, s.MaxGap)
 		slowest = max(slowest, s.MaxLatency)
 		if s.OK == 0 {
-			bad = append(bad, hn.name+" had no view taken")
+			slow = append(slow, hn.name+" had no view taken")
 		}
 	}
 	ar := h.rep.Attack(Flood)
 	h.rep.mu.Lock()
 	limited, attempts := ar.RuntimeRejected["rate_limited"], ar.Attempts
 	h.rep.mu.Unlock()
-	if limited == 0 {
-		bad = append(bad, "the runtime never answered the flooders 429")
+	// A token's bucket holds 2 s of its rate (the runtime's burst) and
+	// refills at the rate: a liar that sent more than that in the phase
+	// must have got 429s. One that could not send that much (a loaded
+	// machine, a slow function) proves nothing either way.
+	budget := h.o.RateLimit * (2 + flooded.Seconds()) * float64(len(h.liars))
+	switch {
+	case limited == 0 && float64(attempts) > budget:
+		bad = append(bad, fmt.Sprintf("the runtime never answered the flooders 429, though they sent %d submissions, over their tokens' %.0f", attempts, budget))
+	case limited == 0:
+		slow = append(slow, fmt.Sprintf("the flooders sent only %d submissions, within their tokens' %.0f: none had to be refused", attempts, budget))
 	}
 	if honest429 > 0 {
 		bad = append(bad, fmt.Sprintf("honest nodes got %d 429s", honest429))
 	}
 	if err != nil {
-		bad = append(bad, err.Error())
+		slow = append(slow, err.Error())
 	}
 	h.rep.note(Flood, "%d liars × %d workers, each submitting valid views of its own back to back with its own token, for %v", len(h.liars), workers, d)
 	moved := ""
 	if term != termBefore {
 		moved = fmt.Sprintf(" (the term moved from %d)", termBefore)
 	}
-	h.rep.property("flooding is contained", len(bad) == 0, "%d of %d flood submissions answered 429; honest nodes had %d views taken, %d 429s, longest gap %v, slowest submission %v; leader %s, term %d%s%s",
-		limited, attempts, honestOK, honest429, gap.Round(time.Millisecond), slowest.Round(time.Millisecond), leader, term, moved, problems(bad))
+	h.rep.property("flooding is contained", len(bad) == 0, "%d of %d flood submissions answered 429; honest nodes got %d 429s%s",
+		limited, attempts, honest429, problems(bad))
+	h.rep.timing("honest nodes keep a leader during a flood", len(slow) == 0, "honest nodes had %d views taken, longest gap %v, slowest submission %v; leader %s, term %d%s within %v%s",
+		honestOK, gap.Round(time.Millisecond), slowest.Round(time.Millisecond), leader, term, moved, h.o.FailoverBound, problems(slow))
 	return nil
 }
 
 // corpse: the honest leader is killed; the liars vouch for it. The
 // survivors must move to a new term with a live leader.
 func (h *harness) corpse(ctx context.Context) error {
-	leader, term, _, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	leader, term, _, err := h.waitAgree(ctx, 0, max(h.o.ConvergeBound, livenessBound))
 	if err != nil {
 		h.rep.property("a dead leader is replaced", false, "no agreed leader to kill: %v", err)
 		return nil
@@ -300,7 +315,9 @@ func (h *harness) corpse(ctx context.Context) error {
 		h.rep.note(Corpse, "after %s (leader of term %d) was killed, every liar submits every 250 ms a view listing only %s and the liars, and a view in %s's name signed with its own key (to renew the lease); one also replays %s's last view",
 			leader, term, leader, leader, leader)
 	}
-	next, nterm, _, err := h.waitAgree(ctx, term, h.o.FailoverBound)
+	// Whether it happens at all is checked with a generous bound; how
+	// fast, against FailoverBound, is a timing property.
+	next, nterm, _, err := h.waitAgree(ctx, term, max(h.o.FailoverBound, livenessBound))
 	took := time.Since(killed)
 	if err != nil {
 		h.rep.property("a dead leader is replaced", false, "killed %s (term %d): %v", leader, term, err)
@@ -308,9 +325,10 @@ func (h *harness) corpse(ctx context.Context) error {
 	}
 	h.rep.FailoverLeader, h.rep.FailoverTerm, h.rep.Failover = next, nterm, took
 	h.logf("failover to %s, term %d, in %v", next, nterm, took.Round(time.Millisecond))
-	h.rep.property("a dead leader is replaced", next != leader && took <= h.o.FailoverBound,
-		"killed %s (term %d); all %d survivors hold term %d led by %s, acting, %v later (bound %v)",
-		leader, term, len(h.live()), nterm, next, took.Round(time.Millisecond), h.o.FailoverBound)
+	h.rep.property("a dead leader is replaced", next != leader,
+		"killed %s (term %d); all %d survivors hold term %d led by %s, acting, %v later",
+		leader, term, len(h.live()), nterm, next, took.Round(time.Millisecond))
+	h.rep.timing("failover within its bound", took <= h.o.FailoverBound, "%v (bound %v)", took.Round(time.Millisecond), h.o.FailoverBound)
 	return nil
 }
 
@@ -349,14 +367,15 @@ func (h *harness) after(ctx context.Context) error {
 // converge: the attacks stop; the honest nodes must agree.
 func (h *harness) converge(ctx context.Context) error {
 	h.corpseGroup.halt()
-	leader, term, took, err := h.waitAgree(ctx, 0, h.o.ConvergeBound)
+	leader, term, took, err := h.waitAgree(ctx, 0, max(h.o.ConvergeBound, livenessBound))
 	if err != nil {
 		h.rep.property("convergence after the attacks stop", false, "%v", err)
 		return nil
 	}
 	h.rep.FinalLeader, h.rep.FinalTerm, h.rep.Convergence = leader, term, took
-	h.rep.property("convergence after the attacks stop", true, "all %d live honest nodes on leader %s, term %d, acting, %v after the attacks stopped (bound %v)",
-		len(h.live()), leader, term, took.Round(time.Millisecond), h.o.ConvergeBound)
+	h.rep.property("convergence after the attacks stop", true, "all %d live honest nodes on leader %s, term %d, acting, %v after the attacks stopped",
+		len(h.live()), leader, term, took.Round(time.Millisecond))
+	h.rep.timing("convergence within its bound", took <= h.o.ConvergeBound, "%v (bound %v)", took.Round(time.Millisecond), h.o.ConvergeBound)
 	return nil
 }
 

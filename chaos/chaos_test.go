@@ -19,7 +19,7 @@ var (
 	flagMode     = flag.String("chaos.mode", defaultMode, "election scheme: views (signed views, terms), seq (member list, receipt seq) or both")
 	flagNodes    = flag.Int("chaos.nodes", 10, "cluster size")
 	flagProcs    = flag.Int("chaos.procs", 4, "how many of the nodes run as `vouch node` processes (SIGKILLed); the others run in the test process on lossy transports")
-	flagConverge = flag.Duration("chaos.converge", 15*time.Second, "bound on convergence after the faults stop")
+	flagConverge = flag.Duration("chaos.converge", defaultConverge, "bound on convergence after the faults stop")
 	flagOverlap  = flag.Duration("chaos.overlap", 200*time.Millisecond, "with signed views, how long two nodes may both act as leader before it counts as a violation (log timestamps of separate processes); 0 counts every overlap")
 	flagKeep     = flag.Bool("chaos.keep", false, "keep the run's directory (logs, event logs, schedule) even when it passes")
 )

@@ -12,7 +12,9 @@ import (
 // Leadership intervals come from the nodes' JSON logs (slog's JSON
 // handler, `vouch node --log-format json`): a node acts as leader from
 // its "I AM THE LEADER" line until its "stopped leading" line, which it
-// logs as it cancels the OnStartedLeading context. A harness that kills a
+// logs as it cancels the OnStartedLeading context, or until the line's
+// "lease_end" when it has one: the leadership context ended by itself at
+// that lease end (signed views), however late the node's loop logged it. A harness that kills a
 // node writes a line with message KilledMsg (time: just before the kill)
 // into the node's log, which ends any interval still open; an interval
 // still open at the end of the log ends at the time given to
@@ -32,9 +34,10 @@ type Interval struct {
 }
 
 type logLine struct {
-	Time time.Time `json:"time"`
-	Msg  string    `json:"msg"`
-	Seq  uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Msg      string    `json:"msg"`
+	Seq      uint64    `json:"seq"`
+	LeaseEnd time.Time `json:"lease_end"`
 }
 
 // Leaderships reads one node's JSON log and returns its leadership
@@ -62,6 +65,9 @@ func Leaderships(node string, r io.Reader, end time.Time) ([]Interval, error) {
 		case StoppedMsg, KilledMsg:
 			if open != nil {
 				open.End, open.Killed = l.Time, l.Msg == KilledMsg
+				if !l.LeaseEnd.IsZero() && l.LeaseEnd.Before(l.Time) {
+					open.End = maxTime(l.LeaseEnd, open.Start)
+				}
 				out = append(out, *open)
 				open = nil
 			}

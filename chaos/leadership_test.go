@@ -37,4 +37,14 @@ func TestLeadershipsAndOverlaps(t *testing.T) {
 	if Overlaps(ia) != nil {
 		t.Fatal("a node overlaps with itself")
 	}
+
+	// c's lease ran out at 2000 ms; its loop logged the stop at 2300.
+	c := line(1500, StartedMsg, 4) + `{"time":"` + at(2300) + `","msg":"` + StoppedMsg + `","lease_end":"` + at(2000) + `"}` + "\n"
+	ic, err := Leaderships("c", strings.NewReader(c), end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ic) != 1 || !ic[0].End.Equal(time.Date(2026, 1, 1, 0, 0, 2, 0, time.UTC)) {
+		t.Fatalf("a stop after the lease end: intervals %+v, want the end at the lease end", ic)
+	}
 }

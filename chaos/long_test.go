@@ -5,8 +5,9 @@ package chaos
 import "time"
 
 // With -tags chaos the run is the long version: 60 s of faults on each
-// scheme.
+// scheme, and convergence within 15 s.
 const (
 	defaultDuration = 60 * time.Second
 	defaultMode     = "both"
+	defaultConverge = 15 * time.Second
 )

@@ -135,8 +135,11 @@ type Config struct {
 	LeaseMargin time.Duration
 
 	// OnStartedLeading runs, in its own goroutine, when this node becomes
-	// the leader. Its context is cancelled when leadership is lost or the
-	// node shuts down. token is the fencing token to hand to storage: the
+	// the leader. Its context ends when leadership is lost or the node
+	// shuts down and, with signed views, at the lease end: its Deadline
+	// is the current lease end and moves with renewals, and Err is
+	// non-nil as soon as the clock passes it (see the package
+	// documentation). token is the fencing token to hand to storage: the
 	// seq (signed views: the term) of the certificate that made this node
 	// leader. It does not change during the leadership (refreshes raise
 	// the held certificate's seq, not the token); with signed views a new

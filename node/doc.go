@@ -13,13 +13,42 @@
 //	cfg.Runtime = node.NewClientRuntime(c, ref) // c: an attested client.Client
 //	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 //	cfg.OnStartedLeading = func(ctx context.Context, fencing uint64) {
-//		// Lead until ctx is cancelled; pass fencing to storage.
+//		// Lead while ctx.Err() == nil; give ctx to every call and
+//		// fencing to storage.
 //	}
 //	n, err := node.New(*cfg)
 //	err = n.Start(ctx)
 //	l := n.Leader()              // who leads, the fencing token, whether we do
 //	ch, cancel := n.Subscribe()  // leader changes
 //	err = n.Shutdown(ctx)        // leave gracefully
+//
+// The leadership context, the ctx OnStartedLeading receives, is what a
+// leader may rely on:
+//
+//   - With signed views its Deadline is the current lease end, and it
+//     moves with every renewal. Err compares the clock with that deadline
+//     on every call: it returns context.DeadlineExceeded as soon as the
+//     lease end has passed, even if no timer or goroutine of the node has
+//     run since (a process that resumes from SIGSTOP or a long GC pause
+//     sees it at its first check). Done is closed at the lease end and
+//     also checks the clock before it returns.
+//   - It ends with context.Canceled when the leadership is lost (a newer
+//     certificate names another member, a new term starts) or the node
+//     stops. The member-list scheme has no lease: no deadline, only loss.
+//   - Once it has ended it never comes back. A renewal handled after the
+//     lease end starts a new leadership: OnStoppedLeading, then
+//     OnStartedLeading with a new context and the same token.
+//   - Contexts derived from it end with it. context.WithCancel children
+//     report its moving Deadline, but their Err and Done follow it a
+//     moment later (a goroutine of package context); WithTimeout and
+//     WithDeadline children fix the lease end as it was when they were
+//     made. Derive one per operation, and check the leadership context
+//     itself just before an irreversible step.
+//   - No check survives a pause between the check and the act. Storage
+//     must reject writes whose fencing token is below the highest it has
+//     seen; the context only keeps a paused leader from starting new work.
+//
+// Node.Leader and GET /leader answer from the same context.
 //
 // One goroutine owns the election core (package election); memberlist's
 // callbacks and runtime answers reach it through a channel, and readers see

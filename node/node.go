@@ -67,8 +67,8 @@ type Node struct {
 	nextCall    time.Time
 	attempt     int
 	lastRefresh time.Time
-	leadCancel  context.CancelFunc
-	token       uint64 // the fencing token of the current leadership
+	lead        *leaseCtx // the current leadership's context; nil when not leading
+	token       uint64    // the fencing token of the current leadership
 	rt          runtimeTrack
 	rng         *rand.Rand
 	departures  map[string]departure
@@ -82,6 +82,7 @@ type Node struct {
 	watchLost   bool                // the view changes because the watch lost the leader
 
 	status  atomic.Pointer[Status]
+	leadPub atomic.Pointer[leaseCtx] // the latest leadership's context, for readers outside the loop
 	members memberSet
 	// The snapshot's key and age (publishDue), and the counters the key
 	// holds: changes of the election view, leader-watch verdicts.
@@ -426,6 +427,9 @@ func (n *Node) loop() {
 					n.elected(in, now)
 				}
 			case inSync:
+				if n.term != nil {
+					n.checkLease(now) // a lease that ran out shows as such
+				}
 				n.publish() // what the caller reads next is current
 				close(in.reply)
 			case inGoodbye:
@@ -648,29 +652,41 @@ func (n *Node) leaderChanged(prev string) string {
 // startLeading starts a leadership whose fencing token is token: the seq
 // (signed views: the term) of the certificate that started it. A running
 // leadership is stopped first, so that each OnStartedLeading has its own
-// context and token.
+// context and token. With signed views the context's deadline is the
+// lease end (leaseCtx); the member-list scheme has no lease.
 func (n *Node) startLeading(token uint64) {
-	if n.leadCancel != nil {
+	if n.lead != nil {
 		n.stopLeading()
+	}
+	var until time.Time
+	if n.term != nil {
+		until = n.leaseUntil
 	}
 	n.log.Info("I AM THE LEADER", "seq", token, "fencing_token", token)
 	n.metrics.isLeader.Set(1)
 	n.events.acted(token)
-	ctx, cancel := context.WithCancel(context.Background())
-	n.leadCancel, n.token = cancel, token
+	ctx := newLeaseCtx(token, until, time.Now, realAfter)
+	n.lead, n.token = ctx, token
+	n.leadPub.Store(ctx)
 	if f := n.cfg.OnStartedLeading; f != nil {
 		go f(ctx, token)
 	}
 }
 
 func (n *Node) stopLeading() {
-	if n.leadCancel == nil {
+	if n.lead == nil {
 		return
 	}
-	n.leadCancel()
-	n.leadCancel, n.token = nil, 0
+	n.lead.cancel()
+	// A lease that ran out ended the leadership at its deadline, which
+	// may be earlier than this line: say when (chaos.Leaderships reads it).
+	var attrs []any
+	if dl, ok := n.lead.Deadline(); ok && errors.Is(n.lead.Err(), context.DeadlineExceeded) {
+		attrs = append(attrs, "lease_end", dl.UTC().Format(time.RFC3339Nano))
+	}
+	n.lead, n.token = nil, 0 // leadPub keeps it: Leader shows its lease end
 	n.metrics.isLeader.Set(0)
-	n.log.Info("stopped leading")
+	n.log.Info("stopped leading", attrs...)
 	if f := n.cfg.OnStoppedLeading; f != nil {
 		go f()
 	}

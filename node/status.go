@@ -28,6 +28,11 @@ type Leadership struct {
 	// of the certificate that made it leader. It changes only when a new
 	// leadership starts. 0 when this node does not lead.
 	Token uint64 `json:"token"`
+	// LeaseUntil is the lease end of this node's current or latest
+	// leadership (signed views): the deadline of the context
+	// OnStartedLeading received. While Self, the leadership ends then
+	// unless the runtime renews it; once it has passed, Self is false.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Status is a snapshot of a node, served at GET /status. Every field is
@@ -377,9 +382,20 @@ func (n *Node) CurrentStatus(ctx context.Context) *Status {
 }
 
 // Leader returns the current leadership as this node has verified it.
+// Self and Token come from the leadership's context at the time of the
+// call: once the lease end has passed, Self is false even if the node's
+// loop has not run since (a process that resumes from a pause).
 func (n *Node) Leader() Leadership {
 	st := n.status.Load()
-	return Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
+	l := Leadership{Leader: st.Leader, Seq: st.Seq, Self: st.IsLeader, Token: st.FencingToken}
+	ctx := n.leadPub.Load()
+	if ctx != nil {
+		l.LeaseUntil, _ = ctx.Deadline()
+	}
+	if l.Self && (ctx == nil || ctx.token != l.Token || ctx.Err() != nil) {
+		l.Self, l.Token = false, 0
+	}
+	return l
 }
 
 // Subscribe returns a channel that receives the leadership every time the

@@ -194,8 +194,21 @@ func (n *Node) handleTerm(a election.TermActions, source string, sentAt time.Tim
 // and a lease the runtime renewed, and stops when the lease lapses or
 // another leader takes over.
 func (n *Node) checkLease(now time.Time) {
+	// The freshest clock: the leadership context checks its lease end
+	// against it, and now may be from before a long handler.
+	if t := time.Now(); t.After(now) {
+		now = t
+	}
 	leader, term := n.term.Leader()
 	should := leader == n.cfg.Name && now.Before(n.leaseUntil)
+	if should && n.leading && !n.lead.renew(n.leaseUntil) {
+		// The lease ran out before this renewal was handled (the process
+		// paused, or the loop ran late): that leadership's context has
+		// ended for good, so a new one starts under the renewed lease.
+		n.log.Warn("lease ran out before its renewal was handled; starting a new leadership", "term", term)
+		n.leading = false
+		n.stopLeading()
+	}
 	switch {
 	case should && !n.leading:
 		n.leading = true

@@ -157,7 +157,9 @@ type termRuntime struct {
 	mu      sync.Mutex
 	term    uint64
 	seq     uint64
+	outputs map[uint64][]byte
 	submits atomic.Int64
+	refuse  atomic.Bool // refuse renewals, as for a leader that lost its majority
 }
 
 func (r *termRuntime) Key(context.Context) (ed25519.PublicKey, error) {
@@ -178,12 +180,23 @@ func (r *termRuntime) bump() {
 
 func (r *termRuntime) Submit(_ context.Context, input []byte) (*election.Certificate, error) {
 	r.submits.Add(1)
+	if r.refuse.Load() {
+		return nil, errors.New("lease not renewed: leader is not alive by a majority of views")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
 	now := time.Now()
-	out, _ := json.Marshal(election.TermOutcome{Cluster: "demo", ConfigDigest: r.digest, Term: r.term, Leader: r.leader,
-		MembersDigest: strings.Repeat("0", 64), IssuedAtMs: now.UnixMilli(), LeaseMs: r.lease.Milliseconds(), Policy: cluster.PolicyHighest, Mode: "closed"})
+	// One output per term, as the real function stores it.
+	out := r.outputs[r.term]
+	if out == nil {
+		out, _ = json.Marshal(election.TermOutcome{Cluster: "demo", ConfigDigest: r.digest, Term: r.term, Leader: r.leader,
+			MembersDigest: strings.Repeat("0", 64), IssuedAtMs: now.UnixMilli(), LeaseMs: r.lease.Milliseconds(), Policy: cluster.PolicyHighest, Mode: "closed"})
+		if r.outputs == nil {
+			r.outputs = map[uint64][]byte{}
+		}
+		r.outputs[r.term] = out
+	}
 	rc := receipt.Receipt{FunctionID: r.id, FunctionChecksum: r.sum, InputSHA256: receipt.SHA256Hex(input), OutputSHA256: receipt.SHA256Hex(out), Seq: r.seq, Time: now}
 	if err := rc.Sign(r.key); err != nil {
 		return nil, err
@@ -284,4 +297,63 @@ func TestViewsRefusedAnswersBackOff(t *testing.T) {
 	if k := rt.submits.Load(); k > 9 {
 		t.Fatalf("%d submissions in 3 s while every answer is refused", k)
 	}
+}
+
+// The leadership context's deadline is the lease end, renewals move it,
+// and when renewals stop it ends by itself at the lease end
+// (DeadlineExceeded), not by a cancellation from the node's loop.
+func TestLeadershipContextFollowsLease(t *testing.T) {
+	rt := &termRuntime{lease: time.Second, term: 1}
+	ctxs := make(chan context.Context, 8)
+	n := newTermNode(t, rt, func(c *node.Config) {
+		c.OnStartedLeading = func(ctx context.Context, term uint64) { ctxs <- ctx }
+	})
+	var ctx context.Context
+	select {
+	case ctx = <-ctxs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never led")
+	}
+	first, ok := ctx.Deadline()
+	if !ok {
+		t.Fatal("the leadership context has no deadline")
+	}
+	if ctx.Err() == nil {
+		if l := n.Leader(); l.Self && l.LeaseUntil.Before(first) {
+			t.Fatalf("Leader().LeaseUntil %v before the context's deadline %v", l.LeaseUntil, first)
+		}
+	}
+	// The leader renews every lease/4.
+	poll(t, 10*time.Second, "a renewal moves the deadline", func() error {
+		if ctx.Err() != nil {
+			select {
+			case ctx = <-ctxs: // a renewal handled late starts a new leadership
+				first, _ = ctx.Deadline()
+			default:
+			}
+			return fmt.Errorf("context ended: %v", ctx.Err())
+		}
+		if d, _ := ctx.Deadline(); !d.After(first) {
+			return fmt.Errorf("deadline still %v", d)
+		}
+		return nil
+	})
+	rt.refuse.Store(true)
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the context outlived refused renewals")
+	}
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("ended with %v, want the lease end (DeadlineExceeded)", ctx.Err())
+	}
+	if d, _ := ctx.Deadline(); time.Now().Before(d) {
+		t.Fatalf("ended before its deadline %v", d)
+	}
+	poll(t, 10*time.Second, "not leading", func() error {
+		if l := n.Leader(); l.Self || l.Token != 0 {
+			return fmt.Errorf("leadership %+v after the lease ran out", l)
+		}
+		return nil
+	})
 }

@@ -1,0 +1,6 @@
+//go:build !chaos
+
+package byzantine
+
+// strictTiming: the default run enforces no wall-clock bound.
+const strictTiming = false
