@@ -27,7 +27,7 @@ import (
 // cleanEnv hides the caller's VOUCH_ variables from the test.
 func cleanEnv(t *testing.T) {
 	t.Helper()
-	for _, name := range []string{"VOUCH_ENCLAVE", "VOUCH_DATA", "VOUCH_OWNER_TOKEN", "VOUCH_OWNER_TOKEN_FILE", "VOUCH_REF"} {
+	for _, name := range []string{"VOUCH_ENCLAVE", "VOUCH_DATA", "VOUCH_OWNER_TOKEN", "VOUCH_OWNER_TOKEN_FILE", "VOUCH_REF", "VOUCH_GOSSIP_KEY"} {
 		t.Setenv(name, "")
 	}
 }
