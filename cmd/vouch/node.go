@@ -46,7 +46,7 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	bind := fl.String("bind", "", "HOST:PORT to listen on (default 127.0.0.1:-p)")
 	advertise := fl.String("advertise", "", "HOST:PORT peers should use to reach this node (behind NAT)")
 	data := fl.String("data", "", "directory for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
-	gossipKey := fl.String("gossip-key", "", "the cluster's gossip key, base64 of 16, 24 or 32 bytes; more after commas are accepted too, for a rotation (env VOUCH_GOSSIP_KEY; default: the reference's gossip_key)")
+	gossipKey := fl.String("gossip-key", "", "the cluster's gossip key, base64 of 16, 24 or 32 bytes; more after commas are accepted too, for a rotation (env VOUCH_GOSSIP_KEY; default: the reference's gossip_key; other local users can see flags, so prefer the reference or --gossip-key-file)")
 	gossipKeyFile := fl.String("gossip-key-file", "", "read the cluster's gossip keys from FILE (mode 0600): base64, one a line, the first encrypts, the others are accepted too")
 	insecureGossip := fl.Bool("insecure-gossip", false, "gossip without a key, unauthenticated: anyone who can reach the gossip port can evict members (tests and trusted networks only)")
 	profile := fl.String("profile", "local", "timing profile: local (leader failure detected in ~0.5 s), lan (~2.5 s) or wan (~10 s); see docs/ELECTION.md, section 6")
