@@ -142,7 +142,7 @@ const (
 
 // ErrNoGossipKey is returned by New for a config with neither a GossipKey
 // nor InsecureGossip.
-var ErrNoGossipKey = errors.New("no gossip key: without one anyone who can reach the gossip port can declare members dead")
+var ErrNoGossipKey = errors.New("node: no gossip key: set Config.GossipKey (the cluster's), or Config.InsecureGossip to let anyone who can reach the gossip port declare members dead")
 
 // checkGossipKeys requires a valid gossip key, or InsecureGossip and no key.
 // Errors never show a key.
