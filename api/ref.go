@@ -21,15 +21,21 @@ import (
 // writes it; `vouch run --ref` and `vouch node --ref` read it. The first
 // three fields keep the names of the service vouch replaces.
 //
-// A reference holds a bearer token: keep it private (WriteRefFile writes
-// mode 0600, and LoadRef notes a file that others can read, see
-// Ref.FileWarning).
+// A reference holds a bearer token and the cluster's gossip key: keep it
+// private (WriteRefFile writes mode 0600, and LoadRef notes a file that
+// others can read, see Ref.FileWarning).
 type Ref struct {
 	FunctionID       string `json:"function_id"`
 	FunctionChecksum string `json:"function_checksum"`
 	FunctionToken    string `json:"function_token"`
 	EnclaveURL       string `json:"enclave_url"`
 	Trust            Trust  `json:"trust"`
+	// GossipKey is the cluster's gossip key (base64, 16, 24 or 32 bytes):
+	// `vouch node` encrypts and authenticates gossip with it. It belongs
+	// to the cluster, so every member's reference holds the same one;
+	// GossipExtraKeys are accepted beside it during a rotation.
+	GossipKey       string   `json:"gossip_key,omitempty"`
+	GossipExtraKeys []string `json:"gossip_extra_keys,omitempty"`
 
 	// file and mode are where LoadRef read the reference, and that file's
 	// permissions.
@@ -95,7 +101,7 @@ func (r *Ref) FileWarning() error {
 	if r == nil || r.file == "" || runtime.GOOS == "windows" || r.mode.Perm()&0o077 == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s has mode %04o, and it holds a bearer token (function_token); run: chmod 600 %s",
+	return fmt.Errorf("%w: %s has mode %04o, and it holds a bearer token (function_token) and may hold the cluster's gossip key; run: chmod 600 %s",
 		ErrRefReadable, r.file, r.mode.Perm(), r.file)
 }
 
@@ -145,6 +151,9 @@ func (r *Ref) Check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("enclave_url %q is not an http(s) URL", r.EnclaveURL)
 		}
+	}
+	if _, _, err := r.GossipKeys(); err != nil {
+		return err
 	}
 	return r.Trust.Check()
 }

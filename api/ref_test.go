@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ var (
 	sum    = strings.Repeat("ab", 32)
 	pcr48  = strings.Repeat("cd", 48)
 	goodID = "oon6qwbwsho4axfeiztp3qb36m"
+	key32  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
+	key16  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa5}, 16))
+	key10  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 10))
 )
 
 // refJSON is a complete reference, as `vouch token -o json` writes it.
@@ -35,9 +39,11 @@ func refJSON() string {
     "root_fingerprint": %q,
     "pcrs": {"0": [%q], "2": [%q, %q]},
     "key_id": %q
-  }
+  },
+  "gossip_key": %q,
+  "gossip_extra_keys": [%q]
 }
-`, goodID, sum, sum, pcr48, pcr48, strings.Repeat("ef", 32), sum)
+`, goodID, sum, sum, pcr48, pcr48, strings.Repeat("ef", 32), sum, key32, key16)
 }
 
 // withField returns refJSON with one field of the top level or of trust
@@ -73,7 +79,8 @@ func TestParseRef(t *testing.T) {
 	}
 	want := &api.Ref{FunctionID: goodID, FunctionChecksum: sum, FunctionToken: "eyJ.eyJ.sig", EnclaveURL: "http://127.0.0.1:7070",
 		Trust: api.Trust{Platform: "SIMULATED", AllowSimulated: true, RootFingerprint: sum, KeyID: sum,
-			PCRs: map[string][]string{"0": {pcr48}, "2": {pcr48, strings.Repeat("ef", 32)}}}}
+			PCRs: map[string][]string{"0": {pcr48}, "2": {pcr48, strings.Repeat("ef", 32)}}},
+		GossipKey: key32, GossipExtraKeys: []string{key16}}
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("ParseRef = %+v\nwant %+v", r, want)
 	}
@@ -156,6 +163,13 @@ func TestParseRefRefuses(t *testing.T) {
 		{"URL without host", withField(t, "enclave_url", `"http://"`), "enclave_url"},
 		{"URL path only", withField(t, "enclave_url", `"/v1"`), "enclave_url"},
 		{"not a URL", withField(t, "enclave_url", `"http://a b"`), "enclave_url"},
+		{"gossip key not base64", withField(t, "gossip_key", `"not base64!"`), "gossip_key: malformed gossip key"},
+		{"gossip key short", withField(t, "gossip_key", `"`+key10+`"`), "gossip_key: malformed gossip key: 10 bytes"},
+		{"gossip key unpadded", withField(t, "gossip_key", `"`+strings.TrimRight(key16, "=")+`"`), "gossip_key: malformed gossip key"},
+		{"gossip key with a newline", withField(t, "gossip_key", `"`+key32[:8]+`\n`+key32[8:]+`"`), "gossip_key: malformed gossip key"},
+		{"gossip key not a string", withField(t, "gossip_key", `32`), "gossip_key"},
+		{"extra key without a key", withField(t, "gossip_key", ""), "gossip_extra_keys without a gossip_key"},
+		{"extra key malformed", withField(t, "gossip_extra_keys", `["`+key16+`","`+key10+`"]`), "gossip_extra_keys[1]: malformed gossip key: 10 bytes"},
 		{"oversize", append([]byte(refJSON()), bytes.Repeat([]byte(" "), api.MaxRefSize)...), "larger than 65536 bytes"},
 	} {
 		r, err := api.ParseRef(tc.data)
@@ -309,6 +323,9 @@ func normalize(r *api.Ref) *api.Ref {
 	c := *r
 	if len(c.Trust.PCRs) == 0 {
 		c.Trust.PCRs = nil
+	}
+	if len(c.GossipExtraKeys) == 0 {
+		c.GossipExtraKeys = nil
 	}
 	return &c
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -142,7 +143,10 @@ type harness struct {
 	other  client.FunctionRef // another function, for genuine receipts that do not fit
 	trust  election.Trust
 	config *cluster.Signed
-	token  func(client.FunctionRef) (client.FunctionRef, error) // mints a function token
+	// gossipKey is the cluster's gossip key, which the liars (members)
+	// hold too.
+	gossipKey []byte
+	token     func(client.FunctionRef) (client.FunctionRef, error) // mints a function token
 	// maxInput is the election function's input limit (its vouch.json).
 	maxInput int
 
@@ -296,7 +300,10 @@ func Run(ctx context.Context, tb testing.TB, o Options) (*Report, error) {
 
 func newHarness(tb testing.TB, o Options) *harness {
 	h := &harness{o: o, tb: tb, rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
-		byName: map[string]*honestNode{}, captured: map[uint64][]*election.Certificate{}}
+		byName: map[string]*honestNode{}, captured: map[uint64][]*election.Certificate{}, gossipKey: make([]byte, 32)}
+	if _, err := crand.Read(h.gossipKey); err != nil {
+		tb.Fatal(err)
+	}
 	h.rep = &Report{Options: o, Majority: (o.Honest+o.Liars)/2 + 1}
 	for _, a := range o.Attacks {
 		if h.rep.Attack(a) == nil {
@@ -461,6 +468,7 @@ func (h *harness) startHonest(ctx context.Context) error {
 func (h *harness) startNode(ctx context.Context, hn *honestNode, ref client.FunctionRef, peer string) error {
 	cfg := node.DefaultLocalConfig()
 	cfg.Name, cfg.Cluster, cfg.BindPort = hn.name, clusterName, 0
+	cfg.GossipKey = h.gossipKey
 	if raceDetector {
 		// Under the race detector, give the failure detector the slack
 		// of a slow machine: a false suspicion is not what is tested

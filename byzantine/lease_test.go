@@ -3,6 +3,7 @@ package byzantine
 import (
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -96,6 +97,10 @@ func TestLeaderStopsWhenLeaseRunsOut(t *testing.T) {
 	stints := make(chan stint, 64)
 	cfg := node.DefaultLocalConfig()
 	cfg.Name, cfg.Cluster, cfg.BindPort = "a", "lease", 0
+	cfg.GossipKey = make([]byte, 32)
+	if _, err := crand.Read(cfg.GossipKey); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Runtime, cfg.FunctionID, cfg.Checksum = rt, rt.id, rt.sum
 	cfg.ClusterConfig, cfg.Identity = sc, me
 	cfg.ViewInterval = 40 * time.Millisecond

@@ -49,6 +49,11 @@ func (l *liar) start() error {
 	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
 	cfg.Label = "vouch/" + clusterName
 	cfg.LogOutput = io.Discard
+	kr, err := memberlist.NewKeyring(nil, l.h.gossipKey)
+	if err != nil {
+		return err
+	}
+	cfg.Keyring = kr
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
 		return err

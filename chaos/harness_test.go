@@ -454,6 +454,13 @@ func (h *harness) startInProcess(m *member) error {
 	cfg.Logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg.EventLog = events
 	cfg.Memberlist.Transport = tr
+	if cfg.GossipKey, cfg.GossipExtraKeys, err = h.ref.GossipKeys(); err != nil {
+		tr.Shutdown()
+		c.Close()
+		out.Close()
+		events.Close()
+		return err
+	}
 	if h.mode == "views" {
 		key, _, err := node.LoadIdentity(m.dataDir)
 		if err != nil {

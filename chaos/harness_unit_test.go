@@ -62,6 +62,7 @@ func TestDeathWatch(t *testing.T) {
 	var nodes []*node.Node
 	for _, p := range ports {
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = testGossipKey
 		cfg.Name, cfg.BindAddr, cfg.BindPort = strconv.Itoa(p), "127.0.0.1", p
 		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "c"
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

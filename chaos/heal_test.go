@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ func partitionedCluster(t *testing.T, n int, cut time.Duration) ([]*node.Node, *
 			t.Fatal(err)
 		}
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = testGossipKey
 		cfg.Name, cfg.BindPort = strconv.Itoa(p), p
 		cfg.Peers = slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == addrs[i] })
 		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "c"
@@ -121,3 +123,12 @@ func partitionedCluster(t *testing.T, n int, cut time.Duration) ([]*node.Node, *
 	net.Heal()
 	return nodes, net
 }
+
+// testGossipKey is the gossip key of the in-process test clusters.
+var testGossipKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err)
+	}
+	return k
+}()

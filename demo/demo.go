@@ -154,7 +154,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	ref := client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
 
 	// 3. The nodes, each on its own loopback port, named by port as in the
-	// original demo, so the highest port leads.
+	// original demo, so the highest port leads. They share a fresh gossip
+	// key: a packet from outside the cluster can evict no one.
+	gossipKey, err := api.GenerateGossipKey()
+	if err != nil {
+		return nil, err
+	}
+	gk, err := api.ParseGossipKey(gossipKey)
+	if err != nil {
+		return nil, err
+	}
 	ports, err := freePorts(opts.Nodes)
 	if err != nil {
 		return nil, err
@@ -198,6 +207,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		cfg.Name = strconv.Itoa(p)
 		cfg.Cluster = "demo"
 		cfg.BindPort = p
+		cfg.GossipKey = gk
 		if i > 0 {
 			cfg.Peers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
 		}
@@ -278,11 +288,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			say("watching (Ctrl-C to stop); the signed configuration names exactly these %d nodes, so no other node can join (run without --views to add nodes)", len(names))
 		} else {
 			// A reference file a `vouch node` process can use as is: the
-			// runtime's URL, the function, its token and the trust policy
-			// (SIMULATED allowed, pinned to this runtime's root).
+			// runtime's URL, the function, its token, the trust policy
+			// (SIMULATED allowed, pinned to this runtime's root) and the
+			// cluster's gossip key.
 			refPath := filepath.Join(dir, "leader_election.json")
 			rb, err := json.MarshalIndent(api.Ref{FunctionID: d.FunctionID, FunctionChecksum: d.FunctionChecksum, FunctionToken: tok.FunctionToken,
-				EnclaveURL: res.RuntimeURL, Trust: trust}, "", "  ")
+				EnclaveURL: res.RuntimeURL, Trust: trust, GossipKey: gossipKey}, "", "  ")
 			if err == nil {
 				err = os.WriteFile(refPath, append(rb, '\n'), 0o600)
 			}

@@ -256,6 +256,8 @@ type cluster struct {
 	fid     string
 	sum     string
 	nodes   map[string]*nodeProc
+	// nodeArgs are added to every `vouch node` command line.
+	nodeArgs []string
 }
 
 type nodeProc struct {
@@ -327,6 +329,7 @@ func (c *cluster) startNode(port int, peers ...int) *nodeProc {
 	for _, p := range peers {
 		args = append(args, "-n", strconv.Itoa(p))
 	}
+	args = append(args, c.nodeArgs...)
 	np := &nodeProc{proc: start(c.t, "node "+strconv.Itoa(port), c.dir, nil, args...), port: port, httpPort: hp}
 	c.nodes[strconv.Itoa(port)] = np
 	return np

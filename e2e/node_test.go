@@ -80,7 +80,7 @@ func TestNodesRejectBadCertificates(t *testing.T) {
 	c.waitLeader(names[2], 20*time.Second, names...)
 	cur := heldCert(t, c.nodes[names[0]])
 
-	liar := newLiar(t, "liar")
+	liar := newLiar(t, c, "liar")
 	send := func(cert *election.Certificate) {
 		for _, name := range names {
 			n := c.nodes[name]
@@ -239,7 +239,7 @@ func TestNodesSurviveGarbage(t *testing.T) {
 		}
 		return b
 	}
-	liar := newLiar(t, "liar")
+	liar := newLiar(t, c, "liar")
 	const k = 20
 	for _, port := range p {
 		u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -290,7 +290,7 @@ func TestNodesSurviveGarbage(t *testing.T) {
 	}
 	// A member whose push/pull state is garbage. Its name is not a member
 	// ID, so it never enters the election view.
-	joiner := newLiar(t, "garbage joiner", func(c *memberlist.Config) { c.Delegate = garbageState{} })
+	joiner := newLiar(t, c, "garbage joiner", func(c *memberlist.Config) { c.Delegate = garbageState{} })
 	for _, port := range p {
 		if _, err := joiner.Join([]string{fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
 			t.Fatal(err)
@@ -346,7 +346,9 @@ func (garbageState) GetBroadcasts(int, int) [][]byte     { return nil }
 func (garbageState) LocalState(bool) []byte              { return []byte{9, 0xde, 0xad} }
 func (garbageState) MergeRemoteState(buf []byte, _ bool) {}
 
-func newLiar(t *testing.T, name string, tune ...func(*memberlist.Config)) *memberlist.Memberlist {
+// newLiar starts a memberlist peer that holds the cluster's gossip key:
+// a member that lies.
+func newLiar(t *testing.T, c *cluster, name string, tune ...func(*memberlist.Config)) *memberlist.Memberlist {
 	t.Helper()
 	cfg := memberlist.DefaultLocalConfig()
 	cfg.Name = name
@@ -354,6 +356,17 @@ func newLiar(t *testing.T, name string, tune ...func(*memberlist.Config)) *membe
 	cfg.BindPort = 0
 	cfg.Label = "vouch/default"
 	cfg.LogOutput = io.Discard
+	ref, err := api.LoadRef(filepath.Join(c.dir, "leader_election.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, extra, err := ref.GossipKeys()
+	if err != nil || primary == nil {
+		t.Fatalf("the reference's gossip key: %v", err)
+	}
+	if cfg.Keyring, err = memberlist.NewKeyring(extra, primary); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range tune {
 		f(cfg)
 	}

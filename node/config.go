@@ -60,8 +60,19 @@ type Config struct {
 	// Peers are host:port addresses to join through. The node keeps trying
 	// until one answers, so peers may start in any order.
 	Peers []string
-	// GossipKey, if set (16, 24 or 32 bytes), encrypts gossip with AES-GCM.
+	// GossipKey (16, 24 or 32 bytes) encrypts and authenticates gossip
+	// with AES-GCM: packets and streams not sealed with it are dropped, so
+	// that nobody outside the cluster can declare a member dead or join.
+	// New refuses a config without one unless InsecureGossip is set.
 	GossipKey []byte
+	// GossipExtraKeys are accepted from peers beside GossipKey but never
+	// used to send: they let a cluster rotate its key without a partition
+	// (docs/ELECTION.md, "Authenticated gossip").
+	GossipExtraKeys [][]byte
+	// InsecureGossip runs without a GossipKey, on purpose: anyone who can
+	// send a UDP packet to the gossip port can then declare a member dead,
+	// and two nodes may act as leader. The node logs a warning.
+	InsecureGossip bool
 	// DataDir, if set, keeps the node's state across restarts: the seq of
 	// the last certificate it accepted, so that older ones cannot be
 	// replayed to it after a restart.

@@ -141,6 +141,33 @@ const (
 	inWatchCheck // a leader-watch deadline
 )
 
+// ErrNoGossipKey is returned by New for a config with neither a GossipKey
+// nor InsecureGossip.
+var ErrNoGossipKey = errors.New("node: no gossip key: set Config.GossipKey (the cluster's), or Config.InsecureGossip to let anyone who can reach the gossip port declare members dead")
+
+// checkGossipKeys requires a valid gossip key, or InsecureGossip and no key.
+// Errors never show a key.
+func checkGossipKeys(cfg *Config) error {
+	if cfg.InsecureGossip {
+		if len(cfg.GossipKey) > 0 || len(cfg.GossipExtraKeys) > 0 {
+			return errors.New("node: InsecureGossip is set together with a gossip key; set one or the other")
+		}
+		return nil
+	}
+	if len(cfg.GossipKey) == 0 {
+		return ErrNoGossipKey
+	}
+	if err := memberlist.ValidateKey(cfg.GossipKey); err != nil {
+		return fmt.Errorf("gossip key (%d bytes): %w", len(cfg.GossipKey), err)
+	}
+	for i, k := range cfg.GossipExtraKeys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("extra gossip key %d (%d bytes): %w", i+1, len(k), err)
+		}
+	}
+	return nil
+}
+
 // New validates cfg and creates a node. Start joins the cluster.
 func New(cfg Config) (*Node, error) {
 	if cfg.Memberlist == nil {
@@ -154,6 +181,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node name: %w", err)
 	}
 	if err := members.ValidCluster(cfg.Cluster); err != nil {
+		return nil, err
+	}
+	if err := checkGossipKeys(&cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Runtime == nil {
@@ -250,8 +280,11 @@ func (n *Node) Start(ctx context.Context) error {
 	mc.Events = &events{n: n}
 	mc.Logger = log.New(&memberlistLog{n: n}, "", 0)
 	mc.LogOutput = nil
-	if len(n.cfg.GossipKey) > 0 {
-		kr, err := memberlist.NewKeyring(nil, n.cfg.GossipKey)
+	if n.cfg.InsecureGossip {
+		mc.Keyring = nil
+		n.log.Warn("gossip is NOT authenticated (insecure gossip): anyone who can send a packet to the gossip port can declare members dead or join, and two nodes may then act as leader")
+	} else {
+		kr, err := memberlist.NewKeyring(n.cfg.GossipExtraKeys, n.cfg.GossipKey)
 		if err != nil {
 			return fmt.Errorf("gossip key: %w", err)
 		}

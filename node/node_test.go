@@ -22,6 +22,7 @@ func startNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name 
 func mkNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string, tune func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := node.DefaultLocalConfig()
+	cfg.GossipKey = gossipKey
 	cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
 	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
@@ -92,6 +93,7 @@ func TestLibraryAPI(t *testing.T) {
 	stopped := make(chan struct{}, 4)
 	mk := func(name string, peers []string, lead bool) *node.Node {
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = gossipKey
 		cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
 		cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum

@@ -29,6 +29,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(append([]byte{msgGoodbye}, "5001"...))
 	f.Add(append([]byte{msgCert}, (&election.Certificate{Output: []byte("{}")}).Encode()...))
 	cfg := DefaultLocalConfig()
+	cfg.InsecureGossip = true // never gossips
 	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "fuzz", nopRuntime{}, "f", "c"
 	n, err := New(*cfg)
 	if err != nil {

@@ -70,6 +70,11 @@ func TestBadMemberNameDoesNotStopFailover(t *testing.T) {
 	mc := memberlist.DefaultLocalConfig()
 	mc.Name, mc.BindAddr, mc.BindPort, mc.Label = "bad name", "127.0.0.1", 0, "vouch/demo"
 	mc.LogOutput = io.Discard
+	kr, err := memberlist.NewKeyring(nil, gossipKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Keyring = kr
 	bad, err := memberlist.Create(mc)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +188,7 @@ func TestStateFile(t *testing.T) {
 	for _, bad := range []string{"12x\n", "409", ""} {
 		os.WriteFile(filepath.Join(data, "last_seq"), []byte(bad), 0o600)
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = gossipKey
 		cfg.Name, cfg.Cluster, cfg.BindPort, cfg.DataDir = "5000", "demo", 0, data
 		cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
@@ -236,6 +242,7 @@ func TestMetricsRegistrationErrors(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mkNode(t, env, ref, "5000", nil, func(c *node.Config) { c.Registerer = reg })
 	cfg := node.DefaultLocalConfig()
+	cfg.GossipKey = gossipKey
 	cfg.Name, cfg.Registerer = "5001", reg
 	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum

@@ -34,6 +34,7 @@ func (idleRuntime) Describe() RuntimeInfo { return RuntimeInfo{Platform: "test"}
 // 100 nodes in one process.
 func TestPublishDue(t *testing.T) {
 	cfg := DefaultLocalConfig()
+	cfg.InsecureGossip = true // never gossips
 	cfg.Name, cfg.Cluster, cfg.Runtime = "5000", "demo", idleRuntime{}
 	cfg.FunctionID, cfg.Checksum = "fn", strings.Repeat("ab", 32)
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

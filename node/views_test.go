@@ -62,6 +62,7 @@ func viewsCluster(t *testing.T, env *enclavetest.Env, policy string, names ...st
 func startViewsNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, sc *cluster.Signed, key ed25519.PrivateKey, name string, peers []string, acted chan<- string) *node.Node {
 	t.Helper()
 	cfg := node.DefaultLocalConfig()
+	cfg.GossipKey = gossipKey
 	cfg.Name, cfg.Cluster, cfg.BindPort, cfg.Peers = name, "demo", 0, peers
 	cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
@@ -216,6 +217,7 @@ func newTermNode(t *testing.T, rt *termRuntime, tune func(*node.Config)) *node.N
 	_, rk, _ := ed25519.GenerateKey(rand.Reader)
 	rt.key, rt.id, rt.sum, rt.digest, rt.leader = rk, "fn", strings.Repeat("ab", 32), sc.Config.Digest(), "a"
 	cfg := node.DefaultLocalConfig()
+	cfg.GossipKey = gossipKey
 	cfg.Name, cfg.Cluster, cfg.BindPort = "a", "demo", 0
 	cfg.Runtime, cfg.FunctionID, cfg.Checksum = rt, rt.id, rt.sum
 	cfg.ClusterConfig, cfg.Identity = sc, me

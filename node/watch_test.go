@@ -59,6 +59,7 @@ func TestLeaderWatchFailsOverAndRecovers(t *testing.T) {
 	var addrs []string
 	for i := 0; i < 4; i++ {
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = gossipKey
 		cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 		var peers []string
@@ -109,6 +110,7 @@ func TestLeaderWatchSignedViews(t *testing.T) {
 	addr := map[string]string{}
 	for i, name := range names {
 		cfg := node.DefaultLocalConfig()
+		cfg.GossipKey = gossipKey
 		cfg.Runtime = node.NewClientRuntime(env.Client(client.Options{}), ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 		cfg.ClusterConfig, cfg.Identity = sc, keys[name]

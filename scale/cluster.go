@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -35,8 +36,12 @@ type ClusterOptions struct {
 	// Tune, if set, changes each node's configuration after the profile.
 	Tune func(i int, cfg *node.Config)
 	// Count wraps each node's transport to count what it sends; Classify
-	// also decodes every packet to count certificates (CPU-heavy).
+	// also decodes every packet to count certificates (CPU-heavy), so it
+	// needs InsecureGossip.
 	Count, Classify bool
+	// InsecureGossip runs the nodes without a gossip key; by default they
+	// share a fresh one, as a deployment does.
+	InsecureGossip bool
 	// OnEvent receives every event of every node's event log.
 	OnEvent func(node.Event)
 	// CountLogs counts memberlist's suspicion and failure log lines.
@@ -169,6 +174,16 @@ func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluste
 			return nil, err
 		}
 	}
+	if o.Classify && !o.InsecureGossip {
+		return nil, errors.New("scale: Classify reads the packets nodes send, so it needs InsecureGossip")
+	}
+	var gossipKey []byte
+	if !o.InsecureGossip {
+		gossipKey = make([]byte, 32)
+		if _, err := rand.Read(gossipKey); err != nil {
+			return nil, err
+		}
+	}
 	logger := discard()
 	if o.CountLogs {
 		logger = slog.New(logCounter{c})
@@ -180,6 +195,7 @@ func StartCluster(ctx context.Context, rt *Runtime, o ClusterOptions) (_ *Cluste
 		}
 		name := NodeName(i)
 		cfg.Name, cfg.Cluster, cfg.BindAddr, cfg.BindPort = name, o.Name, "127.0.0.1", 0
+		cfg.GossipKey, cfg.InsecureGossip = gossipKey, o.InsecureGossip
 		if i > 0 {
 			cfg.Peers = []string{c.Nodes[joinVia(i, o.JoinSeeds)].Addr()}
 		}

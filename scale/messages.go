@@ -245,7 +245,7 @@ func summarizeMessages(ser MessagesSeries, ts []msgTrial) MessagesSeries {
 
 func vouchMessages(ctx context.Context, rt *Runtime, n int, views bool, name string, o *MessagesOptions) (msgTrial, error) {
 	var t msgTrial
-	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: views, Name: name, Profile: o.Profile, Count: true, Classify: true})
+	c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Views: views, Name: name, Profile: o.Profile, Count: true, Classify: true, InsecureGossip: true})
 	if err != nil {
 		return t, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -47,7 +46,9 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 	bind := fl.String("bind", "", "HOST:PORT to listen on (default 127.0.0.1:-p)")
 	advertise := fl.String("advertise", "", "HOST:PORT peers should use to reach this node (behind NAT)")
 	data := fl.String("data", "", "directory for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
-	gossipKey := fl.String("gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; every node needs the same (env VOUCH_GOSSIP_KEY)")
+	gossipKey := fl.String("gossip-key", "", "the cluster's gossip key, base64 of 16, 24 or 32 bytes; more after commas are accepted too, for a rotation (env VOUCH_GOSSIP_KEY; default: the reference's gossip_key; other local users can see flags, so prefer the reference or --gossip-key-file)")
+	gossipKeyFile := fl.String("gossip-key-file", "", "read the cluster's gossip keys from FILE (mode 0600): base64, one a line, the first encrypts, the others are accepted too")
+	insecureGossip := fl.Bool("insecure-gossip", false, "gossip without a key, unauthenticated: anyone who can reach the gossip port can evict members (tests and trusted networks only)")
 	profile := fl.String("profile", "local", "timing profile: local (leader failure detected in ~0.5 s), lan (~2.5 s) or wan (~10 s); see docs/ELECTION.md, section 6")
 	httpAddr := fl.String("http", "", "serve GET /status and GET /metrics on this address, e.g. 127.0.0.1:8080")
 	logFormat := fl.String("log-format", "text", "log format: text or json")
@@ -96,15 +97,6 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 		cfg.Name = strconv.Itoa(cfg.BindPort)
 	}
 	cfg.Peers = peers
-	key := *gossipKey
-	if key == "" {
-		key = os.Getenv("VOUCH_GOSSIP_KEY")
-	}
-	if key != "" {
-		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(key); err != nil || (len(cfg.GossipKey) != 16 && len(cfg.GossipKey) != 24 && len(cfg.GossipKey) != 32) {
-			return usagef("--gossip-key must be base64 of 16, 24 or 32 bytes (try: head -c 32 /dev/urandom | base64)")
-		}
-	}
 
 	// The function reference: --ref, $VOUCH_REF, else ./leader_election.json.
 	ref, err := cf.loadRef()
@@ -117,6 +109,10 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+	}
+	keySource, err := nodeGossipKeys(cfg, *gossipKey, *gossipKeyFile, *insecureGossip, ref)
+	if err != nil {
+		return err
 	}
 	fr := client.FunctionRef{ID: *fid, Checksum: strings.ToLower(*fh)}
 	if ref != nil {
@@ -199,6 +195,9 @@ func cmdNode(ctx context.Context, args []string, u *ui) error {
 			return withHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
 		}
 		return err
+	}
+	if keySource != "" {
+		logger.Info("gossip is encrypted and authenticated", "key_from", keySource, "extra_keys", len(cfg.GossipExtraKeys))
 	}
 	if info := cfg.Runtime.Describe(); info.Simulated {
 		logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)

@@ -44,8 +44,8 @@ func TestNodeDamagedStateFile(t *testing.T) {
 	os.MkdirAll(data, 0o700)
 	writeFile(t, filepath.Join(data, "last_seq"), []byte("40"), 0o600) // torn: no newline
 	ref := filepath.Join(dir, "ref.json")
-	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","enclave_url":%q,"trust":{"platform":"SIMULATED","allow_simulated":true,"root_fingerprint":%q}}`,
-		strings.Repeat("0", 64), unreachable, strings.Repeat("ab", 32))), 0o600)
+	writeFile(t, ref, []byte(fmt.Sprintf(`{"function_id":"fn","function_checksum":%q,"function_token":"t","enclave_url":%q,"trust":{"platform":"SIMULATED","allow_simulated":true,"root_fingerprint":%q},"gossip_key":%q}`,
+		strings.Repeat("0", 64), unreachable, strings.Repeat("ab", 32), strings.Repeat("A", 43)+"=")), 0o600)
 	l, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

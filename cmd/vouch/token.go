@@ -24,7 +24,7 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	if len(args) > 0 && args[0] == "revoke" {
 		return cmdTokenRevoke(ctx, args[1:], u)
 	}
-	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json [--out FILE [--force]]]\n       vouch token revoke (TOKEN | --ref FILE)", u)
+	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json [--cluster-ref FILE | --gossip-key-file FILE] [--out FILE [--force]]]\n       vouch token revoke (TOKEN | --ref FILE)", u)
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
@@ -33,6 +33,8 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	out := fs.String("o", "text", "output format: text (the token) or json (a function reference: ID, checksum, token, runtime URL and trust)")
 	outFile := fs.String("out", "", "write the reference (-o json) to FILE, mode 0600, instead of stdout; it holds a bearer token")
 	force := fs.Bool("force", false, "with --out, replace FILE if it exists")
+	clusterRef := fs.String("cluster-ref", "", "with -o json: a reference of an existing cluster; the new one carries its gossip key(s) (default: a fresh gossip key, for a new cluster)")
+	gossipKeyFile := fs.String("gossip-key-file", "", "with -o json: the cluster's gossip keys for the new reference, from FILE (mode 0600): base64, one a line, the first encrypts")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +52,9 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 	}
 	if len(pos) != 1 {
 		return usagef("token takes one function ID")
+	}
+	if *out != "json" && (*clusterRef != "" || *gossipKeyFile != "") {
+		return usagef("--cluster-ref and --gossip-key-file set a reference's gossip key: use them with -o json")
 	}
 	if *checksum == "" {
 		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
@@ -69,7 +74,12 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	var trust api.Trust
+	var gossipKey string
+	var gossipExtra []string
 	if *out == "json" {
+		if gossipKey, gossipExtra, err = tokenGossipKeys(*clusterRef, *gossipKeyFile, u); err != nil {
+			return err
+		}
 		// Attest first: a runtime that fails attestation gets no token.
 		if trust, err = observedTrust(ctx, c.URL(), opts, u); err != nil {
 			return err
@@ -84,7 +94,11 @@ func cmdToken(ctx context.Context, args []string, u *ui) error {
 		fmt.Fprintln(u.out, resp.FunctionToken)
 		return nil
 	}
-	ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust}
+	ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust,
+		GossipKey: gossipKey, GossipExtraKeys: gossipExtra}
+	if *clusterRef == "" && *gossipKeyFile == "" {
+		u.infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
+	}
 	if *outFile != "" {
 		if err := api.WriteRefFile(*outFile, &ref, *force); err != nil {
 			if errors.Is(err, iofs.ErrExist) {
