@@ -240,7 +240,7 @@ func (r *countingRuntime) Submit(ctx context.Context, input []byte) (*election.C
 		r.h.sawCert(cert, false)
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
 		r.stats.RateLimited++
-	case strings.Contains(err.Error(), "lease not renewed"):
+	case node.IsLeaseRefusal(err):
 		r.stats.LeaseRefused++
 		r.lastBody = input
 	default:

@@ -8,13 +8,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"vouch/api"
 	"vouch/cluster"
 	"vouch/election"
+	"vouch/election/outcome"
 	"vouch/node"
 	"vouch/receipt"
 )
@@ -50,7 +53,9 @@ func (r *leaseRuntime) Submit(_ context.Context, input []byte) (*election.Certif
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.term > 0 && now.Before(r.lastTerm.Add(r.lease+150*time.Millisecond)) {
-		return nil, errors.New("lease not renewed: leader is not alive by a majority of views")
+		// What the runtime answers when the function refuses (plaintext).
+		return nil, &api.Error{Status: http.StatusUnprocessableEntity, Code: api.CodeFunctionFailed, Kind: "failed",
+			Message: outcome.Refuse(outcome.LeaseNotRenewed, "lease not renewed: leader is not alive by a majority of views").Error()}
 	}
 	r.term++
 	r.lastTerm = now

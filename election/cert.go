@@ -131,7 +131,8 @@ const (
 
 // Reasons lists every rejection reason, for metrics and status.
 var Reasons = []Reason{ReasonMalformed, ReasonBadSignature, ReasonUnknownKey, ReasonWrongFunction, ReasonWrongChecksum,
-	ReasonOutputMismatch, ReasonInputMismatch, ReasonWrongCluster, ReasonBadOutcome, ReasonStale, ReasonMembers, ReasonWrongConfig}
+	ReasonOutputMismatch, ReasonInputMismatch, ReasonWrongCluster, ReasonBadOutcome, ReasonStale, ReasonMembers, ReasonWrongConfig,
+	ReasonNoLeader, ReasonEquivocation}
 
 // RejectError is a refused certificate.
 type RejectError struct {

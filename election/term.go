@@ -2,7 +2,8 @@ package election
 
 import (
 	"bytes"
-	"time"
+
+	"vouch/election/outcome"
 	"vouch/internal/strictjson"
 )
 
@@ -13,23 +14,11 @@ import (
 // lease. The term is the fencing token.
 
 // TermOutcome is a term certificate's output: the election function
-// writes it and nodes parse it.
-type TermOutcome struct {
-	Cluster       string `json:"cluster"`
-	ConfigDigest  string `json:"config_digest"`
-	Term          uint64 `json:"term"`
-	Leader        string `json:"leader"`
-	MembersDigest string `json:"members_digest"`
-	IssuedAtMs    int64  `json:"issued_at_ms"`
-	LeaseMs       int64  `json:"lease_ms"`
-	Policy        string `json:"policy"`
-	Mode          string `json:"mode"`
-}
+// writes it and nodes parse it. It is defined in package outcome, which the
+// function shares with the nodes.
+type TermOutcome = outcome.Term
 
-// Lease returns the term's lease.
-func (o *TermOutcome) Lease() time.Duration { return time.Duration(o.LeaseMs) * time.Millisecond }
-
-// Additional rejection reasons for term certificates.
+// Rejection reasons for term certificates only.
 const (
 	// ReasonNoLeader: the certificate is the runtime's answer before any
 	// term started (term 0). It is not an error, but nothing to accept.
@@ -39,8 +28,6 @@ const (
 	// first and raises the alarm.
 	ReasonEquivocation Reason = "equivocation"
 )
-
-func init() { Reasons = append(Reasons, ReasonNoLeader, ReasonEquivocation) }
 
 // VerifyTerm checks a term certificate against t and returns its outcome.
 // The receipt's input is another node's view, so unlike Verify it does not

@@ -30,7 +30,7 @@ func (r termRuntime) cert(o TermOutcome) *Certificate {
 	return r.sign(out, []byte(`{"view":"..."}`))
 }
 
-func outcome(term uint64, leader string) TermOutcome {
+func termOutcome(term uint64, leader string) TermOutcome {
 	return TermOutcome{Cluster: "demo", ConfigDigest: digestV1, Term: term, Leader: leader, MembersDigest: "ab", IssuedAtMs: int64(term) * 1000, LeaseMs: 1000, Policy: "fair", Mode: "closed"}
 }
 
@@ -47,18 +47,18 @@ func wantReason(t *testing.T, a TermActions, r Reason) {
 func TestTermAcceptsHigherTermsOnly(t *testing.T) {
 	rt := newTermRuntime()
 	c := NewTermCore("b", rt.trust(), 0)
-	t1 := rt.cert(outcome(1, "a"))
+	t1 := rt.cert(termOutcome(1, "a"))
 	a := c.Receive(t1)
 	if a.Accepted != t1 || a.LeaderChanged == nil || a.LeaderChanged.Leader != "a" || a.LeaderChanged.Self {
 		t.Fatalf("first term: %+v", a)
 	}
-	t3 := rt.cert(outcome(3, "b"))
+	t3 := rt.cert(termOutcome(3, "b"))
 	if a := c.Receive(t3); a.Accepted != t3 || a.LeaderChanged == nil || !a.LeaderChanged.Self || a.LeaderChanged.Previous != "a" {
 		t.Fatalf("a higher term: %+v", a)
 	}
 	// An older term, even a genuine certificate with a later receipt, is
 	// stale: the term is the fencing token.
-	wantReason(t, c.Receive(rt.cert(outcome(2, "a"))), ReasonStale)
+	wantReason(t, c.Receive(rt.cert(termOutcome(2, "a"))), ReasonStale)
 	wantReason(t, c.Receive(t1), ReasonStale)
 	if l, term := c.Leader(); l != "b" || term != 3 || c.Accepted() != 2 {
 		t.Fatalf("holds %s %d after %d accepted", l, term, c.Accepted())
@@ -73,8 +73,8 @@ func TestTermAcceptsHigherTermsOnly(t *testing.T) {
 func TestTermBelowRestartFloor(t *testing.T) {
 	rt := newTermRuntime()
 	c := NewTermCore("a", rt.trust(), 5)
-	wantReason(t, c.Receive(rt.cert(outcome(4, "b"))), ReasonStale)
-	if a := c.Receive(rt.cert(outcome(5, "b"))); a.Accepted == nil {
+	wantReason(t, c.Receive(rt.cert(termOutcome(4, "b"))), ReasonStale)
+	if a := c.Receive(rt.cert(termOutcome(5, "b"))); a.Accepted == nil {
 		t.Fatalf("the floor itself: %+v", a)
 	}
 }
@@ -84,11 +84,11 @@ func TestTermBelowRestartFloor(t *testing.T) {
 func TestTermEquivocation(t *testing.T) {
 	rt := newTermRuntime()
 	c := NewTermCore("a", rt.trust(), 0)
-	first := rt.cert(outcome(2, "a"))
+	first := rt.cert(termOutcome(2, "a"))
 	c.Receive(first)
-	other := outcome(2, "b")
+	other := termOutcome(2, "b")
 	wantReason(t, c.Receive(rt.cert(other)), ReasonEquivocation)
-	sameLeader := outcome(2, "a")
+	sameLeader := termOutcome(2, "a")
 	sameLeader.LeaseMs = 5000 // the same term re-issued under another lease
 	wantReason(t, c.Receive(rt.cert(sameLeader)), ReasonEquivocation)
 	if held, _ := c.Held(); held != first {
@@ -101,8 +101,8 @@ func TestTermEquivocation(t *testing.T) {
 func TestTermRenewal(t *testing.T) {
 	rt := newTermRuntime()
 	c := NewTermCore("a", rt.trust(), 0)
-	early := rt.cert(outcome(1, "a"))
-	held := rt.cert(outcome(1, "a"))
+	early := rt.cert(termOutcome(1, "a"))
+	held := rt.cert(termOutcome(1, "a"))
 	c.Receive(held)
 	if a := c.Receive(held); a.Accepted != nil || a.Renewed != nil || a.Rejected != nil {
 		t.Fatalf("the held certificate again: %+v", a)
@@ -110,7 +110,7 @@ func TestTermRenewal(t *testing.T) {
 	if a := c.Receive(early); a.Accepted != nil || a.Renewed != nil || a.Rejected != nil {
 		t.Fatalf("an earlier receipt of the held term: %+v", a)
 	}
-	later := rt.cert(outcome(1, "a"))
+	later := rt.cert(termOutcome(1, "a"))
 	a := c.Receive(later)
 	if a.Renewed != later || a.Accepted != nil || a.LeaderChanged != nil || a.Outcome == nil || a.Outcome.Term != 1 {
 		t.Fatalf("a later receipt: %+v", a)
@@ -125,15 +125,15 @@ func TestTermRenewal(t *testing.T) {
 func TestTermRefusals(t *testing.T) {
 	rt := newTermRuntime()
 	c := NewTermCore("a", rt.trust(), 0)
-	c.Receive(rt.cert(outcome(1, "a")))
+	c.Receive(rt.cert(termOutcome(1, "a")))
 
-	v2 := outcome(2, "b")
+	v2 := termOutcome(2, "b")
 	v2.ConfigDigest = "2222222222222222222222222222222222222222222222222222222222222222"
 	wantReason(t, c.Receive(rt.cert(v2)), ReasonWrongConfig)
-	other := outcome(2, "b")
+	other := termOutcome(2, "b")
 	other.Cluster = "other"
 	wantReason(t, c.Receive(rt.cert(other)), ReasonWrongCluster)
-	noLease := outcome(2, "b")
+	noLease := termOutcome(2, "b")
 	noLease.LeaseMs = 0
 	wantReason(t, c.Receive(rt.cert(noLease)), ReasonBadOutcome)
 	// Term 0 is the runtime's answer before any election: no leader,
@@ -143,12 +143,12 @@ func TestTermRefusals(t *testing.T) {
 	if c.Rejections()[ReasonNoLeader] != 0 {
 		t.Fatal("no_leader counted as a rejection")
 	}
-	forged := rt.cert(outcome(9, "x"))
+	forged := rt.cert(termOutcome(9, "x"))
 	forged.Receipt.Signature[0] ^= 1
 	wantReason(t, c.Receive(forged), ReasonBadSignature)
 	foreign := newTermRuntime()
 	foreign.key = newFakeRuntime(9).key
-	wantReason(t, c.Receive(foreign.cert(outcome(9, "x"))), ReasonUnknownKey)
+	wantReason(t, c.Receive(foreign.cert(termOutcome(9, "x"))), ReasonUnknownKey)
 	if l, term := c.Leader(); l != "a" || term != 1 {
 		t.Fatalf("a refused certificate changed the held term: %s %d", l, term)
 	}

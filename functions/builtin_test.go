@@ -3,7 +3,9 @@ package functions
 import (
 	"bytes"
 	"crypto/sha256"
+	"flag"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -79,4 +81,66 @@ func ExampleBuiltin() {
 	b, _ := Builtin("leader")
 	fmt.Println(b.Name(), len(b.Checksum()))
 	// Output: leader 64
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/checksums.txt with the built-ins' current checksums")
+
+// checksumsHeader starts testdata/checksums.txt (docs/FORMATS.md,
+// "Built-in functions").
+const checksumsHeader = `# The built-in functions' known answers (docs/FORMATS.md, "Built-in functions").
+# One line per built-in: its name, its checksum (what vouch checksum --builtin
+# prints) and the SHA-256 of its .wasm. A change to this file is a change to
+# a built-in: review it as one. Rewrite it with:
+#   go test ./functions -run TestBuiltinChecksums -update
+`
+
+// TestBuiltinChecksums checks the embedded built-ins against their known
+// answers in testdata/checksums.txt, so that no change to a built-in goes
+// unnoticed in review.
+func TestBuiltinChecksums(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(checksumsHeader)
+	for _, name := range Names() {
+		bu, err := Builtin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %s %x\n", name, bu.Checksum(), sha256.Sum256(builtins[name].module))
+	}
+	path := filepath.Join("testdata", "checksums.txt")
+	if *update {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("the built-ins differ from %s (if the change is deliberate, run: go test ./functions -run TestBuiltinChecksums -update)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// TestOneBuildRecipe: every built-in's go:generate line runs the one
+// recipe (functions/internal/build, package wasmbuild), which is also what
+// TestEmbeddedFunctionsAreReproducible rebuilds with.
+func TestOneBuildRecipe(t *testing.T) {
+	for name, b := range builtins {
+		dir := filepath.Base(b.source)
+		src, err := os.ReadFile(filepath.Join(dir, "gen.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(src), "\n") {
+			if strings.HasPrefix(l, "//go:generate") {
+				lines = append(lines, l)
+			}
+		}
+		want := "//go:generate go run vouch/functions/internal/build " + dir + ".wasm"
+		if len(lines) != 1 || lines[0] != want {
+			t.Errorf("%s: go:generate lines %q, want only %q", name, lines, want)
+		}
+	}
 }

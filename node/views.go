@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
-	"strings"
 	"time"
 
+	"vouch/api"
 	"vouch/cluster"
 	"vouch/election"
+	"vouch/election/outcome"
 )
 
 // views reports whether the node runs the signed-views scheme.
@@ -109,7 +111,7 @@ func (n *Node) submit(body []byte, sentAt time.Time) {
 
 // submitted handles the runtime's answer to a view.
 func (n *Node) submitted(in input, now time.Time) {
-	if in.err != nil && isLeaseRefusal(in.err) {
+	if in.err != nil && IsLeaseRefusal(in.err) {
 		// The runtime answered, but will not renew our lease: a majority
 		// does not see us. Not a runtime failure.
 		n.calling = false
@@ -224,7 +226,16 @@ func (n *Node) checkLease(now time.Time) {
 	}
 }
 
-// isLeaseRefusal reports whether the runtime refused to renew the lease.
-func isLeaseRefusal(err error) bool {
-	return strings.Contains(err.Error(), "lease not renewed")
+// IsLeaseRefusal reports whether err is the election function's refusal
+// to renew the caller's lease: a failed run whose message is a refusal
+// (package outcome) with code lease_not_renewed. The runtime withholds a
+// function's message when the input was sealed; such a refusal looks like
+// any other failed run.
+func IsLeaseRefusal(err error) bool {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeFunctionFailed {
+		return false
+	}
+	r, perr := outcome.ParseRefusal(ae.Message)
+	return perr == nil && r.Code == outcome.LeaseNotRenewed
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"vouch/api"
 	"vouch/client"
 	"vouch/cluster"
 	"vouch/election"
+	"vouch/election/outcome"
 	"vouch/functions"
 	"vouch/internal/enclavetest"
 	"vouch/node"
@@ -182,7 +185,9 @@ func (r *termRuntime) bump() {
 func (r *termRuntime) Submit(_ context.Context, input []byte) (*election.Certificate, error) {
 	r.submits.Add(1)
 	if r.refuse.Load() {
-		return nil, errors.New("lease not renewed: leader is not alive by a majority of views")
+		// What the runtime answers when the function refuses (plaintext).
+		return nil, &api.Error{Status: http.StatusUnprocessableEntity, Code: api.CodeFunctionFailed, Kind: "failed",
+			Message: outcome.Refuse(outcome.LeaseNotRenewed, "lease not renewed: leader is not alive by a majority of views").Error()}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

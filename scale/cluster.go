@@ -96,7 +96,7 @@ func (r *countingRuntime) Elect(ctx context.Context, cl string, members []string
 func (r *countingRuntime) Submit(ctx context.Context, in []byte) (*election.Certificate, error) {
 	r.c.Submits.Add(1)
 	cert, err := r.Runtime.Submit(ctx, in)
-	if err != nil && !strings.Contains(err.Error(), "lease not renewed") {
+	if err != nil && !node.IsLeaseRefusal(err) {
 		r.c.Errors.Add(1)
 	}
 	return cert, err

@@ -6,14 +6,12 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
+	"vouch/cluster/spec"
 	"vouch/election/members"
+	"vouch/election/outcome"
 	"vouch/guest"
 	"vouch/internal/strictjson"
 )
@@ -34,8 +32,8 @@ type env interface {
 
 // Input is a submission.
 type Input struct {
-	Config *cluster.Signed     `json:"config,omitempty"`
-	View   *cluster.SignedView `json:"view"`
+	Config *spec.Signed     `json:"config,omitempty"`
+	View   *spec.SignedView `json:"view"`
 }
 
 // durable is a cluster's durable state, kept under three keys so that a
@@ -45,10 +43,10 @@ type Input struct {
 //	term/<cluster>  the term's certificate output and carried lease (on a new term)
 //	reg/<cluster>   open-mode registrations (on a registration or a pruning)
 type durable struct {
-	Config     cluster.Signed
+	Config     spec.Signed
 	digest     string      // Config's digest
 	term       *termRecord // nil before the first term
-	Registered []cluster.Member
+	Registered []spec.Member
 }
 
 // termRecord is a term as stored when it starts. Output is the term's
@@ -62,7 +60,7 @@ type termRecord struct {
 	// longer of it and the term's lease.
 	CarryMs int64 `json:"carry_ms,omitempty"`
 
-	o election.TermOutcome
+	o outcome.Term
 }
 
 func (d *durable) termNum() uint64 {
@@ -82,7 +80,7 @@ func (d *durable) leader() string {
 // views is a cluster's volatile state: each member's latest view (key
 // view/<cluster>/<node>) and, from the first submission since the runtime
 // started (key boot/<cluster>), when its process started and when it
-// started serving the cluster. A restart forgets both.
+// started serving the spec. A restart forgets both.
 type views struct {
 	cluster string
 	// StartWallMs is when the runtime process started, on the wall clock:
@@ -258,18 +256,19 @@ const configRetry = 5 * time.Second
 
 // handle takes one submission (a signed view, perhaps with a signed
 // configuration) and answers with the cluster's current term certificate,
-// or refuses it with an error; a refusal changes nothing, since the
-// runtime commits an invocation's writes only if it succeeds.
-func handle(raw []byte, e env) ([]byte, error) {
+// or refuses it with a typed refusal (package outcome), which fails the
+// invocation; a refusal changes nothing, since the runtime commits an
+// invocation's writes only if it succeeds.
+func handle(raw []byte, e env) ([]byte, *outcome.Refusal) {
 	// The attached configuration stays raw until the cheap checks on the
 	// view have passed and its owner and version say it is worth
 	// verifying.
 	rawConfig, rawView, err := splitInput(raw)
 	if err != nil {
-		return nil, fmt.Errorf("malformed submission: %v", err)
+		return nil, outcome.Refuse(outcome.Malformed, "malformed submission: %v", err)
 	}
 	if rawView == nil {
-		return nil, errors.New("malformed submission: view is missing")
+		return nil, outcome.Refuse(outcome.Malformed, "malformed submission: view is missing")
 	}
 	// The cheap checks come first, on what the scanner read of the view:
 	// who speaks, whether the attached configuration is worth verifying
@@ -279,35 +278,35 @@ func handle(raw []byte, e env) ([]byte, error) {
 	// verified.
 	vh, err := readViewHeader(rawView)
 	if err != nil {
-		return nil, fmt.Errorf("malformed submission: view: %v", err)
+		return nil, outcome.Refuse(outcome.Malformed, "malformed submission: view: %v", err)
 	}
 	if err := members.ValidCluster(vh.Cluster); err != nil {
-		return nil, fmt.Errorf("view refused: %v", err)
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: %v", err)
 	}
 	now := e.now()
 	nowMs, monoMs := now.UnixMilli(), e.mono().Milliseconds()
 
-	st, err := loadDurable(e, vh.Cluster)
-	if err != nil {
-		return nil, err
+	st, ref := loadDurable(e, vh.Cluster)
+	if ref != nil {
+		return nil, ref
 	}
-	candidate, err := screenConfig(st, rawConfig, vh.Cluster)
-	if err != nil {
-		return nil, err
+	candidate, ref := screenConfig(st, rawConfig, vh.Cluster)
+	if ref != nil {
+		return nil, ref
 	}
-	var member *cluster.Member
+	var member *spec.Member
 	if st != nil {
 		member = memberOf(st, vh.Node)
 	}
 	if member != nil && subtle.ConstantTimeCompare(member.Key, vh.Key) != 1 {
-		return nil, fmt.Errorf("view refused: it is signed with a key that is not member %q's", vh.Node)
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: it is signed with a key that is not member %q's", vh.Node)
 	}
 	if member == nil && candidate == nil {
 		switch {
 		case st == nil:
-			return nil, fmt.Errorf("cluster %q has no configuration yet: a node must submit one (vouch node --cluster-config FILE)", vh.Cluster)
+			return nil, outcome.Refuse(outcome.NoConfiguration, "cluster %q has no configuration yet: a node must submit one (vouch node --cluster-config FILE)", vh.Cluster)
 		case !st.Config.Config.Open:
-			return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", vh.Node, vh.Cluster)
+			return nil, outcome.Refuse(outcome.ViewRefused, "view refused: %q is not a member of cluster %q", vh.Node, vh.Cluster)
 		}
 	}
 	failKey := "cfgfail/" + vh.Cluster + "/" + vh.Node
@@ -318,25 +317,25 @@ func handle(raw []byte, e env) ([]byte, error) {
 	}
 	if candidate == nil {
 		if limit := maxViewBytes(st); len(rawView) > limit {
-			return nil, fmt.Errorf("view refused: it is %d bytes, more than a view of cluster %q's %d members can need (%d); a view lists the members its node sees alive", len(rawView), vh.Cluster, len(st.Config.Config.Members)+len(st.Registered), limit)
+			return nil, outcome.Refuse(outcome.ViewRefused, "view refused: it is %d bytes, more than a view of cluster %q's %d members can need (%d); a view lists the members its node sees alive", len(rawView), vh.Cluster, len(st.Config.Config.Members)+len(st.Registered), limit)
 		}
 	}
-	var sv cluster.SignedView
+	var sv spec.SignedView
 	if err := strictjson.Unmarshal(rawView, &sv); err != nil {
-		return nil, fmt.Errorf("malformed submission: view: %v", err)
+		return nil, outcome.Refuse(outcome.Malformed, "malformed submission: view: %v", err)
 	}
 	v := &sv.View
 	if v.Cluster != vh.Cluster || v.Node != vh.Node || !bytes.Equal(v.Key, vh.Key) {
-		return nil, errors.New("malformed submission: view: a field is given twice")
+		return nil, outcome.Refuse(outcome.Malformed, "malformed submission: view: a field is given twice")
 	}
 	if err := sv.VerifyWith(guest.VerifyEd25519); err != nil {
-		return nil, fmt.Errorf("view refused: %v", err)
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: %v", err)
 	}
 	configChanged := false
 	if candidate != nil {
-		sc, err := verifyConfig(st, candidate, v.Cluster)
+		sc, ref := verifyConfig(st, candidate, v.Cluster)
 		switch {
-		case err == nil:
+		case ref == nil:
 			if st == nil {
 				st = &durable{}
 			}
@@ -347,12 +346,12 @@ func handle(raw []byte, e env) ([]byte, error) {
 			// configurations again for a while.
 			e.put(guest.Volatile, failKey, binary.BigEndian.AppendUint64(nil, uint64(monoMs)))
 		default:
-			return nil, err
+			return nil, ref
 		}
 		if configChanged {
 			// Who speaks, under the new configuration.
 			if member = memberOf(st, v.Node); member != nil && subtle.ConstantTimeCompare(member.Key, v.Key) != 1 {
-				return nil, fmt.Errorf("view refused: it is signed with a key that is not member %q's", v.Node)
+				return nil, outcome.Refuse(outcome.ViewRefused, "view refused: it is signed with a key that is not member %q's", v.Node)
 			}
 		}
 	}
@@ -362,27 +361,27 @@ func handle(raw []byte, e env) ([]byte, error) {
 	registered := false
 	if member == nil {
 		if !cfg.Open {
-			return nil, fmt.Errorf("view refused: %q is not a member of cluster %q", v.Node, v.Cluster)
+			return nil, outcome.Refuse(outcome.ViewRefused, "view refused: %q is not a member of cluster %q", v.Node, v.Cluster)
 		}
 		// Open mode: anyone, on first contact (trust on first use).
 		if len(st.Registered) >= maxRegistered {
-			return nil, fmt.Errorf("view refused: open cluster %q already has %d registered members, the most it keeps; a member that sends no view for %d view TTLs is forgotten, so retry later, or use a closed cluster", v.Cluster, len(st.Registered), forgetAfterTTLs)
+			return nil, outcome.Refuse(outcome.ViewRefused, "view refused: open cluster %q already has %d registered members, the most it keeps; a member that sends no view for %d view TTLs is forgotten, so retry later, or use a closed cluster", v.Cluster, len(st.Registered), forgetAfterTTLs)
 		}
-		st.Registered = append(st.Registered, cluster.Member{ID: v.Node, Key: v.Key})
+		st.Registered = append(st.Registered, spec.Member{ID: v.Node, Key: v.Key})
 		registered = true
 	}
 
 	if d := now.Sub(v.Time()); d > maxClockSkew || d < -maxClockSkew {
-		return nil, fmt.Errorf("view refused: its time is %v away from the runtime's clock (more than %v; check the node's clock)", d.Round(time.Millisecond), maxClockSkew)
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: its time is %v away from the runtime's clock (more than %v; check the node's clock)", d.Round(time.Millisecond), maxClockSkew)
 	}
 	if v.TimeMillis < vs.StartWallMs {
 		// A restart forgets the seqs seen before it, so a view signed
 		// before this runtime process started may be a replay. One signed
 		// since cannot be: no earlier process saw it.
-		return nil, errors.New("view refused: it was signed before the runtime restarted (a restart forgets the seqs it has seen, so it could be a replay); sign a new one")
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: it was signed before the runtime restarted (a restart forgets the seqs it has seen, so it could be a replay); sign a new one")
 	}
 	if prev, ok := vs.Latest[v.Node]; ok && v.Seq <= prev.Seq {
-		return nil, fmt.Errorf("view refused: seq %d is not above %d, the last view taken from %q (stale or replayed)", v.Seq, prev.Seq, v.Node)
+		return nil, outcome.Refuse(outcome.ViewRefused, "view refused: seq %d is not above %d, the last view taken from %q (stale or replayed)", v.Seq, prev.Seq, v.Node)
 	}
 	// Keep only the IDs that can count: a view listing thousands of
 	// strangers must not make every later tally slower.
@@ -410,7 +409,7 @@ func handle(raw []byte, e env) ([]byte, error) {
 		// majority sees it alive: a leader cut off from its peers must
 		// not keep acting because it still reaches the runtime.
 		if !contains(alive, t.o.Leader) {
-			return nil, fmt.Errorf("lease not renewed: leader %q of term %d is not alive by a majority of views", t.o.Leader, t.o.Term)
+			return nil, outcome.Refuse(outcome.LeaseNotRenewed, "lease not renewed: leader %q of term %d is not alive by a majority of views", t.o.Leader, t.o.Term)
 		}
 		// The lease granted is the one in the answer, the term's.
 		ls.SinceMs, ls.UntilMs, renewed = monoMs, max(ls.UntilMs, monoMs+t.o.LeaseMs), true
@@ -477,11 +476,11 @@ func decide(st *durable, vs *views, ls *leaseState, nowMs, monoMs int64, e env) 
 		return alive, false
 	}
 	if next == "" {
-		if next, err = cluster.Pick(cfg, set, secret(st, e), st.termNum()+1); err != nil {
+		if next, err = spec.Pick(cfg, set, secret(st, e), st.termNum()+1); err != nil {
 			return alive, false
 		}
 	}
-	out := election.TermOutcome{
+	out := outcome.Term{
 		Cluster: cfg.Cluster, ConfigDigest: st.digest, Term: st.termNum() + 1, Leader: next, MembersDigest: set.Digest(),
 		IssuedAtMs: nowMs, LeaseMs: cfg.LeaseMillis, Policy: cfg.Policy, Mode: mode(cfg),
 	}
@@ -527,7 +526,7 @@ func activeMembers(st *durable, vs *views, monoMs int64) []string {
 // It reports whether it forgot any.
 func prune(st *durable, vs *views, monoMs int64, submitter string, e env) bool {
 	forget := st.Config.Config.ViewTTLMillis * forgetAfterTTLs
-	var kept []cluster.Member
+	var kept []spec.Member
 	pruned := false
 	for _, m := range st.Registered {
 		last := vs.BootMonoMs
@@ -605,23 +604,23 @@ type configHeader struct {
 // or one of the bound owner with a higher version. It returns nil when
 // there is nothing to do (none, or the same or an older version), and an
 // error for a configuration that can only be refused.
-func screenConfig(st *durable, raw []byte, clusterName string) ([]byte, error) {
+func screenConfig(st *durable, raw []byte, clusterName string) ([]byte, *outcome.Refusal) {
 	if raw == nil {
 		return nil, nil
 	}
 	h, err := readHeader(raw)
 	if err != nil {
-		return nil, fmt.Errorf("configuration refused: malformed: %v", err)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: malformed: %v", err)
 	}
 	if h.Config.Cluster != clusterName {
-		return nil, fmt.Errorf("configuration refused: it is for cluster %q, the view for %q", h.Config.Cluster, clusterName)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: it is for cluster %q, the view for %q", h.Config.Cluster, clusterName)
 	}
 	if st == nil {
 		return raw, nil // the first configuration binds the cluster to its owner key
 	}
 	cur := &st.Config
 	if !bytes.Equal(h.Config.Owner, cur.Config.Owner) {
-		return nil, errors.New("configuration refused: it is signed by another owner than the cluster's")
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: it is signed by another owner than the cluster's")
 	}
 	switch {
 	case h.Config.Version > cur.Config.Version:
@@ -629,34 +628,34 @@ func screenConfig(st *durable, raw []byte, clusterName string) ([]byte, error) {
 	case h.Config.Version == cur.Config.Version && !bytes.Equal(h.Signature, cur.Signature):
 		// Ed25519 signatures are deterministic: the same contents signed by
 		// the same owner have the same signature.
-		return nil, fmt.Errorf("configuration refused: version %d already exists with other contents; sign a change with a higher version", h.Config.Version)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: version %d already exists with other contents; sign a change with a higher version", h.Config.Version)
 	}
 	return nil, nil // the same or an older version: nothing to do
 }
 
 // verifyConfig decodes and verifies a configuration screenConfig let
 // through.
-func verifyConfig(st *durable, raw []byte, clusterName string) (*cluster.Signed, error) {
-	var sc cluster.Signed
+func verifyConfig(st *durable, raw []byte, clusterName string) (*spec.Signed, *outcome.Refusal) {
+	var sc spec.Signed
 	if err := strictjson.Unmarshal(raw, &sc); err != nil {
-		return nil, fmt.Errorf("configuration refused: malformed: %v", err)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: malformed: %v", err)
 	}
 	if err := sc.VerifyWith(guest.VerifyEd25519); err != nil {
-		return nil, fmt.Errorf("configuration refused: %v", err)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: %v", err)
 	}
 	c := &sc.Config
 	switch {
 	case c.Cluster != clusterName:
-		return nil, fmt.Errorf("configuration refused: it is for cluster %q, the view for %q", c.Cluster, clusterName)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: it is for cluster %q, the view for %q", c.Cluster, clusterName)
 	case st != nil && !bytes.Equal(c.Owner, st.Config.Config.Owner):
-		return nil, errors.New("configuration refused: it is signed by another owner than the cluster's")
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: it is signed by another owner than the cluster's")
 	case st != nil && c.Version <= st.Config.Config.Version:
-		return nil, fmt.Errorf("configuration refused: version %d is not above %d", c.Version, st.Config.Config.Version)
+		return nil, outcome.Refuse(outcome.ConfigurationRefused, "configuration refused: version %d is not above %d", c.Version, st.Config.Config.Version)
 	}
 	return &sc, nil
 }
 
-func memberOf(st *durable, id string) *cluster.Member {
+func memberOf(st *durable, id string) *spec.Member {
 	if m := st.Config.Config.Member(id); m != nil {
 		return m
 	}
@@ -670,7 +669,7 @@ func memberOf(st *durable, id string) *cluster.Member {
 
 // parsedConfig is a decoded stored configuration and its digest.
 type parsedConfig struct {
-	sc     cluster.Signed
+	sc     spec.Signed
 	digest string
 }
 
@@ -679,7 +678,7 @@ type parsedConfig struct {
 // dominate. Warm instances keep it between calls; it is only a cache.
 var parsed = map[[32]byte]*parsedConfig{}
 
-func loadDurable(e env, name string) (*durable, error) {
+func loadDurable(e env, name string) (*durable, *outcome.Refusal) {
 	raw, ok := e.get(guest.Durable, "cfg/"+name)
 	if !ok {
 		return nil, nil
@@ -687,9 +686,9 @@ func loadDurable(e env, name string) (*durable, error) {
 	key := sha256.Sum256(raw)
 	pc, ok := parsed[key]
 	if !ok {
-		var c cluster.Signed
+		var c spec.Signed
 		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, fmt.Errorf("cluster %q: stored configuration is unreadable: %v", name, err)
+			return nil, outcome.Refuse(outcome.StateUnreadable, "cluster %q: stored configuration is unreadable: %v", name, err)
 		}
 		if len(parsed) > 64 {
 			clear(parsed)
@@ -701,16 +700,16 @@ func loadDurable(e env, name string) (*durable, error) {
 	if b, ok := e.get(guest.Durable, "term/"+name); ok {
 		var rec termRecord
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, fmt.Errorf("cluster %q: stored term is unreadable: %v", name, err)
+			return nil, outcome.Refuse(outcome.StateUnreadable, "cluster %q: stored term is unreadable: %v", name, err)
 		}
 		if err := strictjson.Unmarshal(rec.Output, &rec.o); err != nil {
-			return nil, fmt.Errorf("cluster %q: stored term certificate is unreadable: %v", name, err)
+			return nil, outcome.Refuse(outcome.StateUnreadable, "cluster %q: stored term certificate is unreadable: %v", name, err)
 		}
 		st.term = &rec
 	}
 	if b, ok := e.get(guest.Durable, "reg/"+name); ok {
 		if err := json.Unmarshal(b, &st.Registered); err != nil {
-			return nil, fmt.Errorf("cluster %q: stored registrations are unreadable: %v", name, err)
+			return nil, outcome.Refuse(outcome.StateUnreadable, "cluster %q: stored registrations are unreadable: %v", name, err)
 		}
 	}
 	return st, nil
@@ -778,7 +777,7 @@ func loadLease(e env, st *durable, vs *views) leaseState {
 	return l
 }
 
-func mode(c *cluster.Config) string {
+func mode(c *spec.Config) string {
 	if c.Open {
 		return "open (trust on first use)"
 	}
@@ -792,7 +791,7 @@ func certificate(st *durable) []byte {
 		return st.term.Output
 	}
 	c := &st.Config.Config
-	b, _ := json.Marshal(election.TermOutcome{Cluster: c.Cluster, ConfigDigest: st.digest, LeaseMs: c.LeaseMillis, Policy: c.Policy, Mode: mode(c)})
+	b, _ := json.Marshal(outcome.Term{Cluster: c.Cluster, ConfigDigest: st.digest, LeaseMs: c.LeaseMillis, Policy: c.Policy, Mode: mode(c)})
 	return b
 }
 

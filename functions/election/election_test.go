@@ -9,6 +9,7 @@ import (
 
 	"vouch/cluster"
 	"vouch/election"
+	"vouch/election/outcome"
 	"vouch/guest"
 )
 
@@ -87,6 +88,19 @@ func (e *fakeEnv) run(raw []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// refusal returns the refusal a failed submission's error carries (its
+// message is the refusal's JSON), or nil.
+func refusal(err error) *outcome.Refusal {
+	if err == nil {
+		return nil
+	}
+	r, perr := outcome.ParseRefusal(err.Error())
+	if perr != nil {
+		return nil
+	}
+	return r
 }
 
 type harness struct {

@@ -1,10 +1,11 @@
 package main
 
-// election.wasm is built reproducibly: trimmed paths, no VCS stamp, no build
-// ID, no symbol tables, and the Go toolchain pinned (see
-// internal/testbuild.GoVersion). TestEmbeddedFunctionsAreReproducible rebuilds
-// it and fails if the bytes differ. Rebuild it with:
+// election.wasm is built with the one recipe for the embedded functions
+// (package internal/wasmbuild: reproducible, hermetic, the Go toolchain
+// pinned). TestEmbeddedFunctionsAreReproducible rebuilds it and fails if
+// the bytes differ, and functions/testdata/checksums.txt holds its
+// checksum. Rebuild it with:
 //
 //	go generate ./functions/election
 //
-//go:generate env GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOTOOLCHAIN=go1.26.8 go build -trimpath -buildvcs=false -buildmode=c-shared "-ldflags=-s -w -buildid=" -o election.wasm .
+//go:generate go run vouch/functions/internal/build election.wasm

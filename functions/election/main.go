@@ -11,6 +11,12 @@
 //
 //	"issued_at_ms","lease_ms","policy","mode"}
 //
+// Refusal: the invocation fails with the error message
+//
+//	{"code": "lease_not_renewed", "message": "..."}
+//
+// (package outcome lists the codes).
+//
 // See docs/ELECTION.md for the rules and their reasoning. It builds
 // reproducibly as a WASI reactor; see gen.go.
 package main
@@ -23,7 +29,11 @@ import (
 
 func init() {
 	guest.Handle(func(in []byte) ([]byte, error) {
-		return handle(in, guestEnv{})
+		out, ref := handle(in, guestEnv{})
+		if ref != nil {
+			return nil, ref // its JSON is the invocation's error message
+		}
+		return out, nil
 	})
 }
 

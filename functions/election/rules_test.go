@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"vouch/cluster"
+	"vouch/election/outcome"
 	"vouch/guest"
 )
 
@@ -116,7 +117,7 @@ func testPartitionedLeaderNotRenewed(t *testing.T) {
 	h.tick(200 * time.Millisecond)
 	h.must("a", "a", "b")
 	h.must("b", "a", "b")
-	if _, err := h.submit("c", "a", "b", "c"); err == nil || !strings.Contains(err.Error(), "lease not renewed") {
+	if _, err := h.submit("c", "a", "b", "c"); refusal(err) == nil || refusal(err).Code != outcome.LeaseNotRenewed {
 		t.Fatalf("a leader without a majority was renewed: %v", err)
 	}
 	h.tick(1100 * time.Millisecond)
