@@ -144,3 +144,55 @@ func TestOneBuildRecipe(t *testing.T) {
 		}
 	}
 }
+
+// guestLeaves are the only packages of this module a built-in may import:
+// leaves whose content it runs (docs/FORMATS.md, "Built-in functions").
+// Importing node-side code would make a node-side edit change a
+// built-in's bytes.
+var guestLeaves = map[string]bool{
+	"vouch/guest":               true,
+	"vouch/election/members":    true,
+	"vouch/election/outcome":    true,
+	"vouch/cluster/spec":        true,
+	"vouch/internal/canon":      true,
+	"vouch/internal/strictjson": true,
+}
+
+// TestBuiltinsImportOnlyLeaves checks every built-in's import set, and
+// that no package in it has an init function, whose side effects could
+// decide a built-in's bytes.
+func TestBuiltinsImportOnlyLeaves(t *testing.T) {
+	root, err := testbuild.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range builtins {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Dir}} {{join .GoFiles \",\"}}", b.source)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", b.source, err)
+		}
+		self := "vouch/" + strings.TrimPrefix(b.source, "./")
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 || !strings.HasPrefix(f[0], "vouch/") || f[0] == self {
+				continue
+			}
+			if !guestLeaves[f[0]] {
+				t.Errorf("the %s function imports %s, which is not one of its leaf packages", name, f[0])
+				continue
+			}
+			for _, file := range strings.Split(f[2], ",") {
+				src, err := os.ReadFile(filepath.Join(f[1], file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(src, []byte("\nfunc init()")) {
+					t.Errorf("%s/%s, imported by the %s function, has an init function", f[0], file, name)
+				}
+			}
+		}
+	}
+}
