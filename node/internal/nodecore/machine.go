@@ -331,6 +331,9 @@ func (m *Machine) Step(in Input) Ready {
 // or retry, the next view, the lease end, a watch deadline.
 func (m *Machine) wake(now time.Time) time.Time {
 	w := m.nextTick
+	if w.Before(now) {
+		w = now // the tick is due
+	}
 	consider := func(t time.Time) {
 		if t.After(now) && t.Before(w) {
 			w = t
