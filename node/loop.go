@@ -67,7 +67,8 @@ func (n *Node) machineInput(in input) nodecore.Input {
 // step feeds the machine the current membership and one input, with the
 // clock read now, and carries out its Ready.
 func (n *Node) step(in nodecore.Input) {
-	if names, ver := n.members.names(); ver != n.memberVer || n.memberVer == 0 {
+	if n.members.version() != n.memberVer || n.memberVer == 0 {
+		names, ver := n.members.names()
 		n.sm.SetMembers(names)
 		n.memberVer = ver
 	}

@@ -27,7 +27,8 @@ type Config struct {
 	Tick time.Duration
 	// FloorFile names where the driver keeps the floor, for messages.
 	FloorFile string
-	// Rand is the only source of randomness (stagger and backoff jitter).
+	// Rand is the only source of randomness (stagger and backoff jitter);
+	// nil means a fixed seed.
 	Rand *rand.Rand
 }
 
