@@ -161,7 +161,7 @@ func (n *Node) relay(cert *election.Certificate, term uint64, fromRuntime bool) 
 	}
 	var peers []peer
 	for _, p := range n.members.list() {
-		if p.name != n.cfg.Name && !n.unreachable(p.name) && !n.ignored[p.name] {
+		if out, _ := n.sm.Unreachable(p.name); p.name != n.cfg.Name && !out && !n.sm.Ignored(p.name) {
 			peers = append(peers, p)
 		}
 	}

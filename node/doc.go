@@ -51,10 +51,13 @@
 //
 // Node.Leader and GET /leader answer from the same context.
 //
-// One goroutine owns the election core (package election); memberlist's
-// callbacks and runtime answers reach it through a channel, and readers see
-// a snapshot (Status, Leader). The duties it carries out, in order, are in
-// package election's documentation and docs/ELECTION.md.
+// The decisions (when to call the runtime, leases, the leader watch's
+// verdicts, departures) are a pure state machine in node/internal/nodecore,
+// which wraps the election cores (package election). One goroutine, the
+// loop, owns it: memberlist's callbacks, pings and runtime answers reach
+// it through a channel as inputs, it carries out the effects each step
+// returns (in the order that package's documentation lists), and readers
+// see a snapshot (Status, Leader).
 //
 // Two schemes are supported. By default the node sends its member list to
 // the built-in leader function, the original demo's policy, and orders

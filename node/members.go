@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -21,6 +23,7 @@ type memberSet struct {
 	// sorted caches list(): the loop reads the members after every
 	// input, and they change far less often.
 	sorted []peer
+	ver    uint64 // counts changes of alive
 }
 
 type peer struct {
@@ -57,6 +60,7 @@ func (s *memberSet) join(m *memberlist.Node) {
 	}
 	s.alive[p.name] = p
 	s.sorted = nil
+	s.ver++
 	delete(s.gone, p.name)
 }
 
@@ -70,6 +74,7 @@ func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) {
 	}
 	delete(s.alive, p.name)
 	s.sorted = nil
+	s.ver++
 	if failed && s.gone != nil {
 		if len(s.gone) >= 1024 {
 			clear(s.gone)
@@ -99,6 +104,26 @@ func (s *memberSet) list() []peer {
 		s.sorted = out
 	}
 	return s.sorted
+}
+
+// names returns the current members' names, sorted, and the version of
+// the set they come from.
+func (s *memberSet) names() ([]string, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.alive))
+	for name := range s.alive {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, s.ver
+}
+
+// version counts the changes of the current members.
+func (s *memberSet) version() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ver
 }
 
 // failed returns the addresses of members that failed within maxAge.
@@ -155,4 +180,85 @@ func (s *memberSet) has(name string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.alive[name]
 	return ok
+}
+
+// joinLoop joins the configured peers, retrying until one answers (a node
+// that starts before its peers runs alone meanwhile), then keeps
+// reconnecting: memberlist never contacts a member it declared dead again,
+// so without this the two halves of a healed partition would stay apart
+// forever. Every ReconnectInterval it tries the configured peers that are
+// not members and the members that failed in the last ReconnectFor. It
+// stops when the node starts leaving.
+func (n *Node) joinLoop() {
+	delay := 200 * time.Millisecond
+	joined := len(n.cfg.Peers) == 0
+	for {
+		if n.leaving.Load() {
+			return
+		}
+		if !joined {
+			if _, err := n.ml.Join(n.cfg.Peers); err == nil || n.ml.NumMembers() > 1 {
+				joined, delay = true, n.cfg.ReconnectInterval
+			} else {
+				n.log.Debug("cannot join peers yet; retrying", "peers", n.cfg.Peers, "err", err)
+				delay = min(2*delay, 5*time.Second)
+			}
+		} else if targets := n.reconnectTargets(time.Now()); len(targets) > 0 {
+			before := n.ml.NumMembers()
+			k, err := n.ml.Join(targets)
+			if after := n.ml.NumMembers(); after > before {
+				n.log.Info("reconnected to members", "contacted", k, "tried", targets, "members", after)
+			} else {
+				n.log.Debug("reconnect attempt found no new member", "contacted", k, "tried", targets, "err", err)
+			}
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-n.leaveCh:
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// reconnectTargets lists addresses worth a join attempt: configured peers
+// that are not members, and members that failed recently. A peer given by
+// host name counts as a member when any address the name resolves to is
+// one, so that it is not joined again every interval.
+func (n *Node) reconnectTargets(now time.Time) []string {
+	have := n.members.addresses()
+	var out []string
+	for _, a := range n.cfg.Peers {
+		if !have[a] && !n.resolvesToMember(a, have) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range n.members.failed(now, n.cfg.ReconnectFor) {
+		if !have[a] && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// resolvesToMember reports whether peer, a host:port whose host is a
+// name, resolves to the address of a current member.
+func (n *Node) resolvesToMember(peer string, have map[string]bool) bool {
+	host, port, err := net.SplitHostPort(peer)
+	if err != nil || net.ParseIP(host) != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if have[net.JoinHostPort(ip, port)] {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vouch/election"
+	"vouch/node/internal/nodecore"
 )
 
 // The metrics are documented in docs/API.md, "Node status and metrics".
@@ -38,13 +39,6 @@ type metrics struct {
 	// reach the core; /status adds them to the core's rejections.
 	malformedCerts atomic.Uint64
 }
-
-// Failover causes, the label of vouch_node_failovers_total.
-const (
-	causeFailed    = "failed"    // the previous leader failed (dead or unreachable)
-	causeLeft      = "left"      // the previous leader left gracefully
-	causeOutranked = "outranked" // a member the policy prefers joined
-)
 
 // Member states in /status and vouch_node_members_by_state.
 var memberStates = []string{"alive", "unreachable", "suspect", "ignored", "dead", "left"}
@@ -87,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range election.Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}
-	for _, c := range []string{causeFailed, causeLeft, causeOutranked} {
+	for _, c := range []string{nodecore.CauseFailed, nodecore.CauseLeft, nodecore.CauseOutranked} {
 		m.failovers.WithLabelValues(c)
 	}
 	for _, s := range memberStates {
@@ -134,4 +128,48 @@ func (c *counts) snapshot() map[string]uint64 {
 		out[k] = v
 	}
 	return out
+}
+
+// count carries out a nodecore Count effect.
+func (n *Node) count(metric, label string) {
+	m := n.metrics
+	switch metric {
+	case nodecore.MetricRejected:
+		m.rejected.WithLabelValues(label).Inc()
+	case nodecore.MetricDropped:
+		m.dropped.WithLabelValues(label).Inc()
+	case nodecore.MetricDrop:
+		m.drop(label)
+	case nodecore.MetricLeaderChanges:
+		m.leaderChanges.Inc()
+	case nodecore.MetricFailovers:
+		m.failovers.WithLabelValues(label).Inc()
+	case nodecore.MetricCalmSkipped:
+		m.calmSkipped.Inc()
+	case nodecore.MetricErrors:
+		m.electionErrors.Inc()
+	case nodecore.MetricElections:
+		m.elections.Inc()
+	case nodecore.MetricRefused:
+		m.refusedAnswers.Inc()
+	case nodecore.MetricViews:
+		m.views.Inc()
+	case nodecore.MetricLeaderLost:
+		m.leaderLost.Inc()
+	}
+}
+
+// gauge carries out a nodecore Gauge effect.
+func (n *Node) gauge(metric string, v float64) {
+	m := n.metrics
+	switch metric {
+	case nodecore.MetricSeq:
+		m.seq.Set(v)
+	case nodecore.MetricMembers:
+		m.members.Set(v)
+	case nodecore.MetricRuntimeOK:
+		m.runtimeOK.Set(v)
+	case nodecore.MetricRuntimeFail:
+		m.runtimeFail.Set(v)
+	}
 }

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,9 +17,9 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/api"
 	"vouch/election"
 	"vouch/election/members"
+	"vouch/node/internal/nodecore"
 )
 
 // ErrStopped is returned by methods of a node that has shut down.
@@ -34,7 +32,8 @@ var ErrStopped = errors.New("node stopped")
 var ErrLeaveTimeout = errors.New("leave not confirmed")
 
 // Node is a running cluster member. Its methods are safe for concurrent
-// use. One goroutine owns the election core; everything else talks to it
+// use. One goroutine, the loop, owns the decision machine (package
+// nodecore) and carries out what it decides; everything else talks to it
 // through channels.
 type Node struct {
 	cfg     Config
@@ -53,41 +52,25 @@ type Node struct {
 	leaving atomic.Bool
 
 	// Owned by the loop goroutine.
-	core        *election.Core
-	term        *election.TermCore // signed-views mode only
-	viewDirty   bool
-	nextView    time.Time
-	viewSeq     uint64
-	leaseUntil  time.Time
-	leading     bool
-	configAck   string // config digest the runtime last reported
-	trustKey    ed25519.PublicKey
-	floor       uint64 // the seq (term) persisted before a restart
-	calling     bool
-	nextCall    time.Time
-	attempt     int
-	lastRefresh time.Time
-	lead        *leaseCtx // the current leadership's context; nil when not leading
-	token       uint64    // the fencing token of the current leadership
-	rt          runtimeTrack
-	rng         *rand.Rand
-	departures  map[string]departure
-	suspects    map[string]*suspect
-	goodbyes    map[string]time.Time
-	ignored     map[string]bool // invalid member IDs already logged
-	certFrom    string          // where the held certificate came from
-	certAt      time.Time
-	watch       map[string]*watched // the leader watch (watch.go)
-	callPlanned bool                // a staggered call waits for its turn
-	watchLost   bool                // the view changes because the watch lost the leader
+	sm        *nodecore.Machine
+	core      *election.Core           // the machine's, read for status
+	term      *election.TermCore       // the machine's (signed views only), read for status
+	rng       *rand.Rand               // seeded once; the machine's jitter and the relay's shuffle
+	wake      time.Time                // when the machine wants its next Tick
+	memberVer uint64                   // the membership version the machine has
+	lead      *leaseCtx                // the current leadership's context; nil when not leading
+	token     uint64                   // the fencing token of the current leadership
+	watchStop map[string]chan struct{} // the leader watch's pingers, by member
 
 	status  atomic.Pointer[Status]
 	leadPub atomic.Pointer[leaseCtx] // the latest leadership's context, for readers outside the loop
 	members memberSet
-	// The snapshot's key and age (publishDue), and the counters the key
-	// holds: changes of the election view, leader-watch verdicts.
+	// The snapshot's key and age (publishDue), and what the key holds,
+	// copied from the machine after every step: whether it leads (signed
+	// views), changes of the election view, leader-watch verdicts.
 	pubKey                publishKey
 	pubAt                 time.Time
+	leading               bool
 	viewChanges, verdicts uint64
 	notifyDue             bool // the leadership changed: deliver to subscribers
 
@@ -101,20 +84,6 @@ type Node struct {
 	subs  map[chan Leadership]struct{}
 }
 
-// departure is how and when a member left this node's view.
-type departure struct {
-	how string // "left", "dead" or "unreachable"
-	at  time.Time
-}
-
-// runtimeTrack is what the node knows of the runtime, for /status.
-type runtimeTrack struct {
-	lastOK   time.Time // last call whose answer was accepted (or attestation)
-	lastFail time.Time // last call that failed or whose answer was refused
-	err      error     // why lastFail
-	refused  bool      // lastFail was an answer this node refused
-}
-
 // input is one event for the loop.
 type input struct {
 	kind     inputKind
@@ -123,8 +92,8 @@ type input struct {
 	from     string
 	key      ed25519.PublicKey
 	reply    chan struct{}
-	departed string    // for a member that left the view: "left" or "dead"
-	sentAt   time.Time // when a view submission was sent
+	departed string    // for a member that left the view: "dead"
+	sentAt   time.Time // when a view submission or a watch ping was sent
 }
 
 type inputKind int
@@ -135,10 +104,8 @@ const (
 	inElected
 	inSync
 	inGoodbye
-	inPing
-	inWake       // nothing to do but run the loop's checks
-	inWatch      // a leader-watch ping's outcome
-	inWatchCheck // a leader-watch deadline
+	inPing  // a suspect's ping outcome
+	inWatch // a leader-watch ping's outcome
 )
 
 // ErrNoGossipKey is returned by New for a config with neither a GossipKey
@@ -214,14 +181,13 @@ func New(cfg Config) (*Node, error) {
 		cfg.ReconnectFor = 24 * time.Hour
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger.With("node", cfg.Name),
-		inbox:    make(chan input, 1024),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		subs:     map[chan Leadership]struct{}{},
-		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
-		goodbyes: map[string]time.Time{},
+		cfg:   cfg,
+		log:   cfg.Logger.With("node", cfg.Name),
+		inbox: make(chan input, 1024),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		subs:  map[chan Leadership]struct{}{},
+		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
 	}
 	n.leaveCh, n.pingQuit = make(chan struct{}), make(chan struct{})
 	var err error
@@ -229,6 +195,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.events = &eventLog{w: cfg.EventLog, node: cfg.Name}
+	n.sm = nodecore.New(nodecore.Config{Self: cfg.Name, Cluster: cfg.Cluster, FunctionID: cfg.FunctionID, Checksum: cfg.Checksum,
+		ClusterConfig: cfg.ClusterConfig, Identity: cfg.Identity, PendingFor: cfg.PendingFor, RefreshInterval: cfg.RefreshInterval,
+		CallStagger: cfg.CallStagger, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
+		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ViewInterval: cfg.ViewInterval, LeaseMargin: cfg.LeaseMargin,
+		Tick: tick, FloorFile: n.seqPath(), Rand: n.rng})
 	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})
 	return n, nil
 }
@@ -249,22 +220,13 @@ func (n *Node) Start(ctx context.Context) error {
 		// The node can run without the runtime: it will keep retrying,
 		// and accepts no certificate until it has attested it.
 		n.log.Warn("runtime not attested yet; will retry", "err", err)
-		n.rt.lastFail, n.rt.err = time.Now(), err
-	} else {
-		n.rt.lastOK = time.Now()
 	}
-	n.trustKey = key
-	floor, err := n.loadSeq()
-	if err != nil {
-		return err
+	floor, ferr := n.loadSeq()
+	if ferr != nil {
+		return ferr
 	}
-	n.floor = floor
-	n.core = election.New(election.Config{Self: n.cfg.Name, Trust: n.trust(), PendingFor: n.cfg.PendingFor, MinSeq: floor})
-	if n.views() {
-		// Signed views: the core above only tracks the membership view;
-		// certificates go to the term core.
-		n.term = election.NewTermCore(n.cfg.Name, n.trust(), floor)
-	}
+	n.sm.Start(key, err, floor, time.Now())
+	n.core, n.term = n.sm.Cores()
 
 	mc := *n.cfg.Memberlist
 	mc.Name = n.cfg.Name
@@ -306,14 +268,6 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) trust() election.Trust {
-	t := election.Trust{Key: n.trustKey, FunctionID: n.cfg.FunctionID, Checksum: n.cfg.Checksum, Cluster: n.cfg.Cluster}
-	if n.cfg.ClusterConfig != nil {
-		t.ConfigDigest = n.cfg.ClusterConfig.Config.Digest()
-	}
-	return t
-}
-
 // Port returns the port the node listens on (useful with BindPort 0).
 func (n *Node) Port() int {
 	if n.ml == nil {
@@ -335,87 +289,6 @@ func (n *Node) Join(peers ...string) (int, error) {
 	return n.ml.Join(peers)
 }
 
-// joinLoop joins the configured peers, retrying until one answers (a node
-// that starts before its peers runs alone meanwhile), then keeps
-// reconnecting: memberlist never contacts a member it declared dead again,
-// so without this the two halves of a healed partition would stay apart
-// forever. Every ReconnectInterval it tries the configured peers that are
-// not members and the members that failed in the last ReconnectFor. It
-// stops when the node starts leaving.
-func (n *Node) joinLoop() {
-	delay := 200 * time.Millisecond
-	joined := len(n.cfg.Peers) == 0
-	for {
-		if n.leaving.Load() {
-			return
-		}
-		if !joined {
-			if _, err := n.ml.Join(n.cfg.Peers); err == nil || n.ml.NumMembers() > 1 {
-				joined, delay = true, n.cfg.ReconnectInterval
-			} else {
-				n.log.Debug("cannot join peers yet; retrying", "peers", n.cfg.Peers, "err", err)
-				delay = min(2*delay, 5*time.Second)
-			}
-		} else if targets := n.reconnectTargets(time.Now()); len(targets) > 0 {
-			before := n.ml.NumMembers()
-			k, err := n.ml.Join(targets)
-			if after := n.ml.NumMembers(); after > before {
-				n.log.Info("reconnected to members", "contacted", k, "tried", targets, "members", after)
-			} else {
-				n.log.Debug("reconnect attempt found no new member", "contacted", k, "tried", targets, "err", err)
-			}
-		}
-		select {
-		case <-n.stop:
-			return
-		case <-n.leaveCh:
-			return
-		case <-time.After(delay):
-		}
-	}
-}
-
-// reconnectTargets lists addresses worth a join attempt: configured peers
-// that are not members, and members that failed recently. A peer given by
-// host name counts as a member when any address the name resolves to is
-// one, so that it is not joined again every interval.
-func (n *Node) reconnectTargets(now time.Time) []string {
-	have := n.members.addresses()
-	var out []string
-	for _, a := range n.cfg.Peers {
-		if !have[a] && !n.resolvesToMember(a, have) {
-			out = append(out, a)
-		}
-	}
-	for _, a := range n.members.failed(now, n.cfg.ReconnectFor) {
-		if !have[a] && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// resolvesToMember reports whether peer, a host:port whose host is a
-// name, resolves to the address of a current member.
-func (n *Node) resolvesToMember(peer string, have map[string]bool) bool {
-	host, port, err := net.SplitHostPort(peer)
-	if err != nil || net.ParseIP(host) != nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	ips, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil {
-		return false
-	}
-	for _, ip := range ips {
-		if have[net.JoinHostPort(ip, port)] {
-			return true
-		}
-	}
-	return false
-}
-
 // post hands an input to the loop without blocking; when the loop is
 // saturated the input is dropped and counted.
 func (n *Node) post(in input) {
@@ -424,471 +297,6 @@ func (n *Node) post(in input) {
 	default:
 		n.metrics.drop("queue_full")
 	}
-}
-
-const tick = 100 * time.Millisecond
-
-func (n *Node) loop() {
-	defer close(n.done)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	n.refreshView(time.Now())
-	for {
-		select {
-		case <-n.stop:
-			n.stopLeading()
-			n.publish()
-			return
-		case in := <-n.inbox:
-			now := time.Now()
-			switch in.kind {
-			case inView:
-				if in.departed != "" {
-					n.noteDeparture(in.from, in.departed)
-				}
-				n.refreshView(now)
-			case inCert:
-				if n.term != nil {
-					n.handleTerm(n.term.Receive(in.cert), "peer "+in.from, time.Time{})
-				} else {
-					n.handle(n.core.Receive(in.cert, now), "peer "+in.from)
-				}
-			case inElected:
-				if n.term != nil {
-					n.submitted(in, now)
-				} else {
-					n.elected(in, now)
-				}
-			case inSync:
-				if n.term != nil {
-					n.checkLease(now) // a lease that ran out shows as such
-				}
-				n.publish() // what the caller reads next is current
-				close(in.reply)
-			case inGoodbye:
-				n.goodbye(in.from, now)
-			case inPing:
-				if n.pinged(in.from, in.err, now) {
-					n.refreshView(now)
-				}
-			case inWake:
-			case inWatch:
-				n.watchResult(in.from, in.err, in.sentAt, now)
-			case inWatchCheck:
-				n.watchChecked(in.from, now)
-			}
-		case <-t.C:
-			now := time.Now()
-			// Refresh on the tick too: a membership event dropped while
-			// the inbox was full must not leave the view stale.
-			n.refreshView(now)
-			n.handle(n.core.Tick(now), "")
-			if n.term != nil {
-				n.checkLease(now)
-				n.confirmSuspects()
-			}
-		}
-		now := time.Now()
-		if n.term != nil {
-			n.maybeSubmit(now)
-		} else {
-			n.maybeElect(now)
-		}
-		n.updateWatch(now)
-		n.publishDue(now) // the leadership changed with notify is in the key: published now
-		n.deliver()
-	}
-}
-
-func (n *Node) refreshView(now time.Time) {
-	var ids []string
-	for _, m := range n.members.list() {
-		if !n.unreachable(m.name) { // the leader watch: our own pings fail
-			ids = append(ids, m.name)
-		}
-	}
-	for name := range n.suspects {
-		if !slices.Contains(ids, name) && !n.unreachable(name) {
-			ids = append(ids, name) // reported dead, not yet confirmed by us
-		}
-	}
-	before := n.core.View()
-	a := n.core.SetView(ids, now)
-	n.noteIgnored(a.Ignored)
-	n.handle(a, "view")
-	if after := n.core.View(); !slices.Equal(before, after) {
-		n.viewChanges++
-		n.metrics.members.Set(float64(len(after)))
-		n.viewDirty = true
-		n.log.Debug("membership view changed", "members", after)
-		if n.term == nil && n.attempt == 0 {
-			n.staggerCall(now, n.watchLost)
-		}
-	}
-}
-
-// staggerCall schedules the runtime call for a new view (member list):
-// rank × CallStagger, rank 0 being the member the policy names leader of
-// this view, plus up to CallStagger/2 of jitter. By the time a node's turn
-// comes, the likely new leader has usually certified the view and its
-// certificate has arrived by gossip, so the node does not call at all
-// (maybeElect asks the core whether the view is still uncovered). Without
-// this, every node called on every membership change: O(N) calls per
-// change, O(N²) while a cluster forms. When the change is the leader
-// watch losing the leader, every other node waits one LeaderPingInterval
-// more: the nodes' last acks from the leader are at most one interval
-// apart, so by then the likely new leader has found the leader
-// unreachable as well, and called.
-func (n *Node) staggerCall(now time.Time, watchLost bool) {
-	rank := max(n.core.Rank(n.cfg.Name), 0)
-	delay := time.Duration(rank) * n.cfg.CallStagger
-	if watchLost && rank > 0 {
-		delay += n.cfg.LeaderPingInterval
-	}
-	if j := n.cfg.CallStagger / 2; j > 0 {
-		delay += time.Duration(n.rng.Int64N(int64(j) + 1))
-	}
-	n.nextCall, n.callPlanned = now.Add(delay), true
-	if delay > 0 {
-		n.wakeAt(n.nextCall)
-	}
-}
-
-// noteIgnored logs, once per name, the memberlist members whose names are
-// not valid member IDs: they stay out of the election view (anyone who can
-// reach the gossip port without a gossip key can join under any name).
-func (n *Node) noteIgnored(names []string) {
-	for _, name := range names {
-		if n.ignored[name] {
-			continue
-		}
-		if n.ignored == nil || len(n.ignored) >= 1024 {
-			n.ignored = map[string]bool{}
-		}
-		n.ignored[name] = true
-		n.metrics.drop("invalid_member_id")
-		n.log.Warn("ignoring a gossip member whose name is not a valid member ID; it stays out of the election view",
-			"member", fmt.Sprintf("%.40q", name), "err", members.ValidID(name))
-	}
-}
-
-// noteDeparture remembers how a member left: "left" after it said goodbye
-// (a graceful leave), "dead" after failure detection.
-func (n *Node) noteDeparture(name, how string) {
-	if t, ok := n.goodbyes[name]; ok {
-		delete(n.goodbyes, name)
-		if time.Since(t) < 10*time.Second {
-			how = "left"
-			n.members.forget(name)
-		}
-	}
-	if len(n.goodbyes) > 1024 {
-		n.goodbyes = map[string]time.Time{}
-	}
-	n.setDeparture(name, how, time.Now())
-	n.log.Info("member departed", "member", name, "how", how)
-	if how == "dead" {
-		n.suspectDeparture(name, time.Now())
-	}
-}
-
-// setDeparture records how and when name left this node's view, in a map
-// kept to about 1024 entries.
-func (n *Node) setDeparture(name, how string, at time.Time) {
-	if n.departures == nil || len(n.departures) > 1024 {
-		n.departures = map[string]departure{}
-	}
-	n.departures[name] = departure{how: how, at: at}
-}
-
-// goodbye records a member's goodbye. memberlist handles its own leave
-// message before user messages, so a goodbye can arrive just after the
-// departure was reported: then the departure is relabelled a leave.
-func (n *Node) goodbye(name string, now time.Time) {
-	if d, ok := n.departures[name]; ok && d.how == "dead" && now.Sub(d.at) < 2*time.Second && !n.members.has(name) {
-		n.setDeparture(name, "left", d.at)
-		n.members.forget(name)
-		n.log.Info("member departed", "member", name, "how", "left", "note", "its goodbye arrived after the departure")
-		if _, ok := n.suspects[name]; ok {
-			delete(n.suspects, name)
-			n.refreshView(now)
-		}
-		return
-	}
-	n.goodbyes[name] = now
-}
-
-// handle carries out the core's actions.
-func (n *Node) handle(a election.Actions, source string) {
-	if a.Rejected != nil {
-		n.metrics.rejected.WithLabelValues(string(a.Rejected.Reason)).Inc()
-		if a.Rejected.Reason == election.ReasonStale {
-			n.log.Debug("certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
-		} else {
-			n.log.Warn("certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
-		}
-	}
-	for _, r := range a.Expired {
-		n.metrics.rejected.WithLabelValues(string(r.Reason)).Inc()
-		n.log.Warn("certificate rejected", "reason", r.Reason, "detail", r.Detail)
-	}
-	if a.Accepted == nil {
-		return
-	}
-	cert := a.Accepted
-	_, o := n.core.Held()
-	n.metrics.seq.Set(float64(cert.Seq()))
-	n.certFrom, n.certAt = source, time.Now()
-	n.events.accepted(cert, o)
-	n.saveSeq(cert.Seq())
-	if a.LeaderChanged == nil {
-		n.relay(cert, 0, false)
-		n.log.Debug("leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)
-		return
-	}
-	lc := a.LeaderChanged
-	cause := n.leaderChanged(lc.Previous)
-	n.relay(cert, 0, source == "runtime" && cause == causeFailed)
-	n.log.Info("leader is "+lc.Leader+" (seq "+strconv.FormatUint(lc.Seq, 10)+")", "leader", lc.Leader, "seq", lc.Seq, "previous", lc.Previous, "cause", cause, "members", o.Members, "from", source)
-	if lc.WasSelf && !lc.Self {
-		n.stopLeading()
-	}
-	if lc.Self {
-		n.startLeading(lc.Seq)
-	}
-	n.notify()
-}
-
-// leaderChanged counts a change of leader away from prev and returns why
-// prev lost office: it failed (this node saw it die or become unreachable,
-// or it is no longer in this node's view; with signed views the runtime
-// found it not alive by majority), it left gracefully, or it was outranked
-// (member list: still a member, but the policy now prefers another).
-func (n *Node) leaderChanged(prev string) string {
-	if prev == "" {
-		return ""
-	}
-	n.metrics.leaderChanges.Inc()
-	cause := causeFailed
-	switch d, ok := n.departures[prev]; {
-	case ok && d.how == "left":
-		cause = causeLeft
-	case ok:
-		cause = causeFailed
-	case n.term == nil && n.core.Rank(prev) >= 0:
-		cause = causeOutranked
-	}
-	n.metrics.failovers.WithLabelValues(cause).Inc()
-	return cause
-}
-
-// startLeading starts a leadership whose fencing token is token: the seq
-// (signed views: the term) of the certificate that started it. A running
-// leadership is stopped first, so that each OnStartedLeading has its own
-// context and token. With signed views the context's deadline is the
-// lease end (leaseCtx); the member-list scheme has no lease.
-func (n *Node) startLeading(token uint64) {
-	if n.lead != nil {
-		n.stopLeading()
-	}
-	var until time.Time
-	if n.term != nil {
-		until = n.leaseUntil
-	}
-	n.log.Info("I AM THE LEADER", "seq", token, "fencing_token", token)
-	n.metrics.isLeader.Set(1)
-	n.events.acted(token)
-	ctx := newLeaseCtx(token, until, time.Now, realAfter)
-	n.lead, n.token = ctx, token
-	n.leadPub.Store(ctx)
-	if f := n.cfg.OnStartedLeading; f != nil {
-		go f(ctx, token)
-	}
-}
-
-func (n *Node) stopLeading() {
-	if n.lead == nil {
-		return
-	}
-	n.lead.cancel()
-	// A lease that ran out ended the leadership at its deadline, which
-	// may be earlier than this line: say when (chaos.Leaderships reads it).
-	var attrs []any
-	if dl, ok := n.lead.Deadline(); ok && errors.Is(n.lead.Err(), context.DeadlineExceeded) {
-		attrs = append(attrs, "lease_end", dl.UTC().Format(time.RFC3339Nano))
-	}
-	n.lead, n.token = nil, 0 // leadPub keeps it: Leader shows its lease end
-	n.metrics.isLeader.Set(0)
-	n.log.Info("stopped leading", attrs...)
-	if f := n.cfg.OnStoppedLeading; f != nil {
-		go f()
-	}
-}
-
-// maybeElect starts a call to the runtime when the held certificate does
-// not cover the view, or when the leader's refresh is due.
-func (n *Node) maybeElect(now time.Time) {
-	if n.calling || n.leaving.Load() || now.Before(n.nextCall) {
-		return
-	}
-	view := n.core.Wanted()
-	if view == nil && n.callPlanned {
-		n.metrics.calmSkipped.Inc() // a peer's certificate covered the view first
-	}
-	n.callPlanned = false
-	leader, _ := n.core.Leader()
-	if view == nil && leader == n.cfg.Name && now.Sub(n.lastRefresh) >= n.cfg.RefreshInterval {
-		view = n.core.View()
-	}
-	if view == nil && n.trustKey == nil {
-		view = n.core.View() // attest, then certify
-	}
-	if view == nil {
-		return
-	}
-	n.calling = true
-	n.lastRefresh = now
-	go n.call(view)
-}
-
-func (n *Node) call(view []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	start := time.Now()
-	key, err := n.cfg.Runtime.Key(ctx)
-	var cert *election.Certificate
-	if err == nil {
-		cert, err = n.cfg.Runtime.Elect(ctx, n.cfg.Cluster, view)
-	}
-	n.metrics.callSeconds.Observe(time.Since(start).Seconds())
-	select {
-	case n.inbox <- input{kind: inElected, cert: cert, err: err, key: key}:
-	case <-n.stop:
-	}
-}
-
-func (n *Node) elected(in input, now time.Time) {
-	if !n.callDone(in, now) {
-		return
-	}
-	a := n.core.Receive(in.cert, now)
-	n.handle(a, "runtime")
-	if why := n.refusal(a.Rejected, in.cert.Seq(), "seq"); why != nil {
-		n.refused(now, why)
-		return
-	}
-	n.answered(now)
-}
-
-// refusal explains why the runtime's own answer was refused, or returns
-// nil when it was not, or when the refusal is routine: a certificate that
-// is stale only because a peer's newer one arrived while the call was
-// under way says nothing about the runtime. got is the answer's seq (or
-// term, named by unit).
-func (n *Node) refusal(rej *election.RejectError, got uint64, unit string) error {
-	switch {
-	case rej == nil || rej.Reason == election.ReasonNoLeader:
-		return nil
-	case rej.Reason == election.ReasonStale && got < n.floor:
-		return fmt.Errorf("the runtime's %s %d is below this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was reset or replaced, so this node refuses its certificates until they pass %d; if the reset was deliberate, stop this node, delete that file and start it again",
-			unit, got, n.floor, n.seqPath(), n.floor)
-	case rej.Reason == election.ReasonStale:
-		return nil
-	}
-	return fmt.Errorf("the runtime's answer was refused (%s): %s", rej.Reason, rej.Detail)
-}
-
-func (n *Node) seqPath() string {
-	if n.cfg.DataDir == "" {
-		return seqFile
-	}
-	return filepath.Join(n.cfg.DataDir, seqFile)
-}
-
-// callDone records the outcome of a runtime call: on failure it schedules a
-// retry with capped exponential backoff and jitter and keeps the last valid
-// leader; on success, if the runtime's attested key changed, it trusts the
-// new one. It reports whether the call succeeded. The backoff is reset
-// only once the answer was accepted (answered), not here: an answer the
-// node refuses counts as a failed attempt (refused).
-func (n *Node) callDone(in input, now time.Time) bool {
-	n.calling = false
-	if in.err != nil {
-		n.metrics.electionErrors.Inc()
-		msg := "runtime call failed; keeping the last valid leader"
-		var wait time.Duration
-		var ae *api.Error
-		if errors.As(in.err, &ae) && ae.Status == http.StatusTooManyRequests {
-			msg = "the runtime is rate-limiting this node's function token (HTTP 429); backing off and keeping the last valid leader"
-			wait = ae.RetryAfter
-		}
-		n.failed(now, in.err, false, wait, msg)
-		return false
-	}
-	n.metrics.elections.Inc()
-	if !in.key.Equal(n.trustKey) {
-		if n.trustKey != nil {
-			n.log.Warn("runtime receipt key changed; trusting the newly attested key")
-		}
-		n.trustKey = in.key
-		n.core.SetTrust(n.trust())
-		if n.term != nil {
-			n.term.SetTrust(n.trust())
-		}
-	}
-	return true
-}
-
-// failed schedules the next attempt after a failed call or a refused
-// answer: capped exponential backoff with equal jitter, and at least
-// atLeast (capped at RetryMax). Rate-limited calls (HTTP 429) back off the
-// same way, or at least for the runtime's Retry-After, or a node would
-// retry every RetryMin for as long as its token is over its rate.
-func (n *Node) failed(now time.Time, err error, refused bool, atLeast time.Duration, msg string) {
-	n.rt.lastFail, n.rt.err, n.rt.refused = now, err, refused
-	n.metrics.runtimeFail.Set(float64(now.UnixMilli()) / 1000)
-	d := min(n.cfg.RetryMax, n.cfg.RetryMin<<min(n.attempt, 20))
-	n.attempt++
-	d = d/2 + time.Duration(n.rng.Int64N(int64(d/2)+1))
-	d = max(d, min(atLeast, n.cfg.RetryMax)) // a 429's Retry-After
-	n.nextCall = now.Add(d)
-	n.lastRefresh = time.Time{} // a leader's failed refresh is retried with the backoff too
-	n.wakeAt(n.nextCall)
-	n.log.Warn(msg, "err", err, "attempt", n.attempt, "retry_in", d.Round(time.Millisecond))
-}
-
-// refused handles an answer the node refused: like a failed call, it backs
-// off, so a node never spins on a runtime whose answers it cannot accept.
-func (n *Node) refused(now time.Time, why error) {
-	n.metrics.refusedAnswers.Inc()
-	n.failed(now, why, true, 0, "refused the runtime's answer; keeping the last valid leader")
-}
-
-// answered records an accepted answer: the runtime works, the backoff is
-// reset.
-func (n *Node) answered(now time.Time) {
-	if n.attempt > 0 {
-		n.log.Info("runtime reachable again", "after_attempts", n.attempt)
-	}
-	n.attempt, n.nextCall = 0, time.Time{}
-	n.rt.lastOK = now
-	n.metrics.runtimeOK.Set(float64(now.UnixMilli()) / 1000)
-}
-
-// wakeAt makes the loop run at t, for deadlines that must not wait for the
-// loop's next tick (up to 100 ms later).
-func (n *Node) wakeAt(t time.Time) { n.postAt(t, input{kind: inWake}) }
-
-// postAt posts in to the loop at t.
-func (n *Node) postAt(t time.Time, in input) {
-	time.AfterFunc(time.Until(t), func() { n.post(in) })
 }
 
 // Shutdown leaves the cluster gracefully, so peers see a leave rather than
@@ -991,4 +399,11 @@ func (n *Node) sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func (n *Node) seqPath() string {
+	if n.cfg.DataDir == "" {
+		return seqFile
+	}
+	return filepath.Join(n.cfg.DataDir, seqFile)
 }

@@ -193,8 +193,8 @@ func (n *Node) publish() {
 	leader, seq := k.leader, k.seq
 	if n.term != nil {
 		st.Mode = "signed views (terms)"
-		if !n.leaseUntil.IsZero() {
-			st.LeaseUntil = n.leaseUntil.UTC().Format(time.RFC3339Nano)
+		if until := n.sm.LeaseUntil(); !until.IsZero() {
+			st.LeaseUntil = until.UTC().Format(time.RFC3339Nano)
 		}
 	} else {
 		st.Mode = "member list (seq)"
@@ -205,10 +205,10 @@ func (n *Node) publish() {
 	}
 	st.FencingToken = n.token
 	st.View = n.core.View()
-	if len(n.departures) > 0 {
-		st.Departed = make(map[string]string, len(n.departures))
-		for k, v := range n.departures {
-			st.Departed[k] = v.how
+	if deps := n.sm.Departures(); len(deps) > 0 {
+		st.Departed = make(map[string]string, len(deps))
+		for k, v := range deps {
+			st.Departed[k] = v.How
 		}
 	}
 	st.Rejections = n.core.Rejections()
@@ -237,7 +237,8 @@ func (n *Node) publish() {
 	}
 	if st.Certificate != nil {
 		st.cert = held
-		st.Certificate.From, st.Certificate.At = n.certFrom, n.certAt.UTC()
+		from, at := n.sm.CertSource()
+		st.Certificate.From, st.Certificate.At = from, at.UTC()
 	}
 	if n.ml != nil {
 		st.Health = n.ml.GetHealthScore()
@@ -268,23 +269,23 @@ func (n *Node) memberStatus(view []string) []MemberStatus {
 	for _, m := range n.members.list() {
 		listed[m.name] = true
 		ms := MemberStatus{Name: m.name, Addr: m.address(), State: "alive", InView: inView[m.name]}
-		switch w := n.watch[m.name]; {
-		case n.ignored[m.name]:
+		switch out, since := n.sm.Unreachable(m.name); {
+		case n.sm.Ignored(m.name):
 			ms.State = "ignored"
-		case w != nil && w.unreachable:
-			ms.State, ms.Since = "unreachable", timePtr(w.since)
+		case out:
+			ms.State, ms.Since = "unreachable", timePtr(since)
 		}
 		out = append(out, ms)
 	}
-	for name := range n.suspects {
+	for _, name := range n.sm.Suspects() {
 		if !listed[name] {
 			listed[name] = true
 			out = append(out, MemberStatus{Name: name, State: "suspect", InView: inView[name]})
 		}
 	}
-	for name, d := range n.departures {
+	for name, d := range n.sm.Departures() {
 		if !listed[name] {
-			out = append(out, MemberStatus{Name: name, State: d.how, Since: timePtr(d.at)})
+			out = append(out, MemberStatus{Name: name, State: d.How, Since: timePtr(d.At)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -306,60 +307,47 @@ func (n *Node) runtimeStatus(now time.Time) RuntimeStatus {
 	if info.Simulated {
 		rs.Attestation = "SIMULATED (development only)"
 	}
-	t := n.rt
-	if !t.lastOK.IsZero() {
-		rs.LastSuccess = timePtr(t.lastOK)
+	t, attested, nextCall := n.sm.Runtime()
+	if !t.LastOK.IsZero() {
+		rs.LastSuccess = timePtr(t.LastOK)
 	}
-	if !t.lastFail.IsZero() {
-		rs.LastFailure = timePtr(t.lastFail)
-		rs.LastError = t.err.Error()
+	if !t.LastFail.IsZero() {
+		rs.LastFailure = timePtr(t.LastFail)
+		rs.LastError = t.Err.Error()
 	}
 	ago := func(at time.Time) string {
 		return at.UTC().Format(time.RFC3339) + ", " + now.Sub(at).Round(time.Second).String() + " ago"
 	}
-	failedLast := !t.lastFail.IsZero() && !t.lastFail.Before(t.lastOK)
-	retrying := n.needsRuntime()
-	if failedLast && retrying && !n.nextCall.IsZero() {
-		rs.RetryAt = n.nextCall.UTC().Format(time.RFC3339Nano)
+	failedLast := !t.LastFail.IsZero() && !t.LastFail.Before(t.LastOK)
+	retrying := n.sm.NeedsRuntime()
+	if failedLast && retrying && !nextCall.IsZero() {
+		rs.RetryAt = nextCall.UTC().Format(time.RFC3339Nano)
 	}
+	from, at := n.sm.CertSource()
 	switch {
-	case n.trustKey == nil:
+	case !attested:
 		rs.State = "not attested"
 		rs.Detail = "the runtime has not been attested yet; retrying"
 		if failedLast {
-			rs.Detail = "attestation failed at " + ago(t.lastFail) + ": " + rs.LastError + "; retrying"
+			rs.Detail = "attestation failed at " + ago(t.LastFail) + ": " + rs.LastError + "; retrying"
 		}
-	case failedLast && t.refused && retrying:
+	case failedLast && t.Refused && retrying:
 		rs.State = "refused"
-		rs.Detail = "the runtime answers, but this node refused its last answer (" + ago(t.lastFail) + "): " + rs.LastError
+		rs.Detail = "the runtime answers, but this node refused its last answer (" + ago(t.LastFail) + "): " + rs.LastError
 	case failedLast && retrying:
 		rs.State = "unreachable"
-		rs.Detail = "the last call failed at " + ago(t.lastFail) + "; retrying with backoff and keeping the last valid leader"
+		rs.Detail = "the last call failed at " + ago(t.LastFail) + "; retrying with backoff and keeping the last valid leader"
 	case failedLast:
 		rs.State = "unknown"
-		rs.Detail = "the last call failed at " + ago(t.lastFail) + "; this node has not needed the runtime since"
-		if n.certFrom != "" && n.certAt.After(t.lastFail) {
-			rs.Detail += ": its current certificate came from " + n.certFrom + " at " + ago(n.certAt)
+		rs.Detail = "the last call failed at " + ago(t.LastFail) + "; this node has not needed the runtime since"
+		if from != "" && at.After(t.LastFail) {
+			rs.Detail += ": its current certificate came from " + from + " at " + ago(at)
 		}
 	default:
 		rs.State = "reachable"
-		rs.Detail = "the last call succeeded at " + ago(t.lastOK)
+		rs.Detail = "the last call succeeded at " + ago(t.LastOK)
 	}
 	return rs
-}
-
-// needsRuntime reports whether the node is trying to reach the runtime: it
-// has no certificate for its view, it leads (and must refresh), or it runs
-// signed views (it submits its view every ViewInterval).
-func (n *Node) needsRuntime() bool {
-	if n.term != nil || n.trustKey == nil {
-		return true
-	}
-	if n.core.Wanted() != nil {
-		return true
-	}
-	leader, _ := n.core.Leader()
-	return leader == n.cfg.Name
 }
 
 // Status returns the latest snapshot without waiting: current in its
