@@ -2,11 +2,14 @@ package client_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"vouch/api"
+	"vouch/attest"
 	"vouch/client"
 	"vouch/internal/enclavetest"
 )
@@ -60,5 +63,39 @@ func TestUpperCaseChecksum(t *testing.T) {
 		if _, err := c.MintToken(ctx, ref.ID, bad, time.Hour); err == nil || !strings.Contains(err.Error(), "function checksum") {
 			t.Errorf("MintToken with checksum %q: %v, want an error naming the checksum", bad, err)
 		}
+	}
+}
+
+// The trust policy's hex values may be in upper case too: a client pinned
+// in upper case attests the runtime it pins, and the caller's PCR map is
+// left as it was.
+func TestUpperCaseTrust(t *testing.T) {
+	env := enclavetest.Start(t)
+	pcr0, err := attest.ExecutableDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper0 := strings.ToUpper(hex.EncodeToString(pcr0))
+	pcrs := map[string][]string{"0": {upper0}}
+	trust := api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true,
+		RootFingerprint: strings.ToUpper(env.RootFingerprint), KeyID: strings.ToUpper(env.Server.KeyID()), PCRs: pcrs}
+	c, err := client.Dial(context.Background(), env.URL, client.Options{Trust: trust})
+	if err != nil {
+		t.Fatalf("Dial with an upper-case trust policy: %v", err)
+	}
+	c.Close()
+	if pcrs["0"][0] != upper0 {
+		t.Fatalf("the caller's PCR map was changed: %v", pcrs)
+	}
+	// Upper case pins the same values: another key in upper case is still
+	// another key.
+	trust.KeyID = strings.Repeat("AB", 32)
+	c, err = client.New(env.URL, client.Options{Trust: trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Attest(context.Background()); !errors.Is(err, client.ErrPinnedKey) {
+		t.Fatalf("another key, in upper case: %v, want ErrPinnedKey", err)
 	}
 }

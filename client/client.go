@@ -215,6 +215,26 @@ type FunctionRef struct {
 	Token    string
 }
 
+// lowerTrust returns t with its hex values (root fingerprint, key ID, PCR
+// values) lower-cased, the form the runtime's documents use. It copies
+// t.PCRs rather than change the caller's map.
+func lowerTrust(t api.Trust) api.Trust {
+	t.RootFingerprint = strings.ToLower(t.RootFingerprint)
+	t.KeyID = strings.ToLower(t.KeyID)
+	if t.PCRs != nil {
+		pcrs := make(map[string][]string, len(t.PCRs))
+		for k, vals := range t.PCRs {
+			lower := make([]string, len(vals))
+			for i, v := range vals {
+				lower[i] = strings.ToLower(v)
+			}
+			pcrs[k] = lower
+		}
+		t.PCRs = pcrs
+	}
+	return t
+}
+
 // normalized returns r with its checksum lower-cased, or an error naming
 // the field when it is not 64 hex digits.
 func (r FunctionRef) normalized() (FunctionRef, error) {
@@ -282,7 +302,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 }
 
 // New returns a client that attests lazily, on first use. Owner operations
-// (deploy, list, delete, tokens) never need attestation.
+// (deploy, list, delete, tokens) never need attestation. The hex values of
+// opts.Trust may be in upper or lower case.
 func New(rawURL string, opts Options) (*Client, error) {
 	if rawURL == "" {
 		rawURL = DefaultURL
@@ -292,6 +313,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("runtime URL %q is not an http(s) URL such as %s", rawURL, DefaultURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
+	opts.Trust = lowerTrust(opts.Trust)
 	if err := opts.Trust.Check(); err != nil {
 		return nil, err
 	}
