@@ -123,7 +123,32 @@ func WriteRefFile(path string, r *Ref, overwrite bool) error {
 	return secretfile.Create(path, data)
 }
 
-// ParseRef decodes and checks a reference.
+// NormalizeChecksum returns s as a function checksum in the form every signed
+// document and the runtime use: 64 hex digits (the SHA-256 of a bundle),
+// lower-cased. Upper-case digits are accepted and lower-cased; anything
+// else is an error that names s. The SDK's entry points (client.Client's
+// methods, node.New) call it, so a checksum copied in upper case works.
+func NormalizeChecksum(s string) (string, error) {
+	if len(s) != 64 {
+		return "", fmt.Errorf("function checksum %q is %d characters, not 64 hex digits", clipChecksum(s), len(s))
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return "", fmt.Errorf("function checksum %q is not 64 hex digits", s)
+	}
+	return strings.ToLower(s), nil
+}
+
+// clipChecksum shortens s for an error message.
+func clipChecksum(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// ParseRef decodes and checks a reference. A reference is a file format
+// with one spelling for each value: upper-case hex is refused, not
+// lower-cased (docs/FORMATS.md).
 func ParseRef(data []byte) (*Ref, error) {
 	var r Ref
 	if len(data) > MaxRefSize {

@@ -54,6 +54,6 @@ func ExampleNewSimulated() {
 	fmt.Println(claims.Platform, claims.Simulated, string(claims.PublicKey))
 	// Output:
 	// true
-	// attest: attestation document is SIMULATED; refusing it (allow simulated attestation explicitly, e.g. --allow-simulated, for development only)
+	// attest: attestation document is SIMULATED; refusing it (allow simulated attestation explicitly, with Policy.AllowSimulated, for development only)
 	// SIMULATED true receipt key
 }

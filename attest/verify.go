@@ -19,7 +19,7 @@ const es384SignatureLen = 96
 
 // simulatedRefusal is the error text for a simulated document under a
 // policy that does not allow them.
-const simulatedRefusal = "refusing it (allow simulated attestation explicitly, e.g. --allow-simulated, for development only)"
+const simulatedRefusal = "refusing it (allow simulated attestation explicitly, with Policy.AllowSimulated, for development only)"
 
 // Verify checks doc, a COSE_Sign1 attestation document, against p and
 // returns what it says. It accepts real AWS Nitro documents chained to the

@@ -246,7 +246,7 @@ func TestVerifySimulated(t *testing.T) {
 	if !errors.Is(err, ErrSimulated) {
 		t.Fatalf("strict policy: got %v, want ErrSimulated", err)
 	}
-	for _, s := range []string{"SIMULATED", "--allow-simulated", "development only"} {
+	for _, s := range []string{"SIMULATED", "Policy.AllowSimulated", "development only"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("refusal %q does not mention %q", err, s)
 		}

@@ -64,7 +64,7 @@ func TestDeathWatch(t *testing.T) {
 		cfg := node.DefaultLocalConfig()
 		cfg.GossipKey = testGossipKey
 		cfg.Name, cfg.BindAddr, cfg.BindPort = strconv.Itoa(p), "127.0.0.1", p
-		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "c"
+		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		n, err := node.New(*cfg)
 		if err != nil {

@@ -78,7 +78,7 @@ func partitionedCluster(t *testing.T, n int, cut time.Duration) ([]*node.Node, *
 		cfg.GossipKey = testGossipKey
 		cfg.Name, cfg.BindPort = strconv.Itoa(p), p
 		cfg.Peers = slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == addrs[i] })
-		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "c"
+		cfg.Runtime, cfg.FunctionID, cfg.Checksum = deadRuntime{}, "f", "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		cfg.Memberlist.Transport = tr
 		nd, err := node.New(*cfg)

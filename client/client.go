@@ -70,6 +70,23 @@ var ErrReceipt = errors.New("receipt does not verify")
 // the one the trust policy pins (Trust.KeyID).
 var ErrPinnedKey = errors.New("runtime's receipt key is not the pinned one")
 
+// ErrUnreachable is wrapped, beside the transport's error, when no answer
+// came from the runtime: it is not running, not at the client's URL, or
+// not reachable from here.
+var ErrUnreachable = errors.New("runtime is unreachable")
+
+// unreachableError is a request that got no answer from the runtime at url.
+type unreachableError struct {
+	url string
+	err error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("runtime at %s is unreachable: %v", e.url, e.err)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.err} }
+
 // Options configure a Client.
 type Options struct {
 	// HTTPClient sends the requests; nil means a client with keep-alive
@@ -198,6 +215,37 @@ type FunctionRef struct {
 	Token    string
 }
 
+// lowerTrust returns t with its hex values (root fingerprint, key ID, PCR
+// values) lower-cased, the form the runtime's documents use. It copies
+// t.PCRs rather than change the caller's map.
+func lowerTrust(t api.Trust) api.Trust {
+	t.RootFingerprint = strings.ToLower(t.RootFingerprint)
+	t.KeyID = strings.ToLower(t.KeyID)
+	if t.PCRs != nil {
+		pcrs := make(map[string][]string, len(t.PCRs))
+		for k, vals := range t.PCRs {
+			lower := make([]string, len(vals))
+			for i, v := range vals {
+				lower[i] = strings.ToLower(v)
+			}
+			pcrs[k] = lower
+		}
+		t.PCRs = pcrs
+	}
+	return t
+}
+
+// normalized returns r with its checksum lower-cased, or an error naming
+// the field when it is not 64 hex digits.
+func (r FunctionRef) normalized() (FunctionRef, error) {
+	sum, err := api.NormalizeChecksum(r.Checksum)
+	if err != nil {
+		return r, fmt.Errorf("FunctionRef.Checksum: %w", err)
+	}
+	r.Checksum = sum
+	return r, nil
+}
+
 // Result is a verified run.
 type Result struct {
 	Output  []byte
@@ -254,7 +302,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 }
 
 // New returns a client that attests lazily, on first use. Owner operations
-// (deploy, list, delete, tokens) never need attestation.
+// (deploy, list, delete, tokens) never need attestation. The hex values of
+// opts.Trust may be in upper or lower case.
 func New(rawURL string, opts Options) (*Client, error) {
 	if rawURL == "" {
 		rawURL = DefaultURL
@@ -264,6 +313,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("runtime URL %q is not an http(s) URL such as %s", rawURL, DefaultURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
+	opts.Trust = lowerTrust(opts.Trust)
 	if err := opts.Trust.Check(); err != nil {
 		return nil, err
 	}
@@ -403,7 +453,7 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 	}
 	if t.KeyID != "" && t.KeyID != id.KeyID {
 		return nil, fmt.Errorf("%w: runtime at %s attests receipt key %s, but the trust policy pins %s; its keys changed, or it is another runtime "+
-			"(if the change was intended, mint a new reference with `vouch token <ID> --function-checksum <SUM> -o json --out FILE`, or pin the new key_id)",
+			"(if the change was intended, use a reference minted since, or pin the new key in Trust.KeyID)",
 			ErrPinnedKey, c.base, id.KeyID, t.KeyID)
 	}
 	return id, nil
@@ -441,8 +491,13 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(id), nil, "", c.opts.OwnerToken, nil)
 }
 
-// MintToken asks for a function token valid for ttl.
+// MintToken asks for a function token valid for ttl. checksum may be in
+// upper or lower case (api.NormalizeChecksum).
 func (c *Client) MintToken(ctx context.Context, id, checksum string, ttl time.Duration) (*api.TokenResponse, error) {
+	checksum, err := api.NormalizeChecksum(checksum)
+	if err != nil {
+		return nil, fmt.Errorf("minting a token for function %s: %w", id, err)
+	}
 	body, _ := json.Marshal(api.TokenRequest{FunctionChecksum: checksum, Expiry: ttl.String()})
 	var out api.TokenResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(id)+"/tokens", body, "application/json", c.opts.OwnerToken, &out); err != nil {
@@ -491,6 +546,10 @@ func (c *Client) Function(ctx context.Context, id string) (*api.Function, error)
 // CheckFunction verifies that function ref.ID has checksum ref.Checksum,
 // trusting only the runtime's signed statement. The result is cached.
 func (c *Client) CheckFunction(ctx context.Context, ref FunctionRef) error {
+	ref, err := ref.normalized()
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	got, ok := c.statements[ref.ID]
 	c.mu.Unlock()
@@ -516,8 +575,9 @@ func (c *Client) CheckFunction(ctx context.Context, ref FunctionRef) error {
 // (stale_boot) or cannot open it (bad_sealed_input), Run attests again and,
 // if the runtime's HPKE key or boot ID has indeed changed, retries once.
 func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Result, error) {
-	if !receipt.IsDigest(ref.Checksum) {
-		return nil, fmt.Errorf("expected checksum %q is not 64 lowercase hex digits", ref.Checksum)
+	ref, err := ref.normalized()
+	if err != nil {
+		return nil, err
 	}
 	if err := c.CheckFunction(ctx, ref); err != nil {
 		return nil, err
@@ -682,7 +742,7 @@ func (c *Client) send(req *http.Request, decode func([]byte) error) error {
 	defer cancel()
 	resp, err := c.hc.Do(req.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("runtime at %s is unreachable: %w (is `vouch enclave` running? set --enclave or VOUCH_ENCLAVE)", c.base, err)
+		return &unreachableError{url: c.base.String(), err: err}
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp)

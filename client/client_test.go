@@ -371,7 +371,7 @@ func TestRunAfterReceiptKeyChange(t *testing.T) {
 	}
 
 	_, err = pinned.Run(context.Background(), ref, []byte(leaderInput))
-	if !errors.Is(err, client.ErrPinnedKey) || !strings.Contains(err.Error(), oldKey) || !strings.Contains(err.Error(), "vouch token") {
+	if !errors.Is(err, client.ErrPinnedKey) || !strings.Contains(err.Error(), oldKey) || !strings.Contains(err.Error(), "Trust.KeyID") {
 		t.Fatalf("pinned client after the receipt key changed: %v; want ErrPinnedKey naming the pin, with a hint", err)
 	}
 	// A new client with the pin is refused at attestation, too.

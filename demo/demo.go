@@ -285,7 +285,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Watch {
 		say("")
 		if opts.Views {
-			say("watching (Ctrl-C to stop); the signed configuration names exactly these %d nodes, so no other node can join (run without --views to add nodes)", len(names))
+			say("watching (Ctrl-C to stop); the signed configuration names exactly these %d nodes, so no other node can join (without signed views, the demo shows how to add nodes)", len(names))
 		} else {
 			// A reference file a `vouch node` process can use as is: the
 			// runtime's URL, the function, its token, the trust policy

@@ -98,7 +98,7 @@ func DecodeCertificate(b []byte) (*Certificate, error) {
 type Trust struct {
 	// Key is the runtime's attested receipt key.
 	Key ed25519.PublicKey
-	// FunctionID and Checksum name the election function (-f and -fh).
+	// FunctionID and Checksum name the election function (node.Config.FunctionID and Checksum).
 	FunctionID string
 	Checksum   string
 	// Cluster is the cluster's name.

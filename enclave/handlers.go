@@ -139,7 +139,7 @@ func (s *Server) owner(h http.HandlerFunc) http.HandlerFunc {
 		cred := bearer(r)
 		if cred == "" {
 			writeError(w, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "this endpoint needs the runtime's owner credential",
-				Hint: "pass --owner-token-file FILE or set VOUCH_OWNER_TOKEN; the runtime printed it at first start and keeps it in DATA/owner.token"})
+				Hint: "send the owner credential as a bearer token (Go SDK: client.Options.OwnerToken); the runtime printed it at first start and keeps it in DATA/owner.token"})
 			return
 		}
 		if !token.CheckOwner(cred, s.ownerToken) {
@@ -172,7 +172,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("bundle is larger than this runtime's limit of %d bytes", s.cfg.MaxBundleSize), Hint: "start the runtime with a larger --max-bundle-size"})
+			writeError(w, &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("bundle is larger than this runtime's limit of %d bytes", s.cfg.MaxBundleSize), Hint: "deploy a smaller bundle, or restart the runtime with a larger bundle limit (enclave.Config.MaxBundleSize)"})
 			return
 		}
 		s.fail(w, r, err)
@@ -349,7 +349,7 @@ func (s *Server) authorizeRun(r *http.Request, f *function) *api.Error {
 		}
 		return nil
 	}
-	hint := "mint one with `vouch token <ID> --function-checksum HEX` and pass it with --ref or --token"
+	hint := "the runtime's owner mints a function token for this function and checksum (POST /v1/functions/{id}/tokens); send it as a bearer token (Go SDK: client.FunctionRef.Token)"
 	if errors.Is(err, token.ErrMissing) {
 		return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "function token missing: running a function needs a token for it", Hint: hint}
 	}

@@ -105,10 +105,10 @@ type Server struct {
 // Open opens (creating on first start) the runtime in cfg.DataDir.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
-		return nil, errors.New("enclave: no data directory (set --data)")
+		return nil, errors.New("enclave: no data directory: set Config.DataDir")
 	}
 	if cfg.Attester == nil {
-		return nil, errors.New("enclave: no attestation backend chosen (use --attestation simulated for development or --attestation nitro inside an AWS Nitro Enclave)")
+		return nil, errors.New("enclave: no attestation backend: set Config.Attester (attest.NewSimulated for development, attest.NewNitro inside an AWS Nitro Enclave)")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -135,6 +135,13 @@ func checkGossipKeys(cfg *Config) error {
 	return nil
 }
 
+// ErrNoRuntime is returned by New for a config without a Runtime.
+var ErrNoRuntime = errors.New("node: no runtime: set Config.Runtime (NewClientRuntime reaches a vouch runtime)")
+
+// ErrNoFunction is returned by New for a config that does not name the
+// election function: Config.FunctionID or Config.Checksum is empty.
+var ErrNoFunction = errors.New("node: no election function: set Config.FunctionID and Config.Checksum")
+
 // New validates cfg and creates a node. Start joins the cluster.
 func New(cfg Config) (*Node, error) {
 	if cfg.Memberlist == nil {
@@ -154,11 +161,16 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Runtime == nil {
-		return nil, errors.New("node: no runtime configured (give --ref FILE or --enclave URL)")
+		return nil, ErrNoRuntime
 	}
 	if cfg.FunctionID == "" || cfg.Checksum == "" {
-		return nil, errors.New("node: the election function's ID (-f) and checksum (-fh) are required")
+		return nil, ErrNoFunction
 	}
+	sum, err := api.NormalizeChecksum(cfg.Checksum)
+	if err != nil {
+		return nil, fmt.Errorf("node: Config.Checksum: %w", err)
+	}
+	cfg.Checksum = sum
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -190,7 +202,6 @@ func New(cfg Config) (*Node, error) {
 		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
 	}
 	n.leaveCh, n.pingQuit = make(chan struct{}), make(chan struct{})
-	var err error
 	if n.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}

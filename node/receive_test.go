@@ -30,7 +30,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(append([]byte{msgCert}, (&election.Certificate{Output: []byte("{}")}).Encode()...))
 	cfg := DefaultLocalConfig()
 	cfg.InsecureGossip = true // never gossips
-	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "fuzz", nopRuntime{}, "f", "c"
+	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "fuzz", nopRuntime{}, "f", "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 	n, err := New(*cfg)
 	if err != nil {
 		f.Fatal(err)

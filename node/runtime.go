@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 
+	"vouch/api"
 	"vouch/client"
 	"vouch/election"
 )
@@ -17,7 +18,11 @@ type ClientRuntime struct {
 }
 
 // NewClientRuntime returns a Runtime that calls function ref through c.
+// ref.Checksum may be in upper or lower case (api.NormalizeChecksum).
 func NewClientRuntime(c *client.Client, ref client.FunctionRef) *ClientRuntime {
+	if sum, err := api.NormalizeChecksum(ref.Checksum); err == nil {
+		ref.Checksum = sum
+	}
 	return &ClientRuntime{c: c, ref: ref}
 }
 

@@ -124,9 +124,10 @@ func (u *ui) infof(format string, args ...any) {
 	fmt.Fprintf(u.err, "vouch: "+format+"\n", args...)
 }
 
-// fail prints an error, with the runtime's hint and the function's log
-// when there are any.
+// fail prints an error, with the runtime's hint (or this command's, see
+// libraryHint) and the function's log when there are any.
 func (u *ui) fail(err error) {
+	hint := libraryHint(err)
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		msg := ae.Message
@@ -137,8 +138,11 @@ func (u *ui) fail(err error) {
 		if ae.Log != "" {
 			fmt.Fprintf(u.err, "vouch: function log:\n%s\n", strings.TrimRight(indent(ae.Log), "\n"))
 		}
-		if ae.Hint != "" {
-			u.hintf("%s", ae.Hint)
+		if hint == "" {
+			hint = ae.Hint
+		}
+		if hint != "" {
+			u.hintf("%s", hint)
 		}
 		return
 	}
@@ -149,6 +153,9 @@ func (u *ui) fail(err error) {
 		return
 	}
 	u.errorf("%v", err)
+	if hint != "" {
+		u.hintf("%s", hint)
+	}
 }
 
 func indent(s string) string {

@@ -103,7 +103,7 @@ func cmdRun(ctx context.Context, args []string, u *ui) error {
 		case errors.Is(err, client.ErrReceipt):
 			return withHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
 		}
-		return attestHint(err)
+		return attestHint(runTokenHint(err, fr))
 	}
 	id := c.Cached() // the identity the run was verified under
 	if *out == "json" {
