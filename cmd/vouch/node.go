@@ -52,7 +52,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 	logLevel := fl.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this `FILE`")
 	clusterConfig := fl.String("cluster-config", "", "the signed cluster configuration `FILE` (vouch cluster init writes it): switches to signed views and terms with the built-in election function")
-	return func(ctx context.Context, u *ui, rest []string) error {
+	return func(ctx context.Context, u *ui, _ []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
