@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"vouch/api"
 	"vouch/election"
 	"vouch/election/members"
 	"vouch/node/internal/nodecore"

@@ -73,7 +73,7 @@ func TestDeployBundleSizeLimit(t *testing.T) {
 	if r := vouch(t, "deploy", "--max-bundle-size", "0", "../../functions/leader/leader.wasm"); r.code != 2 || !strings.Contains(r.stderr, "--max-bundle-size 0") {
 		t.Fatalf("%s", r)
 	}
-	if r := vouch(t, "deploy", "-h"); !strings.Contains(r.stderr, "election") || !strings.Contains(r.stderr, "max-bundle-size") {
+	if r := vouch(t, "deploy", "-h"); !strings.Contains(r.stdout, "election") || !strings.Contains(r.stdout, "max-bundle-size") {
 		t.Fatalf("deploy -h: %s", r)
 	}
 }

@@ -38,27 +38,27 @@ type clientFlags struct {
 	root           string
 	keyID          string
 	pcrs           pcrFlag
-	// stderr is where warnings go: the ui's stderr, which newFlags made
-	// the flag set's output.
+	// stderr is where warnings go: the ui's stderr, which the command
+	// table (command.flagSet) or newFlags made the flag set's output.
 	stderr io.Writer
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet, withRef bool) {
 	c.stderr = fs.Output()
-	fs.StringVar(&c.enclave, "enclave", "", "runtime URL (default: $VOUCH_ENCLAVE, else the reference's enclave_url, else "+client.DefaultURL+")")
+	fs.StringVar(&c.enclave, "enclave", "", "runtime `URL` (default: $VOUCH_ENCLAVE, else the reference's enclave_url, else "+client.DefaultURL+")")
 	fs.BoolVar(&c.allowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
-	fs.StringVar(&c.root, "root-fingerprint", "", "pin the attestation root (SHA-256 of its DER, hex; `vouch attest` prints it)")
-	fs.StringVar(&c.keyID, "key-id", "", "pin the runtime's receipt key (its fingerprint, hex)")
-	fs.Var(&c.pcrs, "pcr", "accept only these PCR values, as INDEX:HEX (repeat for several; several values per index are alternatives)")
+	fs.StringVar(&c.root, "root-fingerprint", "", "pin the attestation root: `HEX`, the SHA-256 of its DER (vouch attest prints it)")
+	fs.StringVar(&c.keyID, "key-id", "", "pin the runtime's receipt key: its fingerprint, `HEX`")
+	fs.Var(&c.pcrs, "pcr", "accept only these PCR values, as `INDEX:HEX` (repeat for several; several values per index are alternatives)")
 	if withRef {
-		fs.StringVar(&c.ref, "ref", "", "function reference file from `vouch token -o json` (env VOUCH_REF)")
+		fs.StringVar(&c.ref, "ref", "", "the function reference `FILE`, as vouch token -o json writes it (env VOUCH_REF)")
 	}
 }
 
 // registerOwner adds the owner credential's flag, for the commands that
 // need the credential.
 func (c *clientFlags) registerOwner(fs *flag.FlagSet) {
-	fs.StringVar(&c.ownerFile, "owner-token-file", "", "file holding the owner credential (env VOUCH_OWNER_TOKEN or VOUCH_OWNER_TOKEN_FILE; default ./"+defaultDataDir+"/owner.token)")
+	fs.StringVar(&c.ownerFile, "owner-token-file", "", "the `FILE` holding the owner credential (env VOUCH_OWNER_TOKEN or VOUCH_OWNER_TOKEN_FILE; default ./"+defaultDataDir+"/owner.token)")
 }
 
 // loadRef returns the reference named by --ref or $VOUCH_REF, or nil.

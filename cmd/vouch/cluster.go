@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,189 +19,197 @@ import (
 	"vouch/node"
 )
 
-const clusterUsage = `<subcommand> [flags]
-
-Subcommands:
-  init        create an owner key (if missing) and a signed configuration
-  add-member  add a member (ID, public key, optional stake) and re-sign
-  remove-member  remove a member and re-sign
-  set         change the policy, lease, view TTL or open mode and re-sign
-  show        print a configuration and check its signature`
-
-func cmdCluster(ctx context.Context, args []string, u *ui) error {
-	if len(args) == 0 {
-		return usagef("cluster needs a subcommand: init, add-member, remove-member, set or show")
-	}
-	switch args[0] {
-	case "init":
-		return clusterInit(args[1:], u)
-	case "add-member":
-		return clusterEdit("add-member", args[1:], u)
-	case "remove-member":
-		return clusterEdit("remove-member", args[1:], u)
-	case "set":
-		return clusterEdit("set", args[1:], u)
-	case "show":
-		return clusterShow(args[1:], u)
-	case "-h", "--help", "help":
-		fmt.Fprintf(u.err, "Usage: vouch cluster %s\n", clusterUsage)
-		return nil
-	}
-	return usagef("unknown cluster subcommand %q: want init, add-member, remove-member, set or show", args[0])
-}
-
-func clusterInit(args []string, u *ui) error {
-	fs := newFlags("cluster init", "--name NAME [--policy highest|lowest|fair|stake] [--open] [flags]", u)
-	name := fs.String("name", "", "cluster name (required)")
-	policy := fs.String("policy", cluster.PolicyHighest, "election policy: highest, lowest, fair or stake")
+func clusterInitFlags(fs *flag.FlagSet) runFunc {
+	name := fs.String("name", "", "cluster `NAME` (required)")
+	policy := fs.String("policy", cluster.PolicyHighest, "election `POLICY`: highest, lowest, fair or stake")
 	open := fs.Bool("open", false, "OPEN mode: members register on first contact (trust on first use), for demos")
-	lease := fs.Duration("lease", cluster.DefaultLease, "how long a leader may act after the runtime last confirmed it")
-	ttl := fs.Duration("view-ttl", cluster.DefaultViewTTL, "how long a member's view counts as fresh")
-	ownerKey := fs.String("owner-key", "cluster-owner.pem", "the owner's Ed25519 key (created, mode 0600, if missing)")
-	out := fs.String("o", "cluster.json", "where to write the signed configuration")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	lease := fs.Duration("lease", cluster.DefaultLease, "the `DURATION` a leader may act for after the runtime last confirmed it")
+	ttl := fs.Duration("view-ttl", cluster.DefaultViewTTL, "the `DURATION` a member's view counts as fresh")
+	ownerKey := ownerKeyFlag(fs, "the owner's Ed25519 key, a PEM `FILE` (created, mode 0600, if missing)")
+	out := fs.String("o", "cluster.json", "the `FILE` to write the signed configuration to")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		if *name == "" {
+			return usagef("cluster init needs --name")
+		}
+		owner, created, err := loadOwnerKey(*ownerKey)
+		if err != nil {
+			return err
+		}
+		if created {
+			u.infof("created the owner key %s (mode 0600); keep it safe: it is the only key that can change the cluster", *ownerKey)
+		}
+		c := cluster.Config{Cluster: *name, Version: 1, Owner: owner.Public().(ed25519.PublicKey), Policy: *policy, Open: *open,
+			LeaseMillis: lease.Milliseconds(), ViewTTLMillis: ttl.Milliseconds()}
+		if !*open {
+			u.infof("a closed cluster needs members: add them with `vouch cluster add-member --id ID --key KEY` (a node prints its key with `vouch node id --data DIR`)")
+			// A closed cluster without members does not verify; write it once
+			// members are added.
+			return writeSigned(*out, c, owner, u, true)
+		}
+		u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+		return writeSigned(*out, c, owner, u, false)
 	}
-	if *name == "" {
-		return usagef("cluster init needs --name")
-	}
-	owner, created, err := loadOwnerKey(*ownerKey)
-	if err != nil {
-		return err
-	}
-	if created {
-		u.infof("created the owner key %s (mode 0600); keep it safe: it is the only key that can change the cluster", *ownerKey)
-	}
-	c := cluster.Config{Cluster: *name, Version: 1, Owner: owner.Public().(ed25519.PublicKey), Policy: *policy, Open: *open,
-		LeaseMillis: lease.Milliseconds(), ViewTTLMillis: ttl.Milliseconds()}
-	if !*open {
-		u.infof("a closed cluster needs members: add them with `vouch cluster add-member --id ID --key KEY` (a node prints its key with `vouch node id --data DIR`)")
-		// A closed cluster without members does not verify; write it once
-		// members are added.
-		return writeSigned(*out, c, owner, u, true)
-	}
-	u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
-	return writeSigned(*out, c, owner, u, false)
 }
 
-func clusterEdit(sub string, args []string, u *ui) error {
-	fs := newFlags("cluster "+sub, "[--config cluster.json] [--owner-key KEY] [flags]", u)
-	file := fs.String("config", "cluster.json", "the signed configuration to change")
-	ownerKey := fs.String("owner-key", "cluster-owner.pem", "the owner's Ed25519 key (it must exist: only `cluster init` creates one)")
-	id := fs.String("id", "", "member ID (add-member, remove-member)")
-	keyFlag := fs.String("key", "", "member's Ed25519 public key, base64 (add-member)")
-	nodeData := fs.String("node-data", "", "read the member's key from this node data directory instead of --key (add-member; the node must have started once)")
-	stake := fs.Uint64("stake", 0, "member's stake under the stake policy (add-member; 0 means 1)")
-	policy := fs.String("policy", "", "new policy (set)")
-	lease := fs.Duration("lease", 0, "new lease (set)")
-	ttl := fs.Duration("view-ttl", 0, "new view TTL (set)")
-	open := fs.String("open", "", "true or false (set)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := readConfig(*file)
+// ownerKeyFlag registers --owner-key.
+func ownerKeyFlag(fs *flag.FlagSet, usage string) *string {
+	return fs.String("owner-key", "cluster-owner.pem", usage)
+}
+
+// editFlags registers the flags every edit of a configuration takes: the
+// file and the owner's key.
+func editFlags(fs *flag.FlagSet) (file, ownerKey *string) {
+	file = fs.String("config", "cluster.json", "the signed configuration `FILE` to change")
+	ownerKey = ownerKeyFlag(fs, "the owner's Ed25519 key, a PEM `FILE` (it must exist: only cluster init creates one)")
+	return file, ownerKey
+}
+
+// edit reads a configuration and the owner's key, applies change and
+// writes the configuration back, one version up and signed again.
+func edit(file, ownerKey string, u *ui, change func(c *cluster.Config) error) error {
+	c, err := readConfig(file)
 	if err != nil {
 		return err
 	}
-	owner, err := readOwnerKey(*ownerKey)
+	owner, err := readOwnerKey(ownerKey)
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "add-member":
+	if err := change(c); err != nil {
+		return err
+	}
+	c.Version++
+	return writeSigned(file, *c, owner, u, false)
+}
+
+func clusterAddMemberFlags(fs *flag.FlagSet) runFunc {
+	file, ownerKey := editFlags(fs)
+	id := fs.String("id", "", "the member's `ID` (required)")
+	keyFlag := fs.String("key", "", "the member's Ed25519 public `KEY`, base64 (vouch node id prints it)")
+	nodeData := fs.String("node-data", "", "read the member's key from this node data `DIR` instead of --key (the node must have started once)")
+	stake := fs.Uint64("stake", 0, "the member's stake, a whole number `N`, under the stake policy (0 means 1)")
+	return func(ctx context.Context, u *ui, pos []string) error {
 		if *id == "" {
 			return usagef("add-member needs --id")
 		}
-		var pub ed25519.PublicKey
-		switch {
-		case *nodeData != "":
-			k, err := readNodeIdentity(*nodeData)
-			if err != nil {
-				return err
-			}
-			pub = k.Public().(ed25519.PublicKey)
-		case *keyFlag != "":
-			b, err := base64.StdEncoding.DecodeString(*keyFlag)
-			if err != nil || len(b) != ed25519.PublicKeySize {
-				return usagef("--key must be base64 of a 32-byte Ed25519 public key (`vouch node id` prints it)")
-			}
-			pub = b
-		default:
+		if *nodeData == "" && *keyFlag == "" {
 			return usagef("add-member needs --key KEY or --node-data DIR")
 		}
-		if c.Member(*id) != nil {
-			return fmt.Errorf("member %q is already in the configuration", *id)
-		}
-		c.Members = append(c.Members, cluster.Member{ID: *id, Key: pub, Stake: *stake})
-	case "remove-member":
-		kept := c.Members[:0]
-		for _, m := range c.Members {
-			if m.ID != *id {
-				kept = append(kept, m)
+		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
+			var pub ed25519.PublicKey
+			if *nodeData != "" {
+				k, err := readNodeIdentity(*nodeData)
+				if err != nil {
+					return err
+				}
+				pub = k.Public().(ed25519.PublicKey)
+			} else {
+				b, err := base64.StdEncoding.DecodeString(*keyFlag)
+				if err != nil || len(b) != ed25519.PublicKeySize {
+					return usagef("--key must be base64 of a 32-byte Ed25519 public key (`vouch node id` prints it)")
+				}
+				pub = b
 			}
-		}
-		if len(kept) == len(c.Members) {
-			return fmt.Errorf("member %q is not in the configuration", *id)
-		}
-		c.Members = kept
-	case "set":
-		if *policy != "" {
-			c.Policy = *policy
-		}
-		if *lease != 0 {
-			c.LeaseMillis = lease.Milliseconds()
-		}
-		if *ttl != 0 {
-			c.ViewTTLMillis = ttl.Milliseconds()
-		}
-		switch *open {
-		case "true":
-			if !c.Open {
-				u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+			if c.Member(*id) != nil {
+				return fmt.Errorf("member %q is already in the configuration", *id)
 			}
-			c.Open = true
-		case "false":
-			c.Open = false
-		case "":
-		default:
-			return usagef("--open takes true or false")
-		}
+			c.Members = append(c.Members, cluster.Member{ID: *id, Key: pub, Stake: *stake})
+			return nil
+		})
 	}
-	c.Version++
-	return writeSigned(*file, *c, owner, u, false)
 }
 
-func clusterShow(args []string, u *ui) error {
-	fs := newFlags("cluster show", "[--config cluster.json] [-o json]", u)
-	file := fs.String("config", "cluster.json", "the signed configuration")
-	out := fs.String("o", "text", "output format: text or json")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func clusterRemoveMemberFlags(fs *flag.FlagSet) runFunc {
+	file, ownerKey := editFlags(fs)
+	id := fs.String("id", "", "the member's `ID` (required)")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		if *id == "" {
+			return usagef("remove-member needs --id")
+		}
+		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
+			kept := c.Members[:0]
+			for _, m := range c.Members {
+				if m.ID != *id {
+					kept = append(kept, m)
+				}
+			}
+			if len(kept) == len(c.Members) {
+				return fmt.Errorf("member %q is not in the configuration", *id)
+			}
+			c.Members = kept
+			return nil
+		})
 	}
-	data, err := os.ReadFile(*file)
-	if err != nil {
-		return err
+}
+
+func clusterSetFlags(fs *flag.FlagSet) runFunc {
+	file, ownerKey := editFlags(fs)
+	policy := fs.String("policy", "", "the new election `POLICY`: highest, lowest, fair or stake")
+	lease := fs.Duration("lease", 0, "the new lease: how long (a `DURATION`) a leader may act for after the runtime last confirmed it")
+	ttl := fs.Duration("view-ttl", 0, "the new view TTL: how long (a `DURATION`) a member's view counts as fresh")
+	open := fs.String("open", "", "OPEN mode on or off: `true|false`")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		if *policy == "" && *lease == 0 && *ttl == 0 && *open == "" {
+			return usagef("cluster set has nothing to do: give --policy, --lease, --view-ttl or --open")
+		}
+		if *open != "" && *open != "true" && *open != "false" {
+			return usagef("--open takes true or false")
+		}
+		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
+			before := *c
+			if *policy != "" {
+				c.Policy = *policy
+			}
+			if *lease != 0 {
+				c.LeaseMillis = lease.Milliseconds()
+			}
+			if *ttl != 0 {
+				c.ViewTTLMillis = ttl.Milliseconds()
+			}
+			if *open != "" {
+				c.Open = *open == "true"
+			}
+			if c.Policy == before.Policy && c.LeaseMillis == before.LeaseMillis && c.ViewTTLMillis == before.ViewTTLMillis && c.Open == before.Open {
+				return withHint(fmt.Errorf("nothing to change: %s already has these settings (version %d)", *file, c.Version),
+					"`vouch cluster show --config %s` prints them", *file)
+			}
+			if c.Open && !before.Open {
+				u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+			}
+			return nil
+		})
 	}
-	s, err := cluster.ParseSigned(data)
-	if err != nil {
-		return err
+}
+
+func clusterShowFlags(fs *flag.FlagSet) runFunc {
+	file := fs.String("config", "cluster.json", "the signed configuration `FILE`")
+	out := formatFlag(fs, "text describes the configuration, json prints the signed document", "text", "json")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		s, err := cluster.ParseSigned(data)
+		if err != nil {
+			return err
+		}
+		if *out == "json" {
+			return json.NewEncoder(u.out).Encode(s)
+		}
+		c := &s.Config
+		mode := "closed"
+		if c.Open {
+			mode = "OPEN (trust on first use; for demos)"
+		}
+		fmt.Fprintf(u.out, "cluster %s, version %d, signature OK\n  digest   %s\n  owner    %s\n  policy   %s\n  mode     %s\n  lease    %s\n  view ttl %s\n",
+			c.Cluster, c.Version, c.Digest(), base64.StdEncoding.EncodeToString(c.Owner), c.Policy, mode, c.Lease(), c.ViewTTL())
+		tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tKEY\tSTAKE")
+		for _, m := range c.Members {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\n", m.ID, base64.StdEncoding.EncodeToString(m.Key), max(m.Stake, 1))
+		}
+		return tw.Flush()
 	}
-	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(s)
-	}
-	c := &s.Config
-	mode := "closed"
-	if c.Open {
-		mode = "OPEN (trust on first use; for demos)"
-	}
-	fmt.Fprintf(u.out, "cluster %s, version %d, signature OK\n  digest   %s\n  owner    %s\n  policy   %s\n  mode     %s\n  lease    %s\n  view ttl %s\n",
-		c.Cluster, c.Version, c.Digest(), base64.StdEncoding.EncodeToString(c.Owner), c.Policy, mode, c.Lease(), c.ViewTTL())
-	tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tKEY\tSTAKE")
-	for _, m := range c.Members {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\n", m.ID, base64.StdEncoding.EncodeToString(m.Key), max(m.Stake, 1))
-	}
-	return tw.Flush()
 }
 
 // readConfig reads a configuration file; an unsigned draft (a closed
@@ -286,22 +295,20 @@ func readKeyFile(path string) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-func cmdNodeID(args []string, u *ui) error {
-	fs := newFlags("node id", "--data DIR", u)
-	data := fs.String("data", "", "the node's data directory (the key is created there if missing)")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func nodeIDFlags(fs *flag.FlagSet) runFunc {
+	data := fs.String("data", "", "the node's data `DIR` (the key is created there if missing)")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		if *data == "" {
+			return usagef("node id needs --data DIR")
+		}
+		k, created, err := node.LoadIdentity(*data)
+		if err != nil {
+			return err
+		}
+		if created {
+			u.infof("created a new identity key in %s", filepath.Join(*data, node.IdentityFile))
+		}
+		fmt.Fprintln(u.out, base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)))
+		return nil
 	}
-	if *data == "" {
-		return usagef("node id needs --data DIR")
-	}
-	k, created, err := node.LoadIdentity(*data)
-	if err != nil {
-		return err
-	}
-	if created {
-		u.infof("created a new identity key in %s", filepath.Join(*data, node.IdentityFile))
-	}
-	fmt.Fprintln(u.out, base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)))
-	return nil
 }

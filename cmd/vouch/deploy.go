@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,124 +16,104 @@ import (
 	"vouch/functions"
 )
 
-func cmdDeploy(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("deploy", "PATH | --builtin NAME [flags]", u)
+func deployFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
-	builtin := fs.String("builtin", "", "deploy a built-in function instead of a PATH (built-in: "+strings.Join(functions.Names(), ", ")+")")
-	name := fs.String("name", "", "function name (default: the manifest's name)")
-	out := fs.String("o", "text", "output format: text or json")
-	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to send, in bytes of its encoding (the runtime's --max-bundle-size must allow it too)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	if *maxSize <= 0 {
-		return usagef("--max-bundle-size %d: want a positive number of bytes", *maxSize)
-	}
-	var b *bundle.Bundle
-	switch {
-	case *builtin != "" && len(pos) == 0:
-		if b, err = functions.Builtin(*builtin); err != nil {
+	builtin := fs.String("builtin", "", "deploy the built-in function `NAME` instead of a PATH (built-in: "+strings.Join(functions.Names(), ", ")+")")
+	name := fs.String("name", "", "the function's `NAME` (default: the manifest's name)")
+	out := formatFlag(fs, "json prints {\"function_id\", \"function_checksum\", \"function_name\"}", "text", "json")
+	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to send, in `BYTES` of its encoding (the runtime's --max-bundle-size must allow it too)")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		var err error
+		if *maxSize <= 0 {
+			return usagef("--max-bundle-size %d: want a positive number of bytes", *maxSize)
+		}
+		var b *bundle.Bundle
+		switch {
+		case *builtin != "" && len(pos) == 0:
+			if b, err = functions.Builtin(*builtin); err != nil {
+				return err
+			}
+		case *builtin == "" && len(pos) == 1:
+			if b, err = loadBundle(pos[0], *maxSize); err != nil {
+				return err
+			}
+		default:
+			return usagef("deploy takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")
+		}
+		opts, err := cf.options(nil, true)
+		if err != nil {
 			return err
 		}
-	case *builtin == "" && len(pos) == 1:
-		if b, err = loadBundle(pos[0], *maxSize); err != nil {
+		c, err := client.New(cf.url(nil), opts)
+		if err != nil {
 			return err
 		}
-	default:
-		return usagef("deploy takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")
+		d, err := c.Deploy(ctx, b, *name)
+		if err != nil {
+			return err
+		}
+		if *out == "json" {
+			return json.NewEncoder(u.out).Encode(d)
+		}
+		fmt.Fprintf(u.out, "Function ID ➜ %s\nFunction Checksum ➜ %s\n", d.FunctionID, d.FunctionChecksum)
+		if d.FunctionName != "" {
+			fmt.Fprintf(u.out, "Function Name ➜ %s\n", d.FunctionName)
+		}
+		return nil
 	}
-	opts, err := cf.options(nil, true)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(nil), opts)
-	if err != nil {
-		return err
-	}
-	d, err := c.Deploy(ctx, b, *name)
-	if err != nil {
-		return err
-	}
-	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(d)
-	}
-	fmt.Fprintf(u.out, "Function ID ➜ %s\nFunction Checksum ➜ %s\n", d.FunctionID, d.FunctionChecksum)
-	if d.FunctionName != "" {
-		fmt.Fprintf(u.out, "Function Name ➜ %s\n", d.FunctionName)
-	}
-	return nil
 }
 
-func cmdList(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("list", "[flags]", u)
+func listFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
-	out := fs.String("o", "text", "output format: text or json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	out := formatFlag(fs, "json prints the functions as an array", "text", "json")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		opts, err := cf.options(nil, true)
+		if err != nil {
+			return err
+		}
+		c, err := client.New(cf.url(nil), opts)
+		if err != nil {
+			return err
+		}
+		fns, err := c.List(ctx)
+		if err != nil {
+			return err
+		}
+		if *out == "json" {
+			return json.NewEncoder(u.out).Encode(fns)
+		}
+		tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCHECKSUM\tCREATED\tSIZE")
+		for _, f := range fns {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", f.FunctionID, f.FunctionName, f.FunctionChecksum, f.CreatedAt.Format("2006-01-02 15:04:05"), f.Size)
+		}
+		return tw.Flush()
 	}
-	if err := noArgs("list", pos); err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	opts, err := cf.options(nil, true)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(nil), opts)
-	if err != nil {
-		return err
-	}
-	fns, err := c.List(ctx)
-	if err != nil {
-		return err
-	}
-	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(fns)
-	}
-	tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCHECKSUM\tCREATED\tSIZE")
-	for _, f := range fns {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", f.FunctionID, f.FunctionName, f.FunctionChecksum, f.CreatedAt.Format("2006-01-02 15:04:05"), f.Size)
-	}
-	return tw.Flush()
 }
 
-func cmdDelete(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("delete", "ID [flags]", u)
+func deleteFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	return func(ctx context.Context, u *ui, pos []string) error {
+		opts, err := cf.options(nil, true)
+		if err != nil {
+			return err
+		}
+		c, err := client.New(cf.url(nil), opts)
+		if err != nil {
+			return err
+		}
+		if err := c.Delete(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.out, "Deleted %s\n", pos[0])
+		return nil
 	}
-	if len(pos) != 1 {
-		return usagef("delete takes one function ID")
-	}
-	opts, err := cf.options(nil, true)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(nil), opts)
-	if err != nil {
-		return err
-	}
-	if err := c.Delete(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(u.out, "Deleted %s\n", pos[0])
-	return nil
 }
 
 // loadBundle is bundle.LoadWithLimit with the CLI's hints.
@@ -151,31 +132,29 @@ func loadBundle(path string, maxSize int64) (*bundle.Bundle, error) {
 	return nil, err
 }
 
-func cmdChecksum(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("checksum", "PATH | MODULE.wasm --manifest vouch.json | --builtin NAME", u)
-	builtin := fs.String("builtin", "", "print the checksum of a built-in function (built-in: "+strings.Join(functions.Names(), ", ")+")")
-	manifest := fs.String("manifest", "", "with a .wasm file PATH: the vouch.json to bundle with it, as if both sat alone in a folder")
-	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to read, in bytes of its encoding")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func checksumFlags(fs *flag.FlagSet) runFunc {
+	builtin := fs.String("builtin", "", "print the checksum of the built-in function `NAME` (built-in: "+strings.Join(functions.Names(), ", ")+")")
+	manifest := fs.String("manifest", "", "with a .wasm file PATH: the vouch.json `FILE` to bundle with it, as if both sat alone in a folder")
+	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to read, in `BYTES` of its encoding")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		var err error
+		var b *bundle.Bundle
+		switch {
+		case *builtin != "" && len(pos) == 0 && *manifest == "":
+			b, err = functions.Builtin(*builtin)
+		case *builtin == "" && len(pos) == 1 && *manifest != "":
+			b, err = bundleWithManifest(pos[0], *manifest, *maxSize)
+		case *builtin == "" && len(pos) == 1:
+			b, err = loadBundle(pos[0], *maxSize)
+		default:
+			return usagef("checksum takes one PATH (a .wasm file or a bundle folder), a .wasm file with --manifest FILE, or --builtin NAME")
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(u.out, b.Checksum())
+		return nil
 	}
-	var b *bundle.Bundle
-	switch {
-	case *builtin != "" && len(pos) == 0 && *manifest == "":
-		b, err = functions.Builtin(*builtin)
-	case *builtin == "" && len(pos) == 1 && *manifest != "":
-		b, err = bundleWithManifest(pos[0], *manifest, *maxSize)
-	case *builtin == "" && len(pos) == 1:
-		b, err = loadBundle(pos[0], *maxSize)
-	default:
-		return usagef("checksum takes one PATH (a .wasm file or a bundle folder), a .wasm file with --manifest FILE, or --builtin NAME")
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(u.out, b.Checksum())
-	return nil
 }
 
 // bundleWithManifest loads a .wasm file and a vouch.json from anywhere, as

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,86 +21,80 @@ import (
 // other commands look for the owner credential, when --data is not given.
 const defaultDataDir = "vouch-data"
 
-func cmdEnclave(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("enclave", "[flags]", u)
-	listen := fs.String("listen", "127.0.0.1:7070", "address to serve the HTTP API on")
-	data := fs.String("data", envOr("VOUCH_DATA", defaultDataDir), "data directory: store, keys, compilation cache (env VOUCH_DATA)")
-	backend := fs.String("attestation", "simulated", "attestation backend: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
-	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this file (mode 0600) instead of DATA/owner.token")
-	maxBundle := fs.Int64("max-bundle-size", 64<<20, "largest bundle accepted by deploy, in bytes")
-	rateLimit := fs.Float64("rate-limit", 200, "runs per second allowed per function token (burst twice that); 0 disables the limit")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs("enclave", pos); err != nil {
-		return err
-	}
-	logger, err := newLogger(u, *logFormat, *logLevel)
-	if err != nil {
-		return err
-	}
-	if *backend != "simulated" && *backend != "nitro" {
-		return usagef("--attestation %q: want simulated or nitro", *backend)
-	}
-	// Listen before opening the data directory: a first start that cannot
-	// listen must not create the owner credential it would never print.
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return withHint(err, "is another runtime already listening there? choose another --listen address")
-	}
-	defer ln.Close()
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return err
-	}
-	var att attest.Attester
-	switch *backend {
-	case "simulated":
-		pcr0, err := attest.ExecutableDigest()
-		if err != nil {
-			return fmt.Errorf("measuring the vouch binary for PCR0: %w", err)
-		}
-		sim, err := attest.NewSimulated(*data, pcr0)
+func enclaveFlags(fs *flag.FlagSet) runFunc {
+	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTP API on")
+	data := fs.String("data", envOr("VOUCH_DATA", defaultDataDir), "the data `DIR`: store, keys, compilation cache (env VOUCH_DATA)")
+	backend := fs.String("attestation", "simulated", "attestation `BACKEND`: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
+	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this `FILE` (mode 0600) instead of DATA/owner.token")
+	maxBundle := fs.Int64("max-bundle-size", 64<<20, "largest bundle accepted by deploy, in `BYTES`")
+	rateLimit := fs.Float64("rate-limit", 200, "`RUNS` per second allowed per function token (burst twice that); 0 disables the limit")
+	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
+	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
 		}
-		att = sim
-	case "nitro":
-		n, err := attest.NewNitro()
-		if err != nil {
-			return withHint(err, "--attestation nitro works only inside an AWS Nitro Enclave; use --attestation simulated for development")
+		if *backend != "simulated" && *backend != "nitro" {
+			return usagef("--attestation %q: want simulated or nitro", *backend)
 		}
-		defer n.Close()
-		att = n
-	default:
-		return usagef("--attestation %q: want simulated or nitro", *backend)
-	}
-	var owner string
-	if *ownerFile != "" {
-		if owner, err = token.LoadOwnerTokenFile(*ownerFile); err != nil {
+		// Listen before opening the data directory: a first start that cannot
+		// listen must not create the owner credential it would never print.
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return withHint(err, "is another runtime already listening there? choose another --listen address")
+		}
+		defer ln.Close()
+		if err := os.MkdirAll(*data, 0o700); err != nil {
 			return err
 		}
+		var att attest.Attester
+		switch *backend {
+		case "simulated":
+			pcr0, err := attest.ExecutableDigest()
+			if err != nil {
+				return fmt.Errorf("measuring the vouch binary for PCR0: %w", err)
+			}
+			sim, err := attest.NewSimulated(*data, pcr0)
+			if err != nil {
+				return err
+			}
+			att = sim
+		case "nitro":
+			n, err := attest.NewNitro()
+			if err != nil {
+				return withHint(err, "--attestation nitro works only inside an AWS Nitro Enclave; use --attestation simulated for development")
+			}
+			defer n.Close()
+			att = n
+		default:
+			return usagef("--attestation %q: want simulated or nitro", *backend)
+		}
+		var owner string
+		if *ownerFile != "" {
+			if owner, err = token.LoadOwnerTokenFile(*ownerFile); err != nil {
+				return err
+			}
+		}
+		rl := *rateLimit
+		if rl == 0 {
+			rl = -1 // the flag's 0 means no limit; the library's 0 means the default
+		}
+		srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl})
+		if err != nil {
+			return err
+		}
+		defer srv.Close(context.Background())
+		if srv.Platform() == attest.PlatformSimulated {
+			logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
+		}
+		if tok, created := srv.OwnerToken(); created {
+			printOwnerCredential(u.err, tok, filepath.Join(*data, "owner.token"))
+		}
+		logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
+			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
+		return srv.Serve(ctx, ln)
 	}
-	rl := *rateLimit
-	if rl == 0 {
-		rl = -1 // the flag's 0 means no limit; the library's 0 means the default
-	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl})
-	if err != nil {
-		return err
-	}
-	defer srv.Close(context.Background())
-	if srv.Platform() == attest.PlatformSimulated {
-		logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
-	}
-	if tok, created := srv.OwnerToken(); created {
-		printOwnerCredential(u.err, tok, filepath.Join(*data, "owner.token"))
-	}
-	logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
-		"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
-	return srv.Serve(ctx, ln)
 }
 
 // printOwnerCredential shows a newly created owner credential, once, to

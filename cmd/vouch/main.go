@@ -3,104 +3,29 @@
 //
 // Terminal rules (after FiloSottile/age's cmd/age/tui.go):
 //
-//   - Results go to stdout; everything else to stderr.
+//   - Results go to stdout; everything else to stderr. Help asked for
+//     (`vouch help`, -h) is a result: stdout, exit code 0.
 //   - Errors print as "vouch: error: …", followed when useful by
 //     "vouch: hint: …" with what to do next. Exit code 1 on error, 2 on a
-//     usage error.
+//     usage error (unknown command or flag, bad arguments).
 //   - Nothing secret is ever printed, except the owner credential once, when
 //     the runtime creates it.
 //   - Wherever a SIMULATED attestation appears, the output says SIMULATED.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"sort"
 	"strings"
-	"syscall"
 
 	"vouch/api"
-	"vouch/internal/version"
 )
 
 func main() {
 	os.Exit(doMain(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// command is one subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, ui *ui) error
-}
-
-func commands() []command {
-	return []command{
-		{"enclave", "run the trusted function runtime", cmdEnclave},
-		{"deploy", "deploy a function bundle (.wasm or folder) or a built-in", cmdDeploy},
-		{"run", "run a function, checking its checksum first and its receipt after", cmdRun},
-		{"list", "list deployed functions", cmdList},
-		{"delete", "delete a deployed function", cmdDelete},
-		{"checksum", "print a bundle's checksum, with no runtime involved", cmdChecksum},
-		{"verify", "verify a run receipt offline", cmdVerify},
-		{"token", "mint a function token and reference (or: token revoke)", cmdToken},
-		{"attest", "verify a runtime's attestation and print its identity", cmdAttest},
-		{"node", "run a gossip node that elects a verified leader (node id: print its key)", cmdNode},
-		{"cluster", "create and sign a cluster configuration (init, add-member, show, ...)", cmdCluster},
-		{"demo", "run a runtime and a cluster of nodes, kill the leader, watch the failover", cmdDemo},
-		{"bench", "measure the runtime and the cluster (bench run | bench failover | ...)", cmdBench},
-		{"version", "print the version", cmdVersion},
-	}
-}
-
-func doMain(args []string, stdout, stderr io.Writer) int {
-	u := &ui{out: stdout, err: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		err := c.run(ctx, args[1:], u)
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, new(*usageError)):
-			u.errorf("%v", err)
-			u.hintf("see `vouch %s -h`", c.name)
-			return 2
-		default:
-			u.fail(err)
-			return 1
-		}
-	}
-	u.errorf("unknown command %q", args[0])
-	u.hintf("run `vouch help` for the list of commands")
-	return 2
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "vouch %s: leader election that peers can verify instead of trust.\n\nUsage: vouch <command> [flags]\n\nCommands:\n", version.Version)
-	cs := commands()
-	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
-	for _, c := range cs {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun `vouch <command> -h` for a command's flags. Docs: README.md and docs/.")
 }
 
 // ui prints to the terminal following the rules at the top of this file.
@@ -196,52 +121,18 @@ func newFlags(name, synopsis string, u *ui) *flag.FlagSet {
 	fs.SetOutput(u.err)
 	fs.Usage = func() {
 		fmt.Fprintf(u.err, "Usage: vouch %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		printFlags(u.err, fs)
 	}
 	return fs
 }
 
-// parse parses flags that may come before, between or after positional
-// arguments, and returns the positional ones.
+// parse parses the flags of a command that parses its own arguments
+// (bench; the others are in the command table) and prints its usage when
+// asked for it.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	pos, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 	}
-}
-
-// checkOutput checks the value of an -o flag.
-func checkOutput(format string) error {
-	if format != "text" && format != "json" {
-		return usagef("-o %q: want text or json", format)
-	}
-	return nil
-}
-
-// noArgs refuses positional arguments to a command that takes none, so that
-// one meant as a flag's value (say, a runtime URL) is not silently ignored.
-func noArgs(name string, pos []string) error {
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, but got %q (flags start with -)", name, pos[0])
-	}
-	return nil
-}
-
-func cmdVersion(ctx context.Context, args []string, u *ui) error {
-	fmt.Fprintf(u.out, "vouch %s\n", version.Version)
-	return nil
+	return pos, err
 }

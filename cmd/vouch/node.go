@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -29,203 +30,194 @@ import (
 // reference.
 const defaultRefFile = "leader_election.json"
 
-func cmdNode(ctx context.Context, args []string, u *ui) error {
-	if len(args) > 0 && args[0] == "id" {
-		return cmdNodeID(args[1:], u)
-	}
-	fl := newFlags("node", "-p PORT [-n PEER]... -f ID -fh CHECKSUM [flags]", u)
-	port := fl.Int("p", 0, "port to gossip on (UDP and TCP, on 127.0.0.1 unless --bind); also the node's ID unless --name")
+func nodeFlags(fl *flag.FlagSet) runFunc {
+	port := fl.Int("p", 0, "the `PORT` to gossip on (UDP and TCP, on 127.0.0.1 unless --bind); also the node's ID unless --name")
 	var peers peerFlag
-	fl.Var(&peers, "n", "peer to join: PORT (127.0.0.1:PORT) or HOST:PORT; repeat or separate with commas")
-	fid := fl.String("f", "", "the election function's ID")
-	fh := fl.String("fh", "", "the election function's expected checksum")
+	fl.Var(&peers, "n", "a `PEER` to join: PORT (127.0.0.1:PORT) or HOST:PORT; repeat or separate with commas")
+	fid := fl.String("f", "", "the election function's `ID`")
+	fh := fl.String("fh", "", "the election function's expected `CHECKSUM`")
 	var cf clientFlags
 	cf.register(fl, true)
-	name := fl.String("name", "", "this node's member ID (default: the port)")
-	clusterName := fl.String("cluster", "default", "cluster name; nodes of other clusters are ignored")
-	bind := fl.String("bind", "", "HOST:PORT to listen on (default 127.0.0.1:-p)")
-	advertise := fl.String("advertise", "", "HOST:PORT peers should use to reach this node (behind NAT)")
-	data := fl.String("data", "", "directory for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
-	gossipKey := fl.String("gossip-key", "", "the cluster's gossip key, base64 of 16, 24 or 32 bytes; more after commas are accepted too, for a rotation (env VOUCH_GOSSIP_KEY; default: the reference's gossip_key; other local users can see flags, so prefer the reference or --gossip-key-file)")
-	gossipKeyFile := fl.String("gossip-key-file", "", "read the cluster's gossip keys from FILE (mode 0600): base64, one a line, the first encrypts, the others are accepted too")
+	name := fl.String("name", "", "this node's member `ID` (default: the port)")
+	clusterName := fl.String("cluster", "default", "the cluster's `NAME`; nodes of other clusters are ignored")
+	bind := fl.String("bind", "", "the `HOST:PORT` to listen on (default 127.0.0.1:-p)")
+	advertise := fl.String("advertise", "", "the `HOST:PORT` peers should use to reach this node (behind NAT)")
+	data := fl.String("data", "", "the `DIR` for the node's state (the last accepted seq, so old certificates cannot be replayed after a restart)")
+	gossipKey := fl.String("gossip-key", "", "the cluster's gossip `KEY`, base64 of 16, 24 or 32 bytes; more after commas are accepted too, for a rotation (env VOUCH_GOSSIP_KEY; default: the reference's gossip_key; other local users can see flags, so prefer the reference or --gossip-key-file)")
+	gossipKeyFile := fl.String("gossip-key-file", "", "read the cluster's gossip keys from `FILE` (mode 0600): base64, one a line, the first encrypts, the others are accepted too")
 	insecureGossip := fl.Bool("insecure-gossip", false, "gossip without a key, unauthenticated: anyone who can reach the gossip port can evict members (tests and trusted networks only)")
-	profile := fl.String("profile", "local", "timing profile: local (leader failure detected in ~0.5 s), lan (~2.5 s) or wan (~10 s); see docs/ELECTION.md, section 6")
-	httpAddr := fl.String("http", "", "serve GET /status and GET /metrics on this address, e.g. 127.0.0.1:8080")
-	logFormat := fl.String("log-format", "text", "log format: text or json")
-	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
-	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this file")
-	clusterConfig := fl.String("cluster-config", "", "signed cluster configuration (vouch cluster init): switches to signed views and terms with the built-in election function")
-	rest, err := parse(fl, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usagef("node takes no arguments, got %q: to give several peers, separate them with commas (-n 5400,5401) or repeat -n (-n 5400 -n 5401)", strings.Join(rest, " "))
-	}
-	logger, err := newLogger(u, *logFormat, *logLevel)
-	if err != nil {
-		return err
-	}
-	cfg, err := node.ConfigFor(*profile)
-	if err != nil {
-		return usagef("--profile: %v", err)
-	}
-	cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *clusterName, *data
+	profile := fl.String("profile", "local", "timing `PROFILE`: local (leader failure detected in ~0.5 s), lan (~2.5 s) or wan (~10 s); see docs/ELECTION.md, section 6")
+	httpAddr := fl.String("http", "", "serve GET /status and GET /metrics on this `HOST:PORT`, e.g. 127.0.0.1:8080")
+	logFormat := fl.String("log-format", "text", "log `FORMAT`: text or json")
+	logLevel := fl.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this `FILE`")
+	clusterConfig := fl.String("cluster-config", "", "the signed cluster configuration `FILE` (vouch cluster init writes it): switches to signed views and terms with the built-in election function")
+	return func(ctx context.Context, u *ui, _ []string) error {
+		logger, err := newLogger(u, *logFormat, *logLevel)
+		if err != nil {
+			return err
+		}
+		cfg, err := node.ConfigFor(*profile)
+		if err != nil {
+			return usagef("--profile: %v", err)
+		}
+		cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *clusterName, *data
 
-	// Where to listen, and who we are.
-	switch {
-	case *bind != "":
-		host, p, err := splitHostPort(*bind)
-		if err != nil {
-			return usagef("--bind: %v", err)
+		// Where to listen, and who we are.
+		switch {
+		case *bind != "":
+			host, p, err := splitHostPort(*bind)
+			if err != nil {
+				return usagef("--bind: %v", err)
+			}
+			cfg.BindAddr, cfg.BindPort = host, p
+		case *port != 0:
+			cfg.BindAddr, cfg.BindPort = "127.0.0.1", *port
+		default:
+			return usagef("node needs -p PORT or --bind HOST:PORT")
 		}
-		cfg.BindAddr, cfg.BindPort = host, p
-	case *port != 0:
-		cfg.BindAddr, cfg.BindPort = "127.0.0.1", *port
-	default:
-		return usagef("node needs -p PORT or --bind HOST:PORT")
-	}
-	if *advertise != "" {
-		host, p, err := splitHostPort(*advertise)
-		if err != nil {
-			return usagef("--advertise: %v", err)
+		if *advertise != "" {
+			host, p, err := splitHostPort(*advertise)
+			if err != nil {
+				return usagef("--advertise: %v", err)
+			}
+			cfg.AdvertiseAddr, cfg.AdvertisePort = host, p
 		}
-		cfg.AdvertiseAddr, cfg.AdvertisePort = host, p
-	}
-	cfg.Name = *name
-	if cfg.Name == "" {
-		cfg.Name = strconv.Itoa(cfg.BindPort)
-	}
-	cfg.Peers = peers
+		cfg.Name = *name
+		if cfg.Name == "" {
+			cfg.Name = strconv.Itoa(cfg.BindPort)
+		}
+		cfg.Peers = peers
 
-	// The function reference: --ref, $VOUCH_REF, else ./leader_election.json.
-	ref, err := cf.loadRef()
-	if err != nil {
-		return err
-	}
-	if ref == nil {
-		if r, err := api.LoadRef(defaultRefFile); err == nil {
-			ref = r
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	keySource, err := nodeGossipKeys(cfg, *gossipKey, *gossipKeyFile, *insecureGossip, ref)
-	if err != nil {
-		return err
-	}
-	fr := client.FunctionRef{ID: *fid, Checksum: strings.ToLower(*fh)}
-	if ref != nil {
-		if fr.ID == "" {
-			fr.ID = ref.FunctionID
-		}
-		if fr.Checksum == "" {
-			fr.Checksum = ref.FunctionChecksum
-		}
-		if fr.ID != ref.FunctionID || fr.Checksum != ref.FunctionChecksum {
-			return withHint(fmt.Errorf("the function reference is for %s (checksum %s), but -f/-fh say %s (checksum %s)", ref.FunctionID, ref.FunctionChecksum, fr.ID, fr.Checksum),
-				"mint a reference for the function you expect: vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile)
-		}
-		fr.Token = ref.FunctionToken
-	}
-	if fr.ID == "" || fr.Checksum == "" {
-		return withHint(errors.New("no election function: give -f ID -fh CHECKSUM"), "deploy it with `vouch deploy --builtin leader` and mint a reference with `vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile+"`")
-	}
-	opts, err := cf.options(ref, false)
-	if err != nil {
-		return err
-	}
-	if fr.Token == "" {
-		return withHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
-	}
-	c, err := client.New(cf.url(ref), opts)
-	if err != nil {
-		return err
-	}
-	cfg.Runtime = node.NewClientRuntime(c, fr)
-	cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
-	if *clusterConfig != "" {
-		raw, err := os.ReadFile(*clusterConfig)
+		// The function reference: --ref, $VOUCH_REF, else ./leader_election.json.
+		ref, err := cf.loadRef()
 		if err != nil {
 			return err
 		}
-		if cfg.ClusterConfig, err = cluster.ParseSigned(raw); err != nil {
-			return fmt.Errorf("%s: %w", *clusterConfig, err)
+		if ref == nil {
+			if r, err := api.LoadRef(defaultRefFile); err == nil {
+				ref = r
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
-		if cfg.ClusterConfig.Config.Cluster != cfg.Cluster && *clusterName == "default" {
-			cfg.Cluster = cfg.ClusterConfig.Config.Cluster
-		}
-		if *data == "" {
-			return withHint(errors.New("signed views need the node's identity key"), "pass --data DIR (the key is created there at first start; `vouch node id --data DIR` prints it)")
-		}
-		key, created, err := node.LoadIdentity(*data)
+		keySource, err := nodeGossipKeys(cfg, *gossipKey, *gossipKeyFile, *insecureGossip, ref)
 		if err != nil {
 			return err
 		}
-		if created {
-			logger.Info("created the node's identity key", "file", filepath.Join(*data, node.IdentityFile))
+		fr := client.FunctionRef{ID: *fid, Checksum: strings.ToLower(*fh)}
+		if ref != nil {
+			if fr.ID == "" {
+				fr.ID = ref.FunctionID
+			}
+			if fr.Checksum == "" {
+				fr.Checksum = ref.FunctionChecksum
+			}
+			if fr.ID != ref.FunctionID || fr.Checksum != ref.FunctionChecksum {
+				return withHint(fmt.Errorf("the function reference is for %s (checksum %s), but -f/-fh say %s (checksum %s)", ref.FunctionID, ref.FunctionChecksum, fr.ID, fr.Checksum),
+					"mint a reference for the function you expect: vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile)
+			}
+			fr.Token = ref.FunctionToken
 		}
-		cfg.Identity = key
-		if cfg.ClusterConfig.Config.Open {
-			logger.Warn("cluster is OPEN: members register on first contact (trust on first use); for demos")
-		} else if m := cfg.ClusterConfig.Config.Member(cfg.Name); m == nil || !ed25519.PublicKey(m.Key).Equal(key.Public()) {
-			return withHint(fmt.Errorf("%q with this node's key is not a member of cluster %s", cfg.Name, cfg.ClusterConfig.Config.Cluster),
-				"add it: vouch cluster add-member --id %s --node-data %s", cfg.Name, *data)
+		if fr.ID == "" || fr.Checksum == "" {
+			return withHint(errors.New("no election function: give -f ID -fh CHECKSUM"), "deploy it with `vouch deploy --builtin leader` and mint a reference with `vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile+"`")
 		}
-	}
-	if *eventLog != "" {
-		f, err := os.OpenFile(*eventLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		opts, err := cf.options(ref, false)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		cfg.EventLog = f
-	}
-	// The process's own metrics (go_goroutines, process_resident_memory_bytes,
-	// …) next to the node's: one node per process here.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg.Registerer = reg
-	n, err := node.New(*cfg)
-	if err != nil {
-		return err
-	}
-	if err := n.Start(ctx); err != nil {
-		if errors.Is(err, node.ErrStateFile) {
-			return withHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
+		if fr.Token == "" {
+			return withHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
-		return err
-	}
-	if keySource != "" {
-		logger.Info("gossip is encrypted and authenticated", "key_from", keySource, "extra_keys", len(cfg.GossipExtraKeys))
-	}
-	if info := cfg.Runtime.Describe(); info.Simulated {
-		logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
-	}
-	go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
-	if *httpAddr != "" {
-		ln, err := net.Listen("tcp", *httpAddr)
+		c, err := client.New(cf.url(ref), opts)
 		if err != nil {
-			n.Kill()
 			return err
 		}
-		srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		logger.Info("status endpoints ready", "url", "http://"+ln.Addr().String()+"/status")
+		cfg.Runtime = node.NewClientRuntime(c, fr)
+		cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
+		if *clusterConfig != "" {
+			raw, err := os.ReadFile(*clusterConfig)
+			if err != nil {
+				return err
+			}
+			if cfg.ClusterConfig, err = cluster.ParseSigned(raw); err != nil {
+				return fmt.Errorf("%s: %w", *clusterConfig, err)
+			}
+			if cfg.ClusterConfig.Config.Cluster != cfg.Cluster && *clusterName == "default" {
+				cfg.Cluster = cfg.ClusterConfig.Config.Cluster
+			}
+			if *data == "" {
+				return withHint(errors.New("signed views need the node's identity key"), "pass --data DIR (the key is created there at first start; `vouch node id --data DIR` prints it)")
+			}
+			key, created, err := node.LoadIdentity(*data)
+			if err != nil {
+				return err
+			}
+			if created {
+				logger.Info("created the node's identity key", "file", filepath.Join(*data, node.IdentityFile))
+			}
+			cfg.Identity = key
+			if cfg.ClusterConfig.Config.Open {
+				logger.Warn("cluster is OPEN: members register on first contact (trust on first use); for demos")
+			} else if m := cfg.ClusterConfig.Config.Member(cfg.Name); m == nil || !ed25519.PublicKey(m.Key).Equal(key.Public()) {
+				return withHint(fmt.Errorf("%q with this node's key is not a member of cluster %s", cfg.Name, cfg.ClusterConfig.Config.Cluster),
+					"add it: vouch cluster add-member --id %s --node-data %s", cfg.Name, *data)
+			}
+		}
+		if *eventLog != "" {
+			f, err := os.OpenFile(*eventLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cfg.EventLog = f
+		}
+		// The process's own metrics (go_goroutines, process_resident_memory_bytes,
+		// …) next to the node's: one node per process here.
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+		n, err := node.New(*cfg)
+		if err != nil {
+			return err
+		}
+		if err := n.Start(ctx); err != nil {
+			if errors.Is(err, node.ErrStateFile) {
+				return withHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
+			}
+			return err
+		}
+		if keySource != "" {
+			logger.Info("gossip is encrypted and authenticated", "key_from", keySource, "extra_keys", len(cfg.GossipExtraKeys))
+		}
+		if info := cfg.Runtime.Describe(); info.Simulated {
+			logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
+		}
+		go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
+		if *httpAddr != "" {
+			ln, err := net.Listen("tcp", *httpAddr)
+			if err != nil {
+				n.Kill()
+				return err
+			}
+			srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+			go srv.Serve(ln)
+			defer srv.Close()
+			logger.Info("status endpoints ready", "url", "http://"+ln.Addr().String()+"/status")
+		}
+		<-ctx.Done()
+		logger.Info("leaving the cluster")
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := n.Shutdown(sctx); errors.Is(err, node.ErrLeaveTimeout) {
+			// Peers stopping at the same moment cannot all confirm each
+			// other's leave; the node has stopped cleanly all the same.
+			logger.Warn("left without confirmation", "err", err)
+		} else if err != nil {
+			return err
+		}
+		return nil
 	}
-	<-ctx.Done()
-	logger.Info("leaving the cluster")
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := n.Shutdown(sctx); errors.Is(err, node.ErrLeaveTimeout) {
-		// Peers stopping at the same moment cannot all confirm each
-		// other's leave; the node has stopped cleanly all the same.
-		logger.Warn("left without confirmation", "err", err)
-	} else if err != nil {
-		return err
-	}
-	return nil
 }
 
 // peerFlag collects -n values: bare ports mean 127.0.0.1.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,114 +19,108 @@ import (
 	"vouch/receipt"
 )
 
-func cmdRun(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("run", "<ID> [INPUT | -f FILE | -f -] --function-checksum HEX [flags]", u)
+func runFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, true)
-	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required unless --ref gives it)")
-	tok := fs.String("token", "", "function token (default: $VOUCH_TOKEN, else the reference's); mint one with `vouch token`")
-	file := fs.String("f", "", "read the input from FILE (- for stdin)")
-	out := fs.String("o", "text", "output format: text (the output) or json (output, receipt and signature)")
+	checksum := fs.String("function-checksum", "", "the `HEX` checksum you expect the function to have (required unless --ref gives it)")
+	tok := fs.String("token", "", "the function `TOKEN` (default: $VOUCH_TOKEN, else the reference's); vouch token mints one")
+	file := fs.String("f", "", "read the input from `FILE` (- for stdin)")
+	out := formatFlag(fs, "text prints the output, json the output, receipt, signature and attestation", "text", "json")
 	plaintext := fs.Bool("plaintext", false, "send the input unsealed (only for functions whose manifest allows it)")
 	sealOutput := fs.Bool("seal-output", false, "have the runtime seal the output back to this client")
 	singleShot := fs.Bool("single-shot", false, "seal the input with its own HPKE context instead of a session (docs/FORMATS.md, \"Sessions\")")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	ref, err := cf.loadRef()
-	if err != nil {
-		return err
-	}
-	fr := client.FunctionRef{Checksum: strings.ToLower(*checksum), Token: functionToken(*tok, ref)}
-	if ref != nil {
-		fr.ID = ref.FunctionID
-		if fr.Checksum == "" {
-			fr.Checksum = ref.FunctionChecksum
-		}
-		if len(pos) > 0 && pos[0] == ref.FunctionID {
-			pos = pos[1:]
-		}
-	} else {
-		if len(pos) == 0 {
-			return usagef("run needs a function ID (or --ref FILE)")
-		}
-		fr.ID, pos = pos[0], pos[1:]
-	}
-	if fr.Checksum == "" {
-		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
-	}
-
-	var input []byte
-	switch {
-	case *file != "" && len(pos) == 0:
-		if *file == "-" {
-			input, err = io.ReadAll(os.Stdin)
-		} else {
-			input, err = os.ReadFile(*file)
-		}
+	return func(ctx context.Context, u *ui, pos []string) error {
+		ref, err := cf.loadRef()
 		if err != nil {
 			return err
 		}
-	case *file == "" && len(pos) == 1:
-		input = []byte(pos[0])
-	case *file == "" && len(pos) == 0:
-		input = nil
-	default:
-		return usagef("give the input once: as an argument, or with -f FILE (-f - for stdin)")
-	}
-	opts, err := cf.options(ref, false)
-	if err != nil {
-		return err
-	}
-	if fr.Token == "" {
-		// Never the owner credential: a run sends its token to whatever
-		// runtime --enclave names.
-		return withHint(errors.New("no function token: running a function needs a token for it"),
-			"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
-	}
-	opts.Plaintext, opts.SealOutput, opts.SingleShot = *plaintext, *sealOutput, *singleShot
-	c, err := client.New(cf.url(ref), opts)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Attest(ctx); err != nil {
-		return attestHint(err)
-	}
-	res, err := c.Run(ctx, fr, input)
-	if err != nil {
-		switch {
-		case errors.Is(err, client.ErrChecksumMismatch):
-			return withHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
-		case errors.Is(err, client.ErrReceipt):
-			return withHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
+		fr := client.FunctionRef{Checksum: strings.ToLower(*checksum), Token: functionToken(*tok, ref)}
+		if ref != nil {
+			fr.ID = ref.FunctionID
+			if fr.Checksum == "" {
+				fr.Checksum = ref.FunctionChecksum
+			}
+			if len(pos) > 0 && pos[0] == ref.FunctionID {
+				pos = pos[1:]
+			}
+		} else {
+			if len(pos) == 0 {
+				return usagef("run needs a function ID (or --ref FILE)")
+			}
+			fr.ID, pos = pos[0], pos[1:]
 		}
-		return attestHint(runTokenHint(err, fr))
-	}
-	id := c.Cached() // the identity the run was verified under
-	if *out == "json" {
-		if err := json.NewEncoder(u.out).Encode(api.RunRecord{Output: res.Output, Receipt: res.Receipt, Log: res.Log, Attestation: summary(id)}); err != nil {
+		if fr.Checksum == "" {
+			return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
+		}
+
+		var input []byte
+		switch {
+		case *file != "" && len(pos) == 0:
+			if *file == "-" {
+				input, err = io.ReadAll(os.Stdin)
+			} else {
+				input, err = os.ReadFile(*file)
+			}
+			if err != nil {
+				return err
+			}
+		case *file == "" && len(pos) == 1:
+			input = []byte(pos[0])
+		case *file == "" && len(pos) == 0:
+			input = nil
+		default:
+			return usagef("give the input once: as an argument, or with -f FILE (-f - for stdin)")
+		}
+		opts, err := cf.options(ref, false)
+		if err != nil {
 			return err
 		}
-	} else {
-		u.out.Write(res.Output)
-		if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
-			fmt.Fprintln(u.out)
+		if fr.Token == "" {
+			// Never the owner credential: a run sends its token to whatever
+			// runtime --enclave names.
+			return withHint(errors.New("no function token: running a function needs a token for it"),
+				"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
 		}
+		opts.Plaintext, opts.SealOutput, opts.SingleShot = *plaintext, *sealOutput, *singleShot
+		c, err := client.New(cf.url(ref), opts)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Attest(ctx); err != nil {
+			return attestHint(err)
+		}
+		res, err := c.Run(ctx, fr, input)
+		if err != nil {
+			switch {
+			case errors.Is(err, client.ErrChecksumMismatch):
+				return withHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
+			case errors.Is(err, client.ErrReceipt):
+				return withHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
+			}
+			return attestHint(runTokenHint(err, fr))
+		}
+		id := c.Cached() // the identity the run was verified under
+		if *out == "json" {
+			if err := json.NewEncoder(u.out).Encode(api.RunRecord{Output: res.Output, Receipt: res.Receipt, Log: res.Log, Attestation: summary(id)}); err != nil {
+				return err
+			}
+		} else {
+			u.out.Write(res.Output)
+			if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
+				fmt.Fprintln(u.out)
+			}
+		}
+		if res.Log != "" && *out != "json" {
+			// stderr, like the function's own: not covered by the receipt.
+			fmt.Fprintf(u.err, "vouch: function log (not covered by the receipt):\n%s\n", strings.TrimRight(indent(res.Log), "\n"))
+		}
+		label := ", attestation " + id.Platform
+		if id.Simulated {
+			label = ", SIMULATED attestation (development only; it proves nothing about the hardware)"
+		}
+		u.infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
+		return nil
 	}
-	if res.Log != "" && *out != "json" {
-		// stderr, like the function's own: not covered by the receipt.
-		fmt.Fprintf(u.err, "vouch: function log (not covered by the receipt):\n%s\n", strings.TrimRight(indent(res.Log), "\n"))
-	}
-	label := ", attestation " + id.Platform
-	if id.Simulated {
-		label = ", SIMULATED attestation (development only; it proves nothing about the hardware)"
-	}
-	u.infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
-	return nil
 }
 
 // summary describes a verified identity for JSON output.
@@ -148,84 +143,78 @@ func attestHint(err error) error {
 	return err
 }
 
-func cmdVerify(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("verify", "RECEIPT_FILE (--key PUBKEY | --enclave URL) [flags]", u)
+func verifyFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
-	key := fs.String("key", "", "the runtime's receipt public key (hex or base64 of 32 bytes)")
-	inputFile := fs.String("input", "", "also check that the receipt is for the input in this file")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("verify takes one RECEIPT_FILE (the output of `vouch run -o json`, or a bare receipt)")
-	}
-	data, err := os.ReadFile(pos[0])
-	if err != nil {
-		return err
-	}
-	r, output, recorded, err := parseReceiptFile(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
-	var pub ed25519.PublicKey
-	var id *client.Identity
-	switch {
-	case *key != "" && cf.enclave != "":
-		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
-	case *key != "":
-		if pub, err = parseKey(*key); err != nil {
-			return err
-		}
-	case cf.enclave != "" || strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE")) != "":
-		// The runtime: --enclave, else $VOUCH_ENCLAVE.
-		opts, err := cf.options(nil, false)
+	key := fs.String("key", "", "the runtime's receipt public `KEY` (hex or base64 of 32 bytes)")
+	inputFile := fs.String("input", "", "also check that the receipt is for the input in this `FILE`")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		data, err := os.ReadFile(pos[0])
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(nil), opts)
+		r, output, recorded, err := parseReceiptFile(data)
 		if err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		var pub ed25519.PublicKey
+		var id *client.Identity
+		switch {
+		case *key != "" && cf.enclave != "":
+			return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
+		case *key != "":
+			if pub, err = parseKey(*key); err != nil {
+				return err
+			}
+		case cf.enclave != "" || strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE")) != "":
+			// The runtime: --enclave, else $VOUCH_ENCLAVE.
+			opts, err := cf.options(nil, false)
+			if err != nil {
+				return err
+			}
+			c, err := client.New(cf.url(nil), opts)
+			if err != nil {
+				return err
+			}
+			if id, err = c.Attest(ctx); err != nil {
+				return attestHint(err)
+			}
+			pub = id.ReceiptKey
+		default:
+			return usagef("verify needs exactly one of --key PUBKEY and --enclave URL (or $VOUCH_ENCLAVE)")
+		}
+		if err := r.Verify(pub); err != nil {
 			return err
 		}
-		if id, err = c.Attest(ctx); err != nil {
-			return attestHint(err)
+		if output != nil && receipt.SHA256Hex(output) != r.OutputSHA256 {
+			return fmt.Errorf("%w: the output in %s is not the one the receipt covers", receipt.ErrSignature, pos[0])
 		}
-		pub = id.ReceiptKey
-	default:
-		return usagef("verify needs exactly one of --key PUBKEY and --enclave URL (or $VOUCH_ENCLAVE)")
-	}
-	if err := r.Verify(pub); err != nil {
-		return err
-	}
-	if output != nil && receipt.SHA256Hex(output) != r.OutputSHA256 {
-		return fmt.Errorf("%w: the output in %s is not the one the receipt covers", receipt.ErrSignature, pos[0])
-	}
-	if *inputFile != "" {
-		in, err := os.ReadFile(*inputFile)
-		if err != nil {
-			return err
+		if *inputFile != "" {
+			in, err := os.ReadFile(*inputFile)
+			if err != nil {
+				return err
+			}
+			if receipt.SHA256Hex(in) != r.InputSHA256 {
+				return fmt.Errorf("the receipt is not for the input in %s", *inputFile)
+			}
 		}
-		if receipt.SHA256Hex(in) != r.InputSHA256 {
-			return fmt.Errorf("the receipt is not for the input in %s", *inputFile)
+		if id != nil && id.Simulated {
+			fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; the key it vouches for proves nothing about the hardware ***")
 		}
+		fmt.Fprintf(u.out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
+			r.FunctionID, r.FunctionChecksum, r.InputSHA256, r.OutputSHA256, r.Seq, r.Time.Format("2006-01-02T15:04:05.000Z07:00"), r.KeyID)
+		switch {
+		case id != nil && id.Simulated:
+			fmt.Fprintf(u.out, "  attested  SIMULATED (root %x), verified now\n", id.Claims.RootFingerprint)
+		case id != nil:
+			fmt.Fprintf(u.out, "  attested  %s (root %x), verified now\n", id.Platform, id.Claims.RootFingerprint)
+		case recorded != nil && recorded.Simulated:
+			fmt.Fprintf(u.out, "  recorded  SIMULATED attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n")
+		case recorded != nil:
+			fmt.Fprintf(u.out, "  recorded  %s attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n", recorded.Platform)
+		}
+		return nil
 	}
-	if id != nil && id.Simulated {
-		fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; the key it vouches for proves nothing about the hardware ***")
-	}
-	fmt.Fprintf(u.out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
-		r.FunctionID, r.FunctionChecksum, r.InputSHA256, r.OutputSHA256, r.Seq, r.Time.Format("2006-01-02T15:04:05.000Z07:00"), r.KeyID)
-	switch {
-	case id != nil && id.Simulated:
-		fmt.Fprintf(u.out, "  attested  SIMULATED (root %x), verified now\n", id.Claims.RootFingerprint)
-	case id != nil:
-		fmt.Fprintf(u.out, "  attested  %s (root %x), verified now\n", id.Platform, id.Claims.RootFingerprint)
-	case recorded != nil && recorded.Simulated:
-		fmt.Fprintf(u.out, "  recorded  SIMULATED attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n")
-	case recorded != nil:
-		fmt.Fprintf(u.out, "  recorded  %s attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n", recorded.Platform)
-	}
-	return nil
 }
 
 // parseReceiptFile reads a run record ({output, receipt, attestation}, from

@@ -20,99 +20,87 @@ import (
 	"vouch/client"
 )
 
-func cmdToken(ctx context.Context, args []string, u *ui) error {
-	if len(args) > 0 && args[0] == "revoke" {
-		return cmdTokenRevoke(ctx, args[1:], u)
-	}
-	fs := newFlags("token", "<ID> --function-checksum HEX [--expiry 24h] [-o json [--cluster-ref FILE | --gossip-key-file FILE] [--out FILE [--force]]]\n       vouch token revoke (TOKEN | --ref FILE)", u)
+func tokenFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
-	checksum := fs.String("function-checksum", "", "the checksum you expect the function to have (required)")
-	expiry := fs.Duration("expiry", 24*time.Hour, "how long the token is valid (1s to 8760h)")
-	out := fs.String("o", "text", "output format: text (the token) or json (a function reference: ID, checksum, token, runtime URL and trust)")
-	outFile := fs.String("out", "", "write the reference (-o json) to FILE, mode 0600, instead of stdout; it holds a bearer token")
+	checksum := fs.String("function-checksum", "", "the `HEX` checksum you expect the function to have (required)")
+	expiry := fs.Duration("expiry", 24*time.Hour, "how long the token is valid: a `DURATION` from 1s to 8760h")
+	out := formatFlag(fs, "text prints the token, json a function reference: ID, checksum, token, runtime URL, trust and gossip key", "text", "json")
+	outFile := fs.String("out", "", "write the reference (-o json) to `FILE`, mode 0600, instead of stdout; it holds a bearer token")
 	force := fs.Bool("force", false, "with --out, replace FILE if it exists")
-	clusterRef := fs.String("cluster-ref", "", "with -o json: a reference of an existing cluster; the new one carries its gossip key(s) (default: a fresh gossip key, for a new cluster)")
-	gossipKeyFile := fs.String("gossip-key-file", "", "with -o json: the cluster's gossip keys for the new reference, from FILE (mode 0600): base64, one a line, the first encrypts")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	if *outFile != "" {
-		if flagSet(fs, "o") && *out != "json" {
-			return usagef("--out writes a function reference, which is JSON: use it with -o json (or leave -o out)")
-		}
-		*out = "json"
-	} else if *force {
-		return usagef("--force only applies to --out FILE")
-	}
-	if len(pos) != 1 {
-		return usagef("token takes one function ID")
-	}
-	if *out != "json" && (*clusterRef != "" || *gossipKeyFile != "") {
-		return usagef("--cluster-ref and --gossip-key-file set a reference's gossip key: use them with -o json")
-	}
-	if *checksum == "" {
-		return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
-	}
-	if *outFile != "" && !*force {
-		// Refuse before minting, so that no token is left unused.
-		if _, err := os.Lstat(*outFile); err == nil {
-			return withHint(fmt.Errorf("%s already exists", *outFile), "pass --force to replace it, or choose another --out FILE")
-		}
-	}
-	opts, err := cf.options(nil, true)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(nil), opts)
-	if err != nil {
-		return err
-	}
-	var trust api.Trust
-	var gossipKey string
-	var gossipExtra []string
-	if *out == "json" {
-		if gossipKey, gossipExtra, err = tokenGossipKeys(*clusterRef, *gossipKeyFile, u); err != nil {
-			return err
-		}
-		// Attest first: a runtime that fails attestation gets no token.
-		if trust, err = observedTrust(ctx, c.URL(), opts, u); err != nil {
-			return err
-		}
-	}
-	resp, err := c.MintToken(ctx, pos[0], strings.ToLower(*checksum), *expiry)
-	if err != nil {
-		return err
-	}
-	if *out != "json" {
-		warnIfStdoutExposed(u, "chmod 600 it, or write a reference with -o json --out FILE (mode 0600)")
-		fmt.Fprintln(u.out, resp.FunctionToken)
-		return nil
-	}
-	ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust,
-		GossipKey: gossipKey, GossipExtraKeys: gossipExtra}
-	if *clusterRef == "" && *gossipKeyFile == "" {
-		u.infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
-	}
-	if *outFile != "" {
-		if err := api.WriteRefFile(*outFile, &ref, *force); err != nil {
-			if errors.Is(err, iofs.ErrExist) {
-				return withHint(err, "pass --force to replace it, or choose another --out FILE")
+	clusterRef := fs.String("cluster-ref", "", "with -o json: a reference `FILE` of an existing cluster; the new one carries its gossip key(s) (default: a fresh gossip key, for a new cluster)")
+	gossipKeyFile := fs.String("gossip-key-file", "", "with -o json: the cluster's gossip keys for the new reference, from `FILE` (mode 0600): base64, one a line, the first encrypts")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		if *outFile != "" {
+			if flagSet(fs, "o") && *out != "json" {
+				return usagef("--out writes a function reference, which is JSON: use it with -o json (or leave -o out)")
 			}
+			*out = "json"
+		} else if *force {
+			return usagef("--force only applies to --out FILE")
+		}
+		if *out != "json" && (*clusterRef != "" || *gossipKeyFile != "") {
+			return usagef("--cluster-ref and --gossip-key-file set a reference's gossip key: use them with -o json")
+		}
+		if *checksum == "" {
+			return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
+		}
+		if *outFile != "" && !*force {
+			// Refuse before minting, so that no token is left unused.
+			if _, err := os.Lstat(*outFile); err == nil {
+				return withHint(fmt.Errorf("%s already exists", *outFile), "pass --force to replace it, or choose another --out FILE")
+			}
+		}
+		opts, err := cf.options(nil, true)
+		if err != nil {
 			return err
 		}
-		u.infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
-		return nil
+		c, err := client.New(cf.url(nil), opts)
+		if err != nil {
+			return err
+		}
+		var trust api.Trust
+		var gossipKey string
+		var gossipExtra []string
+		if *out == "json" {
+			if gossipKey, gossipExtra, err = tokenGossipKeys(*clusterRef, *gossipKeyFile, u); err != nil {
+				return err
+			}
+			// Attest first: a runtime that fails attestation gets no token.
+			if trust, err = observedTrust(ctx, c.URL(), opts, u); err != nil {
+				return err
+			}
+		}
+		resp, err := c.MintToken(ctx, pos[0], strings.ToLower(*checksum), *expiry)
+		if err != nil {
+			return err
+		}
+		if *out != "json" {
+			warnIfStdoutExposed(u, "chmod 600 it, or write a reference with -o json --out FILE (mode 0600)")
+			fmt.Fprintln(u.out, resp.FunctionToken)
+			return nil
+		}
+		ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust,
+			GossipKey: gossipKey, GossipExtraKeys: gossipExtra}
+		if *clusterRef == "" && *gossipKeyFile == "" {
+			u.infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
+		}
+		if *outFile != "" {
+			if err := api.WriteRefFile(*outFile, &ref, *force); err != nil {
+				if errors.Is(err, iofs.ErrExist) {
+					return withHint(err, "pass --force to replace it, or choose another --out FILE")
+				}
+				return err
+			}
+			u.infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
+			return nil
+		}
+		warnIfStdoutExposed(u, "chmod 600 it, or write the reference with --out FILE (mode 0600)")
+		enc := json.NewEncoder(u.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ref)
 	}
-	warnIfStdoutExposed(u, "chmod 600 it, or write the reference with --out FILE (mode 0600)")
-	enc := json.NewEncoder(u.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(ref)
 }
 
 // flagSet reports whether the flag name was given on the command line.
@@ -168,104 +156,92 @@ func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) 
 	return t, nil
 }
 
-func cmdTokenRevoke(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("token revoke", "(TOKEN | --ref FILE)", u)
+func tokenRevokeFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, true)
 	cf.registerOwner(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	return func(ctx context.Context, u *ui, pos []string) error {
+		ref, err := cf.loadRef()
+		if err != nil {
+			return err
+		}
+		var tok string
+		switch {
+		case len(pos) == 1 && ref == nil:
+			tok = pos[0]
+		case len(pos) == 0 && ref != nil:
+			tok = ref.FunctionToken
+		default:
+			return usagef("token revoke takes one TOKEN or --ref FILE")
+		}
+		opts, err := cf.options(ref, true)
+		if err != nil {
+			return err
+		}
+		c, err := client.New(cf.url(ref), opts)
+		if err != nil {
+			return err
+		}
+		if err := c.Revoke(ctx, tok); err != nil {
+			return err
+		}
+		fmt.Fprintln(u.out, "Token revoked")
+		return nil
 	}
-	ref, err := cf.loadRef()
-	if err != nil {
-		return err
-	}
-	var tok string
-	switch {
-	case len(pos) == 1 && ref == nil:
-		tok = pos[0]
-	case len(pos) == 0 && ref != nil:
-		tok = ref.FunctionToken
-	default:
-		return usagef("token revoke takes one TOKEN or --ref FILE")
-	}
-	opts, err := cf.options(ref, true)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(ref), opts)
-	if err != nil {
-		return err
-	}
-	if err := c.Revoke(ctx, tok); err != nil {
-		return err
-	}
-	fmt.Fprintln(u.out, "Token revoked")
-	return nil
 }
 
-func cmdAttest(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("attest", "[--enclave URL] [--allow-simulated] [--pcr 0:HEX] [-o json]", u)
+func attestFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, true)
-	out := fs.String("o", "text", "output format: text or json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs("attest", pos); err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	ref, err := cf.loadRef()
-	if err != nil {
-		return err
-	}
-	opts, err := cf.options(ref, false)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cf.url(ref), opts)
-	if err != nil {
-		return err
-	}
-	id, err := c.Attest(ctx)
-	if err != nil {
-		if errors.Is(err, attest.ErrSimulated) {
-			return withHint(err, "pass --allow-simulated to accept a development runtime (and --root-fingerprint HEX to pin it)")
+	out := formatFlag(fs, "json prints the identity as one object", "text", "json")
+	return func(ctx context.Context, u *ui, pos []string) error {
+		ref, err := cf.loadRef()
+		if err != nil {
+			return err
 		}
-		return attestHint(err)
-	}
-	cl := id.Claims
-	pcrs := map[string]string{}
-	var idx []int
-	for i, v := range cl.PCRs {
-		pcrs[strconv.Itoa(i)] = hex.EncodeToString(v)
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	if *out == "json" {
-		return json.NewEncoder(u.out).Encode(map[string]any{
-			"platform": id.Platform, "simulated": id.Simulated, "debug": cl.Debug, "module_id": cl.ModuleID,
-			"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
-			"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
-			"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
-			"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest,
-		})
-	}
-	if id.Simulated {
-		fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
-	}
-	fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  pcr digest        %s\n",
-		id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, cl.Digest)
-	for _, i := range idx {
-		if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
-			fmt.Fprintf(u.out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
+		opts, err := cf.options(ref, false)
+		if err != nil {
+			return err
 		}
+		c, err := client.New(cf.url(ref), opts)
+		if err != nil {
+			return err
+		}
+		id, err := c.Attest(ctx)
+		if err != nil {
+			if errors.Is(err, attest.ErrSimulated) {
+				return withHint(err, "pass --allow-simulated to accept a development runtime (and --root-fingerprint HEX to pin it)")
+			}
+			return attestHint(err)
+		}
+		cl := id.Claims
+		pcrs := map[string]string{}
+		var idx []int
+		for i, v := range cl.PCRs {
+			pcrs[strconv.Itoa(i)] = hex.EncodeToString(v)
+			idx = append(idx, i)
+		}
+		sort.Ints(idx)
+		if *out == "json" {
+			return json.NewEncoder(u.out).Encode(map[string]any{
+				"platform": id.Platform, "simulated": id.Simulated, "debug": cl.Debug, "module_id": cl.ModuleID,
+				"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
+				"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
+				"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
+				"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest,
+			})
+		}
+		if id.Simulated {
+			fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
+		}
+		fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  pcr digest        %s\n",
+			id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, cl.Digest)
+		for _, i := range idx {
+			if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
+				fmt.Fprintf(u.out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
+			}
+		}
+		fmt.Fprintf(u.out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
+		return nil
 	}
-	fmt.Fprintf(u.out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
-	return nil
 }

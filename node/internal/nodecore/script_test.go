@@ -21,8 +21,8 @@ import (
 	"vouch/api"
 	"vouch/cluster"
 	"vouch/election"
-	"vouch/election/outcome"
 	"vouch/election/members"
+	"vouch/election/outcome"
 	"vouch/node/internal/nodecore"
 	"vouch/receipt"
 )
