@@ -21,7 +21,7 @@ import (
 	"vouch/cluster"
 	"vouch/election"
 	"vouch/functions"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 	"vouch/receipt"
 )

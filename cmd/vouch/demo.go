@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"vouch/demo"
+	"vouch/cmd/vouch/internal/demo"
 )
 
 func cmdDemo(ctx context.Context, args []string, u *ui) error {

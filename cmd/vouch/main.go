@@ -53,7 +53,6 @@ func commands() []command {
 		{"node", "run a gossip node that elects a verified leader (node id: print its key)", cmdNode},
 		{"cluster", "create and sign a cluster configuration (init, add-member, show, ...)", cmdCluster},
 		{"demo", "run a runtime and a cluster of nodes, kill the leader, watch the failover", cmdDemo},
-		{"bench", "measure the runtime and the cluster (bench run | bench failover | ...)", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
 }

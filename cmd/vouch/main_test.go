@@ -18,8 +18,8 @@ import (
 
 	"vouch/api"
 	"vouch/bundle"
+	"vouch/internal/harness/wasmtest"
 	"vouch/internal/version"
-	"vouch/internal/wasmtest"
 	"vouch/receipt"
 	"vouch/token"
 )
@@ -73,7 +73,7 @@ func TestHelp(t *testing.T) {
 	}
 	// Every command's -h prints its flags and exits 0.
 	for _, c := range commands() {
-		if c.name == "version" || c.name == "bench" {
+		if c.name == "version" {
 			continue
 		}
 		r := vouch(t, c.name, "-h")

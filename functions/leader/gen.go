@@ -2,7 +2,7 @@ package main
 
 // leader.wasm is built reproducibly: trimmed paths, no VCS stamp, no build
 // ID, no symbol tables, and the Go toolchain pinned (see
-// internal/testbuild.GoVersion). TestEmbeddedFunctionsAreReproducible rebuilds
+// internal/harness/testbuild.GoVersion). TestEmbeddedFunctionsAreReproducible rebuilds
 // it and fails if the bytes differ. Rebuild it with:
 //
 //	go generate ./functions/leader

@@ -1,4 +1,4 @@
-// Package bench is vouch's load generator: `vouch bench run` and the
+// Package bench is vouch's load generator: `vouch-bench run` and the
 // end-to-end `go test -bench` benchmarks. Its figures are in
 // docs/BENCHMARKS.md.
 //
