@@ -102,7 +102,7 @@ func TestBenchUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, 2, "vouch-bench needs a benchmark name"},
+		{nil, 2, "vouch-bench: error: no benchmark given"},
 		{[]string{"-h"}, 0, "Usage: vouch-bench <benchmark>"},
 		{[]string{"nope"}, 2, `unknown benchmark "nope"`},
 		{[]string{"run", "-h"}, 0, "Usage: vouch-bench run"},

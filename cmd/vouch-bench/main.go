@@ -54,7 +54,7 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
-			u.errorf("%s needs a benchmark name", prog)
+			u.errorf("no benchmark given")
 			return 2
 		}
 		return 0

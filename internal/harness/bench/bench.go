@@ -335,7 +335,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	want := res.Output
 	for _, c := range cfg.Concurrency {
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "vouch: bench: concurrency %d: %d warm-up runs, then %d measured runs\n", c, cfg.Warmup, cfg.Requests)
+			fmt.Fprintf(cfg.Progress, "vouch-bench: run: concurrency %d: %d warm-up runs, then %d measured runs\n", c, cfg.Warmup, cfg.Requests)
 		}
 		if cfg.Warmup > 0 {
 			if lv := runLevel(ctx, t, input, want, c, cfg.Warmup); lv.Errors > 0 {
