@@ -15,7 +15,7 @@ import (
 
 	"vouch/bundle"
 	"vouch/internal/canon"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/wasmtest"
 )
 
 var (

@@ -5,11 +5,11 @@ import (
 	"testing"
 
 	"vouch/client"
-	"vouch/internal/bench"
+	"vouch/internal/harness/bench"
 )
 
 // setup starts an in-process runtime on loopback with the built-in leader
-// function deployed (internal/bench.Setup): the same target as `vouch bench
+// function deployed (internal/harness/bench.Setup): the same target as `vouch-bench
 // run`.
 func setup(b *testing.B, plaintext, singleShot bool) *bench.Target {
 	b.Helper()
@@ -47,12 +47,12 @@ func BenchmarkRun(b *testing.B) {
 			t := setup(b, mode.plaintext, mode.singleShot)
 			ctx := context.Background()
 			b.ReportAllocs()
-			// Warm up as `vouch bench run` does (500 runs, 8 at a time),
+			// Warm up as `vouch-bench run` does (500 runs, 8 at a time),
 			// so that every warm instance of the function exists.
 			if _, err := t.Load(ctx, input, 8, 500); err != nil {
 				b.Fatal(err)
 			}
-			b.SetParallelism(4) // 8 workers on 2 CPUs, as `vouch bench run -c 8`
+			b.SetParallelism(4) // 8 workers on 2 CPUs, as `vouch-bench run -c 8`
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

@@ -11,7 +11,7 @@ import (
 	"vouch/api"
 	"vouch/attest"
 	"vouch/client"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 )
 
 // A checksum in upper case is the same checksum: Run, CheckFunction and

@@ -20,8 +20,8 @@ import (
 	"vouch/api"
 	"vouch/bundle"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 	"vouch/receipt"
 )
 

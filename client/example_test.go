@@ -11,7 +11,7 @@ import (
 	"vouch/api"
 	"vouch/attest"
 	"vouch/client"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 )
 
 // ExampleNew shows what New checks before any network call: the URL and

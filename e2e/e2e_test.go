@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/testbuild"
 )
 
 var vouchBin string

@@ -22,7 +22,7 @@ import (
 	"vouch/attest"
 	"vouch/client"
 	"vouch/enclave"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/seal"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"vouch/bundle"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 )
 
 // A client that goes away cancels its run, end to end: the request's

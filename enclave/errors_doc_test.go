@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"vouch/api"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 )
 
 // docErrors parses the error table of docs/API.md: code → statuses.

@@ -23,8 +23,8 @@ import (
 	"vouch/bundle"
 	"vouch/client"
 	"vouch/enclave"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wat"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wat"
 )
 
 // rssOverhead is what the runtime may hold beyond its functions' memory

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"vouch/bundle"
+	"vouch/internal/harness/wasmtest"
 	"vouch/internal/store"
-	"vouch/internal/wasmtest"
 	"vouch/sandbox"
 )
 

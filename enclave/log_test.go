@@ -12,8 +12,8 @@ import (
 	"vouch/api"
 	"vouch/bundle"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 )
 
 // A function's stderr comes back as the run's log, but only when the input

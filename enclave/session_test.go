@@ -6,7 +6,7 @@ import (
 
 	"vouch/api"
 	"vouch/client"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/seal"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"vouch/bundle"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/testbuild"
 )
 
 func deployStateFn(t *testing.T, env *enclavetest.Env) (*client.Client, client.FunctionRef) {

@@ -8,8 +8,8 @@ import (
 
 	"vouch/api"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 )
 
 // TestStrictRequestBodies: the runtime decodes every JSON body it is sent,

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/testbuild"
 )
 
 // TestEmbeddedFunctionsAreReproducible rebuilds every built-in function

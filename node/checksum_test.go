@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"vouch/election"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/enclavetest"
-	"vouch/internal/forgedgossip"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/forgedgossip"
 	"vouch/node"
 )
 

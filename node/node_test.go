@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"vouch/client"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

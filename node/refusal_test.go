@@ -11,7 +11,7 @@ import (
 	"vouch/client"
 	"vouch/cluster"
 	"vouch/functions"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

@@ -23,7 +23,7 @@ import (
 	"vouch/api"
 	"vouch/client"
 	"vouch/election"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

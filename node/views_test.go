@@ -24,7 +24,7 @@ import (
 	"vouch/election"
 	"vouch/election/outcome"
 	"vouch/functions"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 	"vouch/receipt"
 )

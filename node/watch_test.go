@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"vouch/chaos"
 	"vouch/client"
 	"vouch/cluster"
 	"vouch/election"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/chaos"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

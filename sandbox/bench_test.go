@@ -14,7 +14,7 @@ import (
 	wazeroapi "github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/testbuild"
 	"vouch/sandbox/internal/interrupt"
 )
 
@@ -154,7 +154,7 @@ func BenchmarkInterrupt(b *testing.B) {
 }
 
 // BenchmarkInvokeParallel is BenchmarkInvoke with 8 callers at once on
-// the machine's CPUs, as the runtime sees them under `vouch bench run -c 8`.
+// the machine's CPUs, as the runtime sees them under `vouch-bench run -c 8`.
 func BenchmarkInvokeParallel(b *testing.B) {
 	mod, err := testbuild.Wasm("./functions/leader", true)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"vouch/bundle"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/wasmtest"
 	"vouch/sandbox"
 )
 

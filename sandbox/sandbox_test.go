@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"vouch/bundle"
-	"vouch/internal/testbuild"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/testbuild"
+	"vouch/internal/harness/wasmtest"
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/wasmtest"
 )
 
 // hostileBulk are modules whose loop body is one bulk instruction over

@@ -35,9 +35,6 @@ type command struct {
 	// words are what a positional argument can be, for completion.
 	words []string
 	subs  []*command
-	// raw runs a command that parses its own arguments, help included:
-	// the table only dispatches to it.
-	raw func(ctx context.Context, args []string, u *ui) error
 }
 
 // runFunc runs a command with its flags parsed.
@@ -120,8 +117,6 @@ func commandTable() *command {
 			}},
 		{name: "demo", summary: "run a runtime and a cluster of nodes, kill the leader, watch the failover",
 			synopsis: "[--nodes 5] [--watch]", args: noArgs, flags: demoFlags},
-		{name: "bench", summary: "measure the runtime and the cluster (bench run | bench failover | ...)",
-			synopsis: "<benchmark> [flags]", raw: cmdBench},
 		{name: "version", summary: "print the version, the commit it was built from and the Go version",
 			synopsis: "[-o json]", args: noArgs, flags: versionFlags},
 		{name: "completion", summary: "print a completion script for bash, zsh or fish",
@@ -211,9 +206,6 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 
 // runCommand parses a command's flags and arguments and runs it.
 func runCommand(ctx context.Context, c *command, path string, args []string, u *ui) error {
-	if c.raw != nil {
-		return c.raw(ctx, args, u)
-	}
 	if c.flags == nil { // a group of subcommands
 		switch {
 		case len(args) == 0:
@@ -352,11 +344,6 @@ func help(u *ui, names []string) error {
 			return usagef("no command %q: `vouch %s` has %s", path+" "+n, path, orList(c.subNames()))
 		}
 		c, path = s, strings.TrimSpace(path+" "+n)
-		if c.raw != nil {
-			// It prints its own help, on stderr: show it here.
-			rest := slices.Clone(names[len(strings.Fields(path)):])
-			return c.raw(context.Background(), append(rest, "-h"), &ui{out: u.out, err: u.out})
-		}
 	}
 	printHelp(u.out, c, path)
 	return nil

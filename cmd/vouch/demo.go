@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"vouch/demo"
+	"vouch/cmd/vouch/internal/demo"
 )
 
 func demoFlags(fs *flag.FlagSet) runFunc {

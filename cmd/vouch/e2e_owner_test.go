@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/wasmtest"
 	"vouch/token"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"vouch/enclave"
-	"vouch/internal/enclavetest"
+	"vouch/internal/harness/enclavetest"
 	"vouch/node"
 )
 

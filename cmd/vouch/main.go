@@ -15,7 +15,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -113,26 +112,4 @@ func (e *hintError) Unwrap() error { return e.err }
 
 func withHint(err error, format string, args ...any) error {
 	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
-}
-
-// newFlags returns a flag set that reports errors as usage errors.
-func newFlags(name, synopsis string, u *ui) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(u.err)
-	fs.Usage = func() {
-		fmt.Fprintf(u.err, "Usage: vouch %s %s\n\nFlags:\n", name, synopsis)
-		printFlags(u.err, fs)
-	}
-	return fs
-}
-
-// parse parses the flags of a command that parses its own arguments
-// (bench; the others are in the command table) and prints its usage when
-// asked for it.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-	}
-	return pos, err
 }

@@ -22,8 +22,8 @@ import (
 	"vouch/api"
 	"vouch/bundle"
 	"vouch/client"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 )
 
 // runtimeFixture is a real runtime with a function deployed and a function

@@ -10,7 +10,7 @@ import (
 
 	"vouch/bundle"
 	"vouch/cluster"
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/testbuild"
 	"vouch/sandbox"
 )
 

@@ -1,6 +1,6 @@
 // Package readall reads a body whose length is announced into one buffer
 // of that length, instead of growing one as io.ReadAll does. Runs are
-// small and many, so the saved allocations show in `vouch bench run`.
+// small and many, so the saved allocations show in `vouch-bench run`.
 package readall
 
 import "io"

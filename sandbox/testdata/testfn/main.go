@@ -4,7 +4,7 @@
 // answers true or false), "verify-raw:oob" and "verify-raw:huge" (call
 // ed25519_verify with a range outside memory, or too long a message).
 //
-// Rebuild: the tests build it with internal/testbuild (GOOS=wasip1
+// Rebuild: the tests build it with internal/harness/testbuild (GOOS=wasip1
 // GOARCH=wasm, as a command and as a reactor).
 package main
 

@@ -2,7 +2,7 @@
 // checks that the insiders cannot break the election's guarantees.
 //
 // Run starts, in one process and over real loopback sockets, a runtime
-// (internal/enclavetest) with the built-in "election" function, N honest
+// (internal/harness/enclavetest) with the built-in "election" function, N honest
 // nodes in signed-views mode (package node) and f liars: configured
 // members with their own keys and their own function tokens, which attack
 // the runtime with views and the honest nodes with gossip (see Attack).

@@ -28,8 +28,8 @@ import (
 	"vouch/cluster"
 	"vouch/election"
 	"vouch/functions"
-	"vouch/internal/enclavetest"
-	"vouch/internal/wasmtest"
+	"vouch/internal/harness/enclavetest"
+	"vouch/internal/harness/wasmtest"
 	"vouch/node"
 )
 

@@ -4,63 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
-	"vouch/internal/bench"
+	"vouch/internal/harness/bench"
 )
 
-// benchCommand is a subcommand of `vouch bench`.
-type benchCommand struct {
-	summary string
-	run     func(ctx context.Context, args []string, u *ui) error
-}
-
-// benchCommands are the subcommands of `vouch bench`. Other files add
-// theirs from an init function with registerBench.
-var benchCommands = map[string]benchCommand{
-	"run": {"load the runtime with a fixed number of runs of the leader function and print throughput and latency", cmdBenchRun},
-}
-
-// registerBench adds a subcommand to `vouch bench`.
-func registerBench(name, summary string, run func(ctx context.Context, args []string, u *ui) error) {
-	if _, dup := benchCommands[name]; dup {
-		panic("vouch bench " + name + " registered twice")
-	}
-	benchCommands[name] = benchCommand{summary, run}
-}
-
-func cmdBench(ctx context.Context, args []string, u *ui) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(u.err, "Usage: vouch bench <benchmark> [flags]\n\nBenchmarks:\n")
-		var names []string
-		for n := range benchCommands {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(u.err, "  %-14s %s\n", n, benchCommands[n].summary)
-		}
-		fmt.Fprintln(u.err, "\nFigures and the commands that reproduce them: docs/BENCHMARKS.md.")
-		if len(args) == 0 {
-			return usagef("bench needs a benchmark name")
-		}
-		return nil
-	}
-	c, ok := benchCommands[args[0]]
-	if !ok {
-		return usagef("unknown benchmark %q (try `vouch bench -h`)", args[0])
-	}
-	return c.run(ctx, args[1:], u)
-}
-
+// cmdBenchRun loads a runtime, in this process or at --enclave, and
+// prints throughput and latency per concurrency level.
 func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench run", "[flags]", u)
+	fs := newFlags("run", "[flags]", u)
 	var cf clientFlags
-	cf.register(fs, false)
-	cf.registerOwner(fs)
-	fs.Lookup("enclave").Usage = "runtime URL to load (default: start one in this process, on loopback, with SIMULATED attestation)"
+	cf.register(fs)
 	n := fs.Int("n", bench.DefaultRequests, "measured runs per concurrency level")
 	conc := fs.String("c", fmt.Sprint(bench.DefaultConcurrency), "concurrent workers; a list such as 1,8,64 measures each in turn")
 	members := fs.Int("members", bench.DefaultMembers, "members in the leader function's input")
@@ -75,8 +29,8 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("bench run takes no arguments, got %q", strings.Join(pos, " "))
+	if err := noArgs("run", pos); err != nil {
+		return err
 	}
 	levels, err := bench.ParseConcurrency(*conc)
 	if err != nil {
@@ -103,10 +57,10 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		Timeout:     *timeout,
 		Progress:    u.err,
 		Breakdown:   *breakdown,
-		Command:     "vouch bench run " + bench.CommandLine(args),
+		Command:     prog + " run " + bench.CommandLine(args),
 	}
 	if cf.enclave != "" {
-		if cfg.Client, err = cf.options(nil, true); err != nil {
+		if cfg.Client, err = cf.options(); err != nil {
 			return err
 		}
 		u.infof("loading %s: each worker gets its own function token, and the runtime's per-token rate limit applies (start it with --rate-limit 0 to measure past it)", cf.enclave)

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Breakdown splits a CPU profile of `vouch bench run` (client and
+// Breakdown splits a CPU profile of `vouch-bench run` (client and
 // in-process runtime) into where the time goes. Every sample is charged to
 // the first frame, from the root of its stack towards the leaf, that belongs
 // to a component; samples in no component are charged to the HTTP and

@@ -4,7 +4,7 @@ package chaos
 
 import "time"
 
-// Without the chaos build tag, `go test ./chaos` runs the short version:
+// Without the chaos build tag, `go test ./internal/harness/chaos` runs the short version:
 // 15 s of faults on the signed-views scheme. It must pass on a loaded
 // 2-core machine, so convergence only has to happen, within a generous
 // bound.

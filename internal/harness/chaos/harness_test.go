@@ -28,7 +28,7 @@ import (
 	"vouch/api"
 	"vouch/client"
 	"vouch/cluster"
-	"vouch/internal/testbuild"
+	"vouch/internal/harness/testbuild"
 	"vouch/node"
 )
 

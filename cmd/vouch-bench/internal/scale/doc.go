@@ -15,7 +15,7 @@
 //
 // Every measurement is bounded in time and returns a result that
 // serialises to JSON, partial results included when its context ends
-// first; `vouch bench failover|dissemination|rest|messages|plot` wrap
+// first; `vouch-bench failover|dissemination|rest|messages|plot` wrap
 // them (cmd/vouch/bench_scale.go) and rewrite the JSON after every trial.
 // docs/BENCHMARKS.md has the figures and the commands that reproduced
 // them.

@@ -220,7 +220,7 @@ func runChaos(t *testing.T, mode string, seed uint64) {
 			}
 			t.Errorf("violation: %s", v)
 		}
-		t.Errorf("replay: go test ./chaos -run 'TestChaos/%s' -chaos.seed %d -chaos.mode %s -chaos.duration %s", mode, seed, mode, *flagDuration)
+		t.Errorf("replay: go test ./internal/harness/chaos -run 'TestChaos/%s' -chaos.seed %d -chaos.mode %s -chaos.duration %s", mode, seed, mode, *flagDuration)
 	}
 }
 

@@ -73,7 +73,7 @@ func TestRun(t *testing.T) {
 		// Enough runs that the CPU profile behind the breakdown (100 Hz)
 		// takes samples even on a fast machine.
 		const requests = 400
-		cfg := Config{Requests: requests, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true, Command: "vouch bench run -n 400"}
+		cfg := Config{Requests: requests, Concurrency: []int{1, 4}, Members: 10, Warmup: 5, Plaintext: plaintext, Progress: &progress, Breakdown: true, Command: "vouch-bench run -n 400"}
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("plaintext=%v: %v", plaintext, err)
@@ -159,7 +159,7 @@ func TestRunTimesOut(t *testing.T) {
 }
 
 // TestRunAgainstURL loads an existing runtime through its URL with the
-// owner credential and a trust policy, as `vouch bench run --enclave` does.
+// owner credential and a trust policy, as `vouch-bench run --enclave` does.
 func TestRunAgainstURL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a runtime")

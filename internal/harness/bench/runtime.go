@@ -17,7 +17,7 @@ import (
 
 // Runtime is an in-process runtime serving its HTTP API on a loopback port,
 // with SIMULATED attestation and its data in a temporary directory. It is
-// what `vouch bench run` measures when no --enclave is given, and what the
+// what `vouch-bench run` measures when no --enclave is given, and what the
 // end-to-end `go test -bench` benchmarks run against.
 type Runtime struct {
 	// URL is the runtime's base URL, http://127.0.0.1:PORT.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"vouch/internal/bench"
+	"vouch/internal/harness/bench"
 )
 
 // Report is the JSON a scale benchmark writes: the machine, the code and

@@ -1,4 +1,4 @@
-// Package bench is vouch's load generator: `vouch bench run` and the
+// Package bench is vouch's load generator: `vouch-bench run` and the
 // end-to-end `go test -bench` benchmarks. Its figures are in
 // docs/BENCHMARKS.md.
 //
@@ -335,7 +335,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	want := res.Output
 	for _, c := range cfg.Concurrency {
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "vouch: bench: concurrency %d: %d warm-up runs, then %d measured runs\n", c, cfg.Warmup, cfg.Requests)
+			fmt.Fprintf(cfg.Progress, "vouch-bench: run: concurrency %d: %d warm-up runs, then %d measured runs\n", c, cfg.Warmup, cfg.Requests)
 		}
 		if cfg.Warmup > 0 {
 			if lv := runLevel(ctx, t, input, want, c, cfg.Warmup); lv.Errors > 0 {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"vouch/chaos"
 	"vouch/election"
+	"vouch/internal/harness/chaos"
 	"vouch/node"
 )
 

@@ -9,20 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"vouch/scale"
+	"vouch/cmd/vouch-bench/internal/scale"
 )
 
 // The scale benchmarks (package scale): failover against hashicorp/raft,
 // dissemination, cost at rest with false positives, messages per
 // election, and plots. Figures and commands: docs/BENCHMARKS.md.
-
-func init() {
-	registerBench("failover", "kill the leader of N in-process nodes; time until every survivor holds a verified certificate (hashicorp/raft alongside)", benchFailover)
-	registerBench("dissemination", "time until a new certificate reaches 99% and 100% of N nodes, against the gossip model", benchDissemination)
-	registerBench("rest", "packets, bytes, CPU and memory per idle node; false positives of failure detection", benchRest)
-	registerBench("messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages)
-	registerBench("plot", "render failover and dissemination results (JSON) as SVG, PNG or PDF plots", benchPlot)
-}
 
 // scaleFlags are the flags every scale benchmark shares.
 type scaleFlags struct {
@@ -87,9 +79,9 @@ func scaleParseSchemes(s string) ([]string, error) {
 	return out, nil
 }
 
-// newReport starts the report of `vouch bench NAME ARGS`.
+// newScaleReport starts the report of `vouch-bench NAME ARGS`.
 func newScaleReport(name string, args []string) *scale.Report {
-	return scale.NewReport("vouch bench " + name + " " + scale.CommandLine(args))
+	return scale.NewReport(prog + " " + name + " " + scale.CommandLine(args))
 }
 
 // checkpoint rewrites the JSON file (if any) with the results so far,
@@ -156,15 +148,8 @@ func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
 	}
 }
 
-func scaleNoArgs(name string, pos []string) error {
-	if len(pos) > 0 {
-		return usagef("bench %s takes no arguments, got %q", name, strings.Join(pos, " "))
-	}
-	return nil
-}
-
 func benchFailover(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench failover", "[flags]", u)
+	fs := newFlags("failover", "[flags]", u)
 	var sf scaleFlags
 	sf.register(fs, 3*time.Hour, true)
 	sizes := fs.String("sizes", "3,5,10,25,50,100", "cluster sizes")
@@ -185,7 +170,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if err := scaleNoArgs("failover", pos); err != nil {
+	if err := noArgs("failover", pos); err != nil {
 		return err
 	}
 	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.err}
@@ -219,7 +204,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 }
 
 func benchDissemination(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench dissemination", "[flags]", u)
+	fs := newFlags("dissemination", "[flags]", u)
 	var sf scaleFlags
 	sf.register(fs, time.Hour, true)
 	sizes := fs.String("sizes", "10,25,50,100", "cluster sizes")
@@ -230,7 +215,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if err := scaleNoArgs("dissemination", pos); err != nil {
+	if err := noArgs("dissemination", pos); err != nil {
 		return err
 	}
 	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
@@ -257,7 +242,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 }
 
 func benchRest(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench rest", "[flags]", u)
+	fs := newFlags("rest", "[flags]", u)
 	var sf scaleFlags
 	sf.register(fs, time.Hour, true)
 	sizes := fs.String("sizes", "10,50,100,200", "idle cluster sizes (empty: skip, run only the false-positive count)")
@@ -273,7 +258,7 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if err := scaleNoArgs("rest", pos); err != nil {
+	if err := noArgs("rest", pos); err != nil {
 		return err
 	}
 	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
@@ -342,7 +327,7 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 }
 
 func benchMessages(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench messages", "[flags]", u)
+	fs := newFlags("messages", "[flags]", u)
 	var sf scaleFlags
 	sf.register(fs, time.Hour, false)
 	sizes := fs.String("sizes", "3,5,10,25,50", "cluster sizes")
@@ -354,7 +339,7 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if err := scaleNoArgs("messages", pos); err != nil {
+	if err := noArgs("messages", pos); err != nil {
 		return err
 	}
 	o := scale.MessagesOptions{Trials: *trials, Tail: *tail, Background: *background, Profile: *sf.profile, Progress: u.err}
@@ -382,15 +367,15 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 }
 
 func benchPlot(ctx context.Context, args []string, u *ui) error {
-	fs := newFlags("bench plot", "--in FILE[,FILE...] [--out DIR]", u)
-	in := fs.String("in", "", "JSON results of bench failover and/or bench dissemination, comma-separated")
+	fs := newFlags("plot", "--in FILE[,FILE...] [--out DIR]", u)
+	in := fs.String("in", "", "JSON results of failover and/or dissemination, comma-separated")
 	out := fs.String("out", "docs/plots", "directory for the plots")
 	format := fs.String("format", "svg", "svg, png or pdf")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := scaleNoArgs("plot", pos); err != nil {
+	if err := noArgs("plot", pos); err != nil {
 		return err
 	}
 	if *in == "" {

@@ -11,7 +11,7 @@ import (
 	"vouch/client"
 	"vouch/enclave"
 	"vouch/functions"
-	"vouch/internal/bench"
+	"vouch/internal/harness/bench"
 	"vouch/node"
 )
 

@@ -12,7 +12,7 @@ import (
 // "Byzantine harness"). They are not regression tests: run them
 // with BYZ_EXPERIMENTS=1 and read the reports.
 //
-//	BYZ_EXPERIMENTS=1 go test -run TestExperiment -v ./byzantine
+//	BYZ_EXPERIMENTS=1 go test -run TestExperiment -v ./internal/harness/byzantine
 func TestExperiments(t *testing.T) {
 	if os.Getenv("BYZ_EXPERIMENTS") == "" {
 		t.Skip("set BYZ_EXPERIMENTS=1")
