@@ -1,4 +1,4 @@
-module vouch
+module github.com/vouch-dev/vouch
 
 go 1.26.8
 

@@ -10,9 +10,9 @@ import (
 	"io"
 	"time"
 
-	"vouch/internal/canon"
-	"vouch/internal/strictjson"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // Headers and content types.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 func TestNormalizeChecksum(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 func TestGenerateGossipKey(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"vouch/internal/secretfile"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/internal/secretfile"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // Ref is a function reference: everything a client needs to call one

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 var (

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/election/members"
-	"vouch/sandbox"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/sandbox"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // The known-answer vectors of the wire formats around the API live in

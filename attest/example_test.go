@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"vouch/attest"
+	"github.com/vouch-dev/vouch/attest"
 )
 
 // A development machine without Nitro uses the simulated backend,

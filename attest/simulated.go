@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/vouch-dev/vouch/internal/secretfile"
 	"io/fs"
 	"math/big"
 	"os"
@@ -21,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"vouch/internal/secretfile"
 
 	"github.com/veraison/go-cose"
 )

@@ -30,7 +30,7 @@ import (
 	"sort"
 	"strings"
 
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // File names inside a bundle.

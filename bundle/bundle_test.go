@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/internal/canon"
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 var (

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"vouch/bundle"
+	"github.com/vouch-dev/vouch/bundle"
 )
 
 // emptyModule is the smallest WebAssembly module: the header alone.

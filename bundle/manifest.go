@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 	"regexp"
 	"time"
-	"vouch/internal/strictjson"
 )
 
 // Manifest is the optional vouch.json in a bundle.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
+	"github.com/vouch-dev/vouch/bundle"
 )
 
 func TestParseManifest(t *testing.T) {

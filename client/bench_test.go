@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"vouch/client"
-	"vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
 // setup starts an in-process runtime on loopback with the built-in leader

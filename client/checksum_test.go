@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 )
 
 // A checksum in upper case is the same checksum: Run, CheckFunction and

@@ -48,12 +48,12 @@ import (
 	"sync"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/bundle"
-	"vouch/internal/readall"
-	"vouch/receipt"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/readall"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // DefaultURL is the runtime a client talks to when none is given.

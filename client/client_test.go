@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 const leaderInput = `{"cluster":"demo","node_list":["5000","5001","5002"]}`

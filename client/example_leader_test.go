@@ -18,11 +18,11 @@ import (
 	"strings"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 // Example deploys the built-in leader function to a runtime, runs it and

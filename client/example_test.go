@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 )
 
 // ExampleNew shows what New checks before any network call: the URL and

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 // A run's answer is decoded on every run, so the form the runtime writes

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 // BenchmarkDecodeRunResult compares encoding/json with the hand-written

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 func sampleRunJSON(t testing.TB, mod func(*api.RunResult)) []byte {

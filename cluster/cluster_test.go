@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 func key(b byte) ed25519.PrivateKey {

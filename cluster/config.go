@@ -28,9 +28,9 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/cluster/spec"
-	"vouch/election/members"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/cluster/spec"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // Policies.

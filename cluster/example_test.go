@@ -4,8 +4,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
-	"vouch/cluster"
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 func Example() {

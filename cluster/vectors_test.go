@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"vouch/cluster"
+	"github.com/vouch-dev/vouch/cluster"
 )
 
 // Known answers for docs/FORMATS.md, "Cluster configuration" and "Views",

@@ -4,7 +4,7 @@ import (
 	"crypto/ed25519"
 	"slices"
 
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 // SignView signs a view with the node's key, filling in Key.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
 )
 
 var vouchBin string

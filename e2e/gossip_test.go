@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/forgedgossip"
+	"github.com/vouch-dev/vouch/internal/harness/forgedgossip"
 )
 
 // The attack of issue 11: one unauthenticated UDP "dead" message, sent

@@ -17,10 +17,10 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/election"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 // The original demo's two commands, as written, with the reference in

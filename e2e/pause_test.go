@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	vcluster "vouch/cluster"
-	"vouch/node"
+	vcluster "github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // leaderAnswer is GET /leader's body.

@@ -10,10 +10,10 @@ import (
 	"slices"
 	"time"
 
-	"vouch/election/members"
-	"vouch/internal/canon"
-	"vouch/internal/strictjson"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // CertTag starts a certificate's wire encoding.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // A known answer for docs/FORMATS.md, "Certificates": the wire form

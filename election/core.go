@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"time"
 
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 // Config configures a Core.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election/members"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // fakeRuntime signs certificates the way the runtime does, with a test key.

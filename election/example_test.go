@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"vouch/election"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // A node checks a certificate before it accepts it: here one signed by the

@@ -3,8 +3,8 @@ package election
 import (
 	"bytes"
 
-	"vouch/election/outcome"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // Term certificates come from the stateful election function (built-in

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/attest"
+	"github.com/vouch-dev/vouch/attest"
 )
 
 func benchServer(b *testing.B) *Server {

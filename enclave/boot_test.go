@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/internal/harness/enclavetest"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // identity fetches GET /v1/identity with a fresh nonce.

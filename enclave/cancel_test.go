@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // A client that goes away cancels its run, end to end: the request's

@@ -15,16 +15,16 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/functions"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
-	"vouch/receipt"
-	"vouch/seal"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/seal"
+	"github.com/vouch-dev/vouch/token"
 )
 
 var ctx = context.Background()

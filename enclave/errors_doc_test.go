@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
-	"vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 )
 
 // docErrors parses the error table of docs/API.md: code → statuses.

@@ -10,11 +10,11 @@ import (
 	"os"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 // A runtime with SIMULATED attestation, the built-in leader function

@@ -19,14 +19,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/internal/store"
-	"vouch/internal/version"
-	"vouch/receipt"
-	"vouch/sandbox"
-	"vouch/seal"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/internal/version"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/sandbox"
+	"github.com/vouch-dev/vouch/seal"
+	"github.com/vouch-dev/vouch/token"
 )
 
 func versionString() string { return "vouch/" + version.Version }

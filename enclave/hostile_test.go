@@ -19,12 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wat"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wat"
 )
 
 // rssOverhead is what the runtime may hold beyond its functions' memory

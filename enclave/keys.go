@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"vouch/internal/secretfile"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/internal/secretfile"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // Key files under the data directory.

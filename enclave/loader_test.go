@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/internal/harness/wasmtest"
-	"vouch/internal/store"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // compiledFunction returns a real compiled function to hand out.

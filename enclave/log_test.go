@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // A function's stderr comes back as the run's log, but only when the input

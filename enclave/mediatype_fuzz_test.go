@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 // FuzzRunBodyKind checks that any Content-Type header gets a kind or a 415,

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // TestRunContentTypes: the run endpoint reads Content-Type as a media type

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sync"
 
-	"vouch/bundle"
-	"vouch/internal/store"
-	"vouch/receipt"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // function is a deployed function as the server holds it in memory.

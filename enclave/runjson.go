@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"sync"
 
-	"vouch/api"
-	"vouch/internal/readall"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/internal/readall"
 )
 
 // The run answer is the one response written on every run, so it is

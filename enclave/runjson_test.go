@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 func stdRunJSON(t testing.TB, res *api.RunResult) []byte {

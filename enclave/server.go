@@ -21,14 +21,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/bundle"
-	"vouch/internal/store"
-	"vouch/receipt"
-	"vouch/sandbox"
-	"vouch/seal"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/sandbox"
+	"github.com/vouch-dev/vouch/seal"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // DefaultRateLimit is the runs per second a function token may make when

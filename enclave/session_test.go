@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"testing"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 // Session messages over raw HTTP: one opens once, only at its own

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sync"
 
-	"vouch/internal/store"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // Limits on what one invocation may write, and on a function's volatile

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
 )
 
 func deployStateFn(t *testing.T, env *enclavetest.Env) (*client.Client, client.FunctionRef) {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/store"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/internal/store"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // An invocation whose writes would take its function's volatile state over

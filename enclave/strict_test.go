@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // TestStrictRequestBodies: the runtime decodes every JSON body it is sent,

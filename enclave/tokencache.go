@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"vouch/token"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // tokenCacheSize bounds how many verified tokens are remembered.

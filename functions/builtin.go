@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"vouch/bundle"
+	"github.com/vouch-dev/vouch/bundle"
 )
 
 var (

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
 )
 
 // TestEmbeddedFunctionsAreReproducible rebuilds every built-in function
@@ -138,7 +138,7 @@ func TestOneBuildRecipe(t *testing.T) {
 				lines = append(lines, l)
 			}
 		}
-		want := "//go:generate go run vouch/functions/internal/build " + dir + ".wasm"
+		want := "//go:generate go run github.com/vouch-dev/vouch/functions/internal/build " + dir + ".wasm"
 		if len(lines) != 1 || lines[0] != want {
 			t.Errorf("%s: go:generate lines %q, want only %q", name, lines, want)
 		}
@@ -150,12 +150,12 @@ func TestOneBuildRecipe(t *testing.T) {
 // Importing node-side code would make a node-side edit change a
 // built-in's bytes.
 var guestLeaves = map[string]bool{
-	"vouch/guest":               true,
-	"vouch/election/members":    true,
-	"vouch/election/outcome":    true,
-	"vouch/cluster/spec":        true,
-	"vouch/internal/canon":      true,
-	"vouch/internal/strictjson": true,
+	"github.com/vouch-dev/vouch/guest":               true,
+	"github.com/vouch-dev/vouch/election/members":    true,
+	"github.com/vouch-dev/vouch/election/outcome":    true,
+	"github.com/vouch-dev/vouch/cluster/spec":        true,
+	"github.com/vouch-dev/vouch/internal/canon":      true,
+	"github.com/vouch-dev/vouch/internal/strictjson": true,
 }
 
 // TestBuiltinsImportOnlyLeaves checks every built-in's import set, and
@@ -174,10 +174,10 @@ func TestBuiltinsImportOnlyLeaves(t *testing.T) {
 		if err != nil {
 			t.Fatalf("go list %s: %v", b.source, err)
 		}
-		self := "vouch/" + strings.TrimPrefix(b.source, "./")
+		self := "github.com/vouch-dev/vouch/" + strings.TrimPrefix(b.source, "./")
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			f := strings.Fields(line)
-			if len(f) != 3 || !strings.HasPrefix(f[0], "vouch/") || f[0] == self {
+			if len(f) != 3 || !strings.HasPrefix(f[0], "github.com/vouch-dev/vouch/") || f[0] == self {
 				continue
 			}
 			if !guestLeaves[f[0]] {

@@ -16,7 +16,7 @@ import (
 	"testing"
 )
 
-const harness = "vouch/internal/harness/"
+const harness = "github.com/vouch-dev/vouch/internal/harness/"
 
 type pkg struct {
 	ImportPath string
@@ -27,7 +27,7 @@ type pkg struct {
 // imports, for a default build and with the given tags.
 func listPackages(t *testing.T, tags string) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-tags", tags, "-json=ImportPath,Imports", "vouch/...")
+	cmd := exec.Command("go", "list", "-tags", tags, "-json=ImportPath,Imports", "github.com/vouch-dev/vouch/...")
 	out, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -50,7 +50,7 @@ func listPackages(t *testing.T, tags string) []pkg {
 }
 
 func isBottom(path string) bool {
-	return strings.HasPrefix(path, "vouch/internal/") && !strings.HasPrefix(path, harness)
+	return strings.HasPrefix(path, "github.com/vouch-dev/vouch/internal/") && !strings.HasPrefix(path, harness)
 }
 
 func isHarness(path string) bool { return strings.HasPrefix(path, harness) }
@@ -58,7 +58,7 @@ func isHarness(path string) bool { return strings.HasPrefix(path, harness) }
 // isProduct says whether a package ships: everything but the commands'
 // own code, the harnesses and the real-process tests.
 func isProduct(path string) bool {
-	return !isHarness(path) && !strings.HasPrefix(path, "vouch/cmd/") && path != "vouch/e2e"
+	return !isHarness(path) && !strings.HasPrefix(path, "github.com/vouch-dev/vouch/cmd/") && path != "github.com/vouch-dev/vouch/e2e"
 }
 
 func TestLayers(t *testing.T) {
@@ -70,7 +70,7 @@ func TestLayers(t *testing.T) {
 			case isBottom(p.ImportPath):
 				bottoms++
 				for _, imp := range p.Imports {
-					if strings.HasPrefix(imp, "vouch/") && !isBottom(imp) {
+					if strings.HasPrefix(imp, "github.com/vouch-dev/vouch/") && !isBottom(imp) {
 						t.Errorf("tags %q: bottom helper %s imports %s, above it", tags, p.ImportPath, imp)
 					}
 				}

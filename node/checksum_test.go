@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // New's errors name the Config field at fault, and a caller can branch on

@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"vouch/cluster"
-	"vouch/election"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Runtime is what a node needs from the trusted runtime.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Messages on the wire (memberlist user messages and push/pull state) are

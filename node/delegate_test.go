@@ -5,8 +5,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/election"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 func certWithSeq(seq uint64) *election.Certificate {

@@ -17,13 +17,13 @@ import (
 	"os"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/election"
-	"vouch/enclave"
-	"vouch/functions"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Example starts a runtime and three nodes on loopback, waits until they

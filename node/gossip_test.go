@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/forgedgossip"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/forgedgossip"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // gossipKey is the tests' cluster key.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"vouch/internal/secretfile"
+	"github.com/vouch-dev/vouch/internal/secretfile"
 )
 
 // IdentityFile is where a node keeps its Ed25519 identity key under its

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // memberlistLog turns memberlist's "[LEVEL] memberlist: msg" lines into

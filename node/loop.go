@@ -6,8 +6,8 @@ import (
 	"net"
 	"time"
 
-	"vouch/election"
-	"vouch/node/internal/nodecore"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/node/internal/nodecore"
 )
 
 // tick is how often the machine runs its periodic checks.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"vouch/election"
-	"vouch/node/internal/nodecore"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/node/internal/nodecore"
 )
 
 // The metrics are documented in docs/API.md, "Node status and metrics".

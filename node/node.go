@@ -17,10 +17,10 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/api"
-	"vouch/election"
-	"vouch/election/members"
-	"vouch/node/internal/nodecore"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/node/internal/nodecore"
 )
 
 // ErrStopped is returned by methods of a node that has shut down.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/client"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 func startNode(t *testing.T, env *enclavetest.Env, ref client.FunctionRef, name string, peers []string) *node.Node {

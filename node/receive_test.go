@@ -5,7 +5,7 @@ import (
 	"crypto/ed25519"
 	"testing"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 type nopRuntime struct{}

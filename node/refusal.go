@@ -1,6 +1,6 @@
 package node
 
-import "vouch/node/internal/nodecore"
+import "github.com/vouch-dev/vouch/node/internal/nodecore"
 
 // IsLeaseRefusal reports whether err is the election function's refusal
 // to renew the caller's lease (code lease_not_renewed). The runtime

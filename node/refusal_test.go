@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/functions"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // The built-in election function's lease refusal crosses the real runtime

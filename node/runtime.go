@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/election"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // ClientRuntime is a Runtime reached through the client SDK: it attests the

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Leadership is what a node knows about the current leader.

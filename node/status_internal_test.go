@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // idleRuntime is a runtime the test never calls (the node is not started).

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
-	"vouch/api"
-	"vouch/election/outcome"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/election/outcome"
 )
 
 // A lease refusal is recognised by its code, whatever its message says,

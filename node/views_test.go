@@ -18,15 +18,15 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/outcome"
-	"vouch/functions"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // viewsCluster deploys the election function and returns a signed

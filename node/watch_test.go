@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/internal/harness/chaos"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/harness/chaos"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // lossyNode starts a node on a chaos transport, with memberlist's

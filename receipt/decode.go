@@ -2,7 +2,7 @@ package receipt
 
 import (
 	"fmt"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // MaxJSON bounds the size of a receipt or statement in JSON.

@@ -23,7 +23,7 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // Domain tags of the signed messages.

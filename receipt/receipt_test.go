@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // TestTamper changes each signed field of a receipt in turn: none of the

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // The known-answer vectors of receipts and statements live in

@@ -14,8 +14,8 @@ import (
 	wazeroapi "github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"vouch/internal/harness/testbuild"
-	"vouch/sandbox/internal/interrupt"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/sandbox/internal/interrupt"
 )
 
 // leaderInput returns the election function's input for n members.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/bundle"
+	"github.com/vouch-dev/vouch/bundle"
 )
 
 // A module on which wazero 1.12's validator panics (found by

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/bundle"
-	"vouch/internal/harness/wasmtest"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 func Example() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // A start section runs during instantiation. It must be as stoppable as

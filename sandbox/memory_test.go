@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/wat"
+	"github.com/vouch-dev/vouch/internal/harness/wat"
 )
 
 // growPages grows memory a page at a time and writes every new page; once

@@ -20,8 +20,8 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
-	"vouch/bundle"
-	"vouch/sandbox/internal/interrupt"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/sandbox/internal/interrupt"
 )
 
 // Mode says how a module is invoked.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/internal/harness/testbuild"
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 var (

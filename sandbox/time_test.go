@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // hostileBulk are modules whose loop body is one bulk instruction over

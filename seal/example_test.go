@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/seal"
+	"github.com/vouch-dev/vouch/seal"
 )
 
 func Example() {

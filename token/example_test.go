@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/token"
+	"github.com/vouch-dev/vouch/token"
 )
 
 func Example() {

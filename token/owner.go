@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/vouch-dev/vouch/internal/secretfile"
 	"io/fs"
 	"strings"
-	"vouch/internal/secretfile"
 )
 
 // OwnerTokenPrefix starts every owner credential.

@@ -20,8 +20,8 @@ import (
 	"slices"
 	"time"
 
-	"vouch/election/members"
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // Policies.

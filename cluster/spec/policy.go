@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"vouch/election/members"
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // FairTag starts the message the fair and stake policies hash.

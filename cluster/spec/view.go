@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"vouch/election/members"
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // View is one member's signed statement of whom it sees alive.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/cmd/vouch-bench/internal/scale"
-	"vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
 func cleanEnv(t *testing.T) {

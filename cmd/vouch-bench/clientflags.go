@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // clientFlags are the flags `run` needs to load a runtime at --enclave:

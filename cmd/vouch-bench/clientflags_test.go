@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/token"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // TestRunClientOptions checks what `run --enclave` takes from its flags and

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"syscall"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 const prog = "vouch-bench"

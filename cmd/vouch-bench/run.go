@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
 // cmdBenchRun loads a runtime, in this process or at --enclave, and

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"vouch/cmd/vouch-bench/internal/scale"
+	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
 )
 
 // The scale benchmarks (package scale): failover against hashicorp/raft,

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
 )
 
 // TestChecksumWithManifest: a .wasm file and a vouch.json from anywhere

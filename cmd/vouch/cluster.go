@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"vouch/cluster"
-	"vouch/internal/secretfile"
-	"vouch/internal/strictjson"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/internal/secretfile"
+	"github.com/vouch-dev/vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/node"
 )
 
 func clusterInitFlags(fs *flag.FlagSet) runFunc {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/cluster"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // The owner key is created by `cluster init` only: the editing

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"vouch/internal/version"
+	"github.com/vouch-dev/vouch/internal/version"
 )
 
 // A command is one entry of the command table: a command or a subcommand.

@@ -19,8 +19,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/cluster"
-	"vouch/internal/version"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/internal/version"
 )
 
 // tableCommand is one command of the table with its path.

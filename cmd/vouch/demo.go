@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"vouch/cmd/vouch/internal/demo"
+	"github.com/vouch-dev/vouch/cmd/vouch/internal/demo"
 )
 
 func demoFlags(fs *flag.FlagSet) runFunc {

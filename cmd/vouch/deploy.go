@@ -11,9 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 func deployFlags(fs *flag.FlagSet) runFunc {

@@ -13,8 +13,8 @@ import (
 var untrusted = []string{
 	"github.com/hashicorp/raft",
 	"gonum.org/",
-	"vouch/internal/harness/",
-	"vouch/cmd/vouch-bench",
+	"github.com/vouch-dev/vouch/internal/harness/",
+	"github.com/vouch-dev/vouch/cmd/vouch-bench",
 }
 
 // deps lists the packages a command links, as `go list -deps` does for a
@@ -44,12 +44,12 @@ func untrustedIn(pkgs []string) []string {
 }
 
 func TestTrustedBinaryLinksNoHarness(t *testing.T) {
-	if bad := untrustedIn(deps(t, "vouch/cmd/vouch")); len(bad) > 0 {
+	if bad := untrustedIn(deps(t, "github.com/vouch-dev/vouch/cmd/vouch")); len(bad) > 0 {
 		t.Fatalf("vouch depends on packages that belong in vouch-bench or the test harnesses:\n  %s", strings.Join(bad, "\n  "))
 	}
 	// The check itself works: the benchmark command does link raft and
 	// the plotting library.
-	bench := untrustedIn(deps(t, "vouch/cmd/vouch-bench"))
+	bench := untrustedIn(deps(t, "github.com/vouch-dev/vouch/cmd/vouch-bench"))
 	for _, want := range []string{"github.com/hashicorp/raft", "gonum.org/v1/plot"} {
 		found := false
 		for _, p := range bench {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/client"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
 )
 
 // TestE2EKillDuringRuns kills the runtime with SIGKILL while runs are in

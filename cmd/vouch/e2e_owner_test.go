@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/internal/harness/wasmtest"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // TestE2EOwnerCredential checks the owner credential's life: printed once,

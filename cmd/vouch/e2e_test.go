@@ -26,10 +26,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/functions"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 const leaderInput = `{"cluster":"demo","node_list":["5000","5001","5002"]}`

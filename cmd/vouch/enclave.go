@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vouch/attest"
-	"vouch/enclave"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // defaultDataDir is where `vouch enclave` keeps its state, and where the

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 
-	"vouch/api"
-	"vouch/internal/secretfile"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/internal/secretfile"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // maxGossipKeyFile bounds a gossip key file.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 // `vouch token -o json` gives a new cluster a fresh gossip key and a

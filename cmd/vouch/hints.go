@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // The packages' errors name Config fields and concepts, never this

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"vouch/enclave"
-	"vouch/internal/harness/enclavetest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // The packages' errors name no flag; the CLI adds the flag in a hint.

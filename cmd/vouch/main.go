@@ -20,7 +20,7 @@ import (
 	"os"
 	"strings"
 
-	"vouch/api"
+	"github.com/vouch-dev/vouch/api"
 )
 
 func main() {

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/internal/harness/wasmtest"
-	"vouch/internal/version"
-	"vouch/receipt"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/version"
+	"github.com/vouch-dev/vouch/receipt"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // cleanEnv hides the caller's VOUCH_ variables from the test.

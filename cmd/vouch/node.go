@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/node"
-	"vouch/token"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/node"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // defaultRefFile is the original demo's file name for the function

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/token"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // `-n 5400 5401` used to drop 5401 without a word; stray arguments are a

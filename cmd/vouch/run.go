@@ -13,10 +13,10 @@ import (
 	"os"
 	"strings"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 func runFlags(fs *flag.FlagSet) runFunc {

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
 )
 
 func tokenFlags(fs *flag.FlagSet) runFunc {

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"vouch/internal/version"
+	"github.com/vouch-dev/vouch/internal/version"
 )
 
 // buildDescription says what a binary was built from: the release, the

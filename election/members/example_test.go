@@ -3,7 +3,7 @@ package members_test
 import (
 	"fmt"
 
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 func Example() {

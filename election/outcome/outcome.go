@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"time"
 
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // Term is a term certificate's output (docs/FORMATS.md, "Certificates"):

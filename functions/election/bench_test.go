@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/cluster"
-	"vouch/internal/harness/testbuild"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // mapHost is sandbox.Host over two maps: every invocation of the benchmark

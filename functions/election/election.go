@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"vouch/cluster/spec"
-	"vouch/election/members"
-	"vouch/election/outcome"
-	"vouch/guest"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/cluster/spec"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/guest"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // env is what the function needs from the runtime.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/outcome"
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 // fakeEnv is the runtime's state and clocks, in memory.

@@ -8,4 +8,4 @@ package main
 //
 //	go generate ./functions/election
 //
-//go:generate go run vouch/functions/internal/build election.wasm
+//go:generate go run github.com/vouch-dev/vouch/functions/internal/build election.wasm

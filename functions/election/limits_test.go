@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 // largeClusterMembers is the cluster size max_input_bytes is sized for

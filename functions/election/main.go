@@ -24,7 +24,7 @@ package main
 import (
 	"time"
 
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 func init() {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election/outcome"
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 // The rules of docs/ELECTION.md, section 3, quoted word for word, each with

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 func validBySkip(b []byte) bool {

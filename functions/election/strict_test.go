@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/bundle"
-	"vouch/cluster"
-	"vouch/sandbox"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/sandbox"
 )
 
 // TestStrictSubmissions runs the built election.wasm (the bytes the

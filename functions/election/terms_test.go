@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 // The tests of this file started as the reproductions of an audit

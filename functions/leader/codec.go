@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vouch-dev/vouch/election/members"
 	"io"
-	"vouch/election/members"
 )
 
 // The election function runs on every membership change of every cluster,

@@ -8,4 +8,4 @@ package main
 //
 //	go generate ./functions/leader
 //
-//go:generate go run vouch/functions/internal/build leader.wasm
+//go:generate go run github.com/vouch-dev/vouch/functions/internal/build leader.wasm

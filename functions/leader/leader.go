@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 // Input is the function's request, in the original demo's field names.

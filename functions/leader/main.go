@@ -13,7 +13,7 @@
 // It builds reproducibly as a WASI reactor; see gen.go.
 package main
 
-import "vouch/guest"
+import "github.com/vouch-dev/vouch/guest"
 
 func init() { guest.Handle(handle) }
 

@@ -3,7 +3,7 @@ package canon_test
 import (
 	"fmt"
 
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 func Example() {

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"testing"
 
-	"vouch/internal/canon"
+	"github.com/vouch-dev/vouch/internal/canon"
 )
 
 // The known-answer vectors of the canonical encoding live in

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"testing"
 
-	"vouch/cluster"
-	"vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/internal/strictjson"
 )
 
 // benchView is a signed view listing 100 members, as a node submits it.

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/internal/strictjson"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/strictjson"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // documents are what vouch writes (with encoding/json) and reads back

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 func init() { guest.Handle(handle) }

@@ -30,8 +30,8 @@ import (
 	"syscall"
 	"time"
 
-	"vouch/client"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 // Defaults of Config.

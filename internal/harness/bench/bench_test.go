@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/client"
+	"github.com/vouch-dev/vouch/client"
 )
 
 func TestLeaderInput(t *testing.T) {

@@ -44,29 +44,29 @@ const (
 var components = []struct {
 	prefix, name, group string
 }{
-	{"vouch/sandbox.(*Function).Invoke", "wasm: sandbox invoke (host side)", GroupWasm},
+	{"github.com/vouch-dev/vouch/sandbox.(*Function).Invoke", "wasm: sandbox invoke (host side)", GroupWasm},
 	{"runtime._ExternalCode", "wasm: compiled guest code", GroupWasm},
 	{"github.com/tetratelabs/wazero", "wasm: sandbox invoke (host side)", GroupWasm},
-	{"vouch/seal.SealInput", "HPKE seal input (client)", GroupCrypto},
-	{"vouch/seal.(*PrivateKey).OpenInput", "HPKE open input + replay check (runtime)", GroupCrypto},
-	{"vouch/seal.SealOutput", "HPKE seal output (runtime)", GroupCrypto},
-	{"vouch/seal.(*PrivateKey).OpenOutput", "HPKE open output (client)", GroupCrypto},
-	{"vouch/seal.(*Session).Seal", "session seal input, AES-GCM (client)", GroupCrypto},
-	{"vouch/seal.(*Session).OpenOutput", "session open output (client)", GroupCrypto},
-	{"vouch/seal.NewSession", "session setup, HPKE (client, once)", GroupCrypto},
-	{"vouch/seal.(*PrivateKey).OpenSessionInput", "session open input + replay check (runtime)", GroupCrypto},
-	{"vouch/seal.(*OpenedInput).SealSessionOutput", "session seal output (runtime)", GroupCrypto},
-	{"vouch/receipt.(*Receipt).Sign", "Ed25519 sign receipt (runtime)", GroupCrypto},
-	{"vouch/receipt.(*Receipt).Verify", "Ed25519 verify receipt (client)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.SealInput", "HPKE seal input (client)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*PrivateKey).OpenInput", "HPKE open input + replay check (runtime)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.SealOutput", "HPKE seal output (runtime)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*PrivateKey).OpenOutput", "HPKE open output (client)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*Session).Seal", "session seal input, AES-GCM (client)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*Session).OpenOutput", "session open output (client)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.NewSession", "session setup, HPKE (client, once)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*PrivateKey).OpenSessionInput", "session open input + replay check (runtime)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/seal.(*OpenedInput).SealSessionOutput", "session seal output (runtime)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/receipt.(*Receipt).Sign", "Ed25519 sign receipt (runtime)", GroupCrypto},
+	{"github.com/vouch-dev/vouch/receipt.(*Receipt).Verify", "Ed25519 verify receipt (client)", GroupCrypto},
 	{"crypto/sha256.", "SHA-256 of input and output (both)", GroupCrypto},
 	{"crypto/internal/fips140/sha256.", "SHA-256 of input and output (both)", GroupCrypto},
-	{"vouch/enclave.(*tokenCache).verify", "token check (cached) + rate limit (runtime)", GroupToken},
-	{"vouch/enclave.(*limiter).allow", "token check (cached) + rate limit (runtime)", GroupToken},
-	{"vouch/enclave.(*Server).authorizeRun", "token check (cached) + rate limit (runtime)", GroupToken},
+	{"github.com/vouch-dev/vouch/enclave.(*tokenCache).verify", "token check (cached) + rate limit (runtime)", GroupToken},
+	{"github.com/vouch-dev/vouch/enclave.(*limiter).allow", "token check (cached) + rate limit (runtime)", GroupToken},
+	{"github.com/vouch-dev/vouch/enclave.(*Server).authorizeRun", "token check (cached) + rate limit (runtime)", GroupToken},
 	{"encoding/json.", "JSON encode/decode (both)", GroupHTTP},
-	{"vouch/api.", "JSON encode/decode (both)", GroupHTTP},
-	{"vouch/client.decodeRunResult", "JSON encode/decode (both)", GroupHTTP},
-	{"vouch/enclave.appendRunResult", "JSON encode/decode (both)", GroupHTTP},
+	{"github.com/vouch-dev/vouch/api.", "JSON encode/decode (both)", GroupHTTP},
+	{"github.com/vouch-dev/vouch/client.decodeRunResult", "JSON encode/decode (both)", GroupHTTP},
+	{"github.com/vouch-dev/vouch/enclave.appendRunResult", "JSON encode/decode (both)", GroupHTTP},
 	{"runtime.gcBgMarkWorker", "garbage collector (both)", GroupGC},
 	{"runtime.bgsweep", "garbage collector (both)", GroupGC},
 	{"runtime.bgscavenge", "garbage collector (both)", GroupGC},
@@ -97,7 +97,7 @@ func AnalyzeProfile(r io.Reader, runs int) (*Breakdown, error) {
 		for i := len(s.frames) - 1; i >= 0; i-- { // root first
 			fn := s.frames[i]
 			switch {
-			case strings.HasPrefix(fn, "vouch/internal/bench.runLevel"), strings.HasPrefix(fn, "vouch/client."):
+			case strings.HasPrefix(fn, "vouch/internal/bench.runLevel"), strings.HasPrefix(fn, "github.com/vouch-dev/vouch/client."):
 				if side == "" {
 					side = restClient
 				}

@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/enclave"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/enclave"
 )
 
 // Runtime is an in-process runtime serving its HTTP API on a loopback port,

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/cluster"
+	"github.com/vouch-dev/vouch/cluster"
 )
 
 // TestByzantine runs 5 honest members and 2 liars (7 members: alive needs

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // The election function, in the real runtime, answers the Expensive

@@ -22,15 +22,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"vouch/api"
-	"vouch/bundle"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/functions"
-	"vouch/internal/harness/enclavetest"
-	"vouch/internal/harness/wasmtest"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Options configure a run.

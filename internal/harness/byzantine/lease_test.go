@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/outcome"
-	"vouch/node"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/node"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // leaseRuntime stands in for the runtime: it names the node leader of a

@@ -19,12 +19,12 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/members"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // liar is a Byzantine member: a configured member with its own key and

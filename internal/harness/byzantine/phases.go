@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"vouch/election"
-	"vouch/internal/harness/chaos"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/harness/chaos"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // steady: the honest leader is alive while the liars omit it from their

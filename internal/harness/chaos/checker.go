@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	"vouch/election"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Trust is what the checker verifies certificates against: the runtime's

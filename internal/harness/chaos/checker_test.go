@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
-	"vouch/election/members"
-	"vouch/node"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/node"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 const (

@@ -25,11 +25,11 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/internal/harness/testbuild"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // The harness: a runtime (`vouch enclave`, a real process), some nodes as

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"vouch/node"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // TestFreePortsFollowTheSeed: a replay gets the same ports, so the same

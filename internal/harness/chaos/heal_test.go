@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"vouch/election"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // deadRuntime is a runtime that never answers: membership alone is under

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/functions"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
 )
 
 // Env is a running runtime.

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"vouch/internal/wasmbuild"
+	"github.com/vouch-dev/vouch/internal/wasmbuild"
 )
 
 // GoVersion is the toolchain that builds the embedded functions.

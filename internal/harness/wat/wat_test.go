@@ -9,7 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 // The modules of wasmtest, assembled by hand byte by byte, written again

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"vouch/api"
-	"vouch/election"
-	"vouch/election/members"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/members"
 )
 
 // refreshView sets the election view: memberlist's members less those the

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Config configures a Machine. The durations mean what node.Config's

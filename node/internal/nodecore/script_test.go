@@ -18,13 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"vouch/api"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/members"
-	"vouch/election/outcome"
-	"vouch/node/internal/nodecore"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/election/outcome"
+	"github.com/vouch-dev/vouch/node/internal/nodecore"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // go test ./node/internal/nodecore -rewrite regenerates the expected

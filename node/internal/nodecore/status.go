@@ -3,7 +3,7 @@ package nodecore
 import (
 	"time"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Cores returns the election cores (term is nil with the member list),

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	"vouch/api"
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/election/outcome"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/election/outcome"
 )
 
 // submission is the election function's input.

@@ -11,7 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"vouch/internal/harness/wasmtest"
+	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 )
 
 func TestInstrumentedModulesCompile(t *testing.T) {

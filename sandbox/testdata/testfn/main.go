@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"vouch/guest"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 func init() { guest.Handle(handle) }

@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vouch/cluster"
-	"vouch/election"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // ClusterOptions configure StartCluster.

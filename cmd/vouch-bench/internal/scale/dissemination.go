@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"vouch/node"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // DisseminationOptions configure Dissemination.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"vouch/node"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Scheme names.

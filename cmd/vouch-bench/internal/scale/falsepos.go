@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vouch/node"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // FalsePositiveOptions configure FalsePositives.

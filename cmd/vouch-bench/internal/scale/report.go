@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
 // Report is the JSON a scale benchmark writes: the machine, the code and

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"vouch/node"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // RestOptions configure Rest.

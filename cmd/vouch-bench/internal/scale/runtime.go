@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"vouch/client"
-	"vouch/enclave"
-	"vouch/functions"
-	"vouch/internal/harness/bench"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Runtime is an in-process runtime serving its HTTP API on a loopback

@@ -15,8 +15,8 @@ import (
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 
-	"vouch/election"
-	"vouch/receipt"
+	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // The tests run a tiny version of every measurement and check the shape

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"vouch/internal/harness/bench"
+	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
 // Quantiles summarises a sample of durations in milliseconds.

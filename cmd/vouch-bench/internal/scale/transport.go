@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/memberlist"
 
-	"vouch/election"
+	"github.com/vouch-dev/vouch/election"
 )
 
 // Counters count what one node sends: UDP packets and their bytes (as on

@@ -22,13 +22,13 @@ import (
 	"strings"
 	"time"
 
-	"vouch/api"
-	"vouch/attest"
-	"vouch/client"
-	"vouch/cluster"
-	"vouch/enclave"
-	"vouch/functions"
-	"vouch/node"
+	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/enclave"
+	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/node"
 )
 
 // Options configure a demo run.
