@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -106,7 +107,7 @@ func TestBadMemberNameDoesNotStopFailover(t *testing.T) {
 // A node whose persisted floor is above anything the runtime signs (the
 // runtime's state was reset) refuses every answer. It must back off as it
 // would from a failed call, and say why, instead of calling again at once
-// (before the fix: hundreds of calls a second).
+// (not hundreds of calls a second).
 func TestRefusedAnswersBackOff(t *testing.T) {
 	env := enclavetest.Start(t)
 	ref := env.DeployLeader()
@@ -116,20 +117,14 @@ func TestRefusedAnswersBackOff(t *testing.T) {
 	}
 	rt := &flakyRuntime{Runtime: node.NewClientRuntime(env.Client(client.Options{}), ref)}
 	n := mkNode(t, env, ref, "5000", nil, func(c *node.Config) { c.DataDir, c.Runtime = data, rt })
-	start := time.Now()
-	poll(t, 5*time.Second, "the node says why it refuses", func() error {
+	poll(t, 30*time.Second, "the node says why it refuses", func() error {
 		if rs := n.Status().Runtime; rs.State != "refused" || !strings.Contains(rs.Detail, "below this node's floor 1000000") || !strings.Contains(rs.Detail, "delete") {
 			return errors.New(rs.State + ": " + rs.Detail)
 		}
 		return nil
 	})
-	for time.Since(start) < 3*time.Second {
-		time.Sleep(50 * time.Millisecond)
-	}
-	// 100 ms doubling to 5 s, with jitter: about six calls in 3 s.
-	if k := rt.calls.Load(); k > 15 {
-		t.Fatalf("%d runtime calls in 3 s: the node spins on answers it refuses", k)
-	}
+	// How often it calls again is the core's decision: testdata/floor.txt
+	// in node/internal/nodecore.
 	if l := n.Leader(); l.Leader != "" {
 		t.Fatalf("accepted a certificate below its floor: %+v", l)
 	}
@@ -269,18 +264,14 @@ func TestRateLimitedCallsBackOff(t *testing.T) {
 	ref := env.DeployLeader()
 	rt := &rateLimited{Runtime: node.NewClientRuntime(env.Client(client.Options{}), ref)}
 	n := mkNode(t, env, ref, "5000", nil, func(c *node.Config) { c.Runtime = rt })
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Backing off from 100 ms: about six calls in 3 s (before: one every
-	// 100-200 ms, the loop's tick).
-	if k := rt.calls.Load(); k > 10 {
-		t.Fatalf("%d rate-limited calls in 3 s", k)
-	}
-	if st := n.Status().Runtime; st.State != "unreachable" || !strings.Contains(st.LastError, "too many runs") {
-		t.Fatalf("runtime status %+v", st)
-	}
+	// How long it waits between calls is the core's decision:
+	// testdata/backoff.txt in node/internal/nodecore.
+	poll(t, 30*time.Second, "the node reports the rate limit", func() error {
+		if st := n.Status().Runtime; st.State != "unreachable" || !strings.Contains(st.LastError, "too many runs") {
+			return fmt.Errorf("runtime status %+v", st)
+		}
+		return nil
+	})
 }
 
 // syncBuffer is a log sink for tests.

@@ -290,20 +290,13 @@ func TestViewsRefusedAnswersBackOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := newTermNode(t, rt, func(c *node.Config) { c.DataDir = data })
-	start := time.Now()
-	poll(t, 5*time.Second, "refused", func() error {
+	poll(t, 30*time.Second, "refused", func() error {
 		if rs := n.Status().Runtime; rs.State != "refused" || !strings.Contains(rs.Detail, "term 1 is below this node's floor 100") {
 			return errors.New(rs.State + ": " + rs.Detail)
 		}
 		return nil
 	})
-	for time.Since(start) < 3*time.Second {
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Views go out every 250 ms (12 in 3 s); backing off sends fewer.
-	if k := rt.submits.Load(); k > 9 {
-		t.Fatalf("%d submissions in 3 s while every answer is refused", k)
-	}
+	// The backoff itself: testdata/views_floor.txt in node/internal/nodecore.
 }
 
 // The leadership context's deadline is the lease end, renewals move it,
