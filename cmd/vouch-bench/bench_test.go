@@ -9,19 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline/cmdlinetest"
 	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
 	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
-func cleanEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VOUCH_") {
-			t.Setenv(name, "") // restored after the test
-			os.Unsetenv(name)
-		}
-	}
-}
+// cleanEnv hides the caller's VOUCH_ variables from the test.
+var cleanEnv = cmdlinetest.CleanEnv
 
 type result struct {
 	args           []string

@@ -4,15 +4,14 @@
 // It is a command of its own so that `vouch`, whose hash an attestation
 // measures, links neither raft nor the plotting library.
 //
-// Terminal rules, as for `vouch`: results go to stdout and everything else
-// to stderr; errors print as "vouch-bench: error: …" with a
-// "vouch-bench: hint: …" when useful; exit code 1 on error, 2 on a usage
-// error.
+// Terminal rules, as for `vouch` (cmdline.UI prints by them): results go
+// to stdout and everything else to stderr; errors print as
+// "vouch-bench: error: …" with a "vouch-bench: hint: …" when useful; exit
+// code 1 on error, 2 on a usage error.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 )
 
 const prog = "vouch-bench"
@@ -65,20 +64,7 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		err := b.run(ctx, args[1:], u)
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, new(*usageError)):
-			u.errorf("%v", err)
-			u.hintf("see `%s %s -h`", prog, b.name)
-			return 2
-		default:
-			u.fail(err)
-			return 1
-		}
+		return u.term().Exit(b.name, b.run(ctx, args[1:], u))
 	}
 	u.errorf("unknown benchmark %q", args[0])
 	u.hintf("run `%s -h` for the list of benchmarks", prog)
@@ -95,71 +81,18 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nFigures and the commands that reproduce them: docs/BENCHMARKS.md.")
 }
 
-// ui prints to the terminal following the rules at the top of this file.
+// ui is the terminal: this command's two streams, printed on by the
+// rules at the top of this file, which are cmdline.UI's.
 type ui struct {
 	out, err io.Writer
 }
 
-func (u *ui) errorf(format string, args ...any) {
-	fmt.Fprintf(u.err, prog+": error: "+format+"\n", args...)
-}
+func (u *ui) term() *cmdline.UI { return &cmdline.UI{Prog: prog, Out: u.out, Err: u.err} }
 
-func (u *ui) hintf(format string, args ...any) {
-	fmt.Fprintf(u.err, prog+": hint: "+format+"\n", args...)
-}
-
-func (u *ui) warnf(format string, args ...any) {
-	fmt.Fprintf(u.err, prog+": warning: "+format+"\n", args...)
-}
-
-func (u *ui) infof(format string, args ...any) {
-	fmt.Fprintf(u.err, prog+": "+format+"\n", args...)
-}
-
-// fail prints an error, with the runtime's hint when there is one.
-func (u *ui) fail(err error) {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		msg := ae.Message
-		if ae.Kind != "" {
-			msg += " [" + ae.Kind + "]"
-		}
-		u.errorf("%s", msg)
-		if ae.Hint != "" {
-			u.hintf("%s", ae.Hint)
-		}
-		return
-	}
-	var he *hintError
-	if errors.As(err, &he) {
-		u.errorf("%v", he.err)
-		u.hintf("%s", he.hint)
-		return
-	}
-	u.errorf("%v", err)
-}
-
-// usageError is a mistake on the command line.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
-}
-
-// hintError is an error with advice.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
-func (e *hintError) Unwrap() error { return e.err }
-
-func withHint(err error, format string, args ...any) error {
-	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
-}
+func (u *ui) errorf(format string, args ...any) { u.term().Errorf(format, args...) }
+func (u *ui) hintf(format string, args ...any)  { u.term().Hintf(format, args...) }
+func (u *ui) warnf(format string, args ...any)  { u.term().Warnf(format, args...) }
+func (u *ui) infof(format string, args ...any)  { u.term().Infof(format, args...) }
 
 // newFlags returns a flag set that reports errors as usage errors.
 func newFlags(name, synopsis string, u *ui) *flag.FlagSet {
@@ -172,34 +105,11 @@ func newFlags(name, synopsis string, u *ui) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags that may come before, between or after positional
-// arguments, and returns the positional ones.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 // noArgs refuses positional arguments to a benchmark, so that one meant as
 // a flag's value is not silently ignored.
 func noArgs(name string, pos []string) error {
 	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", name, strings.Join(pos, " "))
+		return cmdline.Usagef("%s takes no arguments, got %q", name, strings.Join(pos, " "))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/internal/harness/bench"
 )
 
@@ -25,7 +26,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "give up after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first level's measured runs (client and in-process runtime) to FILE")
 	breakdown := fs.Bool("breakdown", false, "profile the first level's measured runs and print where the time goes")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -34,17 +35,17 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	}
 	levels, err := bench.ParseConcurrency(*conc)
 	if err != nil {
-		return usagef("-c %q: %v", *conc, err)
+		return cmdline.Usagef("-c %q: %v", *conc, err)
 	}
 	switch {
 	case *n < 1:
-		return usagef("-n %d: want at least 1", *n)
+		return cmdline.Usagef("-n %d: want at least 1", *n)
 	case *members < 1 || *members > 10000:
-		return usagef("--members %d: want 1 to 10000", *members)
+		return cmdline.Usagef("--members %d: want 1 to 10000", *members)
 	case *warmup < 0:
-		return usagef("--warmup %d: want 0 or more", *warmup)
+		return cmdline.Usagef("--warmup %d: want 0 or more", *warmup)
 	case *timeout <= 0:
-		return usagef("--timeout %v: want a positive duration", *timeout)
+		return cmdline.Usagef("--timeout %v: want a positive duration", *timeout)
 	}
 	cfg := bench.Config{
 		EnclaveURL:  cf.enclave,

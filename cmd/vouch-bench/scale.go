@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
 )
 
@@ -55,7 +56,7 @@ func scaleParseSizes(flag, s string, minN int) ([]int, error) {
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < minN || n > 999 {
-			return nil, usagef("--%s %q: want a comma-separated list of sizes from %d to 999", flag, s, minN)
+			return nil, cmdline.Usagef("--%s %q: want a comma-separated list of sizes from %d to 999", flag, s, minN)
 		}
 		out = append(out, n)
 	}
@@ -70,11 +71,11 @@ func scaleParseSchemes(s string) ([]string, error) {
 			out = append(out, f)
 		case "":
 		default:
-			return nil, usagef("--schemes: unknown scheme %q (want %s, %s, %s)", f, scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
+			return nil, cmdline.Usagef("--schemes: unknown scheme %q (want %s, %s, %s)", f, scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
 		}
 	}
 	if len(out) == 0 {
-		return nil, usagef("--schemes: none given")
+		return nil, cmdline.Usagef("--schemes: none given")
 	}
 	return out, nil
 }
@@ -128,7 +129,7 @@ func (f *scaleFlags) finish(u *ui, rep *scale.Report, err error) error {
 		if *f.json != "" {
 			where += " and " + *f.json
 		}
-		return withHint(fmt.Errorf("the benchmark did not finish (%s)", rep.Partial), "%s hold what was measured, marked partial; raise --timeout to finish", where)
+		return cmdline.WithHint(fmt.Errorf("the benchmark did not finish (%s)", rep.Partial), "%s hold what was measured, marked partial; raise --timeout to finish", where)
 	}
 	return nil
 }
@@ -166,7 +167,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	startWithin := fs.Duration("start-within", 0, "give up on forming a cluster after this long, for every scheme (0: 30s + 200ms per node)")
 	poll := fs.Duration("poll", 2*time.Millisecond, "how often survivors are polled")
 	seeds := fs.Int("join-seeds", 1, "vouch nodes join through this many seed nodes in turn (1: all through the first)")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -181,10 +182,10 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if *trials < 1 {
-		return usagef("--trials %d: want at least 1", *trials)
+		return cmdline.Usagef("--trials %d: want at least 1", *trials)
 	}
 	if *seeds < 1 {
-		return usagef("--join-seeds %d: want at least 1", *seeds)
+		return cmdline.Usagef("--join-seeds %d: want at least 1", *seeds)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
@@ -211,7 +212,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	certs := fs.Int("certs", 20, "certificates timed per size")
 	refresh := fs.Duration("refresh", 1500*time.Millisecond, "the leader's refresh interval: one fresh certificate each")
 	seeds := fs.Int("join-seeds", 1, "nodes join through this many seed nodes in turn (1: all through the first)")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if *seeds < 1 {
-		return usagef("--join-seeds %d: want at least 1", *seeds)
+		return cmdline.Usagef("--join-seeds %d: want at least 1", *seeds)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
@@ -254,7 +255,7 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	fpNodes := fs.Int("fp-nodes", 5, "nodes in the false-positive run")
 	fpDuration := fs.Duration("fp-duration", 30*time.Second, "false-positive run: idle nodes for this long, counting healthy nodes declared dead (0: skip; docs/BENCHMARKS.md uses 10m)")
 	fpBurn := fs.Int("fp-burn", 0, "false-positive run: goroutines spinning on the CPU alongside")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -267,20 +268,20 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	}
 	if *schemes != "" {
 		if *views {
-			return usagef("--views and --schemes: give one of them")
+			return cmdline.Usagef("--views and --schemes: give one of them")
 		}
 		if o.Schemes, err = scaleParseSchemes(*schemes); err != nil {
 			return err
 		}
 		if slices.Contains(o.Schemes, scale.SchemeRaft) {
-			return usagef("--schemes: cost at rest measures %s and %s, not %s", scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
+			return cmdline.Usagef("--schemes: cost at rest measures %s and %s, not %s", scale.SchemeMembers, scale.SchemeViews, scale.SchemeRaft)
 		}
 	}
 	if *seeds < 1 {
-		return usagef("--join-seeds %d: want at least 1", *seeds)
+		return cmdline.Usagef("--join-seeds %d: want at least 1", *seeds)
 	}
 	if len(o.Sizes) == 0 && *fpDuration <= 0 {
-		return usagef("nothing to run: --sizes is empty and --fp-duration is 0")
+		return cmdline.Usagef("nothing to run: --sizes is empty and --fp-duration is 0")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout+*fpDuration)
 	defer cancel()
@@ -335,7 +336,7 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	schemes := fs.String("schemes", scale.SchemeViews+","+scale.SchemeRaft, "schemes to run")
 	tail := fs.Duration("tail", time.Second, "keep counting this long after every survivor holds the new certificate")
 	background := fs.Duration("background", 2*time.Second, "window before the kill that measures the idle rate of runtime calls")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -371,7 +372,7 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 	in := fs.String("in", "", "JSON results of failover and/or dissemination, comma-separated")
 	out := fs.String("out", "docs/plots", "directory for the plots")
 	format := fs.String("format", "svg", "svg, png or pdf")
-	pos, err := parse(fs, args)
+	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -379,12 +380,12 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	if *in == "" {
-		return usagef("--in is required")
+		return cmdline.Usagef("--in is required")
 	}
 	switch *format {
 	case "svg", "png", "pdf":
 	default:
-		return usagef("--format %q: want svg, png or pdf", *format)
+		return cmdline.Usagef("--format %q: want svg, png or pdf", *format)
 	}
 	var files []string
 	for _, f := range strings.Split(*in, ",") {

@@ -1,20 +1,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
-	"github.com/vouch-dev/vouch/token"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 )
 
 // clientFlags are the flags of every command that talks to a runtime.
@@ -31,25 +24,18 @@ import (
 // list, delete, token), which register its flag: running a function never
 // sends it.
 type clientFlags struct {
-	enclave        string
-	ownerFile      string
-	ref            string
-	allowSimulated bool
-	root           string
-	keyID          string
-	pcrs           pcrFlag
-	// stderr is where warnings go: the ui's stderr, which the command
-	// table (command.flagSet) or newFlags made the flag set's output.
-	stderr io.Writer
+	enclave   string
+	ownerFile string
+	ref       string
+	pins      cmdline.Pins
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet, withRef bool) {
-	c.stderr = fs.Output()
 	fs.StringVar(&c.enclave, "enclave", "", "runtime `URL` (default: $VOUCH_ENCLAVE, else the reference's enclave_url, else "+client.DefaultURL+")")
-	fs.BoolVar(&c.allowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
-	fs.StringVar(&c.root, "root-fingerprint", "", "pin the attestation root: `HEX`, the SHA-256 of its DER (vouch attest prints it)")
-	fs.StringVar(&c.keyID, "key-id", "", "pin the runtime's receipt key: its fingerprint, `HEX`")
-	fs.Var(&c.pcrs, "pcr", "accept only these PCR values, as `INDEX:HEX` (repeat for several; several values per index are alternatives)")
+	fs.BoolVar(&c.pins.AllowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
+	fs.StringVar(&c.pins.Root, "root-fingerprint", "", "pin the attestation root: `HEX`, the SHA-256 of its DER (vouch attest prints it)")
+	fs.StringVar(&c.pins.KeyID, "key-id", "", "pin the runtime's receipt key: its fingerprint, `HEX`")
+	fs.Var(&c.pins.PCRs, "pcr", "accept only these PCR values, as `INDEX:HEX` (repeat for several; several values per index are alternatives)")
 	if withRef {
 		fs.StringVar(&c.ref, "ref", "", "the function reference `FILE`, as vouch token -o json writes it (env VOUCH_REF)")
 	}
@@ -103,126 +89,15 @@ func functionToken(flagValue string, ref *api.Ref) string {
 	return ""
 }
 
-// trust merges the reference's trust block with the flags.
-func (c *clientFlags) trust(ref *api.Ref) (api.Trust, error) {
-	var t api.Trust
-	if ref != nil {
-		t = ref.Trust
+// options builds client options that print warnings on u: the trust of
+// the reference with the flags' pins in its place, and the owner
+// credential when needOwner is set: only commands that administer the
+// runtime send it.
+func (c *clientFlags) options(u *cmdline.UI, ref *api.Ref, needOwner bool) (client.Options, error) {
+	opts, err := c.pins.Options(u, ref)
+	if err != nil || !needOwner {
+		return opts, err
 	}
-	if c.root != "" {
-		t.RootFingerprint = strings.ToLower(c.root)
-	}
-	if c.keyID != "" {
-		t.KeyID = strings.ToLower(c.keyID)
-	}
-	if len(c.pcrs) > 0 {
-		t.PCRs = map[string][]string(c.pcrs)
-	}
-	return t, t.Check()
-}
-
-// options builds client options. The owner credential is loaded only when
-// needOwner is set: only commands that administer the runtime send it.
-func (c *clientFlags) options(ref *api.Ref, needOwner bool) (client.Options, error) {
-	t, err := c.trust(ref)
-	if err != nil {
-		return client.Options{}, err
-	}
-	if w := ref.FileWarning(); w != nil {
-		c.warnf("%v", w)
-	}
-	if c.allowSimulated && t.RootFingerprint == "" {
-		c.warnf("--allow-simulated without --root-fingerprint accepts ANY SIMULATED attestation document, and anyone can make one: " +
-			"this runtime's keys prove nothing. Pin the runtime's simulated root with --root-fingerprint HEX (`vouch attest --allow-simulated` prints it)")
-	}
-	opts := client.Options{Trust: t, AllowSimulated: c.allowSimulated, Logger: c.logger()}
-	if needOwner {
-		if opts.OwnerToken, err = c.owner(); err != nil {
-			return opts, err
-		}
-	}
-	return opts, nil
-}
-
-func (c *clientFlags) warnf(format string, args ...any) {
-	if c.stderr != nil {
-		fmt.Fprintf(c.stderr, "vouch: warning: "+format+"\n", args...)
-	}
-}
-
-// logger returns a logger for the client library that prints its warnings
-// the CLI's way: "vouch: warning: …".
-func (c *clientFlags) logger() *slog.Logger {
-	if c.stderr == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(&cliHandler{w: c.stderr})
-}
-
-// cliHandler prints warnings and errors as "vouch: warning: msg (k=v, …)".
-type cliHandler struct {
-	w     io.Writer
-	attrs []slog.Attr
-}
-
-func (h *cliHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *cliHandler) Handle(_ context.Context, r slog.Record) error {
-	var kv []string
-	for _, a := range h.attrs {
-		kv = append(kv, a.String())
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		kv = append(kv, a.String())
-		return true
-	})
-	line := "vouch: warning: " + r.Message
-	if len(kv) > 0 {
-		line += " (" + strings.Join(kv, ", ") + ")"
-	}
-	_, err := fmt.Fprintln(h.w, line)
-	return err
-}
-
-func (h *cliHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &cliHandler{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
-}
-
-func (h *cliHandler) WithGroup(string) slog.Handler { return h }
-
-// owner finds the owner credential.
-func (c *clientFlags) owner() (string, error) {
-	if c.ownerFile != "" {
-		return token.LoadOwnerTokenFile(c.ownerFile)
-	}
-	if v := strings.TrimSpace(os.Getenv("VOUCH_OWNER_TOKEN")); v != "" {
-		return v, token.ValidateOwnerToken(v)
-	}
-	if p := os.Getenv("VOUCH_OWNER_TOKEN_FILE"); p != "" {
-		return token.LoadOwnerTokenFile(p)
-	}
-	p := filepath.Join(envOr("VOUCH_DATA", defaultDataDir), "owner.token")
-	tok, err := token.LoadOwnerTokenFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", withHint(errors.New("no owner credential found"),
-			"pass --owner-token-file FILE or set VOUCH_OWNER_TOKEN; `vouch enclave` printed it at first start and keeps it in DATA/owner.token")
-	}
-	return tok, err
-}
-
-// pcrFlag collects --pcr INDEX:HEX values.
-type pcrFlag map[string][]string
-
-func (p *pcrFlag) String() string { return fmt.Sprint(map[string][]string(*p)) }
-
-func (p *pcrFlag) Set(v string) error {
-	idx, val, ok := strings.Cut(v, ":")
-	if !ok || idx == "" || val == "" {
-		return fmt.Errorf("want INDEX:HEX, such as 0:%s", strings.Repeat("ab", 32))
-	}
-	if *p == nil {
-		*p = map[string][]string{}
-	}
-	(*p)[idx] = append((*p)[idx], strings.ToLower(val))
-	return nil
+	opts.OwnerToken, err = cmdline.OwnerToken(c.ownerFile)
+	return opts, err
 }

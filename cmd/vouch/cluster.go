@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/internal/secretfile"
 	"github.com/vouch-dev/vouch/internal/strictjson"
 	"github.com/vouch-dev/vouch/node"
@@ -27,26 +28,26 @@ func clusterInitFlags(fs *flag.FlagSet) runFunc {
 	ttl := fs.Duration("view-ttl", cluster.DefaultViewTTL, "the `DURATION` a member's view counts as fresh")
 	ownerKey := ownerKeyFlag(fs, "the owner's Ed25519 key, a PEM `FILE` (created, mode 0600, if missing)")
 	out := fs.String("o", "cluster.json", "the `FILE` to write the signed configuration to")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *name == "" {
-			return usagef("cluster init needs --name")
+			return cmdline.Usagef("cluster init needs --name")
 		}
 		owner, created, err := loadOwnerKey(*ownerKey)
 		if err != nil {
 			return err
 		}
 		if created {
-			u.infof("created the owner key %s (mode 0600); keep it safe: it is the only key that can change the cluster", *ownerKey)
+			u.Infof("created the owner key %s (mode 0600); keep it safe: it is the only key that can change the cluster", *ownerKey)
 		}
 		c := cluster.Config{Cluster: *name, Version: 1, Owner: owner.Public().(ed25519.PublicKey), Policy: *policy, Open: *open,
 			LeaseMillis: lease.Milliseconds(), ViewTTLMillis: ttl.Milliseconds()}
 		if !*open {
-			u.infof("a closed cluster needs members: add them with `vouch cluster add-member --id ID --key KEY` (a node prints its key with `vouch node id --data DIR`)")
+			u.Infof("a closed cluster needs members: add them with `vouch cluster add-member --id ID --key KEY` (a node prints its key with `vouch node id --data DIR`)")
 			// A closed cluster without members does not verify; write it once
 			// members are added.
 			return writeSigned(*out, c, owner, u, true)
 		}
-		u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+		u.Warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
 		return writeSigned(*out, c, owner, u, false)
 	}
 }
@@ -66,7 +67,7 @@ func editFlags(fs *flag.FlagSet) (file, ownerKey *string) {
 
 // edit reads a configuration and the owner's key, applies change and
 // writes the configuration back, one version up and signed again.
-func edit(file, ownerKey string, u *ui, change func(c *cluster.Config) error) error {
+func edit(file, ownerKey string, u *cmdline.UI, change func(c *cluster.Config) error) error {
 	c, err := readConfig(file)
 	if err != nil {
 		return err
@@ -88,12 +89,12 @@ func clusterAddMemberFlags(fs *flag.FlagSet) runFunc {
 	keyFlag := fs.String("key", "", "the member's Ed25519 public `KEY`, base64 (vouch node id prints it)")
 	nodeData := fs.String("node-data", "", "read the member's key from this node data `DIR` instead of --key (the node must have started once)")
 	stake := fs.Uint64("stake", 0, "the member's stake, a whole number `N`, under the stake policy (0 means 1)")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *id == "" {
-			return usagef("add-member needs --id")
+			return cmdline.Usagef("add-member needs --id")
 		}
 		if *nodeData == "" && *keyFlag == "" {
-			return usagef("add-member needs --key KEY or --node-data DIR")
+			return cmdline.Usagef("add-member needs --key KEY or --node-data DIR")
 		}
 		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
 			var pub ed25519.PublicKey
@@ -106,7 +107,7 @@ func clusterAddMemberFlags(fs *flag.FlagSet) runFunc {
 			} else {
 				b, err := base64.StdEncoding.DecodeString(*keyFlag)
 				if err != nil || len(b) != ed25519.PublicKeySize {
-					return usagef("--key must be base64 of a 32-byte Ed25519 public key (`vouch node id` prints it)")
+					return cmdline.Usagef("--key must be base64 of a 32-byte Ed25519 public key (`vouch node id` prints it)")
 				}
 				pub = b
 			}
@@ -122,9 +123,9 @@ func clusterAddMemberFlags(fs *flag.FlagSet) runFunc {
 func clusterRemoveMemberFlags(fs *flag.FlagSet) runFunc {
 	file, ownerKey := editFlags(fs)
 	id := fs.String("id", "", "the member's `ID` (required)")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *id == "" {
-			return usagef("remove-member needs --id")
+			return cmdline.Usagef("remove-member needs --id")
 		}
 		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
 			kept := c.Members[:0]
@@ -148,12 +149,12 @@ func clusterSetFlags(fs *flag.FlagSet) runFunc {
 	lease := fs.Duration("lease", 0, "the new lease: how long (a `DURATION`) a leader may act for after the runtime last confirmed it")
 	ttl := fs.Duration("view-ttl", 0, "the new view TTL: how long (a `DURATION`) a member's view counts as fresh")
 	open := fs.String("open", "", "OPEN mode on or off: `true|false`")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *policy == "" && *lease == 0 && *ttl == 0 && *open == "" {
-			return usagef("cluster set has nothing to do: give --policy, --lease, --view-ttl or --open")
+			return cmdline.Usagef("cluster set has nothing to do: give --policy, --lease, --view-ttl or --open")
 		}
 		if *open != "" && *open != "true" && *open != "false" {
-			return usagef("--open takes true or false")
+			return cmdline.Usagef("--open takes true or false")
 		}
 		return edit(*file, *ownerKey, u, func(c *cluster.Config) error {
 			before := *c
@@ -170,11 +171,11 @@ func clusterSetFlags(fs *flag.FlagSet) runFunc {
 				c.Open = *open == "true"
 			}
 			if c.Policy == before.Policy && c.LeaseMillis == before.LeaseMillis && c.ViewTTLMillis == before.ViewTTLMillis && c.Open == before.Open {
-				return withHint(fmt.Errorf("nothing to change: %s already has these settings (version %d)", *file, c.Version),
+				return cmdline.WithHint(fmt.Errorf("nothing to change: %s already has these settings (version %d)", *file, c.Version),
 					"`vouch cluster show --config %s` prints them", *file)
 			}
 			if c.Open && !before.Open {
-				u.warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
+				u.Warnf("OPEN mode: any node that reaches the runtime registers itself on first contact (trust on first use); for demos")
 			}
 			return nil
 		})
@@ -184,7 +185,7 @@ func clusterSetFlags(fs *flag.FlagSet) runFunc {
 func clusterShowFlags(fs *flag.FlagSet) runFunc {
 	file := fs.String("config", "cluster.json", "the signed configuration `FILE`")
 	out := formatFlag(fs, "text describes the configuration, json prints the signed document", "text", "json")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		data, err := os.ReadFile(*file)
 		if err != nil {
 			return err
@@ -194,16 +195,16 @@ func clusterShowFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if *out == "json" {
-			return json.NewEncoder(u.out).Encode(s)
+			return json.NewEncoder(u.Out).Encode(s)
 		}
 		c := &s.Config
 		mode := "closed"
 		if c.Open {
 			mode = "OPEN (trust on first use; for demos)"
 		}
-		fmt.Fprintf(u.out, "cluster %s, version %d, signature OK\n  digest   %s\n  owner    %s\n  policy   %s\n  mode     %s\n  lease    %s\n  view ttl %s\n",
+		fmt.Fprintf(u.Out, "cluster %s, version %d, signature OK\n  digest   %s\n  owner    %s\n  policy   %s\n  mode     %s\n  lease    %s\n  view ttl %s\n",
 			c.Cluster, c.Version, c.Digest(), base64.StdEncoding.EncodeToString(c.Owner), c.Policy, mode, c.Lease(), c.ViewTTL())
-		tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(u.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tKEY\tSTAKE")
 		for _, m := range c.Members {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\n", m.ID, base64.StdEncoding.EncodeToString(m.Key), max(m.Stake, 1))
@@ -231,7 +232,7 @@ func readConfig(path string) (*cluster.Config, error) {
 	return &s.Config, nil
 }
 
-func writeSigned(path string, c cluster.Config, owner ed25519.PrivateKey, u *ui, draft bool) error {
+func writeSigned(path string, c cluster.Config, owner ed25519.PrivateKey, u *cmdline.UI, draft bool) error {
 	var v any
 	if draft && len(c.Members) == 0 {
 		v = cluster.Signed{Config: c} // unsigned until it has members
@@ -241,7 +242,7 @@ func writeSigned(path string, c cluster.Config, owner ed25519.PrivateKey, u *ui,
 			return err
 		}
 		v = s
-		u.infof("wrote %s: cluster %s version %d, digest %s", path, c.Cluster, c.Version, s.Config.Digest())
+		u.Infof("wrote %s: cluster %s version %d, digest %s", path, c.Cluster, c.Version, s.Config.Digest())
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -265,7 +266,7 @@ func loadOwnerKey(path string) (ed25519.PrivateKey, bool, error) {
 func readOwnerKey(path string) (ed25519.PrivateKey, error) {
 	k, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, withHint(fmt.Errorf("owner key %s does not exist", path),
+		return nil, cmdline.WithHint(fmt.Errorf("owner key %s does not exist", path),
 			"pass --owner-key with the key `vouch cluster init` created (default cluster-owner.pem); only `cluster init` creates an owner key")
 	}
 	return k, err
@@ -277,7 +278,7 @@ func readNodeIdentity(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, node.IdentityFile)
 	k, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, withHint(fmt.Errorf("no node identity in %s (%s does not exist)", dir, path),
+		return nil, cmdline.WithHint(fmt.Errorf("no node identity in %s (%s does not exist)", dir, path),
 			"pass the --data directory of a node that has started once, or create its key with `vouch node id --data DIR`")
 	}
 	return k, err
@@ -297,18 +298,18 @@ func readKeyFile(path string) (ed25519.PrivateKey, error) {
 
 func nodeIDFlags(fs *flag.FlagSet) runFunc {
 	data := fs.String("data", "", "the node's data `DIR` (the key is created there if missing)")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *data == "" {
-			return usagef("node id needs --data DIR")
+			return cmdline.Usagef("node id needs --data DIR")
 		}
 		k, created, err := node.LoadIdentity(*data)
 		if err != nil {
 			return err
 		}
 		if created {
-			u.infof("created a new identity key in %s", filepath.Join(*data, node.IdentityFile))
+			u.Infof("created a new identity key in %s", filepath.Join(*data, node.IdentityFile))
 		}
-		fmt.Fprintln(u.out, base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)))
+		fmt.Fprintln(u.Out, base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)))
 		return nil
 	}
 }

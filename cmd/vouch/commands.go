@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/internal/version"
 )
 
@@ -38,7 +39,7 @@ type command struct {
 }
 
 // runFunc runs a command with its flags parsed.
-type runFunc func(ctx context.Context, u *ui, args []string) error
+type runFunc func(ctx context.Context, u *cmdline.UI, args []string) error
 
 // argCheck checks a command's positional arguments; path is the command's
 // name, such as "token revoke".
@@ -48,7 +49,7 @@ type argCheck func(path string, args []string) error
 // (say, a runtime URL) is not silently ignored.
 func noArgs(path string, args []string) error {
 	if len(args) > 0 {
-		return usagef("%s takes no arguments, but got %q (flags start with -)", path, args[0])
+		return cmdline.Usagef("%s takes no arguments, but got %q (flags start with -)", path, args[0])
 	}
 	return nil
 }
@@ -58,7 +59,7 @@ func noArgs(path string, args []string) error {
 func between(min, max int, msg string) argCheck {
 	return func(_ string, args []string) error {
 		if len(args) < min || len(args) > max {
-			return usagef("%s", msg)
+			return cmdline.Usagef("%s", msg)
 		}
 		return nil
 	}
@@ -134,7 +135,7 @@ func commandTable() *command {
 // a second peer after -n.
 func nodeArgs(path string, args []string) error {
 	if len(args) > 0 {
-		return usagef("node takes no arguments, got %q: to give several peers, separate them with commas (-n 5400,5401) or repeat -n (-n 5400 -n 5401)", strings.Join(args, " "))
+		return cmdline.Usagef("node takes no arguments, got %q: to give several peers, separate them with commas (-n 5400,5401) or repeat -n (-n 5400 -n 5401)", strings.Join(args, " "))
 	}
 	return nil
 }
@@ -172,7 +173,7 @@ func (c *command) flagSet(path string, stderr io.Writer) (*flag.FlagSet, runFunc
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
 func doMain(args []string, stdout, stderr io.Writer) int {
-	u := &ui{out: stdout, err: stderr}
+	u := &cmdline.UI{Prog: "vouch", Out: stdout, Err: stderr, Hint: libraryHint, FunctionLog: true}
 	root := commandTable()
 	if len(args) == 0 {
 		printHelp(stderr, root, "")
@@ -187,8 +188,8 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 	}
 	c := root.find(args[0])
 	if c == nil {
-		u.errorf("unknown command %q", args[0])
-		u.hintf("run `vouch help` for the list of commands")
+		u.Errorf("unknown command %q", args[0])
+		u.Hintf("run `vouch help` for the list of commands")
 		return 2
 	}
 	path, args := c.name, args[1:]
@@ -201,24 +202,24 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return exit(u, path, runCommand(ctx, c, path, args, u))
+	return u.Exit(path, runCommand(ctx, c, path, args, u))
 }
 
 // runCommand parses a command's flags and arguments and runs it.
-func runCommand(ctx context.Context, c *command, path string, args []string, u *ui) error {
+func runCommand(ctx context.Context, c *command, path string, args []string, u *cmdline.UI) error {
 	if c.flags == nil { // a group of subcommands
 		switch {
 		case len(args) == 0:
-			return usagef("%s needs a subcommand: %s", path, orList(c.subNames()))
+			return cmdline.Usagef("%s needs a subcommand: %s", path, orList(c.subNames()))
 		case isHelpFlag(args[0]) || args[0] == "help":
 			return help(u, append(strings.Fields(path), args[1:]...))
 		}
-		return usagef("unknown %s subcommand %q: want %s", path, args[0], orList(c.subNames()))
+		return cmdline.Usagef("unknown %s subcommand %q: want %s", path, args[0], orList(c.subNames()))
 	}
-	fs, run := c.flagSet(path, u.err)
+	fs, run := c.flagSet(path, u.Err)
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		printHelp(u.out, c, path)
+		printHelp(u.Out, c, path)
 		return nil
 	}
 	if err != nil {
@@ -235,46 +236,14 @@ func runCommand(ctx context.Context, c *command, path string, args []string, u *
 	return run(ctx, u, pos)
 }
 
-// exit prints err the CLI's way and returns the exit code.
-func exit(u *ui, path string, err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, new(*usageError)):
-		u.errorf("%v", err)
-		u.hintf("see `vouch %s -h`", path)
-		return 2
-	}
-	u.fail(err)
-	return 1
-}
-
-// parseFlags parses flags that may come before, between or after
-// positional arguments, and returns the positional ones. It prints
-// nothing: help and errors are the caller's to print.
+// parseFlags parses flags as cmdline.Parse does, and prints nothing: help
+// and errors are the caller's to print.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	defer func() { fs.SetOutput(out); fs.Usage = usage }()
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return cmdline.Parse(fs, args)
 }
 
 // formatValue is an -o flag: an output format, one of those the command
@@ -308,7 +277,7 @@ func checkFormats(fs *flag.FlagSet) error {
 		return nil
 	}
 	if f, ok := fl.Value.(*formatValue); ok && !slices.Contains(f.formats, f.v) {
-		return usagef("-o %q: want %s", f.v, orList(f.formats))
+		return cmdline.Usagef("-o %q: want %s", f.v, orList(f.formats))
 	}
 	return nil
 }
@@ -333,19 +302,19 @@ func orList(words []string) string {
 
 // help prints the help of the command named by names (all of vouch when
 // there are none) on stdout.
-func help(u *ui, names []string) error {
+func help(u *cmdline.UI, names []string) error {
 	c, path := commandTable(), ""
 	for _, n := range names {
 		s := c.find(n)
 		if s == nil {
 			if path == "" {
-				return usagef("no command %q: run `vouch help` for the list of commands", n)
+				return cmdline.Usagef("no command %q: run `vouch help` for the list of commands", n)
 			}
-			return usagef("no command %q: `vouch %s` has %s", path+" "+n, path, orList(c.subNames()))
+			return cmdline.Usagef("no command %q: `vouch %s` has %s", path+" "+n, path, orList(c.subNames()))
 		}
 		c, path = s, strings.TrimSpace(path+" "+n)
 	}
-	printHelp(u.out, c, path)
+	printHelp(u.Out, c, path)
 	return nil
 }
 
@@ -448,5 +417,5 @@ func isZeroDefault(f *flag.Flag) bool {
 }
 
 func helpFlags(fs *flag.FlagSet) runFunc {
-	return func(ctx context.Context, u *ui, args []string) error { return help(u, args) }
+	return func(ctx context.Context, u *cmdline.UI, args []string) error { return help(u, args) }
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/cmd/vouch/internal/demo"
 )
 
@@ -17,17 +18,17 @@ func demoFlags(fs *flag.FlagSet) runFunc {
 	within := fs.Duration("converge-within", 8*time.Second, "the `DURATION` to wait for each agreement before failing")
 	views := fs.Bool("views", false, "run the signed-views scheme: the stateful election function, terms and leases")
 	policy := fs.String("policy", "highest", "with --views: the election `POLICY` (highest, lowest, fair, stake)")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 		if *verbose {
-			logger = slog.New(slog.NewTextHandler(u.err, nil))
+			logger = slog.New(slog.NewTextHandler(u.Err, nil))
 		}
-		res, err := demo.Run(ctx, demo.Options{Nodes: *nodes, Watch: *watch, ConvergeWithin: *within, Out: u.out, Logger: logger, Views: *views, Policy: *policy})
+		res, err := demo.Run(ctx, demo.Options{Nodes: *nodes, Watch: *watch, ConvergeWithin: *within, Out: u.Out, Logger: logger, Views: *views, Policy: *policy})
 		if err != nil {
 			return err
 		}
 		if !*watch {
-			u.infof("demo passed: failover from %s to %s in %s", res.Leader, res.NewLeader, res.Failover.Round(time.Millisecond))
+			u.Infof("demo passed: failover from %s to %s in %s", res.Leader, res.NewLeader, res.Failover.Round(time.Millisecond))
 		}
 		return nil
 	}

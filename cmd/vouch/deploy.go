@@ -13,6 +13,7 @@ import (
 
 	"github.com/vouch-dev/vouch/bundle"
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/functions"
 )
 
@@ -24,10 +25,10 @@ func deployFlags(fs *flag.FlagSet) runFunc {
 	name := fs.String("name", "", "the function's `NAME` (default: the manifest's name)")
 	out := formatFlag(fs, "json prints {\"function_id\", \"function_checksum\", \"function_name\"}", "text", "json")
 	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to send, in `BYTES` of its encoding (the runtime's --max-bundle-size must allow it too)")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		var err error
 		if *maxSize <= 0 {
-			return usagef("--max-bundle-size %d: want a positive number of bytes", *maxSize)
+			return cmdline.Usagef("--max-bundle-size %d: want a positive number of bytes", *maxSize)
 		}
 		var b *bundle.Bundle
 		switch {
@@ -40,9 +41,9 @@ func deployFlags(fs *flag.FlagSet) runFunc {
 				return err
 			}
 		default:
-			return usagef("deploy takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")
+			return cmdline.Usagef("deploy takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")
 		}
-		opts, err := cf.options(nil, true)
+		opts, err := cf.options(u, nil, true)
 		if err != nil {
 			return err
 		}
@@ -55,11 +56,11 @@ func deployFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if *out == "json" {
-			return json.NewEncoder(u.out).Encode(d)
+			return json.NewEncoder(u.Out).Encode(d)
 		}
-		fmt.Fprintf(u.out, "Function ID ➜ %s\nFunction Checksum ➜ %s\n", d.FunctionID, d.FunctionChecksum)
+		fmt.Fprintf(u.Out, "Function ID ➜ %s\nFunction Checksum ➜ %s\n", d.FunctionID, d.FunctionChecksum)
 		if d.FunctionName != "" {
-			fmt.Fprintf(u.out, "Function Name ➜ %s\n", d.FunctionName)
+			fmt.Fprintf(u.Out, "Function Name ➜ %s\n", d.FunctionName)
 		}
 		return nil
 	}
@@ -70,8 +71,8 @@ func listFlags(fs *flag.FlagSet) runFunc {
 	cf.register(fs, false)
 	cf.registerOwner(fs)
 	out := formatFlag(fs, "json prints the functions as an array", "text", "json")
-	return func(ctx context.Context, u *ui, pos []string) error {
-		opts, err := cf.options(nil, true)
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		opts, err := cf.options(u, nil, true)
 		if err != nil {
 			return err
 		}
@@ -84,9 +85,9 @@ func listFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if *out == "json" {
-			return json.NewEncoder(u.out).Encode(fns)
+			return json.NewEncoder(u.Out).Encode(fns)
 		}
-		tw := tabwriter.NewWriter(u.out, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(u.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tCHECKSUM\tCREATED\tSIZE")
 		for _, f := range fns {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", f.FunctionID, f.FunctionName, f.FunctionChecksum, f.CreatedAt.Format("2006-01-02 15:04:05"), f.Size)
@@ -99,8 +100,8 @@ func deleteFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, false)
 	cf.registerOwner(fs)
-	return func(ctx context.Context, u *ui, pos []string) error {
-		opts, err := cf.options(nil, true)
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		opts, err := cf.options(u, nil, true)
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func deleteFlags(fs *flag.FlagSet) runFunc {
 		if err := c.Delete(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(u.out, "Deleted %s\n", pos[0])
+		fmt.Fprintf(u.Out, "Deleted %s\n", pos[0])
 		return nil
 	}
 }
@@ -123,11 +124,11 @@ func loadBundle(path string, maxSize int64) (*bundle.Bundle, error) {
 	case err == nil:
 		return b, nil
 	case errors.Is(err, bundle.ErrManifest):
-		return nil, withHint(err, "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
+		return nil, cmdline.WithHint(err, "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
 	case errors.Is(err, bundle.ErrTooLarge):
-		return nil, withHint(err, "raise --max-bundle-size; the runtime refuses bundles over its own --max-bundle-size (default 64 MiB) whatever this flag says")
+		return nil, cmdline.WithHint(err, "raise --max-bundle-size; the runtime refuses bundles over its own --max-bundle-size (default 64 MiB) whatever this flag says")
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, withHint(err, "PATH is a .wasm file or a folder holding one .wasm file and an optional vouch.json")
+		return nil, cmdline.WithHint(err, "PATH is a .wasm file or a folder holding one .wasm file and an optional vouch.json")
 	}
 	return nil, err
 }
@@ -136,7 +137,7 @@ func checksumFlags(fs *flag.FlagSet) runFunc {
 	builtin := fs.String("builtin", "", "print the checksum of the built-in function `NAME` (built-in: "+strings.Join(functions.Names(), ", ")+")")
 	manifest := fs.String("manifest", "", "with a .wasm file PATH: the vouch.json `FILE` to bundle with it, as if both sat alone in a folder")
 	maxSize := fs.Int64("max-bundle-size", bundle.DefaultMaxSize, "largest bundle to read, in `BYTES` of its encoding")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		var err error
 		var b *bundle.Bundle
 		switch {
@@ -147,12 +148,12 @@ func checksumFlags(fs *flag.FlagSet) runFunc {
 		case *builtin == "" && len(pos) == 1:
 			b, err = loadBundle(pos[0], *maxSize)
 		default:
-			return usagef("checksum takes one PATH (a .wasm file or a bundle folder), a .wasm file with --manifest FILE, or --builtin NAME")
+			return cmdline.Usagef("checksum takes one PATH (a .wasm file or a bundle folder), a .wasm file with --manifest FILE, or --builtin NAME")
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(u.out, b.Checksum())
+		fmt.Fprintln(u.Out, b.Checksum())
 		return nil
 	}
 }
@@ -163,7 +164,7 @@ func checksumFlags(fs *flag.FlagSet) runFunc {
 // files too.
 func bundleWithManifest(module, manifest string, maxSize int64) (*bundle.Bundle, error) {
 	if fi, err := os.Stat(module); err == nil && fi.IsDir() {
-		return nil, usagef("--manifest goes with a .wasm file, not with a folder (%s)", module)
+		return nil, cmdline.Usagef("--manifest goes with a .wasm file, not with a folder (%s)", module)
 	}
 	mb, err := loadBundle(module, maxSize)
 	if err != nil {
@@ -175,10 +176,10 @@ func bundleWithManifest(module, manifest string, maxSize int64) (*bundle.Bundle,
 	}
 	b, err := bundle.New(mb.Module, man)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("%s: %w", manifest, err), "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
+		return nil, cmdline.WithHint(fmt.Errorf("%s: %w", manifest, err), "fix vouch.json: every field is optional and unknown fields are refused (docs/FORMATS.md, \"Manifest\")")
 	}
 	if n := int64(len(b.Encode())); n > maxSize {
-		return nil, withHint(fmt.Errorf("%w: %w: the bundle encodes to %d bytes, more than the %d-byte bundle limit", bundle.ErrInvalid, bundle.ErrTooLarge, n, maxSize), "raise --max-bundle-size")
+		return nil, cmdline.WithHint(fmt.Errorf("%w: %w: the bundle encodes to %d bytes, more than the %d-byte bundle limit", bundle.ErrInvalid, bundle.ErrTooLarge, n, maxSize), "raise --max-bundle-size")
 	}
 	return b, nil
 }

@@ -13,13 +13,14 @@ import (
 	"strings"
 
 	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/enclave"
 	"github.com/vouch-dev/vouch/token"
 )
 
 // defaultDataDir is where `vouch enclave` keeps its state, and where the
 // other commands look for the owner credential, when --data is not given.
-const defaultDataDir = "vouch-data"
+const defaultDataDir = cmdline.DefaultDataDir
 
 func enclaveFlags(fs *flag.FlagSet) runFunc {
 	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTP API on")
@@ -30,19 +31,19 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	rateLimit := fs.Float64("rate-limit", 200, "`RUNS` per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
 		}
 		if *backend != "simulated" && *backend != "nitro" {
-			return usagef("--attestation %q: want simulated or nitro", *backend)
+			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
 		}
 		// Listen before opening the data directory: a first start that cannot
 		// listen must not create the owner credential it would never print.
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
-			return withHint(err, "is another runtime already listening there? choose another --listen address")
+			return cmdline.WithHint(err, "is another runtime already listening there? choose another --listen address")
 		}
 		defer ln.Close()
 		if err := os.MkdirAll(*data, 0o700); err != nil {
@@ -63,12 +64,12 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		case "nitro":
 			n, err := attest.NewNitro()
 			if err != nil {
-				return withHint(err, "--attestation nitro works only inside an AWS Nitro Enclave; use --attestation simulated for development")
+				return cmdline.WithHint(err, "--attestation nitro works only inside an AWS Nitro Enclave; use --attestation simulated for development")
 			}
 			defer n.Close()
 			att = n
 		default:
-			return usagef("--attestation %q: want simulated or nitro", *backend)
+			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
 		}
 		var owner string
 		if *ownerFile != "" {
@@ -89,7 +90,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
 		}
 		if tok, created := srv.OwnerToken(); created {
-			printOwnerCredential(u.err, tok, filepath.Join(*data, "owner.token"))
+			printOwnerCredential(u.Err, tok, filepath.Join(*data, "owner.token"))
 		}
 		logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
 			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
@@ -112,19 +113,19 @@ func printOwnerCredential(w io.Writer, tok, file string) {
 		"a function token (`vouch token`).\n%s\n\n", rule, tok, file, rule)
 }
 
-func newLogger(u *ui, format, level string) (*slog.Logger, error) {
+func newLogger(u *cmdline.UI, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+		return nil, cmdline.Usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(u.err, opts)), nil
+		return slog.New(slog.NewTextHandler(u.Err, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(u.err, opts)), nil
+		return slog.New(slog.NewJSONHandler(u.Err, opts)), nil
 	}
-	return nil, usagef("--log-format %q: want text or json", format)
+	return nil, cmdline.Usagef("--log-format %q: want text or json", format)
 }
 
 func envOr(name, def string) string {

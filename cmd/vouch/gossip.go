@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vouch-dev/vouch/api"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/internal/secretfile"
 	"github.com/vouch-dev/vouch/node"
 )
@@ -32,27 +33,27 @@ func readGossipKeyFile(path string) (primary []byte, extra [][]byte, err error) 
 // an existing reference of the cluster (clusterRef), those of a key file,
 // or a fresh key for a new cluster. It runs before a token is minted, so a
 // bad key file costs no token.
-func tokenGossipKeys(clusterRef, keyFile string, u *ui) (primary string, extra []string, err error) {
+func tokenGossipKeys(clusterRef, keyFile string, u *cmdline.UI) (primary string, extra []string, err error) {
 	switch {
 	case clusterRef != "" && keyFile != "":
-		return "", nil, usagef("give --cluster-ref FILE or --gossip-key-file FILE, not both")
+		return "", nil, cmdline.Usagef("give --cluster-ref FILE or --gossip-key-file FILE, not both")
 	case clusterRef != "":
 		r, err := api.LoadRef(clusterRef)
 		if err != nil {
-			return "", nil, withHint(fmt.Errorf("--cluster-ref: %w", err), "name a reference of the cluster the new one joins, as `vouch token -o json` wrote it")
+			return "", nil, cmdline.WithHint(fmt.Errorf("--cluster-ref: %w", err), "name a reference of the cluster the new one joins, as `vouch token -o json` wrote it")
 		}
 		if w := r.FileWarning(); w != nil {
-			u.warnf("%v", w)
+			u.Warnf("%v", w)
 		}
 		if r.GossipKey == "" {
-			return "", nil, withHint(fmt.Errorf("--cluster-ref: %s holds no gossip_key (it predates gossip keys)", clusterRef),
+			return "", nil, cmdline.WithHint(fmt.Errorf("--cluster-ref: %s holds no gossip_key (it predates gossip keys)", clusterRef),
 				"give the cluster's key with --gossip-key-file FILE, or leave --cluster-ref out to mint a reference for a new cluster with a fresh key")
 		}
 		return r.GossipKey, r.GossipExtraKeys, nil
 	case keyFile != "":
 		p, x, err := readGossipKeyFile(keyFile)
 		if err != nil {
-			return "", nil, withHint(err, "the file holds base64 keys of 16, 24 or 32 bytes, one a line, mode 0600 (create one: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)")
+			return "", nil, cmdline.WithHint(err, "the file holds base64 keys of 16, 24 or 32 bytes, one a line, mode 0600 (create one: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)")
 		}
 		for _, k := range x {
 			extra = append(extra, base64.StdEncoding.EncodeToString(k))
@@ -70,14 +71,14 @@ func tokenGossipKeys(clusterRef, keyFile string, u *ui) (primary string, extra [
 func nodeGossipKeys(cfg *node.Config, flagKey, keyFile string, insecure bool, ref *api.Ref) (string, error) {
 	env := os.Getenv("VOUCH_GOSSIP_KEY")
 	if flagKey != "" && keyFile != "" {
-		return "", usagef("give --gossip-key or --gossip-key-file, not both")
+		return "", cmdline.Usagef("give --gossip-key or --gossip-key-file, not both")
 	}
 	if insecure {
 		if flagKey != "" || keyFile != "" {
-			return "", usagef("--insecure-gossip runs without a gossip key: leave out --gossip-key and --gossip-key-file")
+			return "", cmdline.Usagef("--insecure-gossip runs without a gossip key: leave out --gossip-key and --gossip-key-file")
 		}
 		if env != "" {
-			return "", usagef("--insecure-gossip runs without a gossip key, but VOUCH_GOSSIP_KEY is set: unset it, or leave out --insecure-gossip")
+			return "", cmdline.Usagef("--insecure-gossip runs without a gossip key, but VOUCH_GOSSIP_KEY is set: unset it, or leave out --insecure-gossip")
 		}
 		cfg.InsecureGossip = true
 		return "", nil
@@ -86,7 +87,7 @@ func nodeGossipKeys(cfg *node.Config, flagKey, keyFile string, insecure bool, re
 	switch {
 	case keyFile != "":
 		if cfg.GossipKey, cfg.GossipExtraKeys, err = readGossipKeyFile(keyFile); err != nil {
-			return "", withHint(err, "the file holds base64 keys of 16, 24 or 32 bytes, one a line, mode 0600; the first encrypts, the others are accepted during a rotation")
+			return "", cmdline.WithHint(err, "the file holds base64 keys of 16, 24 or 32 bytes, one a line, mode 0600; the first encrypts, the others are accepted during a rotation")
 		}
 		return "--gossip-key-file " + keyFile, nil
 	case flagKey != "" || env != "":
@@ -95,7 +96,7 @@ func nodeGossipKeys(cfg *node.Config, flagKey, keyFile string, insecure bool, re
 			src, s = "VOUCH_GOSSIP_KEY", env
 		}
 		if cfg.GossipKey, cfg.GossipExtraKeys, err = api.ParseGossipKeyList(s); err != nil {
-			return "", usagef("%s: %v (create one: head -c 32 /dev/urandom | base64)", src, err)
+			return "", cmdline.Usagef("%s: %v (create one: head -c 32 /dev/urandom | base64)", src, err)
 		}
 		return src, nil
 	case ref != nil && ref.GossipKey != "":
@@ -104,6 +105,6 @@ func nodeGossipKeys(cfg *node.Config, flagKey, keyFile string, insecure bool, re
 		}
 		return "the function reference", nil
 	}
-	return "", withHint(errors.New("no gossip key: without one anyone who can send a packet to the gossip port can declare members dead"),
+	return "", cmdline.WithHint(errors.New("no gossip key: without one anyone who can send a packet to the gossip port can declare members dead"),
 		"mint the node's reference with `vouch token <ID> --function-checksum <SUM> -o json --cluster-ref EXISTING_REF --out FILE` (it carries the cluster's gossip key), or pass --gossip-key-file FILE; --insecure-gossip runs without authentication, for tests only")
 }

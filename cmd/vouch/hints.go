@@ -10,7 +10,7 @@ import (
 
 // The packages' errors name Config fields and concepts, never this
 // command's flags; libraryHint maps the ones a user fixes with a flag to a
-// hint that names it. ui.fail prints it.
+// hint that names it. cmdline.UI.Fail prints it (doMain sets it as the UI's Hint).
 func libraryHint(err error) string {
 	switch {
 	case errors.Is(err, client.ErrUnreachable):

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline/cmdlinetest"
 	"github.com/vouch-dev/vouch/internal/harness/wasmtest"
 	"github.com/vouch-dev/vouch/internal/version"
 	"github.com/vouch-dev/vouch/receipt"
@@ -25,15 +26,7 @@ import (
 )
 
 // cleanEnv hides the caller's VOUCH_ variables from the test.
-func cleanEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VOUCH_") {
-			t.Setenv(name, "") // restored after the test
-			os.Unsetenv(name)
-		}
-	}
-}
+var cleanEnv = cmdlinetest.CleanEnv
 
 // vouch runs doMain in-process.
 func vouch(t *testing.T, args ...string) result {

@@ -22,6 +22,7 @@ import (
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cluster"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/node"
 	"github.com/vouch-dev/vouch/token"
 )
@@ -52,14 +53,14 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 	logLevel := fl.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this `FILE`")
 	clusterConfig := fl.String("cluster-config", "", "the signed cluster configuration `FILE` (vouch cluster init writes it): switches to signed views and terms with the built-in election function")
-	return func(ctx context.Context, u *ui, _ []string) error {
+	return func(ctx context.Context, u *cmdline.UI, _ []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
 		}
 		cfg, err := node.ConfigFor(*profile)
 		if err != nil {
-			return usagef("--profile: %v", err)
+			return cmdline.Usagef("--profile: %v", err)
 		}
 		cfg.Logger, cfg.Cluster, cfg.DataDir = logger, *clusterName, *data
 
@@ -68,18 +69,18 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		case *bind != "":
 			host, p, err := splitHostPort(*bind)
 			if err != nil {
-				return usagef("--bind: %v", err)
+				return cmdline.Usagef("--bind: %v", err)
 			}
 			cfg.BindAddr, cfg.BindPort = host, p
 		case *port != 0:
 			cfg.BindAddr, cfg.BindPort = "127.0.0.1", *port
 		default:
-			return usagef("node needs -p PORT or --bind HOST:PORT")
+			return cmdline.Usagef("node needs -p PORT or --bind HOST:PORT")
 		}
 		if *advertise != "" {
 			host, p, err := splitHostPort(*advertise)
 			if err != nil {
-				return usagef("--advertise: %v", err)
+				return cmdline.Usagef("--advertise: %v", err)
 			}
 			cfg.AdvertiseAddr, cfg.AdvertisePort = host, p
 		}
@@ -114,20 +115,20 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 				fr.Checksum = ref.FunctionChecksum
 			}
 			if fr.ID != ref.FunctionID || fr.Checksum != ref.FunctionChecksum {
-				return withHint(fmt.Errorf("the function reference is for %s (checksum %s), but -f/-fh say %s (checksum %s)", ref.FunctionID, ref.FunctionChecksum, fr.ID, fr.Checksum),
+				return cmdline.WithHint(fmt.Errorf("the function reference is for %s (checksum %s), but -f/-fh say %s (checksum %s)", ref.FunctionID, ref.FunctionChecksum, fr.ID, fr.Checksum),
 					"mint a reference for the function you expect: vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile)
 			}
 			fr.Token = ref.FunctionToken
 		}
 		if fr.ID == "" || fr.Checksum == "" {
-			return withHint(errors.New("no election function: give -f ID -fh CHECKSUM"), "deploy it with `vouch deploy --builtin leader` and mint a reference with `vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile+"`")
+			return cmdline.WithHint(errors.New("no election function: give -f ID -fh CHECKSUM"), "deploy it with `vouch deploy --builtin leader` and mint a reference with `vouch token <ID> --function-checksum <SUM> -o json > "+defaultRefFile+"`")
 		}
-		opts, err := cf.options(ref, false)
+		opts, err := cf.options(u, ref, false)
 		if err != nil {
 			return err
 		}
 		if fr.Token == "" {
-			return withHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
+			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
 		c, err := client.New(cf.url(ref), opts)
 		if err != nil {
@@ -147,7 +148,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 				cfg.Cluster = cfg.ClusterConfig.Config.Cluster
 			}
 			if *data == "" {
-				return withHint(errors.New("signed views need the node's identity key"), "pass --data DIR (the key is created there at first start; `vouch node id --data DIR` prints it)")
+				return cmdline.WithHint(errors.New("signed views need the node's identity key"), "pass --data DIR (the key is created there at first start; `vouch node id --data DIR` prints it)")
 			}
 			key, created, err := node.LoadIdentity(*data)
 			if err != nil {
@@ -160,7 +161,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 			if cfg.ClusterConfig.Config.Open {
 				logger.Warn("cluster is OPEN: members register on first contact (trust on first use); for demos")
 			} else if m := cfg.ClusterConfig.Config.Member(cfg.Name); m == nil || !ed25519.PublicKey(m.Key).Equal(key.Public()) {
-				return withHint(fmt.Errorf("%q with this node's key is not a member of cluster %s", cfg.Name, cfg.ClusterConfig.Config.Cluster),
+				return cmdline.WithHint(fmt.Errorf("%q with this node's key is not a member of cluster %s", cfg.Name, cfg.ClusterConfig.Config.Cluster),
 					"add it: vouch cluster add-member --id %s --node-data %s", cfg.Name, *data)
 			}
 		}
@@ -183,7 +184,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		}
 		if err := n.Start(ctx); err != nil {
 			if errors.Is(err, node.ErrStateFile) {
-				return withHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
+				return cmdline.WithHint(err, "the node refuses to start without its replay floor; restore the file, or, if it is lost, delete it deliberately: the node then accepts any certificate newer than what its peers hold")
 			}
 			return err
 		}

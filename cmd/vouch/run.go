@@ -16,6 +16,7 @@ import (
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/receipt"
 )
 
@@ -29,7 +30,7 @@ func runFlags(fs *flag.FlagSet) runFunc {
 	plaintext := fs.Bool("plaintext", false, "send the input unsealed (only for functions whose manifest allows it)")
 	sealOutput := fs.Bool("seal-output", false, "have the runtime seal the output back to this client")
 	singleShot := fs.Bool("single-shot", false, "seal the input with its own HPKE context instead of a session (docs/FORMATS.md, \"Sessions\")")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		ref, err := cf.loadRef()
 		if err != nil {
 			return err
@@ -45,12 +46,12 @@ func runFlags(fs *flag.FlagSet) runFunc {
 			}
 		} else {
 			if len(pos) == 0 {
-				return usagef("run needs a function ID (or --ref FILE)")
+				return cmdline.Usagef("run needs a function ID (or --ref FILE)")
 			}
 			fr.ID, pos = pos[0], pos[1:]
 		}
 		if fr.Checksum == "" {
-			return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
+			return cmdline.WithHint(errors.New("no expected checksum"), "pass --function-checksum HEX: the checksum `vouch deploy` printed, or `vouch checksum PATH` of what you built")
 		}
 
 		var input []byte
@@ -69,16 +70,16 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		case *file == "" && len(pos) == 0:
 			input = nil
 		default:
-			return usagef("give the input once: as an argument, or with -f FILE (-f - for stdin)")
+			return cmdline.Usagef("give the input once: as an argument, or with -f FILE (-f - for stdin)")
 		}
-		opts, err := cf.options(ref, false)
+		opts, err := cf.options(u, ref, false)
 		if err != nil {
 			return err
 		}
 		if fr.Token == "" {
 			// Never the owner credential: a run sends its token to whatever
 			// runtime --enclave names.
-			return withHint(errors.New("no function token: running a function needs a token for it"),
+			return cmdline.WithHint(errors.New("no function token: running a function needs a token for it"),
 				"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
 		}
 		opts.Plaintext, opts.SealOutput, opts.SingleShot = *plaintext, *sealOutput, *singleShot
@@ -93,32 +94,32 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			switch {
 			case errors.Is(err, client.ErrChecksumMismatch):
-				return withHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
+				return cmdline.WithHint(err, "nothing was sent; the function deployed under this ID is not the one you expect")
 			case errors.Is(err, client.ErrReceipt):
-				return withHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
+				return cmdline.WithHint(err, "do not trust this output: the answer was changed on its way, or does not come from the attested runtime")
 			}
 			return attestHint(runTokenHint(err, fr))
 		}
 		id := c.Cached() // the identity the run was verified under
 		if *out == "json" {
-			if err := json.NewEncoder(u.out).Encode(api.RunRecord{Output: res.Output, Receipt: res.Receipt, Log: res.Log, Attestation: summary(id)}); err != nil {
+			if err := json.NewEncoder(u.Out).Encode(api.RunRecord{Output: res.Output, Receipt: res.Receipt, Log: res.Log, Attestation: summary(id)}); err != nil {
 				return err
 			}
 		} else {
-			u.out.Write(res.Output)
+			u.Out.Write(res.Output)
 			if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
-				fmt.Fprintln(u.out)
+				fmt.Fprintln(u.Out)
 			}
 		}
 		if res.Log != "" && *out != "json" {
 			// stderr, like the function's own: not covered by the receipt.
-			fmt.Fprintf(u.err, "vouch: function log (not covered by the receipt):\n%s\n", strings.TrimRight(indent(res.Log), "\n"))
+			u.PrintLog("function log (not covered by the receipt)", res.Log)
 		}
 		label := ", attestation " + id.Platform
 		if id.Simulated {
 			label = ", SIMULATED attestation (development only; it proves nothing about the hardware)"
 		}
-		u.infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
+		u.Infof("receipt verified: seq %d, key %s%s", res.Receipt.Seq, res.Receipt.KeyID[:16], label)
 		return nil
 	}
 }
@@ -136,9 +137,9 @@ func summary(id *client.Identity) *api.AttestationSummary {
 func attestHint(err error) error {
 	switch {
 	case errors.Is(err, attest.ErrSimulated):
-		return withHint(err, "this runtime's attestation is SIMULATED; pass --allow-simulated --root-fingerprint HEX to accept it for development, or use a reference from `vouch token -o json`")
+		return cmdline.WithHint(err, "this runtime's attestation is SIMULATED; pass --allow-simulated --root-fingerprint HEX to accept it for development, or use a reference from `vouch token -o json`")
 	case errors.Is(err, client.ErrPinnedKey):
-		return withHint(err, "the runtime's receipt key is not the one pinned (trust.key_id, --key-id); if its keys were replaced on purpose, have its owner mint a new reference with `vouch token <ID> --function-checksum <SUM> -o json --out FILE`")
+		return cmdline.WithHint(err, "the runtime's receipt key is not the one pinned (trust.key_id, --key-id); if its keys were replaced on purpose, have its owner mint a new reference with `vouch token <ID> --function-checksum <SUM> -o json --out FILE`")
 	}
 	return err
 }
@@ -148,7 +149,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 	cf.register(fs, false)
 	key := fs.String("key", "", "the runtime's receipt public `KEY` (hex or base64 of 32 bytes)")
 	inputFile := fs.String("input", "", "also check that the receipt is for the input in this `FILE`")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		data, err := os.ReadFile(pos[0])
 		if err != nil {
 			return err
@@ -161,14 +162,14 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 		var id *client.Identity
 		switch {
 		case *key != "" && cf.enclave != "":
-			return usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
+			return cmdline.Usagef("verify needs exactly one of --key PUBKEY and --enclave URL")
 		case *key != "":
 			if pub, err = parseKey(*key); err != nil {
 				return err
 			}
 		case cf.enclave != "" || strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE")) != "":
 			// The runtime: --enclave, else $VOUCH_ENCLAVE.
-			opts, err := cf.options(nil, false)
+			opts, err := cf.options(u, nil, false)
 			if err != nil {
 				return err
 			}
@@ -181,7 +182,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			}
 			pub = id.ReceiptKey
 		default:
-			return usagef("verify needs exactly one of --key PUBKEY and --enclave URL (or $VOUCH_ENCLAVE)")
+			return cmdline.Usagef("verify needs exactly one of --key PUBKEY and --enclave URL (or $VOUCH_ENCLAVE)")
 		}
 		if err := r.Verify(pub); err != nil {
 			return err
@@ -199,19 +200,19 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			}
 		}
 		if id != nil && id.Simulated {
-			fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; the key it vouches for proves nothing about the hardware ***")
+			fmt.Fprintln(u.Out, "*** SIMULATED attestation: development only; the key it vouches for proves nothing about the hardware ***")
 		}
-		fmt.Fprintf(u.out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
+		fmt.Fprintf(u.Out, "receipt OK\n  function  %s\n  checksum  %s\n  input     sha256:%s\n  output    sha256:%s\n  seq       %d\n  time      %s\n  key       %s\n",
 			r.FunctionID, r.FunctionChecksum, r.InputSHA256, r.OutputSHA256, r.Seq, r.Time.Format("2006-01-02T15:04:05.000Z07:00"), r.KeyID)
 		switch {
 		case id != nil && id.Simulated:
-			fmt.Fprintf(u.out, "  attested  SIMULATED (root %x), verified now\n", id.Claims.RootFingerprint)
+			fmt.Fprintf(u.Out, "  attested  SIMULATED (root %x), verified now\n", id.Claims.RootFingerprint)
 		case id != nil:
-			fmt.Fprintf(u.out, "  attested  %s (root %x), verified now\n", id.Platform, id.Claims.RootFingerprint)
+			fmt.Fprintf(u.Out, "  attested  %s (root %x), verified now\n", id.Platform, id.Claims.RootFingerprint)
 		case recorded != nil && recorded.Simulated:
-			fmt.Fprintf(u.out, "  recorded  SIMULATED attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n")
+			fmt.Fprintf(u.Out, "  recorded  SIMULATED attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n")
 		case recorded != nil:
-			fmt.Fprintf(u.out, "  recorded  %s attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n", recorded.Platform)
+			fmt.Fprintf(u.Out, "  recorded  %s attestation, as `vouch run` saw it (not evidence; --key is what you trust)\n", recorded.Platform)
 		}
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 )
 
 func tokenFlags(fs *flag.FlagSet) runFunc {
@@ -31,28 +32,28 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 	force := fs.Bool("force", false, "with --out, replace FILE if it exists")
 	clusterRef := fs.String("cluster-ref", "", "with -o json: a reference `FILE` of an existing cluster; the new one carries its gossip key(s) (default: a fresh gossip key, for a new cluster)")
 	gossipKeyFile := fs.String("gossip-key-file", "", "with -o json: the cluster's gossip keys for the new reference, from `FILE` (mode 0600): base64, one a line, the first encrypts")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		if *outFile != "" {
 			if flagSet(fs, "o") && *out != "json" {
-				return usagef("--out writes a function reference, which is JSON: use it with -o json (or leave -o out)")
+				return cmdline.Usagef("--out writes a function reference, which is JSON: use it with -o json (or leave -o out)")
 			}
 			*out = "json"
 		} else if *force {
-			return usagef("--force only applies to --out FILE")
+			return cmdline.Usagef("--force only applies to --out FILE")
 		}
 		if *out != "json" && (*clusterRef != "" || *gossipKeyFile != "") {
-			return usagef("--cluster-ref and --gossip-key-file set a reference's gossip key: use them with -o json")
+			return cmdline.Usagef("--cluster-ref and --gossip-key-file set a reference's gossip key: use them with -o json")
 		}
 		if *checksum == "" {
-			return withHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
+			return cmdline.WithHint(errors.New("no expected checksum"), "pass --function-checksum HEX: a token is minted only for the checksum you expect")
 		}
 		if *outFile != "" && !*force {
 			// Refuse before minting, so that no token is left unused.
 			if _, err := os.Lstat(*outFile); err == nil {
-				return withHint(fmt.Errorf("%s already exists", *outFile), "pass --force to replace it, or choose another --out FILE")
+				return cmdline.WithHint(fmt.Errorf("%s already exists", *outFile), "pass --force to replace it, or choose another --out FILE")
 			}
 		}
-		opts, err := cf.options(nil, true)
+		opts, err := cf.options(u, nil, true)
 		if err != nil {
 			return err
 		}
@@ -78,26 +79,26 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *out != "json" {
 			warnIfStdoutExposed(u, "chmod 600 it, or write a reference with -o json --out FILE (mode 0600)")
-			fmt.Fprintln(u.out, resp.FunctionToken)
+			fmt.Fprintln(u.Out, resp.FunctionToken)
 			return nil
 		}
 		ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust,
 			GossipKey: gossipKey, GossipExtraKeys: gossipExtra}
 		if *clusterRef == "" && *gossipKeyFile == "" {
-			u.infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
+			u.Infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
 		}
 		if *outFile != "" {
 			if err := api.WriteRefFile(*outFile, &ref, *force); err != nil {
 				if errors.Is(err, iofs.ErrExist) {
-					return withHint(err, "pass --force to replace it, or choose another --out FILE")
+					return cmdline.WithHint(err, "pass --force to replace it, or choose another --out FILE")
 				}
 				return err
 			}
-			u.infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
+			u.Infof("wrote the function reference to %s (mode 0600; it holds a bearer token, keep it private)", *outFile)
 			return nil
 		}
 		warnIfStdoutExposed(u, "chmod 600 it, or write the reference with --out FILE (mode 0600)")
-		enc := json.NewEncoder(u.out)
+		enc := json.NewEncoder(u.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(ref)
 	}
@@ -113,8 +114,8 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // warnIfStdoutExposed warns when stdout is a file that group or others can
 // read, as `> ref.json` or `> token` makes one under the usual umask: what
 // is written holds a bearer token. fix says what to do instead.
-func warnIfStdoutExposed(u *ui, fix string) {
-	f, ok := u.out.(*os.File)
+func warnIfStdoutExposed(u *cmdline.UI, fix string) {
+	f, ok := u.Out.(*os.File)
 	if !ok {
 		return
 	}
@@ -122,13 +123,13 @@ func warnIfStdoutExposed(u *ui, fix string) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 || runtime.GOOS == "windows" {
 		return
 	}
-	u.warnf("stdout is a file with mode %04o: group or others can read the function token in it; %s", fi.Mode().Perm(), fix)
+	u.Warnf("stdout is a file with mode %04o: group or others can read the function token in it; %s", fi.Mode().Perm(), fix)
 }
 
 // observedTrust attests the runtime and describes what clients should
 // accept from it: its platform, attestation root, PCRs and receipt key as
 // seen now (trust on first use, by the owner).
-func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) (api.Trust, error) {
+func observedTrust(ctx context.Context, url string, opts client.Options, u *cmdline.UI) (api.Trust, error) {
 	// The owner is asking about their own runtime: accept what it is, and
 	// write that down explicitly in the reference, pinned to its root and
 	// receipt key so that it accepts nothing else.
@@ -150,8 +151,8 @@ func observedTrust(ctx context.Context, url string, opts client.Options, u *ui) 
 	}
 	if id.Simulated {
 		t.AllowSimulated = true
-		u.warnf("*** the runtime's attestation is SIMULATED: development only; it proves nothing about the hardware ***")
-		u.warnf("this reference allows SIMULATED attestation, pinned to root %s and receipt key %s: clients accept that one simulated runtime and no other, but anyone who can read its data directory can sign as it", root, id.KeyID)
+		u.Warnf("*** the runtime's attestation is SIMULATED: development only; it proves nothing about the hardware ***")
+		u.Warnf("this reference allows SIMULATED attestation, pinned to root %s and receipt key %s: clients accept that one simulated runtime and no other, but anyone who can read its data directory can sign as it", root, id.KeyID)
 	}
 	return t, nil
 }
@@ -160,7 +161,7 @@ func tokenRevokeFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, true)
 	cf.registerOwner(fs)
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		ref, err := cf.loadRef()
 		if err != nil {
 			return err
@@ -172,9 +173,9 @@ func tokenRevokeFlags(fs *flag.FlagSet) runFunc {
 		case len(pos) == 0 && ref != nil:
 			tok = ref.FunctionToken
 		default:
-			return usagef("token revoke takes one TOKEN or --ref FILE")
+			return cmdline.Usagef("token revoke takes one TOKEN or --ref FILE")
 		}
-		opts, err := cf.options(ref, true)
+		opts, err := cf.options(u, ref, true)
 		if err != nil {
 			return err
 		}
@@ -185,7 +186,7 @@ func tokenRevokeFlags(fs *flag.FlagSet) runFunc {
 		if err := c.Revoke(ctx, tok); err != nil {
 			return err
 		}
-		fmt.Fprintln(u.out, "Token revoked")
+		fmt.Fprintln(u.Out, "Token revoked")
 		return nil
 	}
 }
@@ -194,12 +195,12 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags
 	cf.register(fs, true)
 	out := formatFlag(fs, "json prints the identity as one object", "text", "json")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		ref, err := cf.loadRef()
 		if err != nil {
 			return err
 		}
-		opts, err := cf.options(ref, false)
+		opts, err := cf.options(u, ref, false)
 		if err != nil {
 			return err
 		}
@@ -210,7 +211,7 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 		id, err := c.Attest(ctx)
 		if err != nil {
 			if errors.Is(err, attest.ErrSimulated) {
-				return withHint(err, "pass --allow-simulated to accept a development runtime (and --root-fingerprint HEX to pin it)")
+				return cmdline.WithHint(err, "pass --allow-simulated to accept a development runtime (and --root-fingerprint HEX to pin it)")
 			}
 			return attestHint(err)
 		}
@@ -223,7 +224,7 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 		}
 		sort.Ints(idx)
 		if *out == "json" {
-			return json.NewEncoder(u.out).Encode(map[string]any{
+			return json.NewEncoder(u.Out).Encode(map[string]any{
 				"platform": id.Platform, "simulated": id.Simulated, "debug": cl.Debug, "module_id": cl.ModuleID,
 				"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
 				"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
@@ -232,16 +233,16 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 			})
 		}
 		if id.Simulated {
-			fmt.Fprintln(u.out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
+			fmt.Fprintln(u.Out, "*** SIMULATED attestation: development only; it proves nothing about the hardware ***")
 		}
-		fmt.Fprintf(u.out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  pcr digest        %s\n",
+		fmt.Fprintf(u.Out, "attestation verified\n  platform          %s\n  module            %s\n  timestamp         %s\n  root fingerprint  %x\n  receipt key       %x\n  key id            %s\n  hpke key          %x\n  pcr digest        %s\n",
 			id.Platform, cl.ModuleID, cl.Timestamp.Format(time.RFC3339), cl.RootFingerprint, []byte(id.ReceiptKey), id.KeyID, id.HPKEKey, cl.Digest)
 		for _, i := range idx {
 			if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
-				fmt.Fprintf(u.out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
+				fmt.Fprintf(u.Out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
 			}
 		}
-		fmt.Fprintf(u.out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
+		fmt.Fprintf(u.Out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
 		return nil
 	}
 }

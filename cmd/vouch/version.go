@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/internal/version"
 )
 
@@ -57,12 +58,12 @@ func (d buildDescription) String() string {
 
 func versionFlags(fs *flag.FlagSet) runFunc {
 	out := formatFlag(fs, "json prints {\"version\", \"commit\", \"modified\", \"go\"}", "text", "json")
-	return func(ctx context.Context, u *ui, pos []string) error {
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		d := describeBuild(debug.ReadBuildInfo())
 		if *out == "json" {
-			return json.NewEncoder(u.out).Encode(d)
+			return json.NewEncoder(u.Out).Encode(d)
 		}
-		_, err := fmt.Fprint(u.out, d)
+		_, err := fmt.Fprint(u.Out, d)
 		return err
 	}
 }
