@@ -23,7 +23,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	c.stderr = fs.Output()
 	fs.StringVar(&c.enclave, "enclave", "", "runtime URL to load (default: start one in this process, on loopback, with SIMULATED attestation)")
 	fs.BoolVar(&c.pins.AllowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
-	fs.StringVar(&c.pins.Root, "root-fingerprint", "", "pin the attestation root (SHA-256 of its DER, hex; `vouch attest` prints it)")
+	fs.StringVar(&c.pins.Root, "root-fingerprint", "", "pin the attestation root (SHA-256 of its DER, hex; vouch attest prints it)")
 	fs.StringVar(&c.pins.KeyID, "key-id", "", "pin the runtime's receipt key (its fingerprint, hex)")
 	fs.Var(&c.pins.PCRs, "pcr", "accept only these PCR values, as INDEX:HEX (repeat for several; several values per index are alternatives)")
 	fs.StringVar(&c.ownerFile, "owner-token-file", "", "file holding the owner credential (env VOUCH_OWNER_TOKEN or VOUCH_OWNER_TOKEN_FILE; default ./"+cmdline.DefaultDataDir+"/owner.token)")
