@@ -29,6 +29,9 @@ func encodeEntry(l *raft.Log) ([]byte, error) {
 	if uint64(len(l.Data)) > math.MaxUint32 || uint64(len(l.Extensions)) > math.MaxUint32 {
 		return nil, fmt.Errorf("log entry %d: data or extensions longer than 4 GiB", l.Index)
 	}
+	if !l.AppendedAt.IsZero() && time.Unix(l.AppendedAt.Unix(), 0).Unix() != l.AppendedAt.Unix() {
+		return nil, fmt.Errorf("log entry %d: AppendedAt %v out of range", l.Index, l.AppendedAt)
+	}
 	b := make([]byte, 0, entryFixed+len(l.Data)+len(l.Extensions))
 	b = append(b, entryVersion)
 	b = binary.BigEndian.AppendUint64(b, l.Index)
