@@ -217,6 +217,9 @@ func TestRaftClusterOnStoresRestartsAndCatchesUp(t *testing.T) {
 	if term, err := follower.store.GetUint64([]byte("CurrentTerm")); err != nil || term == 0 {
 		t.Fatalf("restarted node's CurrentTerm = %d, %v", term, err)
 	}
+	if last, err := follower.store.LastIndex(); err != nil || last < 20 {
+		t.Fatalf("restarted node's log from its file ends at %d, %v; want at least the first 20 commands", last, err)
+	}
 	for _, n := range nodes {
 		n.trans.DisconnectAll()
 	}

@@ -366,3 +366,18 @@ func TestTamperedValuesFail(t *testing.T) {
 		})
 	}
 }
+
+func TestMalformedLogKeyIsTampering(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := openStore(t, path, testKey(1), "")
+	mustStore(t, s, entry(1))
+	s.Close()
+	editRaw(t, path, func(logs, _ *bolt.Bucket) { put(t, logs, []byte{0xff}, []byte("x")) })
+	s = openStore(t, path, testKey(1), "")
+	if _, err := s.LastIndex(); !errors.Is(err, ErrTampered) {
+		t.Fatalf("LastIndex with a 1-byte key: %v", err)
+	}
+	if f, err := s.FirstIndex(); err != nil || f != 1 {
+		t.Fatalf("FirstIndex = %d, %v", f, err)
+	}
+}
