@@ -1,9 +1,9 @@
 // Package internal_test checks how the packages under internal/ layer.
 //
 // internal/ holds two kinds of package. Bottom helpers (canon, strictjson,
-// store, readall, secretfile, version) sit below everything: they import
-// the standard library, third-party modules and each other, nothing else
-// of vouch. Harnesses (internal/harness/...) sit above everything: they
+// store, raftstore, readall, secretfile, version) sit below everything:
+// they import the standard library, third-party modules and each other,
+// nothing else of vouch. Harnesses (internal/harness/...) sit above everything: they
 // drive the runtime, nodes and clients for tests and benchmarks, and no
 // product package may import them outside its tests.
 package internal_test
