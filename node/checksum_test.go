@@ -30,25 +30,8 @@ func TestNewNamesConfigFields(t *testing.T) {
 		{"upper-case checksum", func(c *node.Config) { c.Checksum = strings.Repeat("AB", 32) }, "", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := node.DefaultLocalConfig()
-			cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "5000", &flakyRuntime{}, "fn", strings.Repeat("ab", 32)
-			cfg.GossipKey = gossipKey
-			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-			c.tune(cfg)
-			_, err := node.New(*cfg)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("New: %v, want an error saying %q", err, c.want)
-			}
-			if c.isErr != nil && !errors.Is(err, c.isErr) {
-				t.Fatalf("New: %v does not wrap %v", err, c.isErr)
-			}
-			if strings.Contains(err.Error(), "--") || strings.Contains(err.Error(), "-fh") {
+			err := checkNew(t, func(cfg *node.Config) { cfg.GossipKey = gossipKey; c.tune(cfg) }, c.want, c.isErr)
+			if err != nil && (strings.Contains(err.Error(), "--") || strings.Contains(err.Error(), "-fh")) {
 				t.Fatalf("New: %v names a command-line flag", err)
 			}
 		})
@@ -82,4 +65,29 @@ func TestUpperCaseChecksum(t *testing.T) {
 			t.Errorf("%s: status shows checksum %q, want %q", st.Name, got, ref.Checksum)
 		}
 	}
+}
+
+// checkNew calls node.New with a valid configuration changed by tune, and
+// fails the test unless New succeeds (want empty) or fails with an error
+// that says want and wraps isErr (when not nil). It returns New's error.
+func checkNew(t *testing.T, tune func(*node.Config), want string, isErr error) error {
+	t.Helper()
+	cfg := node.DefaultLocalConfig()
+	cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "5000", &flakyRuntime{}, "fn", strings.Repeat("ab", 32)
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	tune(cfg)
+	_, err := node.New(*cfg)
+	if want == "" {
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return nil
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("New: %v, want an error saying %q", err, want)
+	}
+	if isErr != nil && !errors.Is(err, isErr) {
+		t.Fatalf("New: %v does not wrap %v", err, isErr)
+	}
+	return err
 }

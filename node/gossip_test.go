@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -49,24 +47,8 @@ func TestNewNeedsGossipKey(t *testing.T) {
 		{"key and extra", func(c *node.Config) { c.GossipKey, c.GossipExtraKeys = gossipKey, [][]byte{newGossipKey()[:16]} }, "", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := node.DefaultLocalConfig()
-			cfg.Name, cfg.Runtime, cfg.FunctionID, cfg.Checksum = "5000", &flakyRuntime{}, "fn", strings.Repeat("ab", 32)
-			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-			c.tune(cfg)
-			_, err := node.New(*cfg)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("New: %v, want an error saying %q", err, c.want)
-			}
-			if c.isErr != nil && !errors.Is(err, c.isErr) {
-				t.Fatalf("New: %v does not wrap %v", err, c.isErr)
-			}
-			if strings.Contains(err.Error(), fmt.Sprintf("%x", short[:4])) || strings.Contains(err.Error(), string(short[:4])) {
+			err := checkNew(t, c.tune, c.want, c.isErr)
+			if err != nil && (strings.Contains(err.Error(), fmt.Sprintf("%x", short[:4])) || strings.Contains(err.Error(), string(short[:4]))) {
 				t.Fatalf("the error shows the key: %v", err)
 			}
 		})
