@@ -172,7 +172,7 @@ func TestBenchScaleJSON(t *testing.T) {
 
 func TestBenchWarnsAboutRaftDescriptors(t *testing.T) {
 	var out, errb strings.Builder
-	u := &ui{out: &out, err: &errb}
+	u := &ui{Prog: prog, Out: &out, Err: &errb}
 	warnRaftDescriptors(u, []string{"raft"}, []int{3, 5})
 	warnRaftDescriptors(u, []string{"vouch-members"}, []int{999})
 	if errb.Len() != 0 {

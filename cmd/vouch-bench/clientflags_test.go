@@ -19,7 +19,7 @@ func TestRunClientOptions(t *testing.T) {
 	t.Chdir(t.TempDir())
 	parseFlags := func(args ...string) (*clientFlags, *strings.Builder) {
 		var errb strings.Builder
-		fs := newFlags("run", "", &ui{out: new(strings.Builder), err: &errb})
+		fs := newFlags("run", "", &ui{Prog: prog, Out: new(strings.Builder), Err: &errb})
 		var cf clientFlags
 		cf.register(fs)
 		if err := fs.Parse(args); err != nil {

@@ -49,11 +49,11 @@ func benchmarks() []benchmark {
 }
 
 func doMain(args []string, stdout, stderr io.Writer) int {
-	u := &ui{out: stdout, err: stderr}
+	u := &ui{Prog: prog, Out: stdout, Err: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
-			u.errorf("no benchmark given")
+			u.Errorf("no benchmark given")
 			return 2
 		}
 		return 0
@@ -64,10 +64,10 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return u.term().Exit(b.name, b.run(ctx, args[1:], u))
+		return u.Exit(b.name, b.run(ctx, args[1:], u))
 	}
-	u.errorf("unknown benchmark %q", args[0])
-	u.hintf("run `%s -h` for the list of benchmarks", prog)
+	u.Errorf("unknown benchmark %q", args[0])
+	u.Hintf("run `%s -h` for the list of benchmarks", prog)
 	return 2
 }
 
@@ -81,25 +81,16 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nFigures and the commands that reproduce them: docs/BENCHMARKS.md.")
 }
 
-// ui is the terminal: this command's two streams, printed on by the
-// rules at the top of this file, which are cmdline.UI's.
-type ui struct {
-	out, err io.Writer
-}
-
-func (u *ui) term() *cmdline.UI { return &cmdline.UI{Prog: prog, Out: u.out, Err: u.err} }
-
-func (u *ui) errorf(format string, args ...any) { u.term().Errorf(format, args...) }
-func (u *ui) hintf(format string, args ...any)  { u.term().Hintf(format, args...) }
-func (u *ui) warnf(format string, args ...any)  { u.term().Warnf(format, args...) }
-func (u *ui) infof(format string, args ...any)  { u.term().Infof(format, args...) }
+// ui is the terminal, printed on by the rules at the top of this file,
+// which are cmdline.UI's.
+type ui = cmdline.UI
 
 // newFlags returns a flag set that reports errors as usage errors.
 func newFlags(name, synopsis string, u *ui) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(u.err)
+	fs.SetOutput(u.Err)
 	fs.Usage = func() {
-		fmt.Fprintf(u.err, "Usage: %s %s %s\n\nFlags:\n", prog, name, synopsis)
+		fmt.Fprintf(u.Err, "Usage: %s %s %s\n\nFlags:\n", prog, name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs

@@ -56,7 +56,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		SingleShot:  *singleShot,
 		Warmup:      *warmup,
 		Timeout:     *timeout,
-		Progress:    u.err,
+		Progress:    u.Err,
 		Breakdown:   *breakdown,
 		Command:     prog + " run " + bench.CommandLine(args),
 	}
@@ -64,9 +64,9 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		if cfg.Client, err = cf.options(); err != nil {
 			return err
 		}
-		u.infof("loading %s: each worker gets its own function token, and the runtime's per-token rate limit applies (start it with --rate-limit 0 to measure past it)", cf.enclave)
+		u.Infof("loading %s: each worker gets its own function token, and the runtime's per-token rate limit applies (start it with --rate-limit 0 to measure past it)", cf.enclave)
 	} else {
-		u.infof("starting a runtime in this process (SIMULATED attestation, loopback); client and runtime share this machine's CPUs")
+		u.Infof("starting a runtime in this process (SIMULATED attestation, loopback); client and runtime share this machine's CPUs")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -81,12 +81,12 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteTable(u.out); err != nil {
+	if err := rep.WriteTable(u.Out); err != nil {
 		return err
 	}
 	if rep.Breakdown != nil {
-		fmt.Fprintf(u.out, "\nwhere the time goes, concurrency %d (client and runtime in this process):\n", rep.Results[0].Concurrency)
-		if err := rep.Breakdown.WriteTable(u.out); err != nil {
+		fmt.Fprintf(u.Out, "\nwhere the time goes, concurrency %d (client and runtime in this process):\n", rep.Results[0].Concurrency)
+		if err := rep.Breakdown.WriteTable(u.Out); err != nil {
 			return err
 		}
 	}
@@ -95,7 +95,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 			return err
 		}
 	}
-	u.infof("done in %s", time.Since(start).Round(time.Millisecond))
+	u.Infof("done in %s", time.Since(start).Round(time.Millisecond))
 	if e := rep.Errors(); e > 0 {
 		return fmt.Errorf("%d runs failed (see the first error above)", e)
 	}

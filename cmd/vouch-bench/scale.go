@@ -96,7 +96,7 @@ func (f *scaleFlags) checkpoint(u *ui, rep *scale.Report) {
 	cp.Partial = "running: this file is rewritten after every trial until the run ends"
 	cp.Machine.Finish()
 	if err := cp.WriteJSON(*f.json); err != nil {
-		u.warnf("saving the results so far: %v", err)
+		u.Warnf("saving the results so far: %v", err)
 	}
 }
 
@@ -116,13 +116,13 @@ func (f *scaleFlags) finish(u *ui, rep *scale.Report, err error) error {
 		rep.Partial = why + ": the sections hold the trials that finished"
 	}
 	rep.Machine.Finish()
-	rep.Machine.Write(u.out)
-	fmt.Fprintf(u.out, "code: %s (from %s)\n", rep.Source, rep.Source.From)
+	rep.Machine.Write(u.Out)
+	fmt.Fprintf(u.Out, "code: %s (from %s)\n", rep.Source, rep.Source.From)
 	if *f.json != "" {
 		if werr := rep.WriteJSON(*f.json); werr != nil {
 			return werr
 		}
-		u.infof("wrote %s", *f.json)
+		u.Infof("wrote %s", *f.json)
 	}
 	if err != nil {
 		where := "the table above"
@@ -144,8 +144,8 @@ func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
 	n := slices.Max(sizes)
 	_, limit := scale.Descriptors()
 	if need := scale.RaftDescriptors(n) + 1000; limit > 0 && need > limit {
-		u.warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
-		u.hintf("raise the hard limit (ulimit -Hn, as root, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
+		u.Warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
+		u.Hintf("raise the hard limit (ulimit -Hn, as root, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
 	}
 }
 
@@ -174,7 +174,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("failover", pos); err != nil {
 		return err
 	}
-	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.err}
+	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -192,13 +192,13 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	warnRaftDescriptors(u, o.Schemes, o.Sizes)
 	rep := newScaleReport("failover", args)
 	o.Checkpoint = func(r *scale.FailoverResult) { rep.Failover = r; sf.checkpoint(u, rep) }
-	u.infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
+	u.Infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
 	r, err := scale.Failover(ctx, o)
 	if r == nil {
 		return err
 	}
 	rep.Failover = r
-	if terr := r.WriteTable(u.out); terr != nil {
+	if terr := r.WriteTable(u.Out); terr != nil {
 		return terr
 	}
 	return sf.finish(u, rep, err)
@@ -219,7 +219,7 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("dissemination", pos); err != nil {
 		return err
 	}
-	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
+	o := scale.DisseminationOptions{Certs: *certs, Refresh: *refresh, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -230,13 +230,13 @@ func benchDissemination(ctx context.Context, args []string, u *ui) error {
 	defer cancel()
 	rep := newScaleReport("dissemination", args)
 	o.Checkpoint = func(r *scale.DisseminationResult) { rep.Dissemination = r; sf.checkpoint(u, rep) }
-	u.infof("dissemination: sizes %v, %d certificates each; code %s; load average %s", o.Sizes, o.Certs, rep.Source, rep.Machine.LoadBefore)
+	u.Infof("dissemination: sizes %v, %d certificates each; code %s; load average %s", o.Sizes, o.Certs, rep.Source, rep.Machine.LoadBefore)
 	r, err := scale.Dissemination(ctx, o)
 	if r == nil {
 		return err
 	}
 	rep.Dissemination = r
-	if terr := r.WriteTable(u.out); terr != nil {
+	if terr := r.WriteTable(u.Out); terr != nil {
 		return terr
 	}
 	return sf.finish(u, rep, err)
@@ -262,7 +262,7 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("rest", pos); err != nil {
 		return err
 	}
-	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.err}
+	o := scale.RestOptions{Warmup: *warmup, Window: *window, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 1); err != nil {
 		return err
 	}
@@ -288,13 +288,13 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 	rep := newScaleReport("rest", args)
 	if len(o.Sizes) > 0 {
 		o.Checkpoint = func(r *scale.RestResult) { rep.Rest = []*scale.RestResult{r}; sf.checkpoint(u, rep) }
-		u.infof("cost at rest: sizes %v, warm-up %s, window %s; code %s; load average %s", o.Sizes, o.Warmup, o.Window, rep.Source, rep.Machine.LoadBefore)
+		u.Infof("cost at rest: sizes %v, warm-up %s, window %s; code %s; load average %s", o.Sizes, o.Warmup, o.Window, rep.Source, rep.Machine.LoadBefore)
 		r, err := scale.Rest(ctx, o)
 		if r == nil {
 			return err
 		}
 		rep.Rest = []*scale.RestResult{r}
-		if terr := r.WriteTable(u.out); terr != nil {
+		if terr := r.WriteTable(u.Out); terr != nil {
 			return terr
 		}
 		if err != nil {
@@ -302,8 +302,8 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 		}
 	}
 	if *fpDuration > 0 {
-		u.infof("false positives: %d idle nodes for %s (profile %s)", *fpNodes, *fpDuration, *sf.profile)
-		fp, err := scale.FalsePositives(ctx, scale.FalsePositiveOptions{N: *fpNodes, Duration: *fpDuration, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Burn: *fpBurn, Progress: u.err})
+		u.Infof("false positives: %d idle nodes for %s (profile %s)", *fpNodes, *fpDuration, *sf.profile)
+		fp, err := scale.FalsePositives(ctx, scale.FalsePositiveOptions{N: *fpNodes, Duration: *fpDuration, Views: *views, Profile: *sf.profile, Tuning: sf.tuning, Burn: *fpBurn, Progress: u.Err})
 		if err != nil {
 			if len(rep.Rest) > 0 && ctx.Err() != nil {
 				return sf.finish(u, rep, err) // keep the cost at rest measured before
@@ -312,9 +312,9 @@ func benchRest(ctx context.Context, args []string, u *ui) error {
 		}
 		rep.FalsePositives = fp
 		if len(o.Sizes) > 0 {
-			fmt.Fprintln(u.out)
+			fmt.Fprintln(u.Out)
 		}
-		if err := fp.WriteTable(u.out); err != nil {
+		if err := fp.WriteTable(u.Out); err != nil {
 			return err
 		}
 	}
@@ -343,7 +343,7 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("messages", pos); err != nil {
 		return err
 	}
-	o := scale.MessagesOptions{Trials: *trials, Tail: *tail, Background: *background, Profile: *sf.profile, Progress: u.err}
+	o := scale.MessagesOptions{Trials: *trials, Tail: *tail, Background: *background, Profile: *sf.profile, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -355,13 +355,13 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 	warnRaftDescriptors(u, o.Schemes, o.Sizes)
 	rep := newScaleReport("messages", args)
 	o.Checkpoint = func(r *scale.MessagesResult) { rep.Messages = r; sf.checkpoint(u, rep) }
-	u.infof("messages per election: sizes %v, %d trials, schemes %v; code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
+	u.Infof("messages per election: sizes %v, %d trials, schemes %v; code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
 	r, err := scale.Messages(ctx, o)
 	if r == nil {
 		return err
 	}
 	rep.Messages = r
-	if terr := r.WriteTable(u.out); terr != nil {
+	if terr := r.WriteTable(u.Out); terr != nil {
 		return terr
 	}
 	return sf.finish(u, rep, err)
@@ -402,7 +402,7 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 		return err
 	}
 	for _, f := range written {
-		fmt.Fprintln(u.out, f)
+		fmt.Fprintln(u.Out, f)
 	}
 	return nil
 }
