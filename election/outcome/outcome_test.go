@@ -1,6 +1,7 @@
 package outcome
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -59,4 +60,38 @@ func TestParseRefusalIsStrict(t *testing.T) {
 			t.Errorf("%s: parsed as %+v", msg, r)
 		}
 	}
+}
+
+// Whatever a runtime's error message says, ParseRefusal never panics; a
+// refusal it accepts encodes again within MaxRefusalBytes and parses back
+// to the same code, and to the same message unless it had to be cut.
+func FuzzParseRefusal(f *testing.F) {
+	for _, c := range Codes {
+		f.Add(Refuse(c, "leader %q of term %d", "5002", 3).Error())
+	}
+	f.Add(`{"code":"lease_not_renewed","message":"x","code":"view_refused"}`)
+	f.Add(`{"CODE":"lease_not_renewed","message":""}`)
+	f.Add(`null`)
+	f.Add("lease not renewed: leader is not alive by a majority of views")
+	f.Fuzz(func(t *testing.T, msg string) {
+		r, err := ParseRefusal(msg)
+		if err != nil {
+			return
+		}
+		enc := r.Error()
+		if len(enc) > MaxRefusalBytes {
+			t.Fatalf("%d bytes, more than %d", len(enc), MaxRefusalBytes)
+		}
+		back, err := ParseRefusal(enc)
+		if err != nil {
+			t.Fatalf("ParseRefusal(%q): %v", enc, err)
+		}
+		if back.Code != r.Code {
+			t.Fatalf("round trip: code %q, want %q", back.Code, r.Code)
+		}
+		// Error cuts only a message whose encoding is too long.
+		if full, _ := json.Marshal(r); len(full) <= MaxRefusalBytes && back.Message != r.Message {
+			t.Fatalf("round trip: message %q, want %q", back.Message, r.Message)
+		}
+	})
 }
