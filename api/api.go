@@ -57,10 +57,18 @@ type Identity struct {
 	BootID []byte `json:"boot_id"`
 	// Version is the runtime's software version.
 	Version string `json:"version"`
+	// ReplicaID names the replica that answered, when the runtime is a
+	// replicated service; empty for a single runtime. It is attested: the
+	// user_data is then IdentityUserDataReplica.
+	ReplicaID string `json:"replica_id,omitempty"`
 }
 
 // IdentityTag starts the user_data of a runtime's attestation document.
 const IdentityTag = "vouch/identity/v1"
+
+// IdentityReplicaTag starts the user_data of a replica's attestation
+// document.
+const IdentityReplicaTag = "vouch/identity/replica/v1"
 
 // IdentityUserData encodes the keys an attestation document binds:
 // String("vouch/identity/v1") Bytes(receipt_key) Bytes(hpke_key).
@@ -68,20 +76,50 @@ func IdentityUserData(receiptKey, hpkeKey []byte) []byte {
 	return canon.New(IdentityTag).Bytes(receiptKey).Bytes(hpkeKey).Message()
 }
 
-// ParseIdentityUserData decodes IdentityUserData.
-func ParseIdentityUserData(b []byte) (receiptKey, hpkeKey []byte, err error) {
+// IdentityUserDataReplica is IdentityUserData for one replica of a
+// replicated service: String("vouch/identity/replica/v1") Bytes(receipt_key)
+// Bytes(hpke_key) String(replica_id). Every replica binds the same service
+// keys and its own ID.
+func IdentityUserDataReplica(receiptKey, hpkeKey []byte, replicaID string) []byte {
+	return canon.New(IdentityReplicaTag).Bytes(receiptKey).Bytes(hpkeKey).String(replicaID).Message()
+}
+
+// ParseIdentityUserData decodes IdentityUserData or
+// IdentityUserDataReplica; replicaID is empty for the first.
+func ParseIdentityUserData(b []byte) (receiptKey, hpkeKey []byte, replicaID string, err error) {
 	r := canon.NewReader(b)
-	if tag := r.String(); r.Err() == nil && tag != IdentityTag {
-		return nil, nil, fmt.Errorf("attestation user_data has tag %q, want %q", tag, IdentityTag)
+	tag := r.String()
+	if r.Err() == nil && tag != IdentityTag && tag != IdentityReplicaTag {
+		return nil, nil, "", fmt.Errorf("attestation user_data has tag %q, want %q or %q", tag, IdentityTag, IdentityReplicaTag)
 	}
 	receiptKey, hpkeKey = r.Bytes(), r.Bytes()
+	if tag == IdentityReplicaTag {
+		replicaID = r.String()
+	}
 	if err := r.Done(); err != nil {
-		return nil, nil, fmt.Errorf("attestation user_data: %w", err)
+		return nil, nil, "", fmt.Errorf("attestation user_data: %w", err)
 	}
 	if len(receiptKey) != 32 || len(hpkeKey) != 32 {
-		return nil, nil, errors.New("attestation user_data: keys must be 32 bytes each")
+		return nil, nil, "", errors.New("attestation user_data: keys must be 32 bytes each")
 	}
-	return receiptKey, hpkeKey, nil
+	if tag == IdentityReplicaTag && !ValidReplicaID(replicaID) {
+		return nil, nil, "", fmt.Errorf("attestation user_data: replica ID %q must be 1-64 characters of a-z 0-9 . _ -", replicaID)
+	}
+	return receiptKey, hpkeKey, replicaID, nil
+}
+
+// ValidReplicaID reports whether id is a valid replica ID: 1 to 64
+// characters of a-z 0-9 . _ -.
+func ValidReplicaID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Deployed answers a deploy.
@@ -198,6 +236,13 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeRateLimited      = "rate_limited"
 	CodeInternal         = "internal"
+	// CodeNotLeader (421) comes from a replica that is not the raft
+	// leader, for a request only the leader serves; Error.LeaderURL names
+	// the leader's API when it is known.
+	CodeNotLeader = "not_leader"
+	// CodeNoLeader (503) means the replicas have no leader right now (an
+	// election is under way or too few replicas run); retry shortly.
+	CodeNoLeader = "no_leader"
 )
 
 // Error is the body of every error response: {"error": {...}}.
@@ -209,6 +254,9 @@ type Error struct {
 	// out_of_memory, trap, exit, failed, ...) and its stderr.
 	Kind string `json:"kind,omitempty"`
 	Log  string `json:"log,omitempty"`
+	// LeaderURL, with CodeNotLeader, is the API URL of the replica that
+	// leads, if known.
+	LeaderURL string `json:"leader_url,omitempty"`
 	// Status is the HTTP status; it is not sent.
 	Status int `json:"-"`
 	// RetryAfter, for a 429, is how long to wait (sent as Retry-After).

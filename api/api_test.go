@@ -21,13 +21,13 @@ func TestIdentityUserDataRoundTrip(t *testing.T) {
 		if len(ud) != 4+len(api.IdentityTag)+4+32+4+32 {
 			t.Fatalf("user_data is %d bytes", len(ud))
 		}
-		gotR, gotH, err := api.ParseIdentityUserData(ud)
+		gotR, gotH, _, err := api.ParseIdentityUserData(ud)
 		if err != nil || !bytes.Equal(gotR, rk) || !bytes.Equal(gotH, hk) {
 			t.Fatalf("ParseIdentityUserData(IdentityUserData(r, h)) = %x, %x, %v", gotR, gotH, err)
 		}
 	}
 	// The two keys are not interchangeable.
-	r, h, err := api.ParseIdentityUserData(api.IdentityUserData(key(1), key(2)))
+	r, h, _, err := api.ParseIdentityUserData(api.IdentityUserData(key(1), key(2)))
 	if err != nil || r[0] != 1 || h[0] != 2 {
 		t.Fatalf("keys swapped: %x %x %v", r, h, err)
 	}
@@ -62,13 +62,13 @@ func TestParseIdentityUserDataRefuses(t *testing.T) {
 		{"trailing byte", append(bytes.Clone(good), 0), "trailing"},
 		{"a raw key", key(1), "attestation user_data"},
 	} {
-		r, h, err := api.ParseIdentityUserData(tc.data)
+		r, h, _, err := api.ParseIdentityUserData(tc.data)
 		if err == nil || r != nil || h != nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: ParseIdentityUserData = %x, %x, %v; want an error mentioning %q", tc.name, r, h, err, tc.want)
 		}
 	}
 	for n := 0; n < len(good); n++ {
-		if _, _, err := api.ParseIdentityUserData(good[:n]); err == nil {
+		if _, _, _, err := api.ParseIdentityUserData(good[:n]); err == nil {
 			t.Fatalf("the first %d of %d bytes parse", n, len(good))
 		}
 	}
@@ -78,9 +78,10 @@ func FuzzParseIdentityUserData(f *testing.F) {
 	f.Add(api.IdentityUserData(key(1), key(2)))
 	f.Add(userData(api.IdentityTag, key(1)))
 	f.Add(userData("x", key(1), key(2)))
+	f.Add(api.IdentityUserDataReplica(key(1), key(2), "r1"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, h, err := api.ParseIdentityUserData(data)
+		r, h, rid, err := api.ParseIdentityUserData(data)
 		if err != nil {
 			if r != nil || h != nil {
 				t.Fatal("keys and an error")
@@ -88,7 +89,11 @@ func FuzzParseIdentityUserData(f *testing.F) {
 			return
 		}
 		// One pair of keys, one encoding.
-		if len(r) != 32 || len(h) != 32 || !bytes.Equal(api.IdentityUserData(r, h), data) {
+		want := api.IdentityUserData(r, h)
+		if rid != "" {
+			want = api.IdentityUserDataReplica(r, h, rid)
+		}
+		if len(r) != 32 || len(h) != 32 || !bytes.Equal(want, data) {
 			t.Fatalf("accepted %x as keys %x, %x", data, r, h)
 		}
 	})
@@ -119,5 +124,18 @@ func TestErrorMessage(t *testing.T) {
 	e.Hint = "mint a token"
 	if e.Error() != "no (mint a token)" {
 		t.Fatal(e.Error())
+	}
+}
+
+func TestIdentityUserDataReplica(t *testing.T) {
+	ud := api.IdentityUserDataReplica(key(1), key(2), "r-1")
+	r, h, rid, err := api.ParseIdentityUserData(ud)
+	if err != nil || !bytes.Equal(r, key(1)) || !bytes.Equal(h, key(2)) || rid != "r-1" {
+		t.Fatalf("got %x %x %q %v", r, h, rid, err)
+	}
+	for _, bad := range []string{"", "R1", "r 1", strings.Repeat("a", 65)} {
+		if _, _, _, err := api.ParseIdentityUserData(api.IdentityUserDataReplica(key(1), key(2), bad)); err == nil {
+			t.Errorf("replica ID %q accepted", bad)
+		}
 	}
 }

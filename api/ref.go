@@ -29,7 +29,11 @@ type Ref struct {
 	FunctionChecksum string `json:"function_checksum"`
 	FunctionToken    string `json:"function_token"`
 	EnclaveURL       string `json:"enclave_url"`
-	Trust            Trust  `json:"trust"`
+	// EnclaveURLs lists every replica of a replicated runtime, in the
+	// order a client tries them; EnclaveURL, kept for older readers, is
+	// then the first of them.
+	EnclaveURLs []string `json:"enclave_urls,omitempty"`
+	Trust       Trust    `json:"trust"`
 	// GossipKey is the cluster's gossip key (base64, 16, 24 or 32 bytes):
 	// `vouch node` encrypts and authenticates gossip with it. It belongs
 	// to the cluster, so every member's reference holds the same one;
@@ -172,15 +176,53 @@ func (r *Ref) Check() error {
 		return fmt.Errorf("function_checksum %q is not 64 lowercase hex digits", r.FunctionChecksum)
 	}
 	if r.EnclaveURL != "" {
-		u, err := url.Parse(r.EnclaveURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("enclave_url %q is not an http(s) URL", r.EnclaveURL)
+		if err := checkEnclaveURL(r.EnclaveURL); err != nil {
+			return fmt.Errorf("enclave_url %w", err)
 		}
+	}
+	if len(r.EnclaveURLs) > MaxReplicas {
+		return fmt.Errorf("enclave_urls has %d entries; at most %d", len(r.EnclaveURLs), MaxReplicas)
+	}
+	seen := map[string]bool{}
+	for i, u := range r.EnclaveURLs {
+		if err := checkEnclaveURL(u); err != nil {
+			return fmt.Errorf("enclave_urls[%d] %w", i, err)
+		}
+		if seen[u] {
+			return fmt.Errorf("enclave_urls lists %q twice", u)
+		}
+		seen[u] = true
+	}
+	if len(r.EnclaveURLs) > 0 && r.EnclaveURL != "" && r.EnclaveURL != r.EnclaveURLs[0] {
+		return fmt.Errorf("enclave_url %q must be the first of enclave_urls (%q)", r.EnclaveURL, r.EnclaveURLs[0])
 	}
 	if _, _, err := r.GossipKeys(); err != nil {
 		return err
 	}
 	return r.Trust.Check()
+}
+
+// MaxReplicas bounds the replicas a reference lists.
+const MaxReplicas = 16
+
+func checkEnclaveURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// URLs returns the runtime URLs to try, in order: EnclaveURLs, or else
+// EnclaveURL alone; nil if the reference names none.
+func (r *Ref) URLs() []string {
+	if len(r.EnclaveURLs) > 0 {
+		return append([]string(nil), r.EnclaveURLs...)
+	}
+	if r.EnclaveURL != "" {
+		return []string{r.EnclaveURL}
+	}
+	return nil
 }
 
 // Check validates a trust block.

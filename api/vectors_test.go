@@ -248,7 +248,7 @@ func testIdentityVector(t *testing.T) {
 	if !bytes.Equal(ud, want) {
 		t.Fatalf("user_data is\n%x\nthe documented layout gives\n%x", ud, want)
 	}
-	rk, hk2, err := api.ParseIdentityUserData(ud)
+	rk, hk2, _, err := api.ParseIdentityUserData(ud)
 	if err != nil || !bytes.Equal(rk, receiptKey) || !bytes.Equal(hk2, hpkeKey) {
 		t.Fatalf("ParseIdentityUserData: %v", err)
 	}

@@ -140,6 +140,9 @@ type Identity struct {
 	// inputs are sealed for it, and a wrong one only gets them refused.
 	Version string
 	BootID  []byte
+	// ReplicaID is the attested ID of the replica that answered, for a
+	// replicated runtime; empty for a single runtime.
+	ReplicaID string
 }
 
 // String describes the identity in one line; a SIMULATED identity says so
@@ -434,7 +437,7 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 	if t.Platform != "" && claims.Platform != t.Platform {
 		return nil, fmt.Errorf("runtime at %s attests as %s, but the trust policy expects %s", c.base, claims.Platform, t.Platform)
 	}
-	rk, hk, err := api.ParseIdentityUserData(claims.UserData)
+	rk, hk, replicaID, err := api.ParseIdentityUserData(claims.UserData)
 	if err != nil {
 		return nil, fmt.Errorf("runtime at %s: %w", c.base, err)
 	}
@@ -450,6 +453,10 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 		Claims:     claims,
 		Version:    wire.Version,
 		BootID:     wire.BootID,
+		ReplicaID:  replicaID,
+	}
+	if replicaID != wire.ReplicaID {
+		return nil, fmt.Errorf("runtime at %s: its identity says replica %q but its attestation binds replica %q", c.base, wire.ReplicaID, replicaID)
 	}
 	if t.KeyID != "" && t.KeyID != id.KeyID {
 		return nil, fmt.Errorf("%w: runtime at %s attests receipt key %s, but the trust policy pins %s; its keys changed, or it is another runtime "+
