@@ -26,7 +26,15 @@ const maxChallengeBody = 1024
 // handler calls admit (the server adds the joiner as a raft voter, possibly
 // in the background); if admit fails the joiner gets its error (an
 // *api.Error is sent as is) and no keys. Otherwise it answers the Response.
+// A nil admit admits without doing anything; a nil leader means this
+// replica always leads.
 func (m *Member) Handler(admit func(ctx context.Context, a *Admission) error, leader func() (isLeader bool, leaderURL string)) http.Handler {
+	if admit == nil {
+		admit = func(context.Context, *Admission) error { return nil }
+	}
+	if leader == nil {
+		leader = func() (bool, string) { return true, "" }
+	}
 	h := &handler{m: m, admit: admit, leader: leader}
 	mux := http.NewServeMux()
 	mux.HandleFunc(ChallengePath, h.challenge)

@@ -272,6 +272,9 @@ func (m *Member) Admit(ctx context.Context, req *Request) (*Response, *Admission
 	if err != nil {
 		return nil, nil, refused(ErrMalformed, "the joiner's attested public_key: %v", err)
 	}
+	if m.selfIdentity == nil {
+		return nil, nil, errors.New("join: the member has no identity attestation to answer with")
+	}
 	doc, err := m.selfIdentity(ctx, c.Nonce)
 	if err != nil {
 		return nil, nil, fmt.Errorf("join: the member cannot attest its identity: %w", err)
