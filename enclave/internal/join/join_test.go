@@ -520,3 +520,26 @@ func TestJoinerSettings(t *testing.T) {
 		t.Fatal("ftp member URL accepted")
 	}
 }
+
+// TestLeaderChangesMidJoin: the member leads when it hands out the
+// challenge, not any more when the join arrives; the joiner starts over at
+// the new leader.
+func TestLeaderChangesMidJoin(t *testing.T) {
+	newLeader := newService(t)
+	old := newService(t)
+	var mu sync.Mutex
+	calls := 0
+	old.leader = func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return calls == 1, newLeader.srv.URL
+	}
+	keys, err := joiner(newSim(t, newLeader.dir, pcr0), "r4").Join(context.Background(), old.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(keys.Marshal(), newLeader.keys.Marshal()) || len(old.admissions()) != 0 {
+		t.Fatal("not joined through the new leader")
+	}
+}
