@@ -143,6 +143,8 @@ type Node struct {
 	tampered  atomic.Pointer[error]
 	readyTerm atomic.Uint64 // last term whose barrier completed here
 	metrics   *metrics
+	raftStop  sync.Once
+	raftDone  chan struct{} // closed when raft has shut down
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -187,10 +189,11 @@ func open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
 	n := &Node{
-		cfg:     cfg,
-		leaderC: make(chan bool, 1),
-		done:    make(chan struct{}),
-		fwdDone: make(chan struct{}),
+		cfg:      cfg,
+		leaderC:  make(chan bool, 1),
+		done:     make(chan struct{}),
+		fwdDone:  make(chan struct{}),
+		raftDone: make(chan struct{}),
 	}
 	storeID := cfg.Keys.KeyID() + "/" + cfg.ID
 	key := cfg.Keys.StorageKey()
@@ -352,9 +355,7 @@ func (n *Node) forward(notify <-chan bool) {
 func (n *Node) tamper(err error) {
 	if n.tampered.CompareAndSwap(nil, &err) {
 		n.cfg.Logger.Error("replica: raft store tampered with; this replica stops and must be re-synced (wipe its raft directory and join again)", "error", err)
-		if r := n.live.Load(); r != nil {
-			go r.Shutdown()
-		}
+		n.stopRaft()
 	}
 	if n.metrics != nil {
 		n.metrics.tampered.Inc()
@@ -377,6 +378,20 @@ func (n *Node) idOf(addr string) string {
 		}
 	}
 	return ""
+}
+
+// stopRaft starts raft's shutdown once; raftDone closes when it is done.
+func (n *Node) stopRaft() {
+	r := n.live.Load()
+	if r == nil {
+		return
+	}
+	n.raftStop.Do(func() {
+		go func() {
+			r.Shutdown().Error()
+			close(n.raftDone)
+		}()
+	})
 }
 
 // Addr is the advertised raft address.
@@ -582,11 +597,9 @@ func (n *Node) Shutdown() error {
 	n.stopOnce.Do(func() {
 		close(n.done)
 		<-n.fwdDone
-		errc := make(chan error, 1)
-		go func() { errc <- n.raft.Shutdown().Error() }()
+		n.stopRaft()
 		select {
-		case err := <-errc:
-			n.stopErr = err
+		case <-n.raftDone:
 		case <-time.After(shutdownWait):
 			// raft is stuck in a tampered GetLog (watchedLogs): leave it.
 			n.stopErr = fmt.Errorf("replica: raft did not stop: %v", n.Tampered())

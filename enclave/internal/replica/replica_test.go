@@ -117,7 +117,7 @@ func openNode(t *testing.T, id, dir, addr string, keys *servicekeys.Keys, bootst
 		t.Fatal(err)
 	}
 	n, err := Open(Config{
-		ID: id, Dir: dir, Listener: ln, Keys: keys, FSM: fsm, Bootstrap: bootstrap, Snapshots: snaps,
+		ID: id, Dir: dir, Listener: ln, Keys: keys, FSM: fsm, Bootstrap: bootstrap, Snapshots: snaps, Timing: testTiming,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -127,6 +127,10 @@ func openNode(t *testing.T, id, dir, addr string, keys *servicekeys.Keys, bootst
 	t.Cleanup(func() { n.Shutdown() })
 	return &testNode{Node: n, fsm: fsm, dir: dir, addr: ln.Addr().String()}, nil
 }
+
+// testTiming is slower than DefaultTiming: under the race detector on a
+// loaded host a 150 ms lease makes leaders step down spuriously.
+var testTiming = Timing{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond}
 
 type testWriter struct{ t *testing.T }
 
@@ -153,20 +157,52 @@ func ctx30(t *testing.T) context.Context {
 }
 
 // applyOnLeader applies cmd on whichever of nodes leads, retrying through
-// elections.
-func applyOnLeader(t *testing.T, nodes []*testNode, cmd string) {
+// elections (so cmd may be applied twice: compare with applied).
+func applyOnLeader(t *testing.T, nodes []*testNode, cmd string) any {
 	t.Helper()
+	var res any
 	eventually(t, "apply "+cmd, func() bool {
 		for _, n := range nodes {
 			if n.IsLeader() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := n.Apply(ctx, []byte(cmd))
+				r, err := n.Apply(ctx, []byte(cmd))
 				cancel()
+				res = r
 				return err == nil
 			}
 		}
 		return false
 	})
+	return res
+}
+
+// applied is the FSM's list without repeats (of retried commands).
+func (n *testNode) applied() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range n.fsm.list() {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// leaderOf waits for one of nodes to lead and returns it.
+func leaderOf(t *testing.T, nodes []*testNode) *testNode {
+	t.Helper()
+	var leader *testNode
+	eventually(t, "a leader", func() bool {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	return leader
 }
 
 func TestCluster(t *testing.T) {
@@ -179,7 +215,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		fsm := &listFSM{}
-		n, err := Open(Config{ID: "r0", Dir: t.TempDir(), Listener: ln, Keys: keys, FSM: fsm, Bootstrap: true, Snapshots: snaps, Registerer: reg})
+		n, err := Open(Config{ID: "r0", Dir: t.TempDir(), Listener: ln, Keys: keys, FSM: fsm, Bootstrap: true, Snapshots: snaps, Registerer: reg, Timing: testTiming})
 		if err != nil {
 			return nil, err
 		}
@@ -211,34 +247,41 @@ func TestCluster(t *testing.T) {
 	var want []string
 	for i := range 5 {
 		cmd := "a" + string(rune('0'+i))
-		res, err := n0.Apply(ctx30(t), []byte(cmd))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res != i+1 {
-			t.Fatalf("response %v, want %d", res, i+1)
+		if res, ok := applyOnLeader(t, nodes, cmd).(int); !ok || res < i+1 {
+			t.Fatalf("response %v, want at least %d", res, i+1)
 		}
 		want = append(want, cmd)
 	}
 	for _, n := range nodes {
-		eventually(t, n.ID()+" applies", func() bool { return slices.Equal(n.fsm.list(), want) })
+		eventually(t, n.ID()+" applies", func() bool { return slices.Equal(n.applied(), want) })
 	}
-	if err := n0.ReadIndex(ctx30(t)); err != nil {
-		t.Fatalf("ReadIndex on leader: %v", err)
-	}
-	if err := n1.ReadIndex(ctx30(t)); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("ReadIndex on follower: %v, want ErrNotLeader", err)
-	}
-	if _, err := n1.Apply(ctx30(t), []byte("x")); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("Apply on follower: %v, want ErrNotLeader", err)
-	}
-	if id, addr := n1.Leader(); id != "r0" || addr != n0.Addr() {
-		t.Fatalf("follower's leader %s %s", id, addr)
-	}
-	st := n0.Status()
-	if st.State != "Leader" || st.LeaderID != "r0" || len(st.Servers) != 3 || st.AppliedIndex < st.CommitIndex-1 || st.Term == 0 {
-		t.Fatalf("status %+v", st)
-	}
+	eventually(t, "ReadIndex on the leader", func() bool {
+		return leaderOf(t, nodes).ReadIndex(ctx30(t)) == nil
+	})
+	eventually(t, "ErrNotLeader from a follower", func() bool {
+		for _, n := range nodes {
+			if !n.IsLeader() {
+				_, err := n.Apply(ctx30(t), []byte("x"))
+				return errors.Is(n.ReadIndex(ctx30(t)), ErrNotLeader) && errors.Is(err, ErrNotLeader)
+			}
+		}
+		return false
+	})
+	eventually(t, "a follower knows the leader", func() bool {
+		leader := leaderOf(t, nodes)
+		for _, n := range nodes {
+			if n != leader {
+				id, addr := n.Leader()
+				return id == leader.ID() && addr == leader.Addr()
+			}
+		}
+		return false
+	})
+	eventually(t, "the leader's status", func() bool {
+		leader := leaderOf(t, nodes)
+		st := leader.Status()
+		return st.State == "Leader" && st.LeaderID == leader.ID() && len(st.Servers) == 3 && st.Term > 0 && st.CommitIndex > 0
+	})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -254,66 +297,69 @@ func TestCluster(t *testing.T) {
 	}
 
 	// The leader dies: another is elected and serves.
-	dir0, addr0, last0 := n0.dir, n0.addr, n0.raft.LastIndex()
+	n0 = leaderOf(t, nodes)
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != n0 {
+			rest = append(rest, n)
+		}
+	}
+	id0, dir0, addr0, last0 := n0.ID(), n0.dir, n0.addr, n0.raft.LastIndex()
 	if err := n0.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	rest := []*testNode{n1, n2}
 	for i := range 30 { // beyond Threshold+Trailing: snapshots and truncation
 		cmd := "b" + string(rune('a'+i))
 		applyOnLeader(t, rest, cmd)
 		want = append(want, cmd)
 	}
 	for _, n := range rest {
-		eventually(t, n.ID()+" applies", func() bool { return slices.Equal(n.fsm.list(), want) })
+		eventually(t, n.ID()+" applies", func() bool { return slices.Equal(n.applied(), want) })
 	}
 	for _, n := range rest {
-		if n.IsLeader() {
-			if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-				t.Fatal(err)
-			}
-			eventually(t, "log truncation", func() bool {
-				first, _ := n.store.FirstIndex()
-				return first > last0+1
-			})
+		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			t.Fatal(err)
 		}
+		eventually(t, n.ID()+" truncates its log", func() bool {
+			first, _ := n.store.FirstIndex()
+			return first > last0+1
+		})
 	}
 
 	// The old leader comes back from its directory and catches up, by a
 	// snapshot since the log it missed is gone.
-	n0 = start(t, "r0", dir0, addr0, keys, true, snaps)
-	nodes = []*testNode{n0, n1, n2}
-	eventually(t, "r0 catches up", func() bool { return slices.Equal(n0.fsm.list(), want) })
+	n0 = start(t, id0, dir0, addr0, keys, true, snaps)
+	nodes = append(rest, n0)
+	eventually(t, id0+" catches up", func() bool { return slices.Equal(n0.applied(), want) })
 	applyOnLeader(t, nodes, "c")
 	want = append(want, "c")
 	for _, n := range nodes {
-		eventually(t, n.ID()+" applies c", func() bool { return slices.Equal(n.fsm.list(), want) })
+		eventually(t, n.ID()+" applies c", func() bool { return slices.Equal(n.applied(), want) })
 		if err := n.Tampered(); err != nil {
 			t.Fatalf("%s tampered: %v", n.ID(), err)
 		}
 	}
 
 	// Remove a follower.
-	var leader, follower *testNode
-	eventually(t, "a leader", func() bool {
+	var removed string
+	eventually(t, "Remove", func() bool {
+		leader := leaderOf(t, nodes)
 		for _, n := range nodes {
-			if n.IsLeader() {
-				leader = n
+			if n != leader && removed == "" {
+				removed = n.ID()
 			}
 		}
-		return leader != nil
+		return leader.Remove(ctx30(t), removed) == nil
 	})
-	for _, n := range nodes {
-		if n != leader {
-			follower = n
+	eventually(t, "two servers", func() bool {
+		leader := leaderOf(t, nodes)
+		for _, sv := range leader.Status().Servers {
+			if sv.ID == removed {
+				return false
+			}
 		}
-	}
-	if err := leader.Remove(ctx30(t), follower.ID()); err != nil {
-		t.Fatal(err)
-	}
-	if got := len(leader.Status().Servers); got != 2 {
-		t.Fatalf("%d servers after Remove", got)
-	}
+		return len(leader.Status().Servers) == 2
+	})
 }
 
 // TestLeadershipChangesNeverBlock: nobody reads the channels, yet raft
@@ -577,7 +623,7 @@ func FuzzOpenSnapshot(f *testing.F) {
 			}
 			return
 		}
-		if !bytes.Equal(sealSnapshot(aead, p, ad)[:0], nil) && len(b) != len(p)+snapshotOverhead {
+		if len(b) != len(p)+snapshotOverhead {
 			t.Fatalf("opened %d bytes from %d", len(p), len(b))
 		}
 	})
@@ -671,5 +717,62 @@ func TestDialChecksReplicaID(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("dial expecting %q: %v", tc.want, err)
 		}
+	}
+}
+
+// TestTamperedGetLogNeverReturns: raft panics when it cannot read an entry
+// it applies, so a tampered GetLog records the error and blocks instead.
+func TestTamperedGetLogNeverReturns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	key := make([]byte, 32)
+	s, err := raftstore.Open(path, key, "svc/r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLog(&raft.Log{Index: 1, Term: 1, Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("logs"))
+		k, v := b.Cursor().First()
+		v = bytes.Clone(v)
+		v[len(v)-1] ^= 1
+		return b.Put(k, v)
+	})
+	db.Close()
+	if s, err = raftstore.Open(path, key, "svc/r0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := checkLogs(s); !errors.Is(err, raftstore.ErrTampered) {
+		t.Fatalf("checkLogs: %v, want ErrTampered", err)
+	}
+	got := make(chan error, 1)
+	w := watchedLogs{LogStore: s, tamper: func(err error) { got <- err }}
+	returned := make(chan struct{})
+	go func() { // blocks forever, by design
+		var l raft.Log
+		w.GetLog(1, &l)
+		close(returned)
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, raftstore.ErrTampered) {
+			t.Fatalf("tamper got %v", err)
+		}
+	case <-returned:
+		t.Fatal("GetLog returned")
+	case <-time.After(30 * time.Second):
+		t.Fatal("tampering not reported")
+	}
+	select {
+	case <-returned:
+		t.Fatal("GetLog returned")
+	default:
 	}
 }
