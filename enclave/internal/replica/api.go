@@ -311,8 +311,8 @@ func open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// newRaft is raft.NewRaft, turning its panic on an unreadable log entry
-// into an error.
+// newRaft is raft.NewRaft, turning its panics (for example on a
+// configuration entry that does not decode) into an error.
 func newRaft(rc *raft.Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -527,6 +527,7 @@ func (n *Node) Leader() (id, addr string) {
 // LeadershipChanges reports this replica gaining (true) or losing (false)
 // leadership. It holds only the latest change when nobody reads, so a
 // reader should act on the current IsLeader rather than count values.
+// Shutdown does not close it.
 func (n *Node) LeadershipChanges() <-chan bool { return n.leaderC }
 
 // AddVoter adds a voting member, or updates its address (leader only).
