@@ -130,6 +130,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		if fr.Token == "" {
 			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
+		opts.Logger = logger.With("component", "client") // moves between replicas, key changes
 		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
