@@ -106,6 +106,13 @@ func TestReplicaFailover(t *testing.T) {
 	}
 	a.Stop()
 	res, err = c.Run(ctx, ref, []byte("y"))
+	if errors.Is(err, client.ErrUnreachable) && c.Replica() == b.URL {
+		// The run went out on a kept-alive connection that the stopping
+		// replica closed: it may have run there, so the client does not
+		// send it again (at most once per call), but it has moved on.
+		t.Logf("first run after the stop: %v", err)
+		res, err = c.Run(ctx, ref, []byte("y"))
+	}
 	if err != nil {
 		t.Fatalf("run after the first replica stopped: %v", err)
 	}
@@ -123,6 +130,17 @@ func TestReplicaFailover(t *testing.T) {
 	}
 	if c.URL() != a.URL {
 		t.Errorf("URL() = %s, want the first URL %s", c.URL(), a.URL)
+	}
+
+	// Without a kept-alive connection, the first replica refuses the
+	// connection: nothing was sent, so the same call goes on to the next.
+	c2, err := client.NewReplicas([]string{a.URL, b.URL}, client.Options{Trust: a.Trust(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if res, err = c2.Run(ctx, ref, []byte("z")); err != nil || res.Receipt.Verify(key) != nil || c2.Replica() != b.URL {
+		t.Fatalf("run with the first replica down: %v (on %s)", err, c2.Replica())
 	}
 }
 
