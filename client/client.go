@@ -788,12 +788,11 @@ func (c *Client) runOn(ctx context.Context, rep *replica, ref FunctionRef, input
 }
 
 // runWith seals input to ident, sends it to rep and verifies the answer.
-func (c *Client) runWith(ctx context.Context, rep *replica, ident *Identity, ref FunctionRef, input []byte) (*Result, error) {
+func (c *Client) runWith(ctx context.Context, rep *replica, ident *Identity, ref FunctionRef, input []byte) (_ *Result, err error) {
 	body, ctype := input, api.ContentTypePlain
 	var reply *seal.PrivateKey
 	var sess *seal.Session
 	var counter uint64
-	var err error
 	if !c.opts.Plaintext && !c.opts.SingleShot {
 		if len(ident.BootID) != seal.BootIDSize {
 			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", rep.url)
@@ -825,6 +824,13 @@ func (c *Client) runWith(ctx context.Context, rep *replica, ident *Identity, ref
 	if err := c.doRun(ctx, rep, ref, body, ctype, &res); err != nil {
 		return nil, err
 	}
+	// The runtime ran the input: whatever fails from here on, the call
+	// must not send it to another replica.
+	defer func() {
+		if err != nil {
+			err = &ranError{err}
+		}
+	}()
 	in := sha256.Sum256(input)
 	output := res.Output
 	if sess != nil && c.opts.SealOutput {

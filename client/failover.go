@@ -54,6 +54,13 @@ type attestError struct{ err error }
 func (e *attestError) Error() string { return e.err.Error() }
 func (e *attestError) Unwrap() error { return e.err }
 
+// ranError is an error about a run the runtime answered: it ran the input,
+// so the call does not send it elsewhere.
+type ranError struct{ err error }
+
+func (e *ranError) Error() string { return e.err.Error() }
+func (e *ranError) Unwrap() error { return e.err }
+
 // dialFailed reports whether err says that no connection was made, so the
 // request was not sent.
 func dialFailed(err error) bool {
@@ -172,6 +179,8 @@ func (c *Client) classify(err error, idempotent, single bool) (failure, string) 
 	var ue *unreachableError
 	var te *attestError
 	switch {
+	case errors.As(err, new(*ranError)):
+		return failStop, ""
 	case errors.As(err, &te):
 		if single {
 			return failStop, ""
