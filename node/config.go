@@ -32,12 +32,16 @@ type Runtime interface {
 
 // RuntimeInfo describes a runtime for status pages.
 type RuntimeInfo struct {
-	URL        string `json:"url"`
-	Platform   string `json:"platform,omitempty"`
-	Simulated  bool   `json:"simulated"`
-	KeyID      string `json:"key_id,omitempty"`
-	FunctionID string `json:"function_id"`
-	Checksum   string `json:"function_checksum"`
+	// URL is the replica in use; Replicas lists every replica known, for
+	// a replicated runtime.
+	URL        string   `json:"url"`
+	Replicas   []string `json:"replicas,omitempty"`
+	ReplicaID  string   `json:"replica_id,omitempty"`
+	Platform   string   `json:"platform,omitempty"`
+	Simulated  bool     `json:"simulated"`
+	KeyID      string   `json:"key_id,omitempty"`
+	FunctionID string   `json:"function_id"`
+	Checksum   string   `json:"function_checksum"`
 }
 
 // Config configures a Node. Build one with DefaultLocalConfig,

@@ -130,7 +130,8 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		if fr.Token == "" {
 			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
-		c, err := client.New(cf.url(ref), opts)
+		opts.Logger = logger.With("component", "client") // moves between replicas, key changes
+		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
