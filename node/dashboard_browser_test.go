@@ -27,6 +27,9 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
+	if os.Getenv("VOUCH_REQUIRE_CHROMIUM") != "" {
+		t.Fatal("VOUCH_REQUIRE_CHROMIUM is set, but no chromium, chromium-browser or google-chrome is on PATH")
+	}
 	t.Skip("no Chromium on PATH (looked for chromium, chromium-browser, google-chrome): install Debian's chromium package (apt-get install -y chromium) to run the dashboard's browser test")
 	return ""
 }

@@ -189,7 +189,7 @@ func writeStatusText(w io.Writer, rep *statusReport) error {
 	}
 	switch {
 	case v.Certificate == nil:
-		fmt.Fprintf(tw, "certificate\tnone held yet\t\n")
+		fmt.Fprintf(tw, "certificate\tnone held yet\n")
 	case main.Verified:
 		att := v.Runtime.Platform
 		if v.Runtime.Simulated {
@@ -205,12 +205,12 @@ func writeStatusText(w io.Writer, rep *statusReport) error {
 	}
 	slices.Sort(rej)
 	if len(rej) > 0 {
-		fmt.Fprintf(tw, "rejected\t%s\t\n", strings.Join(rej, ", "))
+		fmt.Fprintf(tw, "rejected\t%s\n", strings.Join(rej, ", "))
 	}
 	tw.Flush()
 	fmt.Fprintln(b)
 	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tIN VIEW\t")
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tIN VIEW")
 	for _, m := range v.Members {
 		name := m.Name
 		if m.Name == v.Leader {
@@ -220,23 +220,23 @@ func writeStatusText(w io.Writer, rep *statusReport) error {
 		if m.InView {
 			inView = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, m.Addr, m.State, inView)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, m.Addr, m.State, inView)
 	}
 	tw.Flush()
 	if len(rep.Nodes) > 1 {
 		fmt.Fprintln(b)
 		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "NODE\tURL\tLEADER\t%s\tCERTIFICATE\t\n", strings.ToUpper(unit))
+		fmt.Fprintf(tw, "NODE\tURL\tLEADER\t%s\tCERTIFICATE\n", strings.ToUpper(unit))
 		for _, n := range rep.Nodes {
 			switch {
 			case n.View == nil:
-				fmt.Fprintf(tw, "?\t%s\t\t\tunreachable: %s\t\n", n.URL, n.Error)
+				fmt.Fprintf(tw, "?\t%s\t\t\tunreachable: %s\n", n.URL, n.Error)
 			case n.Verified:
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tVERIFIED\t\n", n.View.Node, n.URL, n.View.Leader, n.View.Seq)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tVERIFIED\n", n.View.Node, n.URL, n.View.Leader, n.View.Seq)
 			case n.View.Certificate == nil:
-				fmt.Fprintf(tw, "%s\t%s\t\t\tnone held yet\t\n", n.View.Node, n.URL)
+				fmt.Fprintf(tw, "%s\t%s\t\t\tnone held yet\n", n.View.Node, n.URL)
 			default:
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tNOT VERIFIED\t\n", n.View.Node, n.URL, n.View.Leader, n.View.Seq)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tNOT VERIFIED\n", n.View.Node, n.URL, n.View.Leader, n.View.Seq)
 			}
 		}
 		tw.Flush()
