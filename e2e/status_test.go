@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // statusJSON is the part of `vouch status -o json` the test reads.
@@ -56,7 +58,7 @@ func vouchStatus(t *testing.T, args ...string) (string, string, int) {
 // TestStatusAndDashboard runs a runtime and three `vouch node --http`
 // processes: `vouch status` shows the cluster and verifies its
 // certificate, follows a failover, and refuses a tampered certificate;
-// each node serves the dashboard at /.
+// the dashboard a node serves at / shows the same in headless Chromium.
 func TestStatusAndDashboard(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -109,6 +111,19 @@ func TestStatusAndDashboard(t *testing.T) {
 		t.Fatalf("GET / of vouch node --http: %s\n%s", resp.Status, page)
 	}
 
+	// The dashboard in headless Chromium: the leader, verified in the
+	// browser; after the kill below, the new leader.
+	browser := chromium(t)
+	leaderIs := func(name string) string {
+		return `document.getElementById('leader').textContent === '` + name + `' && document.getElementById('verdict').dataset.state === 'verified'`
+	}
+	if browser != nil {
+		if err := chromedp.Do(browser, chromedp.Navigate(url1+"/")); err != nil {
+			t.Fatal(err)
+		}
+		pageShows(t, browser, "leader "+names[2]+", verified", leaderIs(names[2]))
+	}
+
 	// --watch prints a refresh per interval until interrupted.
 	watch := start(t, "status --watch", c.dir, nil, "status", "--node", url1, "--watch", "200ms", "-o", "json")
 
@@ -135,6 +150,9 @@ func TestStatusAndDashboard(t *testing.T) {
 		}
 		return nil
 	})
+	if browser != nil {
+		pageShows(t, browser, "leader "+names[1]+" after the failover, verified", leaderIs(names[1]))
+	}
 	if code := watch.signal(syscall.SIGINT, 10*time.Second); code != 0 {
 		t.Fatalf("vouch status --watch exited %d on SIGINT", code)
 	}
