@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vouch-dev/vouch/client"
 )
 
 // copyTree copies the tree src into dst, keeping the files' modes.
@@ -69,6 +72,7 @@ type logEntry struct {
 	Msg   string    `json:"msg"`
 	Token uint64    `json:"fencing_token"`
 	Term  uint64    `json:"term"`
+	Seq   uint64    `json:"seq"`
 	Lead  string    `json:"leader"`
 }
 
@@ -178,30 +182,54 @@ func TestRollbackHealsWithNodesEvidence(t *testing.T) {
 
 	// Let the healed cluster run a little, then read every node's log.
 	time.Sleep(2 * time.Second)
-	leaders := map[uint64]map[string]bool{} // term -> leaders named by accepted certificates
+	checkActions(t, outputs, "term")
+}
+
+// listNodeArgs are the arguments of node name in the member-list scheme,
+// with a data directory.
+func (c *cluster) listNodeArgs(name string) []string {
+	np := c.nodes[name]
+	args := []string{"node", "-p", name, "-f", c.fid, "-fh", c.sum, "--http", fmt.Sprintf("127.0.0.1:%d", np.httpPort),
+		"--data", "data-" + name, "--log-format", "json", "--log-level", "debug"}
+	for q := range c.nodes {
+		if q != name {
+			args = append(args, "-n", q)
+		}
+	}
+	return args
+}
+
+// checkActions reads every node's log: no seq (term) may name two
+// leaders, no token may be acted on by two nodes, and a node that starts
+// acting must use a token above every token acted on before.
+func checkActions(t *testing.T, outputs map[string][]*proc, unit string) {
+	t.Helper()
+	leaders := map[uint64]map[string]bool{}
 	var acts []action
 	for name, ps := range outputs {
 		for _, p := range ps {
 			for _, e := range entries(p.out.String()) {
+				n := e.Term
+				if unit == "seq" {
+					n = e.Seq
+				}
 				switch {
 				case e.Msg == "I AM THE LEADER":
 					acts = append(acts, action{node: name, token: e.Token, at: e.Time})
-				case strings.HasPrefix(e.Msg, "leader is ") && e.Term > 0:
-					if leaders[e.Term] == nil {
-						leaders[e.Term] = map[string]bool{}
+				case strings.HasPrefix(e.Msg, "leader is ") && n > 0:
+					if leaders[n] == nil {
+						leaders[n] = map[string]bool{}
 					}
-					leaders[e.Term][e.Lead] = true
+					leaders[n][e.Lead] = true
 				}
 			}
 		}
 	}
-	for term, ls := range leaders {
+	for n, ls := range leaders {
 		if len(ls) > 1 {
-			t.Errorf("term %d: nodes accepted certificates naming %v", term, ls)
+			t.Errorf("%s %d: nodes accepted certificates naming %v", unit, n, ls)
 		}
 	}
-	// Every token is acted on by one node only, and a node that starts
-	// acting uses a token above every token acted on before.
 	sort.Slice(acts, func(i, j int) bool { return acts[i].at.Before(acts[j].at) })
 	by := map[uint64]string{}
 	var highest uint64
@@ -218,5 +246,121 @@ func TestRollbackHealsWithNodesEvidence(t *testing.T) {
 	if len(acts) == 0 {
 		t.Fatal("no leadership in the logs")
 	}
-	t.Logf("leaderships: %v", acts)
+	var list []string
+	for _, x := range acts {
+		list = append(list, fmt.Sprintf("%s@%d", x.node, x.token))
+	}
+	t.Logf("leaderships in order: %s", strings.Join(list, " "))
+}
+
+// TestRollbackHealsMemberList is issue 14 item 7 in the member-list
+// scheme: the runtime restored from a copy signs seqs it signed before
+// (4097 and up); the nodes present their certificates, the runtime moves
+// past them, and a failover after the rollback is certified above every
+// seq used before. A follower that lost its floor files never acts on a
+// lower fencing token.
+func TestRollbackHealsMemberList(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end rollback: about a minute of real processes")
+	}
+	c := newCluster(t)
+	outputs := map[string][]*proc{}
+	startNode := func(name string) {
+		np := c.nodes[name]
+		p := start(t, "node "+name, c.dir, nil, c.listNodeArgs(name)...)
+		c.nodes[name] = &nodeProc{proc: p, port: np.port, httpPort: np.httpPort}
+		outputs[name] = append(outputs[name], p)
+	}
+	var names []string
+	for range 3 {
+		p := freePort(t)
+		name := strconv.Itoa(p)
+		names = append(names, name)
+		c.nodes[name] = &nodeProc{port: p, httpPort: freePort(t)}
+	}
+	for _, name := range names {
+		startNode(name)
+	}
+	// The highest ID leads once all three are members.
+	sort.Slice(names, func(i, j int) bool {
+		return len(names[i]) < len(names[j]) || len(names[i]) == len(names[j]) && names[i] < names[j]
+	})
+	first := names[2]
+	c.waitLeader(first, 60*time.Second, names...)
+	_, a := c.actingLeader(60*time.Second, 0, "")
+	t.Logf("%s leads with token %d", first, a.Token)
+
+	c.stopRuntime()
+	saved := t.TempDir()
+	copyTree(t, saved, filepath.Join(c.dir, "vouch-data"))
+	c.startRuntime()
+
+	// The cluster moves on: the leader is killed, another leads, the
+	// first comes back and leads again (the highest ID wins).
+	c.nodes[first].kill()
+	next, b := c.actingLeader(60*time.Second, a.Token, first)
+	t.Logf("%s killed; %s leads with token %d", first, next, b.Token)
+	// Other callers use seqs meanwhile (the issue saw 4097 to 4109 used
+	// before the rollback): the restored runtime would need as many
+	// refused answers to pass the nodes' floor on its own.
+	cl := c.client(t)
+	ref := client.FunctionRef{ID: c.fid, Checksum: c.sum, Token: c.ownerToken(t)}
+	for range 30 {
+		if _, err := cl.Run(context.Background(), ref, []byte(`{"cluster":"other","node_list":["1"]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startNode(first)
+	c.waitLeader(first, 60*time.Second, names...)
+	back, cb := c.actingLeader(60*time.Second, b.Token, "")
+	t.Logf("%s back; %s leads with token %d", first, back, cb.Token)
+	var top uint64
+	eventually(t, 30*time.Second, "every node holds the same certificate", func() error {
+		top = 0
+		for name, np := range c.nodes {
+			st, err := np.status()
+			if err != nil {
+				return err
+			}
+			if top != 0 && st.Seq != top {
+				return fmt.Errorf("%s holds seq %d, others %d", name, st.Seq, top)
+			}
+			top = st.Seq
+		}
+		return nil
+	})
+
+	// The rollback; a follower loses its floor files.
+	var lost string
+	for _, name := range names {
+		if name != back {
+			lost = name
+			break
+		}
+	}
+	c.stopRuntime()
+	c.nodes[lost].kill()
+	for _, f := range []string{"last_seq", "floor_cert"} {
+		if err := os.Remove(filepath.Join(c.dir, "data-"+lost, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(c.dir, "vouch-data")); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(c.dir, "vouch-data"), saved)
+	c.startRuntime()
+	restored := time.Now()
+	startNode(lost)
+	t.Logf("runtime restored from the copy; the nodes hold seq %d; %s lost its floor files", top, lost)
+
+	// A failover after the rollback must be certified above seq top.
+	c.nodes[back].kill()
+	healed, h := c.actingLeader(30*time.Second, top, back)
+	t.Logf("healed: %s leads with token %d, %v after the restored runtime started", healed, h.Token, time.Since(restored).Round(time.Millisecond))
+	if !strings.Contains(c.runtime.out.String(), "state rollback detected") {
+		t.Errorf("the runtime raised no alarm:\n%s", c.runtime.out.String())
+	}
+	time.Sleep(2 * time.Second)
+	checkActions(t, outputs, "seq")
 }
