@@ -146,6 +146,8 @@ func (m *Machine) checkAnswer(answer *election.Certificate, now time.Time) {
 	below := av < pv
 	if m.views() {
 		below = below || (av == pv && !bytes.Equal(answer.Output, p.Output))
+	} else {
+		below = below || (av == pv && !bytes.Equal(answer.Receipt.Signature, p.Receipt.Signature))
 	}
 	if !below {
 		return

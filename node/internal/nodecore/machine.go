@@ -247,11 +247,18 @@ func (m *Machine) Start(key ed25519.PublicKey, attestErr error, floor uint64, no
 		m.unanchored, m.anchorBy = true, now.Add(m.cfg.FloorWait)
 		m.logf(slog.LevelInfo, "no floor (first start or lost state): this node leads only once it holds its peers' certificates, or after the floor wait", "wait", m.cfg.FloorWait)
 	}
-	m.core = election.New(election.Config{Self: m.cfg.Self, Trust: m.trust(), PendingFor: m.cfg.PendingFor, MinSeq: floor})
+	var minSig []byte
+	if fc := m.floorCert; fc != nil && !m.views() && fc.Seq() == floor {
+		minSig = fc.Receipt.Signature
+	}
+	m.core = election.New(election.Config{Self: m.cfg.Self, Trust: m.trust(), PendingFor: m.cfg.PendingFor, MinSeq: floor, MinSeqSig: minSig})
 	if m.views() {
 		// Signed views: the core above only tracks the membership view;
 		// certificates go to the term core.
 		m.term = election.NewTermCore(m.cfg.Self, m.trust(), floor)
+		if fc := m.floorCert; fc != nil && m.value(fc) == floor {
+			m.term.SetMinOutput(fc.Output)
+		}
 	}
 	m.nextTick = now.Add(m.cfg.Tick)
 }
