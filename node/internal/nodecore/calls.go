@@ -193,8 +193,8 @@ func (m *Machine) refusal(rej *election.RejectError, got uint64, unit string) er
 	switch {
 	case rej == nil || rej.Reason == election.ReasonNoLeader:
 		return nil
-	case rej.Reason == election.ReasonStale && got < m.floor && m.proof() != nil:
-		return fmt.Errorf("the runtime's %s %d is below this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was rolled back, so this node refuses its certificates until they pass %d and presents its floor certificate, which moves the runtime past it",
+	case rej.Reason == election.ReasonStale && got <= m.floor && m.proof() != nil:
+		return fmt.Errorf("the runtime's %s %d is not above this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was rolled back, so this node refuses its certificates until they pass %d and presents its floor certificate, which moves the runtime past it",
 			unit, got, m.floor, m.cfg.FloorFile, m.floor)
 	case rej.Reason == election.ReasonStale && got < m.floor:
 		return fmt.Errorf("the runtime's %s %d is below this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was reset or replaced, so this node refuses its certificates until they pass %d; if the reset was deliberate, stop this node, delete that file and start it again",
