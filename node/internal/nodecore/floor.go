@@ -71,16 +71,12 @@ func (m *Machine) notePeerCert(c *election.Certificate, now time.Time) {
 		return
 	}
 	v := m.value(c)
-	if held := m.heldValue(); v <= held {
-		if m.unanchored && v > 0 {
-			m.heardPeer = true
-		}
-		m.maybeAnchor(now)
+	higher := v > m.heldValue() && (m.peerProof == nil || v > m.value(m.peerProof))
+	if !higher && !m.unanchored {
 		return
 	}
-	if m.peerProof != nil && v <= m.value(m.peerProof) {
-		return
-	}
+	// Only a certificate the runtime signed counts, for either use: a
+	// member could gossip a forged one to end another's wait early.
 	if m.views() {
 		if _, rej := election.VerifyTerm(c, m.trust()); rej != nil {
 			return
@@ -88,10 +84,10 @@ func (m *Machine) notePeerCert(c *election.Certificate, now time.Time) {
 	} else if _, rej := election.Verify(c, m.trust()); rej != nil {
 		return
 	}
-	m.peerProof = c
-	if m.unanchored {
-		m.heardPeer = true
+	if higher {
+		m.peerProof = c
 	}
+	m.heardPeer = m.heardPeer || m.unanchored
 	m.maybeAnchor(now)
 }
 
