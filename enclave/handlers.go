@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/functions/{id}", s.handleGet)
 	mux.HandleFunc("DELETE /v1/functions/{id}", s.owner(s.handleDelete))
 	mux.HandleFunc("POST /v1/functions/{id}/run", s.handleRun)
+	mux.HandleFunc("POST /v1/functions/{id}/floor", s.handleFloor)
 	mux.HandleFunc("POST /v1/functions/{id}/tokens", s.owner(s.handleMintToken))
 	mux.HandleFunc("POST /v1/tokens/revoke", s.owner(s.handleRevoke))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
