@@ -1,0 +1,248 @@
+//go:build netns && linux
+
+package netns
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// failoverRounds is how many times each failover test kills the leader,
+// restarting it after each failover.
+const failoverRounds = 5
+
+// Member-list scheme, five nodes in five namespaces and the runtime in a
+// sixth: they form and agree on the highest. Then, failoverRounds times,
+// the leader is SIGKILLed and the survivors agree on the next; the killed
+// node restarts and leads again. The failover time is from the SIGKILL
+// until every survivor's /status names the new leader, polled every 50 ms
+// through each namespace.
+func TestMemberListFormsAndFailsOver(t *testing.T) {
+	c := newCluster(t, false)
+	c.addHosts("n1", "n2", "n3", "n4", "n5")
+	formed := time.Now()
+	c.startAll()
+	c.waitAgree(60*time.Second, "n5", c.names...)
+	t.Logf("member list: 5 nodes in 5 namespaces formed in %v", time.Since(formed).Round(time.Millisecond))
+
+	var took []time.Duration
+	for range failoverRounds {
+		killed := time.Now()
+		c.nodes["n5"].p.kill()
+		alive := without(c.names, "n5")
+		c.waitAgree(30*time.Second, "n4", alive...)
+		took = append(took, time.Since(killed))
+		c.startNode("n5", []string{"n1"})
+		c.waitAgree(60*time.Second, "n5", c.names...)
+	}
+	t.Logf("member list: failover across namespaces after SIGKILL of the leader, 5 nodes: %s", summary(took))
+}
+
+// Signed views, five nodes: exactly one node acts and all follow it.
+// Then, failoverRounds times, the acting leader is SIGKILLed and another
+// acts under a higher term; the killed node restarts and all five follow
+// one leader again. Failover is from the SIGKILL until a survivor answers
+// GET /leader with 200.
+func TestSignedViewsFormAndFailOver(t *testing.T) {
+	c := newCluster(t, true)
+	c.addHosts("n1", "n2", "n3", "n4", "n5")
+	formed := time.Now()
+	c.startAll()
+	lead, ans := c.waitActing(60*time.Second, 0, c.names...)
+	t.Logf("signed views: 5 nodes formed in %v, %s acts with term %d", time.Since(formed).Round(time.Millisecond), lead, ans.Token)
+
+	var took []time.Duration
+	for range failoverRounds {
+		killed := time.Now()
+		c.nodes[lead].p.kill()
+		alive := without(c.names, lead)
+		next, after := c.waitActing(30*time.Second, ans.Token, alive...)
+		took = append(took, time.Since(killed))
+		c.waitAgree(30*time.Second, next, alive...)
+		c.startNode(lead, []string{next})
+		lead, ans = c.waitActing(60*time.Second, after.Token-1, c.names...)
+		c.waitAgree(30*time.Second, lead, c.names...)
+	}
+	t.Logf("signed views: failover across namespaces after SIGKILL of the acting leader, 5 nodes: %s", summary(took))
+}
+
+// Signed views, five nodes; the acting leader and one other node are cut
+// off from the other three on the gossip network (the switch side of
+// their links set down), while all five still reach the runtime. The
+// three elect the highest of themselves; every lease on the minority side
+// ends before that leader acts, and no minority node acts afterwards.
+// With the links back up, all five follow one leader.
+//
+// "lowest": the other cut-off node is the lowest of the rest, so the
+// minority must never start a new leadership at all. "next in line": it
+// is the one the policy would pick next. The majority detects the loss of
+// its leader first (the leader watch pings it) and the loss of an
+// ordinary member later (memberlist's suspicion), so meanwhile its views
+// may still count that node alive and the runtime may start a term for
+// it; that term's lease is never renewed and ends before the majority's
+// own leader acts. The test allows that and logs it.
+func TestSignedViewsPartitionAndHeal(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		other      func(rest []string) string
+		newTermsOK bool
+	}{
+		{"lowest", func(rest []string) string { return lowest(rest) }, false},
+		{"next in line", func(rest []string) string { return highest(rest) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { partitionAndHeal(t, tc.other, tc.newTermsOK) })
+	}
+}
+
+func partitionAndHeal(t *testing.T, other func([]string) string, newTermsOK bool) {
+	c := newCluster(t, true)
+	c.addHosts("n1", "n2", "n3", "n4", "n5")
+	c.startAll()
+	old, before := c.waitActing(60*time.Second, 0, c.names...)
+	c.waitAgree(30*time.Second, old, c.names...)
+	minority := []string{old, other(without(c.names, old))}
+	majority := without(c.names, minority...)
+	t.Logf("%s acts with term %d; cutting %v off from %v", old, before.Token, minority, majority)
+	cut := time.Now()
+	for _, name := range minority {
+		c.nodes[name].link(gossipNet, false)
+	}
+
+	// Until the majority's leader acts, note the minority's lease ends
+	// and any leadership that starts there; afterwards (strict) none of
+	// it may act.
+	var minorityLease time.Time
+	newTerms := map[string]uint64{}
+	watchMinority := func(strict bool) error {
+		for _, name := range minority {
+			code, a, err := c.nodes[name].leader()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if code != http.StatusOK {
+				continue
+			}
+			if strict {
+				t.Fatalf("minority node %s acts while the majority's leader does: %+v", name, a)
+			}
+			if name != old || a.Token != before.Token {
+				if !newTermsOK {
+					t.Fatalf("minority node %s acts in a new leadership after the cut: %+v (before the cut %s acted with term %d)", name, a, old, before.Token)
+				}
+				newTerms[name] = a.Token
+			}
+			if a.LeaseUntil.After(minorityLease) {
+				minorityLease = a.LeaseUntil
+			}
+		}
+		return nil
+	}
+	want := highest(majority)
+	var next string
+	var after leaderAnswer
+	eventually(t, 60*time.Second, "the majority elects "+want, func() error {
+		if err := watchMinority(false); err != nil {
+			return err
+		}
+		var err error
+		if next, after, err = c.acting(majority...); err != nil {
+			return err
+		}
+		if next != want || after.Token <= before.Token {
+			return fmt.Errorf("%s acts with term %d; want %s above term %d", next, after.Token, want, before.Token)
+		}
+		_, err = c.agree(want, majority...)
+		return err
+	})
+	if len(newTerms) > 0 {
+		t.Logf("cut off but not yet detected, the minority started leaderships (node: term): %v", newTerms)
+	}
+	t.Logf("the majority elected %s (term %d) %v after the cut; the minority's last lease ended %v before it acted",
+		next, after.Token, time.Since(cut).Round(time.Millisecond), after.Time.Sub(minorityLease).Round(time.Millisecond))
+	if !minorityLease.IsZero() && !minorityLease.Before(after.Time) {
+		t.Fatalf("the minority's lease (until %v) was still running when %s acted (%v)", minorityLease, next, after.Time)
+	}
+	for name, term := range newTerms {
+		if term >= after.Token {
+			t.Fatalf("minority node %s acted with term %d, not below the majority's %d", name, term, after.Token)
+		}
+	}
+	// For a while longer the minority never acts, though it still
+	// reaches the runtime, and the majority's leader keeps acting.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if err := watchMinority(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range minority {
+		if st, err := c.nodes[name].status(); err != nil || st.Runtime.State != "reachable" {
+			t.Fatalf("cut off from gossip only, %s should still reach the runtime: %q %s (%v)", name, st.Runtime.State, st.Runtime.Detail, err)
+		}
+	}
+	if who, _, err := c.acting(majority...); err != nil || who != want {
+		t.Fatalf("after 3 s of partition the majority's acting leader is %q (%v), want %s", who, err, want)
+	}
+
+	healed := time.Now()
+	for _, name := range minority {
+		c.nodes[name].link(gossipNet, true)
+	}
+	var final string
+	eventually(t, 60*time.Second, "one leader after the heal", func() error {
+		var err error
+		if final, _, err = c.acting(c.names...); err != nil {
+			return err
+		}
+		if _, err = c.agree(final, c.names...); err != nil {
+			return err
+		}
+		for _, name := range c.names {
+			st, err := c.nodes[name].status()
+			if err != nil {
+				return err
+			}
+			if len(st.View) != len(c.names) {
+				return fmt.Errorf("%s's view is %v", name, st.View)
+			}
+		}
+		return nil
+	})
+	t.Logf("healed in %v: all five follow %s", time.Since(healed).Round(time.Millisecond), final)
+}
+
+// A node that binds every address of its namespace (0.0.0.0, as in a
+// container) and gives peers its gossip-network address with --advertise:
+// the peers list it at the advertised address, and it takes part (with
+// the highest name, it leads).
+func TestNodeBehindAdvertise(t *testing.T) {
+	c := newCluster(t, false)
+	c.addHosts("n1", "n2", "n3")
+	c.startNode("n1", []string{"n2"})
+	c.startNode("n2", []string{"n1"})
+	n3 := c.nodes["n3"]
+	c.startNode("n3", []string{"n1"}, "--bind", fmt.Sprintf("0.0.0.0:%d", gossipPort), "--advertise", n3.gossipAddr())
+	c.waitAgree(60*time.Second, "n3", c.names...)
+	for _, peer := range []string{"n1", "n2"} {
+		st, err := c.nodes[peer].status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, m := range st.Members {
+			if m.Name == "n3" {
+				found = true
+				if m.Addr != n3.gossipAddr() || m.State != "alive" || !m.InView {
+					t.Fatalf("%s lists n3 as %+v, want alive in view at %s", peer, m, n3.gossipAddr())
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("%s does not list n3: %+v", peer, st.Members)
+		}
+	}
+	// It fails over like any other node.
+	c.nodes["n3"].p.kill()
+	c.waitAgree(30*time.Second, "n2", "n1", "n2")
+}
