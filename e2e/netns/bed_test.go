@@ -211,13 +211,13 @@ func (b *bed) host(name string, nets ...int) *host {
 		b.ip("-n", h.ns, "addr", "add", h.ip(n)+"/24", "dev", eth)
 		b.ip("-n", h.ns, "link", "set", eth, "up")
 	}
-	h.http = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dialIn(h.ns), DisableKeepAlives: false}}
+	h.http = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dialIn(h.ns)}}
 	b.t.Cleanup(h.http.CloseIdleConnections)
 	return h
 }
 
-// cut sets the switch side of the host's link on network n down (a pulled
-// cable: packets are dropped silently) or, with up, back up.
+// link sets the switch side of the host's link on network n down (a
+// pulled cable: packets are dropped silently) or, with up, back up.
 func (h *host) link(n int, up bool) {
 	h.b.t.Helper()
 	state := "down"
@@ -314,6 +314,9 @@ func (h *host) start(env []string, args ...string) *proc {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.ns, vouchBin}, args...)...)
 	cmd.Dir = h.b.dir
 	cmd.Env = append(os.Environ(), env...)
+	// Killed with the test process, even when a timeout panic skips the
+	// cleanups (ip execs vouch in place, so the setting reaches vouch).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -301,3 +301,14 @@ func summary(d []time.Duration) string {
 	return fmt.Sprintf("min %v, median %v, max %v (%d samples: %s)", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond),
 		s[len(s)-1].Round(time.Millisecond), len(s), strings.Join(all, ", "))
 }
+
+// percentiles prints "p50 X / p99 Y (n trials)" by nearest rank.
+func percentiles(d []time.Duration) string {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	rank := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))].Round(time.Millisecond)
+	}
+	return fmt.Sprintf("p50 %v / p99 %v (%d trials)", rank(0.50), rank(0.99), len(s))
+}

@@ -5,6 +5,9 @@ package netns
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,58 +17,101 @@ import (
 const failoverRounds = 5
 
 // Member-list scheme, five nodes in five namespaces and the runtime in a
-// sixth: they form and agree on the highest. Then, failoverRounds times,
-// the leader is SIGKILLed and the survivors agree on the next; the killed
-// node restarts and leads again. The failover time is from the SIGKILL
-// until every survivor's /status names the new leader, polled every 50 ms
-// through each namespace.
+// sixth: they form and agree on the highest; then failoverRounds times the
+// leader is SIGKILLed, the survivors agree on the next, and the killed
+// node restarts and leads again.
 func TestMemberListFormsAndFailsOver(t *testing.T) {
-	c := newCluster(t, false)
-	c.addHosts("n1", "n2", "n3", "n4", "n5")
-	formed := time.Now()
-	c.startAll()
-	c.waitAgree(60*time.Second, "n5", c.names...)
-	t.Logf("member list: 5 nodes in 5 namespaces formed in %v", time.Since(formed).Round(time.Millisecond))
-
-	var took []time.Duration
-	for range failoverRounds {
-		killed := time.Now()
-		c.nodes["n5"].p.kill()
-		alive := without(c.names, "n5")
-		c.waitAgree(30*time.Second, "n4", alive...)
-		took = append(took, time.Since(killed))
-		c.startNode("n5", []string{"n1"})
-		c.waitAgree(60*time.Second, "n5", c.names...)
-	}
-	t.Logf("member list: failover across namespaces after SIGKILL of the leader, 5 nodes: %s", summary(took))
+	agree, _ := failoverSeries(t, false, 5, failoverRounds)
+	t.Logf("member list: failover across namespaces after SIGKILL of the leader, 5 nodes, until every survivor names the next: %s", summary(agree))
 }
 
-// Signed views, five nodes: exactly one node acts and all follow it.
-// Then, failoverRounds times, the acting leader is SIGKILLed and another
-// acts under a higher term; the killed node restarts and all five follow
-// one leader again. Failover is from the SIGKILL until a survivor answers
-// GET /leader with 200.
+// Signed views, five nodes: exactly one node acts and all follow it; then
+// failoverRounds times the acting leader is SIGKILLed, another acts under
+// a higher term and all survivors follow it, and the killed node restarts.
 func TestSignedViewsFormAndFailOver(t *testing.T) {
-	c := newCluster(t, true)
-	c.addHosts("n1", "n2", "n3", "n4", "n5")
+	agree, acts := failoverSeries(t, true, 5, failoverRounds)
+	t.Logf("signed views: failover across namespaces after SIGKILL of the acting leader, 5 nodes, until a survivor acts: %s", summary(acts))
+	t.Logf("signed views: the same, until every survivor follows it: %s", summary(agree))
+}
+
+// The failover series of docs/DEPLOY.md, opt-in: VOUCH_NETNS_SERIES lists
+// cluster sizes (e.g. "5,25"), VOUCH_NETNS_TRIALS the trials per size and
+// scheme (default 20). p99 is the slowest trial (nearest rank of 20).
+func TestFailoverSeries(t *testing.T) {
+	sizes := os.Getenv("VOUCH_NETNS_SERIES")
+	if sizes == "" {
+		t.Skip("netns test bed: set VOUCH_NETNS_SERIES=5,25 (and VOUCH_NETNS_TRIALS, default 20) to measure failover series")
+	}
+	trials := 20
+	if v := os.Getenv("VOUCH_NETNS_TRIALS"); v != "" {
+		var err error
+		if trials, err = strconv.Atoi(v); err != nil || trials < 1 {
+			t.Fatalf("VOUCH_NETNS_TRIALS=%q: want a positive number", v)
+		}
+	}
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 3 || n > 60 {
+			t.Fatalf("VOUCH_NETNS_SERIES: %q is not a size from 3 to 60", f)
+		}
+		t.Run(fmt.Sprintf("member list N=%d", n), func(t *testing.T) {
+			agree, _ := failoverSeries(t, false, n, trials)
+			t.Logf("series: member list, N = %d: until every survivor names the next: %s", n, percentiles(agree))
+		})
+		t.Run(fmt.Sprintf("signed views N=%d", n), func(t *testing.T) {
+			agree, acts := failoverSeries(t, true, n, trials)
+			t.Logf("series: signed views, N = %d: until every survivor follows the next: %s; until it acts: %s", n, percentiles(agree), percentiles(acts))
+		})
+	}
+}
+
+// failoverSeries starts a runtime and n nodes, each in its own namespace,
+// waits until they agree (with signed views: one acts), then trials times
+// SIGKILLs the leader, measures until every survivor's /status names the
+// next leader (agree) and, with signed views, until the next leader
+// answers GET /leader with 200 (acts), and restarts the killed node. Polls
+// go every 50 ms through each namespace.
+func failoverSeries(t *testing.T, views bool, n, trials int) (agree, acts []time.Duration) {
+	c := newCluster(t, views)
+	var names []string
+	for i := 1; i <= n; i++ {
+		names = append(names, fmt.Sprintf("n%02d", i))
+	}
+	c.addHosts(names...)
+	scheme := "member list"
+	if views {
+		scheme = "signed views"
+	}
 	formed := time.Now()
 	c.startAll()
-	lead, ans := c.waitActing(60*time.Second, 0, c.names...)
-	t.Logf("signed views: 5 nodes formed in %v, %s acts with term %d", time.Since(formed).Round(time.Millisecond), lead, ans.Token)
+	lead := highest(names)
+	var ans leaderAnswer
+	if views {
+		lead, ans = c.waitActing(120*time.Second, 0, names...)
+	}
+	c.waitAgree(120*time.Second, lead, names...)
+	t.Logf("%s: %d nodes in %d namespaces formed in %v, %s leads", scheme, n, n, time.Since(formed).Round(time.Millisecond), lead)
 
-	var took []time.Duration
-	for range failoverRounds {
+	for range trials {
 		killed := time.Now()
 		c.nodes[lead].p.kill()
-		alive := without(c.names, lead)
-		next, after := c.waitActing(30*time.Second, ans.Token, alive...)
-		took = append(took, time.Since(killed))
+		alive := without(names, lead)
+		next := highest(alive)
+		if views {
+			var after leaderAnswer
+			next, after = c.waitActing(30*time.Second, ans.Token, alive...)
+			acts = append(acts, time.Since(killed))
+			ans = after
+		}
 		c.waitAgree(30*time.Second, next, alive...)
+		agree = append(agree, time.Since(killed))
 		c.startNode(lead, []string{next})
-		lead, ans = c.waitActing(60*time.Second, after.Token-1, c.names...)
-		c.waitAgree(30*time.Second, lead, c.names...)
+		if views {
+			lead, ans = c.waitActing(60*time.Second, ans.Token-1, names...)
+		}
+		c.waitAgree(60*time.Second, lead, names...)
 	}
-	t.Logf("signed views: failover across namespaces after SIGKILL of the acting leader, 5 nodes: %s", summary(took))
+	return agree, acts
 }
 
 // Signed views, five nodes; the acting leader and one other node are cut
