@@ -319,7 +319,7 @@ func (h *host) start(env []string, args ...string) *proc {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		t.Fatal(err)
 	}
 	p := &proc{name: h.name, cmd: cmd, out: out, done: make(chan struct{})}
@@ -331,6 +331,30 @@ func (h *host) start(env []string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// spawner is a goroutine locked to its OS thread for the life of the
+// test process. Pdeathsig fires when the *thread* that started a child
+// exits, and Go retires threads (dialIn's do), so children are started
+// only from this one.
+var (
+	spawnOnce sync.Once
+	spawnReq  = make(chan func())
+)
+
+// spawn starts cmd from the spawner thread.
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			for f := range spawnReq {
+				f()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnReq <- func() { done <- cmd.Start() }
+	return <-done
 }
 
 // run runs `vouch args...` to completion in the host's namespace and
