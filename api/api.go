@@ -254,6 +254,10 @@ type Error struct {
 	// out_of_memory, trap, exit, failed, ...) and its stderr.
 	Kind string `json:"kind,omitempty"`
 	Log  string `json:"log,omitempty"`
+	// Refusal, with CodeFunctionFailed, is the code from the fixed list
+	// RefusalTexts with which the function refused its input; it is sent
+	// even when the input was sealed (see RefusalPrefix).
+	Refusal string `json:"refusal,omitempty"`
 	// LeaderURL, with CodeNotLeader, is the API URL of the replica that
 	// leads, if known.
 	LeaderURL string `json:"leader_url,omitempty"`

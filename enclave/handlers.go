@@ -602,8 +602,20 @@ func failureHint(kind sandbox.Kind, l bundle.Limits, sealed bool) string {
 // was sealed, what the function wrote (its log, its error message, the
 // last line of its stderr, its exit code) stays inside the runtime: the
 // caller gets the kind and a message the runtime wrote.
+//
+// A refusal (api.RefusalPrefix) is the exception: its code, from a fixed
+// public list, and that code's fixed text pass even for sealed inputs.
 func functionFailure(fe *sandbox.Error, l bundle.Limits, sealed bool, status int) *api.Error {
 	ae := &api.Error{Status: status, Code: api.CodeFunctionFailed, Kind: string(fe.Kind), Message: fe.Message, Hint: failureHint(fe.Kind, l, sealed)}
+	if code, detail, ok := refusal(fe); ok {
+		ae.Refusal = code
+		ae.Message = fmt.Sprintf("function refused its input (%s): %s", code, api.RefusalTexts[code])
+		if sealed {
+			ae.Message += "; details withheld: the input was sealed"
+		} else if detail != "" {
+			ae.Message = fmt.Sprintf("function refused its input (%s): %s", code, detail)
+		}
+	}
 	if !sealed {
 		ae.Log = string(fe.Log)
 		return ae
@@ -611,14 +623,38 @@ func functionFailure(fe *sandbox.Error, l bundle.Limits, sealed bool, status int
 	switch fe.Kind {
 	case sandbox.KindTimeout, sandbox.KindOutOfMemory, sandbox.KindInputTooLarge, sandbox.KindOutputTooLarge:
 		// The runtime's own words, about the function's limits only.
-	case sandbox.KindExit:
+	case sandbox.KindExit, sandbox.KindFailed:
+		if ae.Refusal != "" {
+			break // the code and its fixed text only
+		}
+		if fe.Kind == sandbox.KindFailed {
+			ae.Message = "function reported an error (its message is withheld: the input was sealed)"
+			break
+		}
 		ae.Message = "function exited with a non-zero code (details withheld: the input was sealed)"
 	case sandbox.KindTrap:
 		ae.Message = "function trapped (details withheld: the input was sealed)"
-	case sandbox.KindFailed:
-		ae.Message = "function reported an error (its message is withheld: the input was sealed)"
 	default:
 		ae.Message = fmt.Sprintf("function failed (%s; details withheld: the input was sealed)", fe.Kind)
 	}
 	return ae
+}
+
+// refusal reads a refusal from a failed function: a reactor's error
+// message, or a command's last line of stderr before a non-zero exit.
+func refusal(fe *sandbox.Error) (code, detail string, ok bool) {
+	switch fe.Kind {
+	case sandbox.KindFailed:
+		return api.ParseRefusal(fe.Message)
+	case sandbox.KindExit:
+		if fe.ExitCode == 0 {
+			return "", "", false
+		}
+		last := strings.TrimSpace(string(fe.Log))
+		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+			last = last[i+1:]
+		}
+		return api.ParseRefusal(last)
+	}
+	return "", "", false
 }

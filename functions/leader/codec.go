@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vouch-dev/vouch/election/members"
 	"io"
+	"strconv"
+
+	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/guest"
 )
 
 // The election function runs on every membership change of every cluster,
@@ -65,15 +68,16 @@ func decodeSlow(raw []byte) (*Input, error) {
 				in.Cluster = *cluster
 			}
 		case "node_list":
-			var ids []*string
+			var ids []json.RawMessage
 			if err = dec.Decode(&ids); err == nil && ids != nil {
 				in.NodeList = make([]string, len(ids))
 				for i, id := range ids {
-					if id == nil {
-						err = errors.New("null is not allowed in the list")
+					if in.NodeList[i], err = nodeID(id, i); err != nil {
+						if _, ok := err.(*guest.Refusal); ok {
+							return nil, err
+						}
 						break
 					}
-					in.NodeList[i] = *id
 				}
 			}
 		default:
@@ -90,6 +94,52 @@ func decodeSlow(raw []byte) (*Input, error) {
 		return nil, errors.New("malformed input: trailing data after the JSON object")
 	}
 	return &in, nil
+}
+
+// MaxNumericID is the largest node ID accepted as a JSON number: 2^53, the
+// largest integer up to which every integer is exact in a float64, so the
+// number means the same in every JSON implementation.
+const MaxNumericID = 1 << 53
+
+// nodeID reads one node_list element: a string, or a JSON number that is a
+// non-negative integer written without fraction or exponent and at most
+// MaxNumericID, which is canonicalized to its decimal string (1 is "1").
+func nodeID(raw json.RawMessage, i int) (string, error) {
+	if len(raw) == 0 {
+		return "", errors.New("empty element")
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var id string
+		err := json.Unmarshal(raw, &id)
+		return id, err
+	case c == 'n':
+		return "", errors.New("null is not allowed in the list")
+	case c == '-' || c >= '0' && c <= '9':
+		refuse := func(why string) error {
+			return guest.Refuse(guest.InvalidValue, "node_list[%d]: %s is not a node ID: %s; a node ID is a string, or a non-negative integer without fraction or exponent, at most 2^53 (%d)", i, clipRaw(raw), why, uint64(MaxNumericID))
+		}
+		if c == '-' {
+			return "", refuse("it is negative")
+		}
+		if bytes.ContainsAny(raw, ".eE") {
+			return "", refuse("it has a fraction or an exponent")
+		}
+		n, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil || n > MaxNumericID {
+			return "", refuse("it is larger than 2^53")
+		}
+		return strconv.FormatUint(n, 10), nil
+	}
+	return "", guest.Refuse(guest.InvalidValue, "node_list[%d]: %s is not a node ID; a node ID is a string, or a non-negative integer such as 5000", i, clipRaw(raw))
+}
+
+// clipRaw shortens a JSON value for an error message.
+func clipRaw(raw []byte) string {
+	if len(raw) > 40 {
+		return string(raw[:40]) + "…"
+	}
+	return string(raw)
 }
 
 type scanner struct {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vouch-dev/vouch/guest"
 )
 
 func TestDecide(t *testing.T) {
@@ -22,6 +24,12 @@ func TestDecide(t *testing.T) {
 			`{"cluster":"default","leader":"b","members":["a","b"],"members_digest":"` + digestOf("a\nb") + `"}`},
 		{`{"cluster":"demo","node_list":["\u0035\u0030"]}`, // escapes take the general path
 			`{"cluster":"demo","leader":"50","members":["50"],"members_digest":"` + digestOf("50") + `"}`},
+		// Numbers, as the original demo sent them, become their decimal
+		// strings; lists may mix them with strings.
+		{`{"cluster":"demo","node_list":[1,2]}`,
+			`{"cluster":"demo","leader":"2","members":["1","2"],"members_digest":"` + digestOf("1\n2") + `"}`},
+		{`{"node_list":[5001, "5000", 0, 9007199254740992]}`,
+			`{"cluster":"default","leader":"9007199254740992","members":["0","5000","5001","9007199254740992"],"members_digest":"` + digestOf("0\n5000\n5001\n9007199254740992") + `"}`},
 		{`{"cluster":"q","node_list":["a\"b","c\\d"]}`,
 			`{"cluster":"q","leader":"c\\d","members":["a\"b","c\\d"],"members_digest":"` + digestOf("a\"b\nc\\d") + `"}`},
 	} {
@@ -48,15 +56,26 @@ func digestOf(joined string) string {
 
 func TestDecideRefuses(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{``, "malformed input"},
+		{``, "vouch-refusal:malformed_input: malformed input"},
 		{`[]`, "malformed input"},
-		{`{"cluster":"demo"}`, "node_list is missing"},
-		{`{"cluster":"demo","node_list":[]}`, "node_list is empty"},
-		{`{"cluster":"demo","node_list":["1","1"]}`, `duplicate member ID "1"`},
+		{`{"cluster":"demo"}`, "vouch-refusal:missing_value: malformed input: node_list is missing"},
+		{`{"cluster":"demo","node_list":[]}`, "vouch-refusal:missing_value: invalid member list: node_list is empty"},
+		{`{"cluster":"demo","node_list":["1","1"]}`, `vouch-refusal:duplicate_value: invalid member list: duplicate member ID "1"`},
 		{`{"cluster":"demo","node_list":["1"],"extra":1}`, "unknown field"},
 		{`{"cluster":"demo","node_list":["1"]} {}`, "trailing data"},
-		{`{"cluster":"demo","node_list":[1]}`, "malformed input"},
-		{`{"cluster":"de mo","node_list":["1"]}`, "invalid cluster name"},
+		{`{"cluster":"demo","node_list":[1.5]}`, "vouch-refusal:invalid_value: node_list[0]: 1.5 is not a node ID: it has a fraction"},
+		{`{"cluster":"demo","node_list":[1.0]}`, "invalid_value: node_list[0]: 1.0 is not a node ID: it has a fraction"},
+		{`{"cluster":"demo","node_list":["a",1e3]}`, "invalid_value: node_list[1]: 1e3 is not a node ID: it has a fraction or an exponent"},
+		{`{"cluster":"demo","node_list":[-1]}`, "invalid_value: node_list[0]: -1 is not a node ID: it is negative"},
+		{`{"cluster":"demo","node_list":[-0]}`, "it is negative"},
+		{`{"cluster":"demo","node_list":[9007199254740993]}`, "invalid_value: node_list[0]: 9007199254740993 is not a node ID: it is larger than 2^53"},
+		{`{"cluster":"demo","node_list":[123456789012345678901234567890]}`, "larger than 2^53"},
+		{`{"cluster":"demo","node_list":[true]}`, "invalid_value: node_list[0]: true is not a node ID"},
+		{`{"cluster":"demo","node_list":[{}]}`, "invalid_value"},
+		{`{"cluster":"demo","node_list":[1,"1"]}`, `vouch-refusal:duplicate_value: invalid member list: duplicate member ID "1" (a number and a string`},
+		{`{"cluster":"demo","node_list":[01]}`, "vouch-refusal:malformed_input"},
+		{`{"cluster":"demo","node_list":[1,]}`, "vouch-refusal:malformed_input"},
+		{`{"cluster":"de mo","node_list":["1"]}`, "vouch-refusal:invalid_value: invalid cluster name"},
 		{`{"cluster":"demo","node_list":["a b"]}`, "printable ASCII"},
 		{`{"cluster":"demo","node_list":["1"]`, "malformed input"},
 		{`null`, "null is not allowed"},
@@ -83,8 +102,15 @@ func FuzzDecodeAgrees(f *testing.F) {
 	f.Add([]byte(`{"cluster":"a","cluster":"b","node_list":["1"]}`))
 	f.Add([]byte(`{"node_list":null}`))
 	f.Add([]byte(`{"cluster":null,"node_list":["1",null]}`))
+	f.Add([]byte(`{"node_list":[1,"2",3.5,-4,5e1,9007199254740993]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		handle(raw)
+		if _, err := handle(raw); err != nil {
+			// Every failure is a refusal with a listed code, so a sealed
+			// caller learns the code.
+			if r, ok := err.(*guest.Refusal); !ok || !listed[r.Code] {
+				t.Fatalf("handle(%q) failed with %v, not a listed refusal", raw, err)
+			}
+		}
 		fast, err := decodeFast(raw)
 		if err == errSlowPath {
 			return
@@ -98,6 +124,9 @@ func FuzzDecodeAgrees(f *testing.F) {
 		}
 	})
 }
+
+var listed = map[string]bool{guest.MalformedInput: true, guest.MissingValue: true, guest.InvalidValue: true,
+	guest.DuplicateValue: true, guest.TooManyValues: true, guest.NotPermitted: true}
 
 func normalise(in *Input) Input {
 	out := *in
