@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,6 +88,11 @@ func New(module, manifestJSON []byte) (*Bundle, error) {
 	return b, nil
 }
 
+// ErrNoModule is wrapped, with ErrInvalid, by the error about a folder
+// that holds no .wasm file: source code, perhaps, that is still to be built
+// (docs/FUNCTIONS.md).
+var ErrNoModule = errors.New("no .wasm file")
+
 // ErrTooLarge is wrapped, with ErrInvalid, by errors about a bundle over
 // the size limit given to LoadWithLimit.
 var ErrTooLarge = errors.New("too large")
@@ -133,6 +139,22 @@ func load(path string, maxSize int64) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A folder with no module at all is told so before any other file is
+	// found unexpected: it is most likely a function's source.
+	if !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasSuffix(e.Name(), ".wasm") }) {
+		names := make([]string, 0, 6)
+		for _, e := range entries {
+			if len(names) == 5 {
+				names = append(names, "…")
+				break
+			}
+			names = append(names, e.Name())
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%w: %w: %s is empty", ErrInvalid, ErrNoModule, path)
+		}
+		return nil, fmt.Errorf("%w: %w: %s holds %s", ErrInvalid, ErrNoModule, path, strings.Join(names, ", "))
+	}
 	var wasmName string
 	var manifest []byte
 	for _, e := range entries {
@@ -151,8 +173,8 @@ func load(path string, maxSize int64) (*Bundle, error) {
 			return nil, fmt.Errorf("%w: unexpected %q in %s; a bundle folder holds one .wasm file and an optional %s (deploy the .wasm file itself to leave other files out)", ErrInvalid, name, path, ManifestFile)
 		}
 	}
-	if wasmName == "" {
-		return nil, fmt.Errorf("%w: %s holds no .wasm file", ErrInvalid, path)
+	if wasmName == "" { // a .wasm that is not a regular file
+		return nil, fmt.Errorf("%w: %w: %s holds no .wasm file that is a regular file", ErrInvalid, ErrNoModule, path)
 	}
 	mod, err := readLimited(filepath.Join(path, wasmName), maxSize)
 	if err != nil {

@@ -201,7 +201,8 @@ func TestLoadRefuses(t *testing.T) {
 	}{
 		{"two modules", mk("two", map[string][]byte{"a.wasm": module, "b.wasm": module}), []string{"two modules", "a.wasm", "b.wasm"}},
 		{"no module", mk("none", map[string][]byte{bundle.ManifestFile: manifest}), []string{"no .wasm file"}},
-		{"empty folder", mk("empty", nil), []string{"no .wasm file"}},
+		{"empty folder", mk("empty", nil), []string{"no .wasm file", "is empty"}},
+		{"source folder", mk("cape", map[string][]byte{"app.py": []byte("def app(x): return x\n"), "requirements.txt": nil}), []string{"no .wasm file", "app.py, requirements.txt"}},
 		{"extra file", mk("extra", map[string][]byte{"a.wasm": module, "README.md": []byte("hi")}), []string{`"README.md"`}},
 		{"hidden file", mk("hidden", map[string][]byte{"a.wasm": module, ".DS_Store": nil}), []string{`".DS_Store"`}},
 		{"manifest under another name", mk("json", map[string][]byte{"a.wasm": module, "manifest.json": manifest}), []string{`"manifest.json"`}},
@@ -220,6 +221,9 @@ func TestLoadRefuses(t *testing.T) {
 		if !errors.Is(err, bundle.ErrInvalid) {
 			t.Errorf("%s: Load = %v, want an error wrapping ErrInvalid", tc.name, err)
 			continue
+		}
+		if noModule := strings.Contains(err.Error(), "no .wasm file"); errors.Is(err, bundle.ErrNoModule) != noModule {
+			t.Errorf("%s: errors.Is(%v, ErrNoModule) = %v", tc.name, err, !noModule)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -129,8 +130,52 @@ func loadBundle(path string, maxSize int64) (*bundle.Bundle, error) {
 		return nil, cmdline.WithHint(err, "raise --max-bundle-size; the runtime refuses bundles over its own --max-bundle-size (default 64 MiB) whatever this flag says")
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, cmdline.WithHint(err, "PATH is a .wasm file or a folder holding one .wasm file and an optional vouch.json")
+	case errors.Is(err, bundle.ErrNoModule):
+		return nil, cmdline.WithHint(err, "%s", sourceHint(path))
+	case errors.Is(err, bundle.ErrInvalid) && !strings.HasSuffix(path, ".wasm"):
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().IsRegular() {
+			return nil, cmdline.WithHint(err, "%s", sourceHint(path))
+		}
 	}
 	return nil, err
+}
+
+// functionsGuide is where a function's author learns to build a module.
+const functionsGuide = "docs/FUNCTIONS.md, \"Writing a function\""
+
+// sourceHint says how to turn what PATH holds (source code, perhaps) into
+// a module vouch can deploy.
+func sourceHint(path string) string {
+	var names []string
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		names = []string{filepath.Base(path)}
+	} else if entries, err := os.ReadDir(path); err == nil {
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+	}
+	has := func(suffixes ...string) string {
+		for _, n := range names {
+			for _, s := range suffixes {
+				if n == s || strings.HasPrefix(s, ".") && strings.HasSuffix(n, s) {
+					return n
+				}
+			}
+		}
+		return ""
+	}
+	switch {
+	case has(".py", "requirements.txt") != "":
+		return fmt.Sprintf("%s is Python, and vouch runs only WebAssembly modules (WASI preview 1), granting them no filesystem to load Python source from: "+
+			"write the function in a language that compiles to WASI, such as Go, Rust or C, and deploy the .wasm it builds (%s; examples/go-echo, examples/c-echo)", has(".py", "requirements.txt"), functionsGuide)
+	case has("go.mod", ".go") != "":
+		return fmt.Sprintf("this looks like Go source: build it first, with `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o function.wasm .`, and deploy function.wasm (%s)", functionsGuide)
+	case has("Cargo.toml", ".rs") != "":
+		return fmt.Sprintf("this looks like Rust source: build it first, with `cargo build --release --target wasm32-wasip1`, and deploy the .wasm under target/wasm32-wasip1/release (%s)", functionsGuide)
+	case has(".c", ".cc", ".cpp", "Makefile") != "":
+		return fmt.Sprintf("this looks like C source: build it first with clang and wasi-libc, `clang --target=wasm32-wasi -O2 -o function.wasm *.c`, and deploy function.wasm (%s; examples/c-echo)", functionsGuide)
+	}
+	return fmt.Sprintf("a function is a WebAssembly module (WASI preview 1): build one and deploy the .wasm, or a folder holding it and an optional vouch.json (%s)", functionsGuide)
 }
 
 func checksumFlags(fs *flag.FlagSet) runFunc {

@@ -234,6 +234,45 @@ func TestAllowSimulatedWithoutPinWarns(t *testing.T) {
 	}
 }
 
+// A folder of source code, such as a Cape-style Python function, is
+// refused with a pointer to the guide on writing functions.
+func TestSourceFolderHint(t *testing.T) {
+	cleanEnv(t)
+	root := t.TempDir()
+	for _, tc := range []struct {
+		files []string
+		want  string
+	}{
+		{[]string{"app.py", "requirements.txt"}, "app.py is Python, and vouch runs only WebAssembly modules"},
+		{[]string{"go.mod", "main.go"}, "GOOS=wasip1 GOARCH=wasm go build"},
+		{[]string{"Cargo.toml"}, "cargo build --release --target wasm32-wasip1"},
+		{[]string{"echo.c"}, "clang --target=wasm32-wasi"},
+		{[]string{"README.md"}, "a function is a WebAssembly module"},
+		{nil, "a function is a WebAssembly module"},
+	} {
+		dir, err := os.MkdirTemp(root, "fn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range tc.files {
+			writeFile(t, filepath.Join(dir, f), []byte("x\n"), 0o644)
+		}
+		for _, args := range [][]string{{"checksum", dir}, {"deploy", dir, "--enclave", "http://127.0.0.1:1"}} {
+			r := vouch(t, args...)
+			if r.code != 1 || !strings.Contains(r.stderr, "no .wasm file") || !strings.Contains(r.stderr, "hint: ") ||
+				!strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "docs/FUNCTIONS.md") {
+				t.Errorf("%v with %v: want the hint %q:\n%s", args, tc.files, tc.want, r)
+			}
+		}
+	}
+	// A Python file given as the module is pointed to the guide too.
+	py := filepath.Join(root, "app.py")
+	writeFile(t, py, []byte("def app(x): return x\n"), 0o644)
+	if r := vouch(t, "checksum", py); r.code != 1 || !strings.Contains(r.stderr, "not a WebAssembly binary") || !strings.Contains(r.stderr, "app.py is Python") {
+		t.Errorf("checksum app.py:\n%s", r)
+	}
+}
+
 func TestChecksum(t *testing.T) {
 	cleanEnv(t)
 	sum := leaderChecksum(t)
