@@ -612,6 +612,7 @@ func functionFailure(fe *sandbox.Error, l bundle.Limits, sealed bool, status int
 		ae.Message = fmt.Sprintf("function refused its input (%s): %s", code, api.RefusalTexts[code])
 		if sealed {
 			ae.Message += "; details withheld: the input was sealed"
+			ae.Hint = "the function's detail is withheld because the input was sealed: send a test input in plaintext to read it (`vouch run --plaintext`, for a function whose vouch.json sets \"allow_plaintext_input\": true)"
 		} else if detail != "" {
 			ae.Message = fmt.Sprintf("function refused its input (%s): %s", code, detail)
 		}

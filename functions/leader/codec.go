@@ -122,8 +122,11 @@ func nodeID(raw json.RawMessage, i int) (string, error) {
 		if c == '-' {
 			return "", refuse("it is negative")
 		}
-		if bytes.ContainsAny(raw, ".eE") {
-			return "", refuse("it has a fraction or an exponent")
+		if bytes.IndexByte(raw, '.') >= 0 {
+			return "", refuse("it has a fraction")
+		}
+		if bytes.ContainsAny(raw, "eE") {
+			return "", refuse("it has an exponent")
 		}
 		n, err := strconv.ParseUint(string(raw), 10, 64)
 		if err != nil || n > MaxNumericID {

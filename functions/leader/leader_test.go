@@ -65,7 +65,7 @@ func TestDecideRefuses(t *testing.T) {
 		{`{"cluster":"demo","node_list":["1"]} {}`, "trailing data"},
 		{`{"cluster":"demo","node_list":[1.5]}`, "vouch-refusal:invalid_value: node_list[0]: 1.5 is not a node ID: it has a fraction"},
 		{`{"cluster":"demo","node_list":[1.0]}`, "invalid_value: node_list[0]: 1.0 is not a node ID: it has a fraction"},
-		{`{"cluster":"demo","node_list":["a",1e3]}`, "invalid_value: node_list[1]: 1e3 is not a node ID: it has a fraction or an exponent"},
+		{`{"cluster":"demo","node_list":["a",1e3]}`, "invalid_value: node_list[1]: 1e3 is not a node ID: it has an exponent"},
 		{`{"cluster":"demo","node_list":[-1]}`, "invalid_value: node_list[0]: -1 is not a node ID: it is negative"},
 		{`{"cluster":"demo","node_list":[-0]}`, "it is negative"},
 		{`{"cluster":"demo","node_list":[9007199254740993]}`, "invalid_value: node_list[0]: 9007199254740993 is not a node ID: it is larger than 2^53"},

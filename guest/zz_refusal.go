@@ -1,3 +1,8 @@
+// This file's name sorts after the package's other files on purpose: the Go
+// compiler lays out a package in file order, and this file, placed before
+// state*.go, changed the bytes of the built-in election function, which
+// does not use it (functions, TestEmbeddedFunctionsAreReproducible).
+
 package guest
 
 import "fmt"
