@@ -436,6 +436,19 @@ func TestE2EQuickStart(t *testing.T) {
 	if !strings.Contains(r.stderr, "receipt verified: seq ") || !strings.Contains(r.stderr, "SIMULATED") {
 		t.Errorf("run does not report the verified receipt and SIMULATED on stderr:\n%s", r)
 	}
+	// Node IDs as numbers, as the original demo sent them; a refused
+	// input says what it refused, in its code, though the input is sealed.
+	r = user.ok("run", id, `{"node_list":[1,2]}`, "--function-checksum", sum, "--allow-simulated", "--token", tok0)
+	if leaderOf(t, []byte(r.stdout)) != "2" || !strings.Contains(r.stdout, `"members":["1","2"]`) {
+		t.Fatalf("run with numeric IDs:\n%s", r)
+	}
+	r = user.fail(1, []string{"function refused its input (invalid_value)", "details withheld", "vouch run --plaintext"},
+		"run", id, `{"node_list":[1,2.5]}`, "--function-checksum", sum, "--allow-simulated", "--token", tok0)
+	if strings.Contains(r.stderr, "2.5") {
+		t.Fatalf("a sealed input's refusal repeats it:\n%s", r)
+	}
+	user.fail(1, []string{"function refused its input (duplicate_value)", `duplicate member ID "1"`},
+		"run", id, `{"node_list":[1,"1"]}`, "--plaintext", "--function-checksum", sum, "--allow-simulated", "--token", tok0)
 	// Flags may come first; the input may come from stdin.
 	r = owner.runStdin(leaderInput, "run", "--allow-simulated", "--function-checksum", sum, id, "-f", "-")
 	if r.code != 0 || leaderOf(t, []byte(r.stdout)) != "5002" {
