@@ -5,6 +5,12 @@
 //
 //	"members_digest":"<sha256 hex>"}
 //
+// node_list's elements may also be numbers, as the original demo sent them:
+// a non-negative integer without fraction or exponent, at most 2^53, names
+// the member of its decimal string ({"node_list":[1,2]} is ["1","2"]). A bad
+// input is refused with a code that passes for sealed inputs too
+// (guest.Refuse; docs/FORMATS.md, "Leader function input and output").
+//
 // The policy is the original demo's: the highest member ID wins, compared
 // numerically when every ID is a decimal number and byte-wise otherwise.
 // members is node_list sorted the same way; members_digest is the SHA-256 of
