@@ -1,6 +1,8 @@
 package api
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -69,4 +71,24 @@ func FuzzParseRefusal(f *testing.F) {
 			t.Fatalf("code %q is not what %q names", code, msg)
 		}
 	})
+}
+
+// TestRefusalCodesDocumented checks docs/API.md's table of refusal codes
+// against RefusalTexts, row for row.
+func TestRefusalCodesDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([a-z][^|]*[a-z]) \\|$").FindAllStringSubmatch(string(raw), -1) {
+		if _, ok := RefusalTexts[m[1]]; ok {
+			rows[m[1]] = m[2]
+		}
+	}
+	for code, text := range RefusalTexts {
+		if rows[code] != text {
+			t.Errorf("docs/API.md gives refusal %q the text %q; want %q", code, rows[code], text)
+		}
+	}
 }
