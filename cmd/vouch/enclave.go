@@ -31,6 +31,12 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	rateLimit := fs.Float64("rate-limit", 200, "`RUNS` per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	replicaID := fs.String("replica-id", "", "run as replica `ID` of a replicated runtime (1-64 of a-z 0-9 . _ -); needs --raft-listen")
+	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
+	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
+	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
+	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
+	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
 	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
@@ -38,6 +44,15 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *backend != "simulated" && *backend != "nitro" {
 			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
+		}
+		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "") {
+			return cmdline.Usagef("--raft-listen, --advertise-url, --bootstrap and --join need --replica-id")
+		}
+		if *replicaID != "" && *raftListen == "" {
+			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
+		}
+		if *bootstrap && *joinURL != "" {
+			return cmdline.Usagef("--bootstrap creates a new service and --join joins one: give one of them")
 		}
 		// Listen before opening the data directory: a first start that cannot
 		// listen must not create the owner credential it would never print.
@@ -56,7 +71,11 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return fmt.Errorf("measuring the vouch binary for PCR0: %w", err)
 			}
-			sim, err := attest.NewSimulated(*data, pcr0)
+			root := *data
+			if *simRoot != "" {
+				root = *simRoot
+			}
+			sim, err := attest.NewSimulated(root, pcr0)
 			if err != nil {
 				return err
 			}
@@ -81,7 +100,20 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		if rl == 0 {
 			rl = -1 // the flag's 0 means no limit; the library's 0 means the default
 		}
-		srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl})
+		cfg := enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl}
+		if *replicaID != "" {
+			rln, err := net.Listen("tcp", *raftListen)
+			if err != nil {
+				return cmdline.WithHint(err, "choose another --raft-listen address")
+			}
+			apiURL := *advertise
+			if apiURL == "" {
+				apiURL = "http://" + ln.Addr().String()
+			}
+			// The server owns the raft listener from here on.
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+		}
+		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -90,7 +122,11 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
 		}
 		if tok, created := srv.OwnerToken(); created {
-			printOwnerCredential(u.Err, tok, filepath.Join(*data, "owner.token"))
+			file := filepath.Join(*data, "owner.token")
+			if cfg.Replica != nil && srv.Platform() != attest.PlatformSimulated {
+				file = "" // a real replica keeps the service keys in memory only
+			}
+			printOwnerCredential(u.Err, tok, file)
 		}
 		logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
 			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
@@ -105,6 +141,13 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 // stays in DATA/owner.token (mode 0600).
 func printOwnerCredential(w io.Writer, tok, file string) {
 	rule := strings.Repeat("=", 76)
+	if file == "" {
+		fmt.Fprintf(w, "\n%s\nvouch: OWNER CREDENTIAL of the new service (shown once; keep it secret)\n\n    %s\n\n"+
+			"It authorises deploy, delete, list, minting function tokens and removing\n"+
+			"replicas on every replica. The replicas keep it in memory only: store it\n"+
+			"yourself and pass --owner-token-file FILE or set VOUCH_OWNER_TOKEN.\n%s\n\n", rule, tok, rule)
+		return
+	}
 	fmt.Fprintf(w, "\n%s\nvouch: OWNER CREDENTIAL (shown once; keep it secret)\n\n    %s\n\n"+
 		"It authorises deploy, delete, list and minting function tokens on this\n"+
 		"runtime. It is stored in %s (mode 0600); the CLI finds it\n"+
