@@ -104,11 +104,11 @@ func parseUserData(b []byte) (Admission, error) {
 	r := canon.NewReader(b)
 	tag := r.String()
 	if r.Err() == nil && tag != UserDataTag {
-		return Admission{}, fmt.Errorf("%w join user_data: tag %q, want %q", ErrMalformed, tag, UserDataTag)
+		return Admission{}, fmt.Errorf("%w: join user_data: tag %q, want %q", ErrMalformed, tag, UserDataTag)
 	}
 	a := Admission{ReplicaID: r.String(), RaftAddr: r.String(), APIURL: r.String()}
 	if err := r.Done(); err != nil {
-		return Admission{}, fmt.Errorf("%w join user_data: %v", ErrMalformed, err)
+		return Admission{}, fmt.Errorf("%w: join user_data: %v", ErrMalformed, err)
 	}
 	if err := a.check(); err != nil {
 		return Admission{}, err
@@ -119,13 +119,13 @@ func parseUserData(b []byte) (Admission, error) {
 // check validates the three fields.
 func (a Admission) check() error {
 	if !api.ValidReplicaID(a.ReplicaID) {
-		return fmt.Errorf("%w join user_data: replica ID %q must be 1-64 characters of a-z 0-9 . _ -", ErrMalformed, a.ReplicaID)
+		return fmt.Errorf("%w: join user_data: replica ID %q must be 1-64 characters of a-z 0-9 . _ -", ErrMalformed, a.ReplicaID)
 	}
 	if err := checkRaftAddr(a.RaftAddr); err != nil {
-		return fmt.Errorf("%w join user_data: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: join user_data: %v", ErrMalformed, err)
 	}
 	if err := checkAPIURL(a.APIURL); err != nil {
-		return fmt.Errorf("%w join user_data: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: join user_data: %v", ErrMalformed, err)
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func sealKeys(pub []byte, replicaID string, nonce []byte, keys *servicekeys.Keys
 // openKeys opens sealed keys with the joiner's ephemeral private key.
 func openKeys(priv *ecdh.PrivateKey, replicaID string, nonce, sealed []byte) (*servicekeys.Keys, error) {
 	if len(sealed) < sealedOverhead || len(sealed) > maxSealedKeys {
-		return nil, fmt.Errorf("%w sealed keys: %d bytes, want %d to %d", ErrMalformed, len(sealed), sealedOverhead, maxSealedKeys)
+		return nil, fmt.Errorf("%w: sealed keys: %d bytes, want %d to %d", ErrMalformed, len(sealed), sealedOverhead, maxSealedKeys)
 	}
 	k, err := hpke.NewDHKEMPrivateKey(priv)
 	if err != nil {
@@ -193,8 +193,7 @@ func openKeys(priv *ecdh.PrivateKey, replicaID string, nonce, sealed []byte) (*s
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed keys do not open with this joiner's key, replica ID and nonce", ErrMember)
 	}
-	keys, err := servicekeys.Unmarshal(plain)
-	clear(plain)
+	keys, err := servicekeys.Unmarshal(plain) // keys.Secret aliases plain: do not clear it
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed keys: %v", ErrMember, err)
 	}
