@@ -227,14 +227,16 @@ func (s *Server) openReplica(ctx context.Context) error {
 			LeaderLease: rc.Timing.LeaderLease, CommitTimeout: rc.Timing.CommitTimeout},
 		Snapshots:  replica.Snapshots{Threshold: rc.SnapshotThreshold},
 		Logger:     s.log.With("component", "raft"),
-		Registerer: s.cfg.Registerer,
+		Registerer: s.metrics.reg,
 	})
 	if err != nil {
+		rc.RaftListener.Close()
 		return fmt.Errorf("enclave: replica: %w", err)
 	}
 	rs.node = n
 	node.Store(n)
 	rs.redirects = prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_replica_redirects_total", Help: "Requests a follower answered with not_leader or no_leader."})
+	s.metrics.register(rs.redirects)
 	s.log.Info("replica started", "replica_id", rc.ID, "raft_addr", n.Addr(), "api_url", rc.APIURL, "key_id", sk.KeyID())
 	return nil
 }
@@ -242,7 +244,6 @@ func (s *Server) openReplica(ctx context.Context) error {
 // startReplica starts following leadership changes, once the server is
 // complete.
 func (s *Server) startReplica() {
-	s.metrics.register(s.rep.redirects)
 	s.rep.started = true
 	go s.watchLeadership()
 }

@@ -143,6 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	s.platformTag = cfg.Attester.Platform()
+	s.metrics = newMetrics(cfg.Registerer, s.platformTag, versionString())
 	if cfg.Replica != nil {
 		// The service keys, the state machine and raft; functions
 		// arrive through the log.
@@ -182,7 +183,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			s.log.Info("pruned revocations of expired tokens", "count", n)
 		}
 	}
-	s.metrics = newMetrics(cfg.Registerer, s.platformTag, versionString())
 	s.handler = s.routes()
 	if cfg.Replica != nil {
 		s.startReplica()
