@@ -642,7 +642,7 @@ func (s *Server) handleRemoveReplica(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == s.rep.cfg.ID {
-		writeError(w, &api.Error{Status: http.StatusConflict, Code: api.CodeBadRequest, Message: "the leader cannot remove itself",
+		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "the leader cannot remove itself",
 			Hint: "stop this replica; once another leads, remove it there"})
 		return
 	}
@@ -667,7 +667,7 @@ func (s *Server) admit(ctx context.Context, a *join.Admission) error {
 	}
 	for _, srv := range s.rep.node.Status().Servers {
 		if srv.ID == a.ReplicaID && srv.Address != a.RaftAddr {
-			return &api.Error{Status: http.StatusConflict, Code: api.CodeBadRequest,
+			return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest,
 				Message: fmt.Sprintf("replica %s is already a member at raft address %s, not %s", a.ReplicaID, srv.Address, a.RaftAddr),
 				Hint:    "give the new replica another --replica-id, or remove the old one first (DELETE /v1/replicas/{id})"}
 		}
