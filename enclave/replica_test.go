@@ -77,7 +77,8 @@ func openReplica(t *testing.T, id, dir, root, apiAddr, raftAddr string, bootstra
 	url := "http://" + apiLn.Addr().String()
 	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: testLogger(t, id), RateLimit: -1,
 		CacheDir: replicaCache(t),
-		Replica:  &enclave.ReplicaConfig{ID: id, RaftListener: raftLn, APIURL: url, Bootstrap: bootstrap, Join: join}})
+		Replica: &enclave.ReplicaConfig{ID: id, RaftListener: raftLn, APIURL: url, Bootstrap: bootstrap, Join: join,
+			Timing: enclave.ReplicaTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond}}})
 	if err != nil {
 		apiLn.Close()
 		raftLn.Close()
