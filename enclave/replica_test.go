@@ -78,6 +78,7 @@ func openReplica(t *testing.T, id, dir, root, apiAddr, raftAddr string, bootstra
 	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: testLogger(t, id), RateLimit: -1,
 		CacheDir: replicaCache(t),
 		Replica: &enclave.ReplicaConfig{ID: id, RaftListener: raftLn, APIURL: url, Bootstrap: bootstrap, Join: join,
+			SnapshotThreshold: 8, SnapshotInterval: 200 * time.Millisecond,
 			Timing: enclave.ReplicaTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond}}})
 	if err != nil {
 		apiLn.Close()

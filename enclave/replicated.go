@@ -50,9 +50,11 @@ type ReplicaConfig struct {
 	// Timing tunes raft's failure detection; zero fields take the
 	// replica package's defaults.
 	Timing ReplicaTiming
-	// SnapshotThreshold, when not zero, is how many new log entries make
-	// a snapshot (for tests; zero takes raft's default).
+	// SnapshotThreshold and SnapshotInterval, when not zero, are how many
+	// new log entries make a snapshot and how often raft checks (for
+	// tests; zero takes raft's defaults).
 	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
 }
 
 // ReplicaTiming holds raft's failure-detection timeouts.
@@ -225,7 +227,7 @@ func (s *Server) openReplica(ctx context.Context) error {
 		Bootstrap: rc.Bootstrap,
 		Timing: replica.Timing{Heartbeat: rc.Timing.Heartbeat, Election: rc.Timing.Election,
 			LeaderLease: rc.Timing.LeaderLease, CommitTimeout: rc.Timing.CommitTimeout},
-		Snapshots:  replica.Snapshots{Threshold: rc.SnapshotThreshold},
+		Snapshots:  replica.Snapshots{Threshold: rc.SnapshotThreshold, Interval: rc.SnapshotInterval},
 		Logger:     s.log.With("component", "raft"),
 		Registerer: s.metrics.reg,
 	})

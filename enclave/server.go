@@ -327,6 +327,9 @@ func (s *Server) newFunction(rec *store.Function, b *bundle.Bundle) (*function, 
 // runs in the background, under the loader's context.
 func (s *Server) compile(ctx context.Context, f *function) (*sandbox.Function, error) {
 	enc, err := s.backend.Bundle(f.rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, sandbox.ErrClosed // deleted meanwhile (a replica replaying its log)
+	}
 	if err != nil {
 		return nil, err
 	}
