@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func openReplica(t *testing.T, id, dir, root, apiAddr, raftAddr string, bootstra
 		CacheDir: replicaCache(t),
 		Replica: &enclave.ReplicaConfig{ID: id, RaftListener: raftLn, APIURL: url, Bootstrap: bootstrap, Join: join,
 			SnapshotThreshold: 8, SnapshotInterval: 200 * time.Millisecond,
-			Timing: enclave.ReplicaTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond}}})
+			Timing: enclave.ReplicaTiming{Heartbeat: 2 * time.Second, Election: 2 * time.Second, LeaderLease: time.Second}}})
 	if err != nil {
 		apiLn.Close()
 		raftLn.Close()
@@ -200,6 +201,65 @@ func getStatus(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
+// transient reports an error that a leader change explains: the caller
+// should try again on whichever replica leads then.
+func transient(err error) bool {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Code == api.CodeNotLeader || ae.Code == api.CodeNoLeader || ae.Code == api.CodeUnavailable
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || strings.Contains(err.Error(), "unreachable")
+}
+
+// cluster is a replicated runtime under test.
+type cluster struct {
+	t       *testing.T
+	owner   string
+	members []*replicaEnv
+	clients map[string]*client.Client
+}
+
+func (c *cluster) live() []*replicaEnv {
+	var out []*replicaEnv
+	for _, r := range c.members {
+		if !r.stopped {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// client returns a cached client of r (plaintext or sealed inputs).
+func (c *cluster) client(r *replicaEnv, plaintext bool) *client.Client {
+	key := fmt.Sprint(r.url, plaintext)
+	if cl, ok := c.clients[key]; ok {
+		return cl
+	}
+	cl := r.client(c.t, c.owner, client.Options{Plaintext: plaintext})
+	c.clients[key] = cl
+	return cl
+}
+
+// onLeader runs op on the serving leader until it succeeds, moving to the
+// new leader when a leader change interrupts it (raft may re-elect under
+// load). op must be safe to repeat.
+func (c *cluster) onLeader(what string, op func(r *replicaEnv) error) *replicaEnv {
+	c.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		r := leaderOf(c.t, c.live()...)
+		err := op(r)
+		if err == nil {
+			return r
+		}
+		if !transient(err) || time.Now().After(deadline) {
+			c.t.Fatalf("%s on %s: %v", what, r.id, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func TestReplicatedRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three replicas")
@@ -214,9 +274,6 @@ func TestReplicatedRuntime(t *testing.T) {
 		t.Fatal("bootstrap did not create the owner credential")
 	}
 	leaderOf(t, r1)
-	if got := getStatus(t, r1.url+"/v1/replicas"); got != http.StatusOK {
-		t.Fatalf("GET /v1/replicas: %d", got)
-	}
 	r2, err := openReplica(t, "r2", t.TempDir(), root, "127.0.0.1:0", "127.0.0.1:0", false, r1.url)
 	if err != nil {
 		t.Fatal(err)
@@ -225,9 +282,9 @@ func TestReplicatedRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []*replicaEnv{r1, r2, r3}
+	cl := &cluster{t: t, owner: owner, members: []*replicaEnv{r1, r2, r3}, clients: map[string]*client.Client{}}
 	eventually(t, "3 voters", func() bool {
-		m := r1.members(t)
+		m := leaderOf(t, cl.live()...).members(t)
 		voters := 0
 		for _, s := range m.Replicas {
 			if s.Suffrage == "Voter" && s.APIURL != "" {
@@ -236,38 +293,38 @@ func TestReplicatedRuntime(t *testing.T) {
 		}
 		return voters == 3
 	})
-	for _, r := range all[1:] {
+	for _, r := range cl.members[1:] {
 		if r.srv.KeyID() != r1.srv.KeyID() {
 			t.Fatalf("%s has key ID %s, %s has %s", r.id, r.srv.KeyID(), r1.id, r1.srv.KeyID())
 		}
 	}
-	leader := leaderOf(t, all...)
 
 	// A replica with another simulated root is refused, and changes
 	// nothing.
+	leader := leaderOf(t, cl.live()...)
 	if _, err := openReplica(t, "r9", t.TempDir(), t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", false, leader.url); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("join under another root: %v, want a refusal", err)
 	}
-	if m := leader.members(t); len(m.Replicas) != 3 {
-		t.Fatalf("after a refused join: %d members", len(m.Replicas))
+	for _, r := range cl.live() {
+		if m := r.members(t); len(m.Replicas) != 3 {
+			t.Fatalf("after a refused join, %s lists %d members", r.id, len(m.Replicas))
+		}
 	}
 
 	// Deploy on the leader: visible on every replica.
-	c := leader.client(t, owner, client.Options{})
 	b, err := functions.Builtin("leader")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.Deploy(ctx, b, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := c.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var d *api.Deployed
+	cl.onLeader("deploy", func(r *replicaEnv) (err error) { d, err = cl.client(r, false).Deploy(ctx, b, ""); return err })
+	var tok *api.TokenResponse
+	cl.onLeader("mint", func(r *replicaEnv) (err error) {
+		tok, err = cl.client(r, false).MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+		return err
+	})
 	ref := client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}
-	for _, r := range all {
+	for _, r := range cl.members {
 		eventually(t, r.id+" has the function", func() bool { return getStatus(t, r.url+"/v1/functions/"+d.FunctionID) == http.StatusOK })
 	}
 
@@ -276,115 +333,140 @@ func TestReplicatedRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := bundle.New(mod, []byte(`{"allow_plaintext_input":true,"limits":{"timeout":"2s"}}`))
+	sb, err := bundle.New(mod, []byte(`{"allow_plaintext_input":true,"limits":{"timeout":"5s"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := c.Deploy(ctx, sb, "statefn")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var sd *api.Deployed
+	cl.onLeader("deploy statefn", func(r *replicaEnv) (err error) { sd, err = cl.client(r, false).Deploy(ctx, sb, "statefn"); return err })
 	sref := client.FunctionRef{ID: sd.FunctionID, Checksum: sd.FunctionChecksum, Token: owner}
-	pc := leader.client(t, owner, client.Options{Plaintext: true})
-	for i := 1; i <= 3; i++ {
-		if got := call(t, pc, sref, "incr"); got != fmt.Sprint(i) {
-			t.Fatalf("incr %d: %s", i, got)
+	// A retried increment may have committed before its answer was lost:
+	// counters only grow.
+	var count int
+	incr := func() {
+		t.Helper()
+		cl.onLeader("incr", func(r *replicaEnv) error {
+			res, err := cl.client(r, true).Run(ctx, sref, []byte("incr"))
+			if err != nil {
+				return err
+			}
+			n, _ := strconv.Atoi(string(res.Output))
+			if n <= count {
+				t.Fatalf("counter went from %d to %s", count, res.Output)
+			}
+			count = n
+			return nil
+		})
+	}
+	for range 3 {
+		incr()
+	}
+	cl.onLeader("put", func(r *replicaEnv) error {
+		_, err := cl.client(r, true).Run(ctx, sref, []byte("put:k=durable"))
+		return err
+	})
+	var revoked *api.TokenResponse
+	cl.onLeader("mint", func(r *replicaEnv) (err error) {
+		revoked, err = cl.client(r, false).MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+		return err
+	})
+	cl.onLeader("revoke", func(r *replicaEnv) error { return cl.client(r, false).Revoke(ctx, revoked.FunctionToken) })
+	var gone *api.Deployed
+	cl.onLeader("deploy gone", func(r *replicaEnv) (err error) { gone, err = cl.client(r, false).Deploy(ctx, b, "gone"); return err })
+	cl.onLeader("delete", func(r *replicaEnv) error {
+		err := cl.client(r, false).Delete(ctx, gone.FunctionID)
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+			return nil // a retry after the delete applied
 		}
-	}
-	call(t, pc, sref, "put:k=durable")
-	revoked, err := c.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Revoke(ctx, revoked.FunctionToken); err != nil {
-		t.Fatal(err)
-	}
-	gone, err := c.Deploy(ctx, b, "gone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Delete(ctx, gone.FunctionID); err != nil {
-		t.Fatal(err)
-	}
+		return err
+	})
 
 	var before uint64
 	for range 5 {
-		res, err := c.Run(ctx, ref, []byte(leaderInput))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// One service key: the receipt verifies under every replica's key.
-		for _, r := range all {
-			if err := res.Receipt.Verify(r.srv.ReceiptKey()); err != nil {
-				t.Fatalf("receipt under %s's key: %v", r.id, err)
+		cl.onLeader("run", func(r *replicaEnv) error {
+			res, err := cl.client(r, false).Run(ctx, ref, []byte(leaderInput))
+			if err != nil {
+				return err
 			}
-		}
-		if res.Receipt.Seq <= before {
-			t.Fatalf("seq %d after %d", res.Receipt.Seq, before)
-		}
-		before = res.Receipt.Seq
+			// One service key: the receipt verifies under every
+			// replica's key.
+			for _, m := range cl.members {
+				if err := res.Receipt.Verify(m.srv.ReceiptKey()); err != nil {
+					t.Fatalf("receipt under %s's key: %v", m.id, err)
+				}
+			}
+			if res.Receipt.Seq <= before {
+				t.Fatalf("seq %d after %d", res.Receipt.Seq, before)
+			}
+			before = res.Receipt.Seq
+			return nil
+		})
 	}
 
 	// A follower redirects runs to the leader.
-	var follower *replicaEnv
-	for _, r := range all {
-		if r != leader {
-			follower = r
-			break
+	eventually(t, "a follower redirects to the leader", func() bool {
+		leader := leaderOf(t, cl.live()...)
+		for _, r := range cl.live() {
+			if r == leader {
+				continue
+			}
+			resp := post(t, r.url+"/v1/functions/"+ref.ID+"/run", ref.Token, map[string]string{"Content-Type": api.ContentTypePlain}, []byte(leaderInput))
+			var er api.ErrorResponse
+			json.NewDecoder(resp.Body).Decode(&er)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMisdirectedRequest || er.Error == nil || er.Error.Code != api.CodeNotLeader || er.Error.LeaderURL != leader.url {
+				t.Logf("run on follower %s: %d %+v, want 421 not_leader with %s", r.id, resp.StatusCode, er.Error, leader.url)
+				return false
+			}
 		}
-	}
-	resp := post(t, follower.url+"/v1/functions/"+ref.ID+"/run", ref.Token, map[string]string{"Content-Type": api.ContentTypePlain}, []byte(leaderInput))
-	var er api.ErrorResponse
-	json.NewDecoder(resp.Body).Decode(&er)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMisdirectedRequest || er.Error == nil || er.Error.Code != api.CodeNotLeader || er.Error.LeaderURL != leader.url {
-		t.Fatalf("run on a follower: %d %+v, want 421 not_leader with %s", resp.StatusCode, er.Error, leader.url)
-	}
+		return true
+	})
 
 	// Kill the leader: another takes over with everything committed.
-	leader.stop()
-	var rest []*replicaEnv
-	for _, r := range all {
-		if r != leader {
-			rest = append(rest, r)
-		}
-	}
-	next := leaderOf(t, rest...)
-	c2 := next.client(t, owner, client.Options{})
+	killed := leaderOf(t, cl.live()...)
+	killed.stop()
 	for range 5 {
-		res, err := c2.Run(ctx, ref, []byte(leaderInput))
-		if err != nil {
-			t.Fatalf("run after failover: %v", err)
+		cl.onLeader("run after failover", func(r *replicaEnv) error {
+			res, err := cl.client(r, false).Run(ctx, ref, []byte(leaderInput))
+			if err != nil {
+				return err
+			}
+			if res.Receipt.Seq <= before {
+				t.Fatalf("seq %d after failover, not above %d issued before", res.Receipt.Seq, before)
+			}
+			before = res.Receipt.Seq
+			return res.Receipt.Verify(r1.srv.ReceiptKey())
+		})
+	}
+	cl.onLeader("get", func(r *replicaEnv) error {
+		res, err := cl.client(r, true).Run(ctx, sref, []byte("get:k"))
+		if err == nil && string(res.Output) != "durable" {
+			t.Fatalf("durable state after failover: %q", res.Output)
 		}
-		if res.Receipt.Seq <= before {
-			t.Fatalf("seq %d after failover, not above %d issued before", res.Receipt.Seq, before)
+		return err
+	})
+	incr()
+	cl.onLeader("run with a revoked token", func(r *replicaEnv) error {
+		_, err := cl.client(r, false).Run(ctx, client.FunctionRef{ID: ref.ID, Checksum: ref.Checksum, Token: revoked.FunctionToken}, []byte(leaderInput))
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Code == api.CodeForbidden {
+			return nil
 		}
-		before = res.Receipt.Seq
-		if err := res.Receipt.Verify(r1.srv.ReceiptKey()); err != nil {
-			t.Fatal(err)
+		if err == nil || !transient(err) {
+			t.Fatalf("revoked token after failover: %v, want forbidden", err)
 		}
-	}
-	pc2 := next.client(t, owner, client.Options{Plaintext: true})
-	if got := call(t, pc2, sref, "get:k"); got != "durable" {
-		t.Fatalf("durable state after failover: %q", got)
-	}
-	if got := call(t, pc2, sref, "incr"); got != "4" {
-		t.Fatalf("counter after failover: %s, want 4", got)
-	}
-	_, err = c2.Run(ctx, client.FunctionRef{ID: ref.ID, Checksum: ref.Checksum, Token: revoked.FunctionToken}, []byte(leaderInput))
-	if ae := (*api.Error)(nil); !errors.As(err, &ae) || ae.Code != api.CodeForbidden {
-		t.Fatalf("revoked token after failover: %v, want forbidden", err)
-	}
-	if got := getStatus(t, next.url+"/v1/functions/"+gone.FunctionID); got != http.StatusNotFound {
-		t.Fatalf("deleted function after failover: %d", got)
+		return err
+	})
+	for _, r := range cl.live() {
+		if got := getStatus(t, r.url+"/v1/functions/"+gone.FunctionID); got != http.StatusNotFound {
+			t.Fatalf("deleted function on %s after failover: %d", r.id, got)
+		}
 	}
 
-	// The old leader restarts from its data directory and catches up.
-	late, err := c2.Deploy(ctx, b, "late")
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := leader.restart(t)
+	// The killed replica restarts from its data directory and catches up.
+	var late *api.Deployed
+	cl.onLeader("deploy late", func(r *replicaEnv) (err error) { late, err = cl.client(r, false).Deploy(ctx, b, "late"); return err })
+	back := killed.restart(t)
+	cl.members = append(cl.members, back)
 	eventually(t, back.id+" catches up", func() bool { return getStatus(t, back.url+"/v1/functions/"+late.FunctionID) == http.StatusOK })
 	if getStatus(t, back.url+"/v1/functions/"+gone.FunctionID) != http.StatusNotFound {
 		t.Fatal("the restarted replica has the deleted function")

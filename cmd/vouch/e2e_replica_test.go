@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vouch-dev/vouch/api"
+)
+
+var seqRE = regexp.MustCompile(`receipt verified: seq (\d+)`)
+
+// replicaSet reads GET /v1/replicas.
+func replicaSet(url string) (api.ReplicaSet, bool) {
+	var rs api.ReplicaSet
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get(url + "/v1/replicas")
+	if err != nil {
+		return rs, false
+	}
+	defer resp.Body.Close()
+	return rs, resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&rs) == nil
+}
+
+// TestE2EReplicas runs three `vouch enclave` replicas of one service as
+// real processes: one bootstraps it, two join through it; a function
+// deployed on the leader runs on whichever replica leads after the leader
+// is killed with SIGKILL, with a greater seq, and the killed replica
+// restarts from its data directory.
+func TestE2EReplicas(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	root := t.TempDir()
+	env := []string{"VOUCH_SIMULATED_ROOT=" + root}
+	data := []string{filepath.Join(t.TempDir(), "r1"), filepath.Join(t.TempDir(), "r2"), filepath.Join(t.TempDir(), "r3")}
+	raft := []string{fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	procs := make([]*enclaveProc, 3)
+	procs[0] = startEnclave(t, work, data[0], 0, env, "--replica-id", "r1", "--raft-listen", raft[0], "--bootstrap")
+	if !strings.Contains(procs[0].stderr(), "OWNER CREDENTIAL") {
+		t.Fatalf("bootstrap did not print the owner credential:\n%s", procs[0].stderr())
+	}
+	eventually("r1 leads", func() bool { rs, ok := replicaSet(procs[0].url); return ok && rs.Leader == "r1" })
+	for i := 1; i < 3; i++ {
+		procs[i] = startEnclave(t, work, data[i], 0, env, "--replica-id", fmt.Sprintf("r%d", i+1), "--raft-listen", raft[i], "--join", procs[0].url)
+	}
+	eventually("3 voters", func() bool {
+		rs, ok := replicaSet(procs[0].url)
+		n := 0
+		for _, m := range rs.Replicas {
+			if m.Suffrage == "Voter" {
+				n++
+			}
+		}
+		return ok && n == 3
+	})
+	owner := newCLI(t, work, "VOUCH_ENCLAVE="+procs[0].url, "VOUCH_DATA="+data[0])
+	id, sum := parseDeploy(t, owner.ok("deploy", "--builtin", "leader"))
+	tok := strings.TrimSpace(owner.ok("token", id, "--function-checksum", sum).stdout)
+	run := func(url string) uint64 {
+		t.Helper()
+		r := newCLI(t, t.TempDir(), "VOUCH_ENCLAVE="+url).ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok)
+		m := seqRE.FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("no verified receipt:\n%s", r)
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		return n
+	}
+	before := run(procs[0].url)
+
+	procs[0].kill()
+	var next *enclaveProc
+	eventually("a new leader", func() bool {
+		for _, p := range procs[1:] {
+			if rs, ok := replicaSet(p.url); ok && rs.Leader == rs.Self {
+				next = p
+				return true
+			}
+		}
+		return false
+	})
+	var after uint64
+	eventually("the new leader serves the run", func() bool {
+		r := newCLI(t, t.TempDir(), "VOUCH_ENCLAVE="+next.url).run("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok)
+		if m := seqRE.FindStringSubmatch(r.stderr); r.code == 0 && m != nil {
+			after, _ = strconv.ParseUint(m[1], 10, 64)
+			return true
+		}
+		return false
+	})
+	if after <= before {
+		t.Fatalf("seq %d after the failover, not above %d", after, before)
+	}
+
+	// The killed replica restarts from its data directory alone.
+	back := startEnclave(t, work, data[0], procs[0].port, env, "--replica-id", "r1", "--raft-listen", raft[0])
+	eventually("r1 follows the new leader", func() bool {
+		rs, ok := replicaSet(back.url)
+		return ok && rs.Leader != "" && rs.Leader != "r1" && rs.AppliedIndex > 0
+	})
+}
