@@ -69,49 +69,71 @@ func TestE2EReplicas(t *testing.T) {
 		}
 		return ok && n == 3
 	})
-	owner := newCLI(t, work, "VOUCH_ENCLAVE="+procs[0].url, "VOUCH_DATA="+data[0])
-	id, sum := parseDeploy(t, owner.ok("deploy", "--builtin", "leader"))
-	tok := strings.TrimSpace(owner.ok("token", id, "--function-checksum", sum).stdout)
-	run := func(url string) uint64 {
-		t.Helper()
-		r := newCLI(t, t.TempDir(), "VOUCH_ENCLAVE="+url).ok("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok)
-		m := seqRE.FindStringSubmatch(r.stderr)
-		if m == nil {
-			t.Fatalf("no verified receipt:\n%s", r)
+	// The leader, as the live replicas see it (raft may re-elect under
+	// load, so every step below goes to the leader of the moment).
+	leader := func(live []*enclaveProc) *enclaveProc {
+		var found *enclaveProc
+		eventually("a leader", func() bool {
+			for _, p := range live {
+				if rs, ok := replicaSet(p.url); ok && rs.Leader == rs.Self {
+					found = p
+					return true
+				}
+			}
+			return false
+		})
+		return found
+	}
+	var id, sum, tok string
+	eventually("a deploy on the leader", func() bool {
+		r := newCLI(t, work, "VOUCH_ENCLAVE="+leader(procs).url, "VOUCH_DATA="+data[0]).run("deploy", "--builtin", "leader")
+		if r.code != 0 {
+			return false
 		}
-		n, _ := strconv.ParseUint(m[1], 10, 64)
+		id, sum = parseDeploy(t, r)
+		return true
+	})
+	eventually("a token from the leader", func() bool {
+		r := newCLI(t, work, "VOUCH_ENCLAVE="+leader(procs).url, "VOUCH_DATA="+data[0]).run("token", id, "--function-checksum", sum)
+		tok = strings.TrimSpace(r.stdout)
+		return r.code == 0
+	})
+	run := func(live []*enclaveProc) uint64 {
+		t.Helper()
+		var n uint64
+		eventually("a run on the leader", func() bool {
+			r := newCLI(t, t.TempDir(), "VOUCH_ENCLAVE="+leader(live).url).run("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok)
+			m := seqRE.FindStringSubmatch(r.stderr)
+			if r.code != 0 || m == nil {
+				return false
+			}
+			n, _ = strconv.ParseUint(m[1], 10, 64)
+			return true
+		})
 		return n
 	}
-	before := run(procs[0].url)
+	before := run(procs)
 
-	procs[0].kill()
-	var next *enclaveProc
-	eventually("a new leader", func() bool {
-		for _, p := range procs[1:] {
-			if rs, ok := replicaSet(p.url); ok && rs.Leader == rs.Self {
-				next = p
-				return true
-			}
+	killed := leader(procs)
+	killed.kill()
+	var live []*enclaveProc
+	for _, p := range procs {
+		if p != killed {
+			live = append(live, p)
 		}
-		return false
-	})
-	var after uint64
-	eventually("the new leader serves the run", func() bool {
-		r := newCLI(t, t.TempDir(), "VOUCH_ENCLAVE="+next.url).run("run", id, leaderInput, "--function-checksum", sum, "--allow-simulated", "--token", tok)
-		if m := seqRE.FindStringSubmatch(r.stderr); r.code == 0 && m != nil {
-			after, _ = strconv.ParseUint(m[1], 10, 64)
-			return true
-		}
-		return false
-	})
-	if after <= before {
+	}
+	if after := run(live); after <= before {
 		t.Fatalf("seq %d after the failover, not above %d", after, before)
 	}
 
 	// The killed replica restarts from its data directory alone.
-	back := startEnclave(t, work, data[0], procs[0].port, env, "--replica-id", "r1", "--raft-listen", raft[0])
-	eventually("r1 follows the new leader", func() bool {
+	i := 0
+	for procs[i] != killed {
+		i++
+	}
+	back := startEnclave(t, work, data[i], killed.port, env, "--replica-id", fmt.Sprintf("r%d", i+1), "--raft-listen", raft[i])
+	eventually("the restarted replica follows a leader", func() bool {
 		rs, ok := replicaSet(back.url)
-		return ok && rs.Leader != "" && rs.Leader != "r1" && rs.AppliedIndex > 0
+		return ok && rs.Leader != "" && rs.AppliedIndex > 0
 	})
 }
