@@ -299,6 +299,27 @@ func TestReplicatedRuntime(t *testing.T) {
 		}
 	}
 
+	// Every replica attests the one service key and its own replica ID,
+	// and says in /healthz what it is.
+	for _, r := range cl.members {
+		id, err := r.client(t, owner, client.Options{}).Attest(ctx)
+		if err != nil {
+			t.Fatalf("attesting %s: %v", r.id, err)
+		}
+		if id.ReplicaID != r.id || id.KeyID != r1.srv.KeyID() {
+			t.Fatalf("%s attests replica %q and key %s", r.id, id.ReplicaID, id.KeyID)
+		}
+		resp, err := http.Get(r.url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(body), "ok ") || !strings.Contains(string(body), "replica="+r.id+" ") {
+			t.Fatalf("healthz of %s: %s", r.id, body)
+		}
+	}
+
 	// A replica with another simulated root is refused, and changes
 	// nothing.
 	leader := leaderOf(t, cl.live()...)
