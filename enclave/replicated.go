@@ -166,6 +166,12 @@ func (b replicatedBackend) PruneRevocations(ctx context.Context, now time.Time) 
 
 func (b replicatedBackend) Close() error { return nil }
 
+// applyCommand proposes a command of the replica's own (directory
+// entries); only a replica's backend is a replicatedBackend.
+func (s *Server) applyCommand(ctx context.Context, c *fsm.Command) (any, error) {
+	return s.backend.(replicatedBackend).apply(ctx, c)
+}
+
 // checkReplicaConfig checks what Open cannot do without.
 func checkReplicaConfig(rc *ReplicaConfig) error {
 	if !api.ValidReplicaID(rc.ID) {
@@ -497,7 +503,7 @@ func (s *Server) becomeLeader() {
 	s.volatile.clear()
 	want := fsm.Replica{ID: rs.cfg.ID, APIURL: rs.cfg.APIURL, RaftAddr: rs.node.Addr()}
 	if got, ok := rs.fsm.Replica(rs.cfg.ID); !ok || got != want {
-		if _, err := s.backend.(replicatedBackend).apply(ctx, &fsm.Command{Type: fsm.TypeReplica, Replica: &want}); err != nil {
+		if _, err := s.applyCommand(ctx, &fsm.Command{Type: fsm.TypeReplica, Replica: &want}); err != nil {
 			s.log.Warn("cannot record this replica in the directory", "err", err)
 			return
 		}
@@ -652,7 +658,7 @@ func (s *Server) handleRemoveReplica(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.backend.(replicatedBackend).apply(r.Context(), &fsm.Command{Type: fsm.TypeReplicaRemoved, ReplicaRemoved: &fsm.ReplicaRemoved{ID: id}}); err != nil {
+	if _, err := s.applyCommand(r.Context(), &fsm.Command{Type: fsm.TypeReplicaRemoved, ReplicaRemoved: &fsm.ReplicaRemoved{ID: id}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -675,7 +681,7 @@ func (s *Server) admit(ctx context.Context, a *join.Admission) error {
 		}
 	}
 	rec := fsm.Replica{ID: a.ReplicaID, APIURL: a.APIURL, RaftAddr: a.RaftAddr}
-	if _, err := s.backend.(replicatedBackend).apply(ctx, &fsm.Command{Type: fsm.TypeReplica, Replica: &rec}); err != nil {
+	if _, err := s.applyCommand(ctx, &fsm.Command{Type: fsm.TypeReplica, Replica: &rec}); err != nil {
 		return err
 	}
 	s.log.Info("admitted replica", "replica_id", a.ReplicaID, "raft_addr", a.RaftAddr, "api_url", a.APIURL)
