@@ -180,6 +180,10 @@ func (r *Ref) Check() error {
 			return fmt.Errorf("enclave_url %w", err)
 		}
 	}
+	if r.EnclaveURLs != nil && len(r.EnclaveURLs) == 0 {
+		// One spelling: an empty list would read back as no list.
+		return fmt.Errorf("enclave_urls is an empty list; leave it out")
+	}
 	if len(r.EnclaveURLs) > MaxReplicas {
 		return fmt.Errorf("enclave_urls has %d entries; at most %d", len(r.EnclaveURLs), MaxReplicas)
 	}

@@ -105,6 +105,44 @@ func TestParseRef(t *testing.T) {
 	}
 }
 
+// manyURLs returns a JSON list of n replica URLs, the first the one
+// refJSON names.
+func manyURLs(n int) string {
+	urls := []string{`"http://127.0.0.1:7070"`}
+	for i := 1; i < n; i++ {
+		urls = append(urls, fmt.Sprintf(`"http://10.0.0.%d:7070"`, i))
+	}
+	return "[" + strings.Join(urls, ",") + "]"
+}
+
+// A reference may list every replica of a runtime: URLs returns them in
+// order, and enclave_url alone when there is no list.
+func TestRefReplicas(t *testing.T) {
+	r, err := api.ParseRef(withField(t, "enclave_urls", manyURLs(api.MaxReplicas)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.URLs(); len(got) != api.MaxReplicas || got[0] != "http://127.0.0.1:7070" || got[1] != "http://10.0.0.1:7070" {
+		t.Errorf("URLs() = %q", got)
+	}
+	r.URLs()[0] = "changed"
+	if r.EnclaveURLs[0] == "changed" {
+		t.Error("URLs() returns the reference's own slice")
+	}
+	// enclave_urls without enclave_url.
+	r, err = api.ParseRef(bytes.Replace(withField(t, "enclave_url", ""), []byte(`"function_id"`), []byte(`"enclave_urls":["http://a:1","http://b:1"],"function_id"`), 1))
+	if err != nil || strings.Join(r.URLs(), " ") != "http://a:1 http://b:1" {
+		t.Errorf("ParseRef without enclave_url: %v, %v", r, err)
+	}
+	r, _ = api.ParseRef([]byte(refJSON()))
+	if got := r.URLs(); len(got) != 1 || got[0] != "http://127.0.0.1:7070" {
+		t.Errorf("URLs() of a single runtime = %q", got)
+	}
+	if got := (&api.Ref{}).URLs(); got != nil {
+		t.Errorf("URLs() of a reference without URLs = %q", got)
+	}
+}
+
 func TestParseRefRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -163,6 +201,13 @@ func TestParseRefRefuses(t *testing.T) {
 		{"URL without host", withField(t, "enclave_url", `"http://"`), "enclave_url"},
 		{"URL path only", withField(t, "enclave_url", `"/v1"`), "enclave_url"},
 		{"not a URL", withField(t, "enclave_url", `"http://a b"`), "enclave_url"},
+		{"replica listed twice", withField(t, "enclave_urls", `["http://127.0.0.1:7070","http://b:7070","http://b:7070"]`), `enclave_urls lists "http://b:7070" twice`},
+		{"replica not http", withField(t, "enclave_urls", `["http://127.0.0.1:7070","ftp://b"]`), "enclave_urls[1]"},
+		{"replica without host", withField(t, "enclave_urls", `["http://127.0.0.1:7070","http://"]`), "enclave_urls[1]"},
+		{"enclave_url not the first replica", withField(t, "enclave_urls", `["http://b:7070","http://127.0.0.1:7070"]`), "must be the first of enclave_urls"},
+		{"too many replicas", withField(t, "enclave_urls", manyURLs(api.MaxReplicas+1)), "at most"},
+		{"empty replica list", withField(t, "enclave_urls", `[]`), "enclave_urls is an empty list"},
+		{"replicas not a list", withField(t, "enclave_urls", `"http://b:7070"`), "enclave_urls"},
 		{"gossip key not base64", withField(t, "gossip_key", `"not base64!"`), "gossip_key: malformed gossip key"},
 		{"gossip key short", withField(t, "gossip_key", `"`+key10+`"`), "gossip_key: malformed gossip key: 10 bytes"},
 		{"gossip key unpadded", withField(t, "gossip_key", `"`+strings.TrimRight(key16, "=")+`"`), "gossip_key: malformed gossip key"},
@@ -286,6 +331,7 @@ func FuzzParseRef(f *testing.F) {
 	f.Add([]byte(fmt.Sprintf(`{"function_id":"f","function_checksum":%q}`, sum)))
 	f.Add([]byte(fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"trust":{"pcrs":{"7":[%q]}}}`, sum, pcr48)))
 	f.Add([]byte(`{"function_id":"f","function_checksum":"00"}`))
+	f.Add([]byte(fmt.Sprintf(`{"function_id":"f","function_checksum":%q,"enclave_url":"http://a:1","enclave_urls":["http://a:1","https://b/x"]}`, sum)))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -25,6 +25,10 @@
 // runtime with another key is refused (ErrPinnedKey); otherwise the new key
 // is trusted if its attestation passes the policy, and the change is logged
 // as a warning. A Client is safe for concurrent use.
+//
+// A Client may know several replicas of one replicated runtime
+// (NewReplicas, api.Ref.URLs): see failover.go for how it picks one, moves
+// between them and follows not_leader redirects.
 package client
 
 import (
@@ -79,6 +83,9 @@ var ErrUnreachable = errors.New("runtime is unreachable")
 type unreachableError struct {
 	url string
 	err error
+	// sent is false when no connection was made, so the runtime cannot
+	// have seen the request.
+	sent bool
 }
 
 func (e *unreachableError) Error() string {
@@ -123,8 +130,13 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives warnings, such as a change of the runtime's keys
-	// that the trust policy does not pin; nil means slog.Default().
+	// that the trust policy does not pin, and a move to another replica
+	// (Info); nil means slog.Default().
 	Logger *slog.Logger
+	// FailoverTimeout bounds how long one call keeps trying the replicas
+	// of a replicated runtime when none can serve it (unreachable, no
+	// leader), within the caller's context; zero means 10 seconds.
+	FailoverTimeout time.Duration
 }
 
 // Identity is a runtime identity the client has verified.
@@ -155,16 +167,33 @@ func (id *Identity) String() string {
 	return s
 }
 
-// Client talks to one runtime.
+// Client talks to one runtime: a single one, or the replicas of a
+// replicated one.
 type Client struct {
-	base *url.URL
-	hc   *http.Client
-	opts Options
+	hc    *http.Client
+	opts  Options
+	first string // the first URL given
 
-	mu         sync.Mutex
-	identity   *Identity
+	mu       sync.Mutex
+	replicas []*replica // known replicas, in the order they are tried
+	cur      int        // index of the current replica
+	// keyID is the service identity, the receipt key of the first
+	// identity verified: every replica must attest it once the client
+	// knows more than one.
+	keyID      string
 	statements map[string]string // function ID → verified checksum
 	sessions   map[sessionKey]*clientSession
+}
+
+// replica is one runtime URL and, once attested, its verified identity
+// (guarded by Client.mu).
+type replica struct {
+	base     *url.URL
+	url      string
+	identity *Identity
+	// learned marks a URL the client was redirected to (not_leader): it
+	// is attested before anything, the owner credential included, is sent.
+	learned bool
 }
 
 // sessionKey names a sealing session: one per runtime HPKE key, boot and
@@ -202,8 +231,14 @@ func (c *Client) session(ident *Identity, ref FunctionRef) (*seal.Session, error
 	if c.sessions == nil || len(c.sessions) >= 1024 {
 		c.sessions = map[sessionKey]*clientSession{}
 	}
+	live := map[[2]string]bool{{k.hpke, k.boot}: true} // keys and boots of the known replicas
+	for _, r := range c.replicas {
+		if r.identity != nil {
+			live[[2]string{string(r.identity.HPKEKey), string(r.identity.BootID)}] = true
+		}
+	}
 	for old, o := range c.sessions { // sessions of an older key or boot
-		if old.hpke != k.hpke || old.boot != k.boot || now.Sub(o.started) >= sessionLifetime {
+		if !live[[2]string{old.hpke, old.boot}] || now.Sub(o.started) >= sessionLifetime {
 			delete(c.sessions, old)
 		}
 	}
@@ -294,7 +329,13 @@ func NewHTTPClient() *http.Client {
 
 // Dial connects to the runtime at rawURL and verifies its identity.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
-	c, err := New(rawURL, opts)
+	return DialReplicas(ctx, []string{rawURL}, opts)
+}
+
+// DialReplicas connects to the first replica of urls that answers and
+// verifies its identity (NewReplicas).
+func DialReplicas(ctx context.Context, urls []string, opts Options) (*Client, error) {
+	c, err := NewReplicas(urls, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -306,16 +347,42 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 
 // New returns a client that attests lazily, on first use. Owner operations
 // (deploy, list, delete, tokens) never need attestation. The hex values of
-// opts.Trust may be in upper or lower case.
+// opts.Trust may be in upper or lower case. An empty rawURL means
+// DefaultURL.
 func New(rawURL string, opts Options) (*Client, error) {
-	if rawURL == "" {
-		rawURL = DefaultURL
+	return NewReplicas([]string{rawURL}, opts)
+}
+
+// MaxKnownReplicas bounds the replicas a client knows, those given and
+// those it was redirected to.
+const MaxKnownReplicas = 64
+
+// NewReplicas returns a client for the replicas of one runtime at urls (as
+// api.Ref.URLs lists them), tried in that order; like New, it attests
+// lazily. Every replica must attest the same receipt key: Trust.KeyID if
+// it is set, else the key of the first replica verified. No URLs means
+// DefaultURL.
+func NewReplicas(urls []string, opts Options) (*Client, error) {
+	if len(urls) == 0 {
+		urls = []string{""}
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("runtime URL %q is not an http(s) URL such as %s", rawURL, DefaultURL)
+	if len(urls) > MaxKnownReplicas {
+		return nil, fmt.Errorf("%d runtime URLs; at most %d", len(urls), MaxKnownReplicas)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
+	c := &Client{statements: map[string]string{}}
+	seen := map[string]bool{}
+	for _, raw := range urls {
+		u, err := parseRuntimeURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		if seen[u.String()] {
+			return nil, fmt.Errorf("runtime URL %q is listed twice", u.String())
+		}
+		seen[u.String()] = true
+		c.replicas = append(c.replicas, &replica{base: u, url: u.String()})
+	}
+	c.first = c.replicas[0].url
 	opts.Trust = lowerTrust(opts.Trust)
 	if err := opts.Trust.Check(); err != nil {
 		return nil, err
@@ -332,83 +399,149 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Client{base: u, hc: opts.HTTPClient, opts: opts, statements: map[string]string{}}, nil
+	if opts.FailoverTimeout <= 0 {
+		opts.FailoverTimeout = 10 * time.Second
+	}
+	c.hc, c.opts = opts.HTTPClient, opts
+	return c, nil
 }
 
-// URL returns the runtime's base URL.
-func (c *Client) URL() string { return c.base.String() }
+// parseRuntimeURL checks a runtime's base URL; "" means DefaultURL.
+func parseRuntimeURL(rawURL string) (*url.URL, error) {
+	if rawURL == "" {
+		rawURL = DefaultURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("runtime URL %q is not an http(s) URL such as %s", rawURL, DefaultURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
 
-// Cached returns the verified identity if the client has one, without any
-// network call.
+// URL returns the runtime's base URL: the first one the client was given.
+func (c *Client) URL() string { return c.first }
+
+// Replica returns the base URL of the replica the client uses now.
+func (c *Client) Replica() string { return c.current().url }
+
+// URLs returns the base URLs of every replica the client knows, in the
+// order it tries them: those it was given, then those it was redirected to.
+func (c *Client) URLs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.replicas))
+	for i, r := range c.replicas {
+		out[i] = r.url
+	}
+	return out
+}
+
+// Cached returns the current replica's verified identity if the client has
+// one, without any network call.
 func (c *Client) Cached() *Identity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.identity
+	return c.replicas[c.cur].identity
 }
 
-// Identity returns the verified identity, attesting first if needed.
+// Identity returns the verified identity of the current replica, attesting
+// first if needed (and moving to another replica if this one cannot
+// answer).
 func (c *Client) Identity(ctx context.Context) (*Identity, error) {
+	var id *Identity
+	err := c.call(ctx, true, func(rep *replica) (err error) {
+		id, err = c.identityOf(ctx, rep)
+		return err
+	})
+	return id, err
+}
+
+// Attest fetches and verifies the current replica's identity with a fresh
+// nonce, replacing the cached one (moving to another replica if this one
+// cannot answer).
+func (c *Client) Attest(ctx context.Context) (*Identity, error) {
+	var id *Identity
+	err := c.call(ctx, true, func(rep *replica) (err error) {
+		id, err = c.attestReplica(ctx, rep)
+		return err
+	})
+	return id, err
+}
+
+// identityOf returns rep's verified identity, attesting it if needed.
+func (c *Client) identityOf(ctx context.Context, rep *replica) (*Identity, error) {
 	c.mu.Lock()
-	id := c.identity
+	id := rep.identity
 	c.mu.Unlock()
 	if id != nil {
 		return id, nil
 	}
-	return c.Attest(ctx)
+	return c.attestReplica(ctx, rep)
 }
 
-// Attest fetches and verifies the runtime's identity with a fresh nonce,
-// replacing the cached one.
-func (c *Client) Attest(ctx context.Context) (*Identity, error) {
+// attestReplica fetches and verifies rep's identity with a fresh nonce and
+// caches it.
+func (c *Client) attestReplica(ctx context.Context, rep *replica) (*Identity, error) {
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	var wire api.Identity
-	if err := c.do(ctx, http.MethodGet, "/v1/identity?nonce="+base64.RawURLEncoding.EncodeToString(nonce), nil, "", "", &wire); err != nil {
+	if err := c.do(ctx, rep, http.MethodGet, "/v1/identity?nonce="+base64.RawURLEncoding.EncodeToString(nonce), nil, "", "", &wire); err != nil {
+		if ue := (*unreachableError)(nil); errors.As(err, &ue) {
+			ue.sent = false // only this read went out: the call may go elsewhere
+		}
 		return nil, fmt.Errorf("fetching the runtime's identity: %w", err)
 	}
-	id, err := c.verifyIdentity(&wire, nonce)
+	id, err := c.verifyIdentity(rep, &wire, nonce)
 	if err != nil {
-		return nil, err
+		return nil, &attestError{err}
 	}
 	c.mu.Lock()
-	old := c.identity
+	if len(c.replicas) > 1 && c.keyID != "" && id.KeyID != c.keyID {
+		set := c.keyID
+		c.mu.Unlock()
+		return nil, &attestError{fmt.Errorf("%w: runtime at %s attests receipt key %s, but the replicas this client verified first attest %s: "+
+			"it is not a replica of the same service (every replica of a runtime attests the same key)", ErrPinnedKey, rep.url, id.KeyID, set)}
+	}
+	old := rep.identity
 	if old != nil && old.KeyID != id.KeyID {
 		c.statements = map[string]string{} // statements were under the old key
 	}
-	c.identity = id
+	c.keyID = id.KeyID
+	rep.identity = id
 	c.mu.Unlock()
 	switch {
 	case old == nil:
 	case old.KeyID != id.KeyID:
-		// Only possible without a pin: verifyIdentity refuses a key other
-		// than a pinned one.
+		// Only possible without a pin, on a single runtime: verifyIdentity
+		// refuses a key other than a pinned one.
 		c.opts.Logger.Warn("the runtime's receipt key changed; trusting the new key because its attestation passes the trust policy (pin trust.key_id to refuse key changes)",
-			"runtime", c.base.String(), "old_key_id", old.KeyID, "new_key_id", id.KeyID, "platform", id.Platform)
+			"runtime", rep.url, "old_key_id", old.KeyID, "new_key_id", id.KeyID, "platform", id.Platform)
 	case !bytes.Equal(old.HPKEKey, id.HPKEKey):
 		c.opts.Logger.Warn("the runtime's HPKE key changed; sealing inputs to the newly attested key",
-			"runtime", c.base.String(), "key_id", id.KeyID, "platform", id.Platform)
+			"runtime", rep.url, "key_id", id.KeyID, "platform", id.Platform)
 	case !bytes.Equal(old.BootID, id.BootID):
-		c.opts.Logger.Info("the runtime restarted (new boot ID)", "runtime", c.base.String(), "boot_id", hex.EncodeToString(id.BootID))
+		c.opts.Logger.Info("the runtime restarted (new boot ID)", "runtime", rep.url, "boot_id", hex.EncodeToString(id.BootID))
 	}
 	return id, nil
 }
 
-// refresh attests again after a run failed in a way that a change of the
+// refresh attests rep again after a run failed in a way that a change of the
 // runtime's keys or boot explains, unless another call already replaced the
 // identity used, and returns the current identity.
-func (c *Client) refresh(ctx context.Context, used *Identity) (*Identity, error) {
+func (c *Client) refresh(ctx context.Context, rep *replica, used *Identity) (*Identity, error) {
 	c.mu.Lock()
-	cur := c.identity
+	cur := rep.identity
 	c.mu.Unlock()
 	if cur != nil && cur != used {
 		return cur, nil
 	}
-	return c.Attest(ctx)
+	return c.attestReplica(ctx, rep)
 }
 
-func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, error) {
+func (c *Client) verifyIdentity(rep *replica, wire *api.Identity, nonce []byte) (*Identity, error) {
 	t := c.opts.Trust
 	pcrs, err := t.PCRValues()
 	if err != nil {
@@ -430,19 +563,19 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 	claims, err := attest.Verify(wire.Attestation, policy)
 	if err != nil {
 		if errors.Is(err, attest.ErrSimulated) {
-			return nil, fmt.Errorf("runtime at %s: %w", c.base, err)
+			return nil, fmt.Errorf("runtime at %s: %w", rep.url, err)
 		}
-		return nil, fmt.Errorf("runtime at %s failed attestation: %w", c.base, err)
+		return nil, fmt.Errorf("runtime at %s failed attestation: %w", rep.url, err)
 	}
 	if t.Platform != "" && claims.Platform != t.Platform {
-		return nil, fmt.Errorf("runtime at %s attests as %s, but the trust policy expects %s", c.base, claims.Platform, t.Platform)
+		return nil, fmt.Errorf("runtime at %s attests as %s, but the trust policy expects %s", rep.url, claims.Platform, t.Platform)
 	}
 	rk, hk, replicaID, err := api.ParseIdentityUserData(claims.UserData)
 	if err != nil {
-		return nil, fmt.Errorf("runtime at %s: %w", c.base, err)
+		return nil, fmt.Errorf("runtime at %s: %w", rep.url, err)
 	}
 	if subtle.ConstantTimeCompare(rk, claims.PublicKey) != 1 {
-		return nil, fmt.Errorf("runtime at %s: attestation public_key and user_data name different receipt keys", c.base)
+		return nil, fmt.Errorf("runtime at %s: attestation public_key and user_data name different receipt keys", rep.url)
 	}
 	id := &Identity{
 		Platform:   claims.Platform,
@@ -456,12 +589,12 @@ func (c *Client) verifyIdentity(wire *api.Identity, nonce []byte) (*Identity, er
 		ReplicaID:  replicaID,
 	}
 	if replicaID != wire.ReplicaID {
-		return nil, fmt.Errorf("runtime at %s: its identity says replica %q but its attestation binds replica %q", c.base, wire.ReplicaID, replicaID)
+		return nil, fmt.Errorf("runtime at %s: its identity says replica %q but its attestation binds replica %q", rep.url, wire.ReplicaID, replicaID)
 	}
 	if t.KeyID != "" && t.KeyID != id.KeyID {
 		return nil, fmt.Errorf("%w: runtime at %s attests receipt key %s, but the trust policy pins %s; its keys changed, or it is another runtime "+
 			"(if the change was intended, use a reference minted since, or pin the new key in Trust.KeyID)",
-			ErrPinnedKey, c.base, id.KeyID, t.KeyID)
+			ErrPinnedKey, rep.url, id.KeyID, t.KeyID)
 	}
 	return id, nil
 }
@@ -474,8 +607,11 @@ func (c *Client) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*ap
 	}
 	ctx, cancel := withTimeout(ctx, DeployTimeout)
 	defer cancel()
+	body := b.Encode()
 	var out api.Deployed
-	if err := c.do(ctx, http.MethodPost, path, b.Encode(), api.ContentTypeBundle, c.opts.OwnerToken, &out); err != nil {
+	if err := c.call(ctx, false, func(rep *replica) error {
+		return c.do(ctx, rep, http.MethodPost, path, body, api.ContentTypeBundle, c.opts.OwnerToken, &out)
+	}); err != nil {
 		return nil, err
 	}
 	if out.FunctionChecksum != b.Checksum() {
@@ -487,7 +623,9 @@ func (c *Client) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*ap
 // List lists the deployed functions.
 func (c *Client) List(ctx context.Context) ([]api.Function, error) {
 	var out api.FunctionList
-	if err := c.do(ctx, http.MethodGet, "/v1/functions", nil, "", c.opts.OwnerToken, &out); err != nil {
+	if err := c.call(ctx, true, func(rep *replica) error {
+		return c.do(ctx, rep, http.MethodGet, "/v1/functions", nil, "", c.opts.OwnerToken, &out)
+	}); err != nil {
 		return nil, err
 	}
 	return out.Functions, nil
@@ -495,7 +633,9 @@ func (c *Client) List(ctx context.Context) ([]api.Function, error) {
 
 // Delete removes a function.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(id), nil, "", c.opts.OwnerToken, nil)
+	return c.call(ctx, false, func(rep *replica) error {
+		return c.do(ctx, rep, http.MethodDelete, "/v1/functions/"+url.PathEscape(id), nil, "", c.opts.OwnerToken, nil)
+	})
 }
 
 // MintToken asks for a function token valid for ttl. checksum may be in
@@ -507,7 +647,9 @@ func (c *Client) MintToken(ctx context.Context, id, checksum string, ttl time.Du
 	}
 	body, _ := json.Marshal(api.TokenRequest{FunctionChecksum: checksum, Expiry: ttl.String()})
 	var out api.TokenResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/functions/"+url.PathEscape(id)+"/tokens", body, "application/json", c.opts.OwnerToken, &out); err != nil {
+	if err := c.call(ctx, false, func(rep *replica) error {
+		return c.do(ctx, rep, http.MethodPost, "/v1/functions/"+url.PathEscape(id)+"/tokens", body, "application/json", c.opts.OwnerToken, &out)
+	}); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -516,18 +658,30 @@ func (c *Client) MintToken(ctx context.Context, id, checksum string, ttl time.Du
 // Revoke revokes a function token.
 func (c *Client) Revoke(ctx context.Context, functionToken string) error {
 	body, _ := json.Marshal(api.RevokeRequest{FunctionToken: functionToken})
-	return c.do(ctx, http.MethodPost, "/v1/tokens/revoke", body, "application/json", c.opts.OwnerToken, nil)
+	return c.call(ctx, false, func(rep *replica) error {
+		return c.do(ctx, rep, http.MethodPost, "/v1/tokens/revoke", body, "application/json", c.opts.OwnerToken, nil)
+	})
 }
 
 // Function fetches a function's description and verifies its signed
 // statement under the attested receipt key.
 func (c *Client) Function(ctx context.Context, id string) (*api.Function, error) {
-	ident, err := c.Identity(ctx)
+	var f *api.Function
+	err := c.call(ctx, true, func(rep *replica) (err error) {
+		f, err = c.functionOn(ctx, rep, id)
+		return err
+	})
+	return f, err
+}
+
+// functionOn is Function on replica rep.
+func (c *Client) functionOn(ctx context.Context, rep *replica, id string) (*api.Function, error) {
+	ident, err := c.identityOf(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
 	var f api.Function
-	if err := c.do(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(id), nil, "", "", &f); err != nil {
+	if err := c.do(ctx, rep, http.MethodGet, "/v1/functions/"+url.PathEscape(id), nil, "", "", &f); err != nil {
 		return nil, err
 	}
 	st := f.Statement
@@ -537,7 +691,7 @@ func (c *Client) Function(ctx context.Context, id string) (*api.Function, error)
 	if st.KeyID != ident.KeyID {
 		// Signed by a key this client has not attested: the runtime's key
 		// may have changed. Attest again, once.
-		if ident, err = c.refresh(ctx, ident); err != nil {
+		if ident, err = c.refresh(ctx, rep, ident); err != nil {
 			return nil, err
 		}
 	}
@@ -581,6 +735,16 @@ func (c *Client) CheckFunction(ctx context.Context, ref FunctionRef) error {
 // runtime refuses a sealed input because it was sealed for an earlier boot
 // (stale_boot) or cannot open it (bad_sealed_input), Run attests again and,
 // if the runtime's HPKE key or boot ID has indeed changed, retries once.
+//
+// With replicas, Run moves to another replica when the current one cannot
+// take the input (see failover.go), and seals the input again for that
+// replica's key and boot: the same sealed bytes are never sent twice. Like
+// the stale_boot retry, it re-sends an input only when the runtime cannot
+// have run it: no connection was made, or a replica refused it
+// (not_leader, no_leader, unavailable). If the connection broke after the
+// input was sent, Run returns the error (wrapping ErrUnreachable), as
+// before, and the next call starts on the next replica: a run is done at
+// most once per call, and the caller decides whether to try again.
 func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Result, error) {
 	ref, err := ref.normalized()
 	if err != nil {
@@ -589,18 +753,28 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	if err := c.CheckFunction(ctx, ref); err != nil {
 		return nil, err
 	}
-	ident, err := c.Identity(ctx)
+	var res *Result
+	err = c.call(ctx, false, func(rep *replica) (err error) {
+		res, err = c.runOn(ctx, rep, ref, input)
+		return err
+	})
+	return res, err
+}
+
+// runOn is Run on replica rep.
+func (c *Client) runOn(ctx context.Context, rep *replica, ref FunctionRef, input []byte) (*Result, error) {
+	ident, err := c.identityOf(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.runWith(ctx, ident, ref, input)
+	res, err := c.runWith(ctx, rep, ident, ref, input)
 	var ae *api.Error
 	if err == nil || c.opts.Plaintext || !errors.As(err, &ae) || (ae.Code != api.CodeStaleBoot && ae.Code != api.CodeSealedInput) {
 		return res, err
 	}
 	// A key change or a restart explains this failure only if the identity
 	// has changed since the input was sealed.
-	fresh, aerr := c.refresh(ctx, ident)
+	fresh, aerr := c.refresh(ctx, rep, ident)
 	if aerr != nil {
 		return nil, fmt.Errorf("the runtime refused the sealed input (%v), and attesting it again failed: %w", err, aerr)
 	}
@@ -610,19 +784,18 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	if err := c.CheckFunction(ctx, ref); err != nil {
 		return nil, err
 	}
-	return c.runWith(ctx, fresh, ref, input)
+	return c.runWith(ctx, rep, fresh, ref, input)
 }
 
-// runWith seals input to ident, sends it and verifies the answer.
-func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, input []byte) (*Result, error) {
+// runWith seals input to ident, sends it to rep and verifies the answer.
+func (c *Client) runWith(ctx context.Context, rep *replica, ident *Identity, ref FunctionRef, input []byte) (_ *Result, err error) {
 	body, ctype := input, api.ContentTypePlain
 	var reply *seal.PrivateKey
 	var sess *seal.Session
 	var counter uint64
-	var err error
 	if !c.opts.Plaintext && !c.opts.SingleShot {
 		if len(ident.BootID) != seal.BootIDSize {
-			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", c.base)
+			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", rep.url)
 		}
 		if sess, err = c.session(ident, ref); err != nil {
 			return nil, err
@@ -633,7 +806,7 @@ func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, 
 		ctype = api.ContentTypeSession
 	} else if !c.opts.Plaintext {
 		if len(ident.BootID) != seal.BootIDSize {
-			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", c.base)
+			return nil, fmt.Errorf("runtime at %s publishes no boot_id in its identity: it is older than this client; upgrade the runtime", rep.url)
 		}
 		opts := &seal.InputOptions{BootID: ident.BootID, IssuedAt: c.opts.Now()}
 		if c.opts.SealOutput {
@@ -648,9 +821,16 @@ func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, 
 		ctype = api.ContentTypeSealed
 	}
 	var res api.RunResult
-	if err := c.doRun(ctx, ref, body, ctype, &res); err != nil {
+	if err := c.doRun(ctx, rep, ref, body, ctype, &res); err != nil {
 		return nil, err
 	}
+	// The runtime ran the input: whatever fails from here on, the call
+	// must not send it to another replica.
+	defer func() {
+		if err != nil {
+			err = &ranError{err}
+		}
+	}()
 	in := sha256.Sum256(input)
 	output := res.Output
 	if sess != nil && c.opts.SealOutput {
@@ -670,7 +850,7 @@ func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, 
 	} else if res.SealedOutput != nil {
 		return nil, fmt.Errorf("%w: runtime sealed the output although no reply key was given", ErrReceipt)
 	}
-	if err := c.verifyReceipt(ctx, ident, &res.Receipt, ref, in, output); err != nil {
+	if err := c.verifyReceipt(ctx, rep, ident, &res.Receipt, ref, in, output); err != nil {
 		return nil, err
 	}
 	if output == nil {
@@ -679,12 +859,12 @@ func (c *Client) runWith(ctx context.Context, ident *Identity, ref FunctionRef, 
 	return &Result{Output: output, Receipt: res.Receipt, Sealed: !c.opts.Plaintext, Log: res.Log}, nil
 }
 
-func (c *Client) verifyReceipt(ctx context.Context, ident *Identity, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {
+func (c *Client) verifyReceipt(ctx context.Context, rep *replica, ident *Identity, r *receipt.Receipt, ref FunctionRef, in [32]byte, output []byte) error {
 	if r.KeyID != ident.KeyID {
 		// The runtime's key may have changed: attest again, once, then
 		// check under whatever key it attests now.
 		var err error
-		if ident, err = c.refresh(ctx, ident); err != nil {
+		if ident, err = c.refresh(ctx, rep, ident); err != nil {
 			return err
 		}
 	}
@@ -705,8 +885,8 @@ func (c *Client) verifyReceipt(ctx context.Context, ident *Identity, r *receipt.
 	return nil
 }
 
-func (c *Client) doRun(ctx context.Context, ref FunctionRef, body []byte, ctype string, out *api.RunResult) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/v1/functions/"+url.PathEscape(ref.ID)+"/run", bytes.NewReader(body))
+func (c *Client) doRun(ctx context.Context, rep *replica, ref FunctionRef, body []byte, ctype string, out *api.RunResult) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rep.url+"/v1/functions/"+url.PathEscape(ref.ID)+"/run", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -715,16 +895,17 @@ func (c *Client) doRun(ctx context.Context, ref FunctionRef, body []byte, ctype 
 	if ref.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+ref.Token)
 	}
-	return c.send(req, func(data []byte) error { return decodeRunResult(data, out) })
+	return c.send(rep, req, func(data []byte) error { return decodeRunResult(data, out) })
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil).
-func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype, cred string, out any) error {
+// do sends a request to rep and decodes a JSON answer into out (if not
+// nil).
+func (c *Client) do(ctx context.Context, rep *replica, method, path string, body []byte, ctype, cred string, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, rep.url+path, rd)
 	if err != nil {
 		return err
 	}
@@ -738,18 +919,18 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	if out != nil {
 		decode = func(data []byte) error { return json.Unmarshal(data, out) }
 	}
-	return c.send(req, decode)
+	return c.send(rep, req, decode)
 }
 
 // maxResponse bounds a response body: a 64 MiB output in base64 plus room.
 const maxResponse = 96 << 20
 
-func (c *Client) send(req *http.Request, decode func([]byte) error) error {
+func (c *Client) send(rep *replica, req *http.Request, decode func([]byte) error) error {
 	ctx, cancel := withTimeout(req.Context(), DefaultTimeout)
 	defer cancel()
 	resp, err := c.hc.Do(req.WithContext(ctx))
 	if err != nil {
-		return &unreachableError{url: c.base.String(), err: err}
+		return &unreachableError{url: rep.url, err: err, sent: !dialFailed(err)}
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp)

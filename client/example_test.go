@@ -99,3 +99,17 @@ func TestTrustPolicy(t *testing.T) {
 		t.Fatalf("unreachable runtime: %v", err)
 	}
 }
+
+// ExampleNewReplicas makes a client of every replica a reference lists; it
+// starts on the first and moves between them as they fail or redirect.
+func ExampleNewReplicas() {
+	ref := &api.Ref{EnclaveURL: "http://10.0.0.1:7070", EnclaveURLs: []string{"http://10.0.0.1:7070", "http://10.0.0.2:7070/", "http://10.0.0.3:7070"}}
+	c, err := client.NewReplicas(ref.URLs(), client.Options{})
+	fmt.Println(c.URLs(), c.Replica(), err)
+
+	_, err = client.NewReplicas([]string{"http://a:1", "http://a:1/"}, client.Options{})
+	fmt.Println(err)
+	// Output:
+	// [http://10.0.0.1:7070 http://10.0.0.2:7070 http://10.0.0.3:7070] http://10.0.0.1:7070 <nil>
+	// runtime URL "http://a:1" is listed twice
+}

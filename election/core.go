@@ -23,6 +23,11 @@ type Config struct {
 	// the node accepted before it restarted, so that an old certificate
 	// cannot be replayed to it.
 	MinSeq uint64
+	// MinSeqSig is the signature of the certificate at MinSeq, when the
+	// node kept it: another certificate with that seq is refused as
+	// stale, since a runtime signs each seq once unless its state was
+	// rolled back.
+	MinSeqSig []byte
 }
 
 // Core is a node's election state. It is not safe for concurrent use: one
@@ -149,6 +154,9 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 	}
 	if rej == nil && cert.Seq() < c.cfg.MinSeq {
 		rej = reject(ReasonStale, "seq %d is below %d, the highest this node accepted before it restarted", cert.Seq(), c.cfg.MinSeq)
+	}
+	if rej == nil && c.held == nil && c.cfg.MinSeqSig != nil && cert.Seq() == c.cfg.MinSeq && !bytes.Equal(cert.Receipt.Signature, c.cfg.MinSeqSig) {
+		rej = reject(ReasonStale, "seq %d was signed before for another certificate, the one this node accepted before it restarted: the runtime's state was rolled back", cert.Seq())
 	}
 	if rej != nil {
 		c.rejections[rej.Reason]++

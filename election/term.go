@@ -61,6 +61,7 @@ type TermCore struct {
 	self       string
 	trust      Trust
 	minTerm    uint64
+	minOutput  []byte // the output of the certificate at minTerm, when kept
 	held       *Certificate
 	outcome    *TermOutcome
 	rejections map[Reason]uint64
@@ -85,6 +86,11 @@ func NewTermCore(self string, trust Trust, minTerm uint64) *TermCore {
 	return &TermCore{self: self, trust: trust, minTerm: minTerm, rejections: map[Reason]uint64{}}
 }
 
+// SetMinOutput gives the output of the certificate for the minimum term
+// the node kept before it restarted: another certificate for that term is
+// refused as equivocation.
+func (c *TermCore) SetMinOutput(out []byte) { c.minOutput = bytes.Clone(out) }
+
 // SetTrust replaces the trusted runtime identity.
 func (c *TermCore) SetTrust(t Trust) { c.trust = t }
 
@@ -99,6 +105,8 @@ func (c *TermCore) Receive(cert *Certificate) TermActions {
 		switch {
 		case o.Term < c.minTerm:
 			rej = reject(ReasonStale, "term %d is below %d, the highest this node accepted before it restarted", o.Term, c.minTerm)
+		case c.outcome == nil && c.minOutput != nil && o.Term == c.minTerm && !bytes.Equal(cert.Output, c.minOutput):
+			rej = reject(ReasonEquivocation, "two different certificates for term %d (this node kept the other before it restarted): the runtime is not behaving", o.Term)
 		case c.outcome != nil && o.Term < c.outcome.Term:
 			rej = reject(ReasonStale, "term %d is below the held term %d", o.Term, c.outcome.Term)
 		case c.outcome != nil && o.Term == c.outcome.Term && !bytes.Equal(cert.Output, c.held.Output):

@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/functions/{id}", s.handleGet)
 	mux.HandleFunc("DELETE /v1/functions/{id}", s.leaderOnly(s.owner(s.handleDelete)))
 	mux.HandleFunc("POST /v1/functions/{id}/run", s.leaderOnly(s.handleRun))
+	mux.HandleFunc("POST /v1/functions/{id}/floor", s.leaderOnly(s.handleFloor))
 	mux.HandleFunc("POST /v1/functions/{id}/tokens", s.leaderOnly(s.owner(s.handleMintToken)))
 	mux.HandleFunc("POST /v1/tokens/revoke", s.leaderOnly(s.owner(s.handleRevoke)))
 	mux.HandleFunc("GET /v1/replicas", s.handleReplicas)

@@ -14,6 +14,7 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	runSeconds  prometheus.Histogram
 	wasmSeconds prometheus.Histogram
+	rollbacks   *prometheus.CounterVec
 }
 
 // newMetrics registers the server's metrics, among them vouch_runtime_info,
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 		wasmSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vouch_enclave_wasm_seconds", Help: "Time spent in the function itself.",
 			Buckets: buckets}),
 	}
+	m.rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vouch_rollback_detected_total",
+		Help: "Proofs of rollback that moved the runtime past its state: kind seq (a receipt seq at or above the next) or term (a term certificate above the stored term)."}, []string{"kind"})
+	m.rollbacks.WithLabelValues("seq")
+	m.rollbacks.WithLabelValues("term")
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vouch_runtime_info",
 		Help: "Always 1; the labels describe the runtime: its attestation platform (SIMULATED for development, aws-nitro), whether that is simulated, and its version."},
 		[]string{"platform", "simulated", "version"})
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 		simulated = "true"
 	}
 	info.WithLabelValues(platform, simulated, version).Set(1)
-	for _, c := range []prometheus.Collector{m.runs, m.deploys, m.failures, m.refused, m.runSeconds, m.wasmSeconds, info} {
+	for _, c := range []prometheus.Collector{m.runs, m.deploys, m.failures, m.refused, m.runSeconds, m.wasmSeconds, m.rollbacks, info} {
 		reg.Register(c)
 	}
 	return m

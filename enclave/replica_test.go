@@ -212,15 +212,15 @@ func transient(err error) bool {
 	return errors.As(err, &ne) || strings.Contains(err.Error(), "unreachable")
 }
 
-// cluster is a replicated runtime under test.
-type cluster struct {
+// replicaCluster is a replicated runtime under test.
+type replicaCluster struct {
 	t       *testing.T
 	owner   string
 	members []*replicaEnv
 	clients map[string]*client.Client
 }
 
-func (c *cluster) live() []*replicaEnv {
+func (c *replicaCluster) live() []*replicaEnv {
 	var out []*replicaEnv
 	for _, r := range c.members {
 		if !r.stopped {
@@ -231,7 +231,7 @@ func (c *cluster) live() []*replicaEnv {
 }
 
 // client returns a cached client of r (plaintext or sealed inputs).
-func (c *cluster) client(r *replicaEnv, plaintext bool) *client.Client {
+func (c *replicaCluster) client(r *replicaEnv, plaintext bool) *client.Client {
 	key := fmt.Sprint(r.url, plaintext)
 	if cl, ok := c.clients[key]; ok {
 		return cl
@@ -244,7 +244,7 @@ func (c *cluster) client(r *replicaEnv, plaintext bool) *client.Client {
 // onLeader runs op on the serving leader until it succeeds, moving to the
 // new leader when a leader change interrupts it (raft may re-elect under
 // load). op must be safe to repeat.
-func (c *cluster) onLeader(what string, op func(r *replicaEnv) error) *replicaEnv {
+func (c *replicaCluster) onLeader(what string, op func(r *replicaEnv) error) *replicaEnv {
 	c.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -282,7 +282,7 @@ func TestReplicatedRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &cluster{t: t, owner: owner, members: []*replicaEnv{r1, r2, r3}, clients: map[string]*client.Client{}}
+	cl := &replicaCluster{t: t, owner: owner, members: []*replicaEnv{r1, r2, r3}, clients: map[string]*client.Client{}}
 	eventually(t, "3 voters", func() bool {
 		m := leaderOf(t, cl.live()...).members(t)
 		voters := 0

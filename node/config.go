@@ -32,12 +32,16 @@ type Runtime interface {
 
 // RuntimeInfo describes a runtime for status pages.
 type RuntimeInfo struct {
-	URL        string `json:"url"`
-	Platform   string `json:"platform,omitempty"`
-	Simulated  bool   `json:"simulated"`
-	KeyID      string `json:"key_id,omitempty"`
-	FunctionID string `json:"function_id"`
-	Checksum   string `json:"function_checksum"`
+	// URL is the replica in use; Replicas lists every replica known, for
+	// a replicated runtime.
+	URL        string   `json:"url"`
+	Replicas   []string `json:"replicas,omitempty"`
+	ReplicaID  string   `json:"replica_id,omitempty"`
+	Platform   string   `json:"platform,omitempty"`
+	Simulated  bool     `json:"simulated"`
+	KeyID      string   `json:"key_id,omitempty"`
+	FunctionID string   `json:"function_id"`
+	Checksum   string   `json:"function_checksum"`
 }
 
 // Config configures a Node. Build one with DefaultLocalConfig,
@@ -77,6 +81,15 @@ type Config struct {
 	// the last certificate it accepted, so that older ones cannot be
 	// replayed to it after a restart.
 	DataDir string
+	// FloorWait is how long a node that starts with no floor (no
+	// DATA/last_seq: a first start, or lost files) waits for its peers'
+	// certificates before it leads on the runtime's: a runtime whose state
+	// was rolled back could otherwise make it act on a term or seq its
+	// peers already moved past. It waits less when a peer's certificate
+	// arrives (memberlist's push/pull on join carries them), and longer
+	// while a peer's verified certificate is above the one it holds.
+	// Zero means no wait; the profiles set DefaultFloorWait.
+	FloorWait time.Duration
 
 	// Runtime certifies elections; FunctionID and Checksum name the
 	// election function the node trusts.
@@ -240,6 +253,12 @@ func DefaultWANConfig() *Config {
 	return c
 }
 
+// DefaultFloorWait is the profiles' FloorWait: memberlist's push/pull on
+// join brings the peers' certificates within a round trip, so 2 s is
+// ample, and it delays only a node's first leadership after a start
+// without a floor.
+const DefaultFloorWait = 2 * time.Second
+
 // ConfigFor returns the default configuration of a profile.
 func ConfigFor(profile string) (*Config, error) {
 	switch profile {
@@ -266,5 +285,6 @@ func defaults(profile string, ml *memberlist.Config, refresh time.Duration) *Con
 		CallTimeout:     5 * time.Second,
 		ReconnectFor:    24 * time.Hour,
 		LeaseMargin:     50 * time.Millisecond,
+		FloorWait:       DefaultFloorWait,
 	}
 }

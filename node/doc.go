@@ -11,7 +11,7 @@
 //	cfg.BindPort = 5000
 //	cfg.Peers = []string{"127.0.0.1:5001"}
 //	cfg.GossipKey = key // the cluster's, as in its references (api.Ref.GossipKeys)
-//	cfg.Runtime = node.NewClientRuntime(c, ref) // c: an attested client.Client
+//	cfg.Runtime = node.NewClientRuntime(c, ref) // c: client.NewReplicas(apiRef.URLs(), opts)
 //	cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 //	cfg.OnStartedLeading = func(ctx context.Context, fencing uint64) {
 //		// Lead while ctx.Err() == nil; give ctx to every call and

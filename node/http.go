@@ -11,7 +11,8 @@ import (
 // Handler serves GET /status (JSON: members and their states, leader, seq,
 // certificate, runtime identity, rejection counts), GET /leader (whether
 // this node may act as leader now, with its fencing token) and GET
-// /metrics (Prometheus).
+// /metrics (Prometheus); GET /cluster and the dashboard at GET /
+// (dashboard.go).
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +47,7 @@ func (n *Node) Handler() http.Handler {
 		n.CurrentStatus(r.Context()) // the gauges the snapshot sets, current
 		metrics.ServeHTTP(w, r)
 	})
+	n.dashboardRoutes(mux)
 	return mux
 }
 

@@ -60,6 +60,8 @@ func (n *Node) machineInput(in input) nodecore.Input {
 		return nodecore.Input{Kind: nodecore.SuspectPing, From: in.from, Err: in.err}
 	case inWatch:
 		return nodecore.Input{Kind: nodecore.WatchPing, From: in.from, Err: in.err, SentAt: in.sentAt}
+	case inPresented:
+		return nodecore.Input{Kind: nodecore.Presented, Err: in.err, Moved: in.moved}
 	}
 	return nodecore.Input{Kind: nodecore.Sync}
 }
@@ -108,7 +110,10 @@ func (n *Node) apply(e nodecore.Effect) bool {
 			n.events.accepted(e.Cert, e.Outcome)
 		}
 	case nodecore.Persist:
+		n.saveFloorCert(e.Cert)
 		n.saveSeq(e.Seq)
+	case nodecore.Present:
+		go n.present(e.Cert)
 	case nodecore.Relay:
 		n.relay(e.Cert, e.Seq, e.Direct)
 	case nodecore.Call:

@@ -29,6 +29,7 @@ type metrics struct {
 	members        prometheus.Gauge
 	membersByState *prometheus.GaugeVec
 	leaderLost     prometheus.Counter
+	floorProofs    prometheus.Counter
 	isLeader       prometheus.Gauge
 	seq            prometheus.Gauge
 	health         prometheus.Gauge
@@ -71,6 +72,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		members:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_members", Help: "Members in this node's election view."}),
 		membersByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vouch_node_members_by_state",
 			Help: "Members this node knows of, by state: alive, unreachable (leader watch), suspect (signed views: reported dead, not yet confirmed), ignored (invalid ID), dead, left."}, []string{"state"}),
+		floorProofs: prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_floor_proofs_total", Help: "Proofs of rollback (this node's floor certificate) the runtime answered, after it answered below the node's floor."}),
 		leaderLost:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_node_leader_unreachable_total", Help: "Times the leader watch found a leader unreachable and left it out of this node's view."}),
 		isLeader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_is_leader", Help: "1 when this node leads."}),
 		seq:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "vouch_node_certificate_seq", Help: "Sequence number (signed views: term) of the held certificate."}),
@@ -88,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.membersByState.WithLabelValues(s)
 	}
 	for _, c := range []prometheus.Collector{m.elections, m.views, m.electionErrors, m.refusedAnswers, m.leaderChanges, m.failovers, m.rejected, m.dropped,
-		m.callSeconds, m.runtimeOK, m.runtimeFail, m.members, m.membersByState, m.leaderLost, m.isLeader, m.seq, m.health, m.pending, m.calmSkipped} {
+		m.callSeconds, m.runtimeOK, m.runtimeFail, m.members, m.membersByState, m.leaderLost, m.floorProofs, m.isLeader, m.seq, m.health, m.pending, m.calmSkipped} {
 		if err := reg.Register(c); err != nil {
 			if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 				return nil, fmt.Errorf("node metrics: %w (two nodes share one Registerer: give each its own, or wrap it with prometheus.WrapRegistererWith and a node label)", err)
@@ -156,6 +158,8 @@ func (n *Node) count(metric, label string) {
 		m.views.Inc()
 	case nodecore.MetricLeaderLost:
 		m.leaderLost.Inc()
+	case nodecore.MetricFloorPresented:
+		m.floorProofs.Inc()
 	}
 }
 

@@ -95,6 +95,7 @@ type input struct {
 	reply    chan struct{}
 	departed string    // for a member that left the view: "dead"
 	sentAt   time.Time // when a view submission or a watch ping was sent
+	moved    bool      // inPresented: the runtime moved past the proof
 }
 
 type inputKind int
@@ -105,8 +106,9 @@ const (
 	inElected
 	inSync
 	inGoodbye
-	inPing  // a suspect's ping outcome
-	inWatch // a leader-watch ping's outcome
+	inPing      // a suspect's ping outcome
+	inWatch     // a leader-watch ping's outcome
+	inPresented // the runtime's answer to a proof of rollback
 )
 
 // ErrNoGossipKey is returned by New for a config with neither a GossipKey
@@ -211,7 +213,7 @@ func New(cfg Config) (*Node, error) {
 		ClusterConfig: cfg.ClusterConfig, Identity: cfg.Identity, PendingFor: cfg.PendingFor, RefreshInterval: cfg.RefreshInterval,
 		CallStagger: cfg.CallStagger, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ViewInterval: cfg.ViewInterval, LeaseMargin: cfg.LeaseMargin,
-		Tick: tick, FloorFile: n.seqPath(), Rand: n.rng})
+		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng})
 	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})
 	return n, nil
 }
@@ -237,6 +239,11 @@ func (n *Node) Start(ctx context.Context) error {
 	if ferr != nil {
 		return ferr
 	}
+	fc, ferr := n.loadFloorCert()
+	if ferr != nil {
+		return ferr
+	}
+	n.sm.SetFloorCert(fc)
 	n.sm.Start(key, err, floor, time.Now())
 	n.core, n.term = n.sm.Cores()
 

@@ -11,7 +11,9 @@ import (
 
 // ClientRuntime is a Runtime reached through the client SDK: it attests the
 // runtime, checks the function's checksum before sending anything, seals
-// each request and verifies each receipt.
+// each request and verifies each receipt. Given a client of several
+// replicas (client.NewReplicas with api.Ref.URLs), it fails over between
+// them as the client does.
 type ClientRuntime struct {
 	c   *client.Client
 	ref client.FunctionRef
@@ -55,9 +57,12 @@ func (r *ClientRuntime) Key(ctx context.Context) (ed25519.PublicKey, error) {
 
 // Describe implements Runtime.
 func (r *ClientRuntime) Describe() RuntimeInfo {
-	info := RuntimeInfo{URL: r.c.URL(), FunctionID: r.ref.ID, Checksum: r.ref.Checksum}
+	info := RuntimeInfo{URL: r.c.Replica(), FunctionID: r.ref.ID, Checksum: r.ref.Checksum}
+	if urls := r.c.URLs(); len(urls) > 1 {
+		info.Replicas = urls
+	}
 	if id := r.c.Cached(); id != nil {
-		info.Platform, info.Simulated, info.KeyID = id.Platform, id.Simulated, id.KeyID
+		info.Platform, info.Simulated, info.KeyID, info.ReplicaID = id.Platform, id.Simulated, id.KeyID, id.ReplicaID
 	}
 	return info
 }

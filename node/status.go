@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"sort"
 	"time"
@@ -72,6 +73,7 @@ type Status struct {
 	LeaseUntil string `json:"lease_until,omitempty"`
 
 	cert *election.Certificate
+	key  ed25519.PublicKey // the attested receipt key, for GET /cluster
 }
 
 // MemberStatus is one member as this node sees it.
@@ -223,6 +225,7 @@ func (n *Node) publish() {
 	}
 	st.Dropped = n.metrics.droppedCounts.snapshot()
 	st.Runtime = n.runtimeStatus(time.Now())
+	st.key = n.sm.TrustKey()
 	var held *election.Certificate
 	if n.term != nil {
 		if cert, o := n.term.Held(); cert != nil {

@@ -15,8 +15,8 @@ import (
 // Where a setting can come from several places, the order is the same for
 // all of them, as in most tools: a flag, then the environment, then the
 // function reference file, then the default. So `--enclave` beats
-// $VOUCH_ENCLAVE, which beats the reference's enclave_url, which beats
-// http://127.0.0.1:7070; and `--token` beats $VOUCH_TOKEN, which beats the
+// $VOUCH_ENCLAVE, which beats the reference's enclave_urls (or
+// enclave_url), which beats http://127.0.0.1:7070; and `--token` beats $VOUCH_TOKEN, which beats the
 // reference's function_token. The environment is how a user overrides a
 // file they were given, for one shell, without editing it.
 //
@@ -31,7 +31,7 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet, withRef bool) {
-	fs.StringVar(&c.enclave, "enclave", "", "runtime `URL` (default: $VOUCH_ENCLAVE, else the reference's enclave_url, else "+client.DefaultURL+")")
+	fs.StringVar(&c.enclave, "enclave", "", "runtime `URL`, or the URLs of its replicas separated by commas (default: $VOUCH_ENCLAVE, else the reference's enclave_urls or enclave_url, else "+client.DefaultURL+")")
 	fs.BoolVar(&c.pins.AllowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
 	fs.StringVar(&c.pins.Root, "root-fingerprint", "", "pin the attestation root: `HEX`, the SHA-256 of its DER (vouch attest prints it)")
 	fs.StringVar(&c.pins.KeyID, "key-id", "", "pin the runtime's receipt key: its fingerprint, `HEX`")
@@ -59,18 +59,31 @@ func (c *clientFlags) loadRef() (*api.Ref, error) {
 	return api.LoadRef(path)
 }
 
-// url returns the runtime URL: the flag, the environment, the reference or
-// the default, in that order.
-func (c *clientFlags) url(ref *api.Ref) string {
+// urls returns the runtime's URLs, one per replica: the flag, the
+// environment (both a comma-separated list), the reference or the default,
+// in that order.
+func (c *clientFlags) urls(ref *api.Ref) []string {
 	switch {
-	case c.enclave != "":
-		return c.enclave
+	case strings.TrimSpace(c.enclave) != "":
+		return splitURLs(c.enclave)
 	case strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE")) != "":
-		return strings.TrimSpace(os.Getenv("VOUCH_ENCLAVE"))
-	case ref != nil && ref.EnclaveURL != "":
-		return ref.EnclaveURL
+		return splitURLs(os.Getenv("VOUCH_ENCLAVE"))
+	case ref != nil && len(ref.URLs()) > 0:
+		return ref.URLs()
 	}
-	return client.DefaultURL
+	return []string{client.DefaultURL}
+}
+
+// splitURLs splits a comma-separated list of URLs, ignoring spaces and
+// empty items.
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // functionToken returns the function token to run with: --token, then

@@ -103,6 +103,8 @@ func commandTable() *command {
 				{name: "id", summary: "print the node's public key (created in --data if missing)", synopsis: "--data DIR",
 					args: noArgs, flags: nodeIDFlags},
 			}},
+		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, verifying the certificate here",
+			synopsis: "--node URL [--node URL]... [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
 		{name: "cluster", summary: "create and sign a cluster configuration (init, add-member, show, ...)",
 			synopsis: "<subcommand> [flags]", subs: []*command{
 				{name: "init", summary: "create an owner key (if missing) and a signed configuration",

@@ -47,7 +47,7 @@ func deployFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(nil), opts)
+		c, err := client.NewReplicas(cf.urls(nil), opts)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func listFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(nil), opts)
+		c, err := client.NewReplicas(cf.urls(nil), opts)
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func deleteFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(nil), opts)
+		c, err := client.NewReplicas(cf.urls(nil), opts)
 		if err != nil {
 			return err
 		}

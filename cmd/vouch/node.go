@@ -48,7 +48,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 	gossipKeyFile := fl.String("gossip-key-file", "", "read the cluster's gossip keys from `FILE` (mode 0600): base64, one a line, the first encrypts, the others are accepted too")
 	insecureGossip := fl.Bool("insecure-gossip", false, "gossip without a key, unauthenticated: anyone who can reach the gossip port can evict members (tests and trusted networks only)")
 	profile := fl.String("profile", "local", "timing `PROFILE`: local (leader failure detected in ~0.5 s), lan (~2.5 s) or wan (~10 s); see docs/ELECTION.md, section 6")
-	httpAddr := fl.String("http", "", "serve GET /status and GET /metrics on this `HOST:PORT`, e.g. 127.0.0.1:8080")
+	httpAddr := fl.String("http", "", "serve GET /status, /cluster, /metrics and the dashboard (/) on this `HOST:PORT`, e.g. 127.0.0.1:8080")
 	logFormat := fl.String("log-format", "text", "log `FORMAT`: text or json")
 	logLevel := fl.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this `FILE`")
@@ -130,7 +130,8 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		if fr.Token == "" {
 			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
-		c, err := client.New(cf.url(ref), opts)
+		opts.Logger = logger.With("component", "client") // moves between replicas, key changes
+		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
@@ -204,7 +205,7 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 			srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
 			go srv.Serve(ln)
 			defer srv.Close()
-			logger.Info("status endpoints ready", "url", "http://"+ln.Addr().String()+"/status")
+			logger.Info("status endpoints ready", "url", "http://"+ln.Addr().String()+"/status", "dashboard", "http://"+ln.Addr().String()+"/")
 		}
 		<-ctx.Done()
 		logger.Info("leaving the cluster")

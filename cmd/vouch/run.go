@@ -83,7 +83,7 @@ func runFlags(fs *flag.FlagSet) runFunc {
 				"the runtime's owner mints one with `vouch token %s --function-checksum %s` (-o json --out FILE writes a reference); pass it with --token TOKEN, $VOUCH_TOKEN or --ref FILE", fr.ID, fr.Checksum)
 		}
 		opts.Plaintext, opts.SealOutput, opts.SingleShot = *plaintext, *sealOutput, *singleShot
-		c, err := client.New(cf.url(ref), opts)
+		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return err
 			}
-			c, err := client.New(cf.url(nil), opts)
+			c, err := client.NewReplicas(cf.urls(nil), opts)
 			if err != nil {
 				return err
 			}

@@ -57,7 +57,7 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(nil), opts)
+		c, err := client.NewReplicas(cf.urls(nil), opts)
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 				return err
 			}
 			// Attest first: a runtime that fails attestation gets no token.
-			if trust, err = observedTrust(ctx, c.URL(), opts, u); err != nil {
+			if trust, err = observedTrust(ctx, c.URLs(), opts, u); err != nil {
 				return err
 			}
 		}
@@ -82,8 +82,9 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 			fmt.Fprintln(u.Out, resp.FunctionToken)
 			return nil
 		}
-		ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, EnclaveURL: c.URL(), Trust: trust,
+		ref := api.Ref{FunctionID: resp.FunctionID, FunctionChecksum: resp.FunctionChecksum, FunctionToken: resp.FunctionToken, Trust: trust,
 			GossipKey: gossipKey, GossipExtraKeys: gossipExtra}
+		ref.EnclaveURL, ref.EnclaveURLs = refURLs(ctx, c, u)
 		if *clusterRef == "" && *gossipKeyFile == "" {
 			u.Infof("the reference carries a fresh gossip key, for a new cluster: mint the references of its other members with --cluster-ref FILE (this one)")
 		}
@@ -102,6 +103,26 @@ func tokenFlags(fs *flag.FlagSet) runFunc {
 		enc.SetIndent("", "  ")
 		return enc.Encode(ref)
 	}
+}
+
+// refURLs returns what a reference to the runtime behind c lists: the
+// replicas the runtime reports (GET /v1/replicas), the leader first, else
+// the URLs the user gave; a single URL goes in enclave_url alone.
+func refURLs(ctx context.Context, c *client.Client, u *cmdline.UI) (string, []string) {
+	urls, err := c.ReplicaURLs(ctx)
+	if err != nil {
+		u.Warnf("could not list the runtime's replicas (%v); the reference lists the URLs given", err)
+	}
+	if len(urls) == 0 {
+		urls = c.URLs()
+	}
+	if len(urls) > api.MaxReplicas {
+		urls = urls[:api.MaxReplicas]
+	}
+	if len(urls) == 1 {
+		return urls[0], nil
+	}
+	return urls[0], urls
 }
 
 // flagSet reports whether the flag name was given on the command line.
@@ -129,12 +150,12 @@ func warnIfStdoutExposed(u *cmdline.UI, fix string) {
 // observedTrust attests the runtime and describes what clients should
 // accept from it: its platform, attestation root, PCRs and receipt key as
 // seen now (trust on first use, by the owner).
-func observedTrust(ctx context.Context, url string, opts client.Options, u *cmdline.UI) (api.Trust, error) {
+func observedTrust(ctx context.Context, urls []string, opts client.Options, u *cmdline.UI) (api.Trust, error) {
 	// The owner is asking about their own runtime: accept what it is, and
 	// write that down explicitly in the reference, pinned to its root and
 	// receipt key so that it accepts nothing else.
 	opts.AllowSimulated = true
-	c, err := client.New(url, opts)
+	c, err := client.NewReplicas(urls, opts)
 	if err != nil {
 		return api.Trust{}, err
 	}
@@ -179,7 +200,7 @@ func tokenRevokeFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(ref), opts)
+		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
@@ -204,7 +225,7 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(cf.url(ref), opts)
+		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
@@ -229,7 +250,7 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 				"timestamp": cl.Timestamp, "pcrs": pcrs, "receipt_key": hex.EncodeToString(id.ReceiptKey),
 				"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
 				"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
-				"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest,
+				"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest, "replica_id": id.ReplicaID, "url": c.Replica(),
 			})
 		}
 		if id.Simulated {
@@ -243,6 +264,9 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 			}
 		}
 		fmt.Fprintf(u.Out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
+		if id.ReplicaID != "" {
+			fmt.Fprintf(u.Out, "replica (attested)\n  id                %s\n  url               %s\n", id.ReplicaID, c.Replica())
+		}
 		return nil
 	}
 }

@@ -59,6 +59,10 @@ type termRecord struct {
 	// inherits its lease). After a restart the function waits for the
 	// longer of it and the term's lease.
 	CarryMs int64 `json:"carry_ms,omitempty"`
+	// Fenced marks a term restored from a proof of rollback (floor.go):
+	// its leader is never renewed, the function answers "no leader", and
+	// the next term starts once the leases granted so far ran out.
+	Fenced bool `json:"fenced,omitempty"`
 
 	o outcome.Term
 }
@@ -398,13 +402,14 @@ func handle(raw []byte, e env) ([]byte, *outcome.Refusal) {
 		e.put(guest.Durable, "reg/"+v.Cluster, b)
 	}
 	ls := loadLease(e, st, vs)
+	adopted := adoptFloor(e, st, v.Cluster, &ls, monoMs)
 	alive, newTerm := decide(st, vs, &ls, nowMs, monoMs, e)
-	if newTerm {
+	if newTerm || adopted {
 		b, _ := json.Marshal(st.term)
 		e.put(guest.Durable, "term/"+v.Cluster, b)
 	}
 	renewed := false
-	if t := st.term; t != nil && v.Node == t.o.Leader {
+	if t := st.term; t != nil && v.Node == t.o.Leader && !t.Fenced {
 		// The leader's own submission renews its lease, but only while a
 		// majority sees it alive: a leader cut off from its peers must
 		// not keep acting because it still reaches the runtime.
@@ -414,7 +419,7 @@ func handle(raw []byte, e env) ([]byte, *outcome.Refusal) {
 		// The lease granted is the one in the answer, the term's.
 		ls.SinceMs, ls.UntilMs, renewed = monoMs, max(ls.UntilMs, monoMs+t.o.LeaseMs), true
 	}
-	if newTerm || renewed {
+	if newTerm || renewed || adopted {
 		e.put(guest.Volatile, "lease/"+v.Cluster, ls.encode())
 	}
 	return certificate(st), nil
@@ -452,9 +457,9 @@ func decide(st *durable, vs *views, ls *leaseState, nowMs, monoMs int64, e env) 
 		stalled := leaderAlive && monoMs-ls.SinceMs > stallLeases*max(t.o.LeaseMs, ttl)
 		pending := t.o.ConfigDigest != st.digest
 		switch {
-		case leaderAlive && !stalled && !pending:
+		case leaderAlive && !stalled && !pending && !t.Fenced:
 			return alive, false // a leader keeps its office while it is alive
-		case leaderAlive && !stalled:
+		case leaderAlive && !stalled && !t.Fenced:
 			next = leader // a new configuration: a new term, same leader
 		default:
 			// The leader lost office: not alive by majority, removed by
@@ -785,9 +790,10 @@ func mode(c *spec.Config) string {
 }
 
 // certificate returns the answer: the term's stored certificate output,
-// or before the first term an output with term 0 and no leader.
+// or before the first term (and while a term restored from a proof of
+// rollback is fenced) an output with term 0 and no leader.
 func certificate(st *durable) []byte {
-	if st.term != nil {
+	if st.term != nil && !st.term.Fenced {
 		return st.term.Output
 	}
 	c := &st.Config.Config

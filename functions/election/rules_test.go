@@ -54,6 +54,8 @@ var rules = []struct {
 	{"that member's configurations are not verified again for 5 s", TestBadConfigurationThrottled},
 	{"the largest submission of a 1000-member cluster", TestInputLimitFitsLargeCluster},
 	{"the minority can neither evict a live leader nor keep a dead one", TestMinorityCannotEvictOrKeepCorpse},
+	{"fences that term and starts the next one once every lease granted so far ran out", TestFloorAboveStoredTerm},
+	{"or with another certificate for that term", TestFloorSameTermOtherBytes},
 }
 
 func TestRulesAreDocumented(t *testing.T) {

@@ -102,7 +102,7 @@ func (m *Machine) handle(a election.Actions, source string, now time.Time) {
 	m.gauge(MetricSeq, float64(cert.Seq()))
 	m.certFrom, m.certAt = source, now
 	m.emit(Effect{Kind: Accepted, Cert: cert, Outcome: o, Source: source})
-	m.emit(Effect{Kind: Persist, Seq: cert.Seq()})
+	m.emit(Effect{Kind: Persist, Seq: cert.Seq(), Cert: cert})
 	if a.LeaderChanged == nil {
 		m.emit(Effect{Kind: Relay, Cert: cert, Source: source})
 		m.logf(slog.LevelDebug, "leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)
@@ -115,7 +115,9 @@ func (m *Machine) handle(a election.Actions, source string, now time.Time) {
 	if lc.WasSelf && !lc.Self {
 		m.stopLeading()
 	}
-	if lc.Self {
+	if lc.Self && m.unanchored {
+		m.logf(slog.LevelInfo, "named leader, but this node has no floor yet: it leads once it holds its peers' certificates", "seq", lc.Seq)
+	} else if lc.Self {
 		m.startLeading(lc.Seq)
 	}
 	m.notify()
@@ -159,13 +161,13 @@ func (m *Machine) maybeElect(now time.Time) {
 	if view == nil && leader == m.cfg.Self && now.Sub(m.lastRefresh) >= m.cfg.RefreshInterval {
 		view = m.core.View()
 	}
-	if view == nil && m.trustKey == nil {
-		view = m.core.View() // attest, then certify
+	if view == nil && (m.trustKey == nil || m.recall) {
+		view = m.core.View() // attest, then certify; or the runtime moved past our floor: certify anew
 	}
 	if view == nil {
 		return
 	}
-	m.calling = true
+	m.calling, m.recall = true, false
 	m.lastRefresh = now
 	m.emit(Effect{Kind: Call, View: view})
 }
@@ -191,6 +193,9 @@ func (m *Machine) refusal(rej *election.RejectError, got uint64, unit string) er
 	switch {
 	case rej == nil || rej.Reason == election.ReasonNoLeader:
 		return nil
+	case rej.Reason == election.ReasonStale && got <= m.floor && m.proof() != nil:
+		return fmt.Errorf("the runtime's %s %d is not above this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was rolled back, so this node refuses its certificates until they pass %d and presents its floor certificate, which moves the runtime past it",
+			unit, got, m.floor, m.cfg.FloorFile, m.floor)
 	case rej.Reason == election.ReasonStale && got < m.floor:
 		return fmt.Errorf("the runtime's %s %d is below this node's floor %d (the highest it accepted before it restarted, kept in %s): the runtime's state was reset or replaced, so this node refuses its certificates until they pass %d; if the reset was deliberate, stop this node, delete that file and start it again",
 			unit, got, m.floor, m.cfg.FloorFile, m.floor)

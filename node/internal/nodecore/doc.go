@@ -17,11 +17,14 @@
 //  2. Verify nothing yourself: certificates go to Step as they arrived;
 //     the election cores inside verify them against the attested key.
 //  3. Persist before you act: a Persist effect comes before the Relay and
-//     StartLeading effects of the same certificate; the seq (or term) must
-//     be on disk before the certificate is relayed or acted on.
+//     StartLeading effects of the same certificate; the seq (or term) and
+//     the certificate itself (the floor certificate, SetFloorCert after a
+//     restart) must be on disk before the certificate is relayed or acted
+//     on.
 //  4. Carry out the effects in order: Relay the accepted certificate,
 //     make the Call or Submit (one in flight: its answer comes back as a
-//     CallResult), start the pings (Watch, Unwatch, Ping, Join), and
+//     CallResult), Present the floor certificate to the runtime (one in
+//     flight: its answer comes back as Presented), start the pings (Watch, Unwatch, Ping, Join), and
 //     start or stop leading with the effect's fencing token and lease end.
 //  5. Renew checks the leadership context: when the context had already
 //     ended by the driver's clock, Step LeaseEnded at once.

@@ -27,6 +27,10 @@ type Config struct {
 	Tick time.Duration
 	// FloorFile names where the driver keeps the floor, for messages.
 	FloorFile string
+	// FloorWait is how long a node that starts with no floor (no floor
+	// certificate, floor 0) waits for a peer's certificate before it may
+	// lead on the runtime's (floor.go); zero means it does not wait.
+	FloorWait time.Duration
 	// Rand is the only source of randomness (stagger and backoff jitter);
 	// nil means a fixed seed.
 	Rand *rand.Rand
@@ -45,6 +49,7 @@ const (
 	Tick                    // the timer fired
 	Sync                    // a reader wants a current snapshot
 	LeaseEnded              // a Renew found the leadership context ended
+	Presented               // the answer to a Present effect: Err, Moved
 )
 
 // Input is one event for the machine.
@@ -58,6 +63,7 @@ type Input struct {
 	Key    ed25519.PublicKey
 	Err    error
 	SentAt time.Time
+	Moved  bool // Presented: the runtime moved past the proof
 }
 
 // Effect is one thing the driver must do; Ready lists them in order.
@@ -71,11 +77,11 @@ type Effect struct {
 	Metric string
 	Label  string
 	Value  float64
-	// Accepted, Persist, Relay
+	// Accepted, Persist, Relay, Present
 	Cert    *election.Certificate
 	Outcome *election.Outcome     // member list
 	TermOut *election.TermOutcome // signed views
-	Seq     uint64                // Persist: seq or term; Relay: the term (signed views)
+	Seq     uint64                // Persist: seq or term; Relay: the term (signed views); Present: the proof's seq or term
 	Direct  bool                  // Relay: also send to every member at once
 	Source  string
 	// Call, Submit
@@ -97,7 +103,7 @@ const (
 	Count                          // add 1 to counter Metric (with Label)
 	Gauge                          // set gauge Metric to Value
 	Accepted                       // Cert was accepted from Source (event log, status)
-	Persist                        // write Seq to stable storage before going on
+	Persist                        // write Seq and Cert (the floor certificate) to stable storage before going on
 	Relay                          // spread Cert
 	Call                           // ask the runtime to certify View (member list)
 	Submit                         // send Body, the signed view, to the runtime
@@ -110,6 +116,7 @@ const (
 	Unwatch                        // stop pinging Member
 	Notify                         // the leadership changed: tell subscribers
 	Forget                         // Member left gracefully: stop reconnecting to it
+	Present                        // present Cert to the runtime as proof of rollback: answer with Presented
 )
 
 // Ready is what the driver must do after a Step.
@@ -121,21 +128,22 @@ type Ready struct {
 
 // Metric names used by Count and Gauge effects.
 const (
-	MetricRejected      = "rejected"       // label: reason
-	MetricDropped       = "dropped"        // label: reason (counter only)
-	MetricDrop          = "drop"           // label: reason (counter and /status)
-	MetricSeq           = "seq"            // gauge
-	MetricMembers       = "members"        // gauge
-	MetricLeaderChanges = "leader_changes" // counter
-	MetricFailovers     = "failovers"      // label: cause
-	MetricCalmSkipped   = "calm_skipped"
-	MetricErrors        = "election_errors"
-	MetricElections     = "elections"
-	MetricRefused       = "refused_answers"
-	MetricRuntimeOK     = "runtime_ok"   // gauge: unix seconds
-	MetricRuntimeFail   = "runtime_fail" // gauge: unix seconds
-	MetricViews         = "views"
-	MetricLeaderLost    = "leader_lost"
+	MetricRejected       = "rejected"       // label: reason
+	MetricDropped        = "dropped"        // label: reason (counter only)
+	MetricDrop           = "drop"           // label: reason (counter and /status)
+	MetricSeq            = "seq"            // gauge
+	MetricMembers        = "members"        // gauge
+	MetricLeaderChanges  = "leader_changes" // counter
+	MetricFailovers      = "failovers"      // label: cause
+	MetricCalmSkipped    = "calm_skipped"
+	MetricErrors         = "election_errors"
+	MetricElections      = "elections"
+	MetricRefused        = "refused_answers"
+	MetricRuntimeOK      = "runtime_ok"   // gauge: unix seconds
+	MetricRuntimeFail    = "runtime_fail" // gauge: unix seconds
+	MetricViews          = "views"
+	MetricLeaderLost     = "leader_lost"
+	MetricFloorPresented = "floor_presented" // counter: proofs of rollback the runtime answered
 )
 
 // Failover causes, the label of MetricFailovers.
@@ -194,6 +202,16 @@ type Machine struct {
 	watch      map[string]*watched
 	watchLost  bool // the view changes because the watch lost the leader
 
+	// The floor (floor.go): the persisted floor certificate, a verified
+	// peer certificate above the held one, the proof in flight, and the
+	// wait of a node that started without a floor.
+	floorCert, peerProof  *election.Certificate
+	presenting, recall    bool
+	presentedSig          []byte
+	presentedAt           time.Time
+	unanchored, heardPeer bool
+	anchorBy              time.Time
+
 	rt                    RuntimeTrack
 	certFrom              string
 	certAt                time.Time
@@ -223,12 +241,24 @@ func (m *Machine) Start(key ed25519.PublicKey, attestErr error, floor uint64, no
 	} else {
 		m.rt.LastOK = now
 	}
+	floor = max(floor, m.value(m.floorCert))
 	m.trustKey, m.floor = key, floor
-	m.core = election.New(election.Config{Self: m.cfg.Self, Trust: m.trust(), PendingFor: m.cfg.PendingFor, MinSeq: floor})
+	if floor == 0 && m.cfg.FloorWait > 0 {
+		m.unanchored, m.anchorBy = true, now.Add(m.cfg.FloorWait)
+		m.logf(slog.LevelInfo, "no floor (first start or lost state): this node leads only once it holds its peers' certificates, or after the floor wait", "wait", m.cfg.FloorWait)
+	}
+	var minSig []byte
+	if fc := m.floorCert; fc != nil && !m.views() && fc.Seq() == floor {
+		minSig = fc.Receipt.Signature
+	}
+	m.core = election.New(election.Config{Self: m.cfg.Self, Trust: m.trust(), PendingFor: m.cfg.PendingFor, MinSeq: floor, MinSeqSig: minSig})
 	if m.views() {
 		// Signed views: the core above only tracks the membership view;
 		// certificates go to the term core.
 		m.term = election.NewTermCore(m.cfg.Self, m.trust(), floor)
+		if fc := m.floorCert; fc != nil && m.value(fc) == floor {
+			m.term.SetMinOutput(fc.Output)
+		}
 	}
 	m.nextTick = now.Add(m.cfg.Tick)
 }
@@ -277,12 +307,18 @@ func (m *Machine) Step(in Input) Ready {
 		} else {
 			m.handle(m.core.Receive(in.Cert, now), "peer "+in.From, now)
 		}
+		m.notePeerCert(in.Cert, now)
 	case CallResult:
 		if m.term != nil {
 			m.submitted(in, now)
 		} else {
 			m.elected(in, now)
 		}
+		if in.Err == nil {
+			m.checkAnswer(in.Cert, now)
+		}
+	case Presented:
+		m.presented(in, now)
 	case Sync:
 		if m.term != nil {
 			m.checkLease(now) // a lease that ran out shows as such
@@ -304,6 +340,7 @@ func (m *Machine) Step(in Input) Ready {
 			m.checkLease(now)
 		}
 	case Tick:
+		m.maybeAnchor(now)
 		m.watchDeadlines(now)
 		if !now.Before(m.nextTick) {
 			// Refresh on the tick too: a membership event dropped while
@@ -341,6 +378,9 @@ func (m *Machine) wake(now time.Time) time.Time {
 		}
 	}
 	consider(m.nextCall)
+	if m.unanchored {
+		consider(m.anchorBy)
+	}
 	if m.term != nil {
 		consider(m.nextView)
 		consider(m.leaseUntil)

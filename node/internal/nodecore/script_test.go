@@ -37,12 +37,15 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // A script is a list of cases, each a command line, a line "----", and
 // the expected output up to a blank line (datadriven style). Commands:
 //
-//	new [views] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [seed=N]
-//	start [at=T] [floor=N] [unattested]       attest (or not) and create the cores
+//	new [views] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [seed=N]
+//	start [at=T] [floor=N] [unattested] [floorcert]   attest (or not) and create the cores;
+//	                                          floorcert: the last certificate signed is the persisted floor certificate
+//	rollback seq=N terms=K                    the runtime's state is rolled back: its next seq is N, it forgets terms above K
+//	presented at=T moved|fail                 the runtime's answer to a Present (moved: it moved past the proof)
 //	members ID...                             memberlist's current members
 //	view [at=T] [dead=ID [known]]             the membership changed
 //	tick at=T | sync at=T | goodbye from=ID at=T | lease-ended at=T
-//	cert from=P at=T ID...                    a peer's member-list certificate for these members
+//	cert from=P at=T [seq=N] ID...            a peer's member-list certificate for these members
 //	answer at=T [seq=N] ID...                 the runtime's certificate for a Call
 //	term from=P|runtime at=T term=N leader=ID [sent=T]   a term certificate (signed views)
 //	fail at=T [429 [retry-after=D]] [lease]   the call failed (lease: the runtime refused the renewal)
@@ -144,8 +147,9 @@ type script struct {
 	views bool
 	key   ed25519.PrivateKey // the runtime's receipt key
 	sc    *cluster.Signed
-	seq   uint64            // the fake runtime's last receipt seq
-	terms map[uint64][]byte // one output per term, as the election function stores it
+	seq   uint64                // the fake runtime's last receipt seq
+	last  *election.Certificate // the last certificate it signed
+	terms map[uint64][]byte     // one output per term, as the election function stores it
 	now   time.Time
 }
 
@@ -168,7 +172,7 @@ func parseArgs(words []string) args {
 	for _, w := range words {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.kv[k] = v
-		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" {
+		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" || w == "floorcert" || w == "moved" {
 			a.bare[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -212,7 +216,20 @@ func (s *script) run(c *scriptCase) string {
 			key = s.key.Public().(ed25519.PublicKey)
 		}
 		floor, _ := strconv.ParseUint(a.kv["floor"], 10, 64)
+		if a.bare["floorcert"] {
+			s.m.SetFloorCert(s.last)
+		}
 		s.m.Start(key, err, floor, s.at(a))
+		return ""
+	case "rollback":
+		n, _ := strconv.ParseUint(a.kv["seq"], 10, 64)
+		k, _ := strconv.ParseUint(a.kv["terms"], 10, 64)
+		s.seq = n - 1
+		for t := range s.terms {
+			if t > k {
+				delete(s.terms, t)
+			}
+		}
 		return ""
 	case "members":
 		s.m.SetMembers(a.pos)
@@ -232,6 +249,10 @@ func (s *script) run(c *scriptCase) string {
 	case "goodbye":
 		in.Kind = nodecore.Goodbye
 	case "cert":
+		if v, ok := a.kv["seq"]; ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			s.seq = n - 1
+		}
 		in.Kind, in.Cert = nodecore.Certificate, s.elect(a.pos)
 	case "answer":
 		if v, ok := a.kv["seq"]; ok {
@@ -256,6 +277,11 @@ func (s *script) run(c *scriptCase) string {
 		if a.bare["lease"] {
 			msg := outcome.Refuse(outcome.LeaseNotRenewed, "leader is not alive by a majority of views").Error()
 			in.Err = &api.Error{Code: api.CodeFunctionFailed, Message: msg, Status: http.StatusUnprocessableEntity}
+		}
+	case "presented":
+		in.Kind, in.Moved = nodecore.Presented, a.bare["moved"]
+		if a.bare["fail"] {
+			in.Err = errors.New("proof refused")
 		}
 	case "watch-ping", "suspect-ping":
 		in.Kind = nodecore.WatchPing
@@ -285,7 +311,7 @@ func (s *script) newMachine(a args) {
 		CallStagger: s.dur(a, "stagger", 20*time.Millisecond), LeaderPingInterval: s.dur(a, "ping", 100*time.Millisecond),
 		LeaderTimeout: s.dur(a, "timeout", 500*time.Millisecond), RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		ViewInterval: s.dur(a, "view", 250*time.Millisecond), LeaseMargin: 50 * time.Millisecond,
-		FloorFile: "DATA/last_seq", Rand: rand.New(rand.NewPCG(seed, 7))}
+		FloorFile: "DATA/last_seq", FloorWait: s.dur(a, "wait", 0), Rand: rand.New(rand.NewPCG(seed, 7))}
 	if s.views {
 		owner := ed25519.NewKeyFromSeed(append(make([]byte, 31), 1))
 		me := ed25519.NewKeyFromSeed(append(make([]byte, 31), 2))
@@ -309,6 +335,7 @@ func (s *script) sign(output, input []byte) *election.Certificate {
 	if err := c.Receipt.Sign(s.key); err != nil {
 		s.t.Fatal(err)
 	}
+	s.last = c
 	return c
 }
 
@@ -385,6 +412,8 @@ func (s *script) format(rd nodecore.Ready) string {
 			fmt.Fprintf(&b, "%s %s\n", map[nodecore.EffectKind]string{nodecore.Ping: "ping", nodecore.Join: "join", nodecore.Watch: "watch", nodecore.Unwatch: "unwatch", nodecore.Forget: "forget"}[e.Kind], e.Member)
 		case nodecore.Notify:
 			b.WriteString("notify\n")
+		case nodecore.Present:
+			fmt.Fprintf(&b, "present seq=%d value=%d\n", e.Cert.Seq(), e.Seq)
 		default:
 			s.t.Fatalf("unknown effect %v", e.Kind)
 		}

@@ -137,7 +137,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 	m.gauge(MetricSeq, float64(o.Term))
 	m.certFrom, m.certAt = source, now
 	m.emit(Effect{Kind: Accepted, Cert: a.Accepted, TermOut: o, Source: source})
-	m.emit(Effect{Kind: Persist, Seq: o.Term})
+	m.emit(Effect{Kind: Persist, Seq: o.Term, Cert: a.Accepted})
 	cause := ""
 	if a.LeaderChanged != nil {
 		cause = m.leaderChanged(a.LeaderChanged.Previous)
@@ -165,7 +165,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 // stops when the lease lapses or another leader takes over.
 func (m *Machine) checkLease(now time.Time) {
 	leader, term := m.term.Leader()
-	should := leader == m.cfg.Self && now.Before(m.leaseUntil)
+	should := leader == m.cfg.Self && now.Before(m.leaseUntil) && !m.unanchored
 	if should && m.leading {
 		if m.led && !now.Before(m.ledUntil) {
 			// The lease ran out before this renewal was handled (the

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,18 +53,21 @@ type Options struct {
 
 // Result is what a run measured.
 type Result struct {
-	Leader      string
-	Seq         uint64
-	NewLeader   string
-	NewSeq      uint64
-	Agreement   time.Duration // start of the nodes to agreement
-	Failover    time.Duration // leader killed to every survivor holding the new certificate
-	RuntimeURL  string
-	FunctionID  string
-	Checksum    string
-	NodeNames   []string
-	Simulated   bool
-	RejectCount uint64
+	Leader     string
+	Seq        uint64
+	NewLeader  string
+	NewSeq     uint64
+	Agreement  time.Duration // start of the nodes to agreement
+	Failover   time.Duration // leader killed to every survivor holding the new certificate
+	RuntimeURL string
+	// DashboardURL is the dashboard (and GET /cluster) of a node that
+	// outlives the failover: the lowest-named survivor.
+	DashboardURL string
+	FunctionID   string
+	Checksum     string
+	NodeNames    []string
+	Simulated    bool
+	RejectCount  uint64
 	// RefFile is the function reference written for more nodes (Watch,
 	// member-list scheme only); it is removed when Run returns.
 	RefFile string
@@ -201,6 +205,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			n.Kill()
 		}
 	}()
+	// Each node serves its HTTP endpoints (GET /status, /cluster and the
+	// dashboard at /) on a loopback port of its own, as vouch node --http.
+	https := map[string]*http.Server{}
+	httpURLs := map[string]string{}
+	defer func() {
+		for _, hs := range https {
+			hs.Close()
+		}
+	}()
 	start := time.Now()
 	for i, p := range ports {
 		cfg := node.DefaultLocalConfig()
@@ -231,6 +244,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		nodes[cfg.Name] = n
 		names = append(names, cfg.Name)
+		hl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		hs := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(hl)
+		https[cfg.Name], httpURLs[cfg.Name] = hs, "http://"+hl.Addr().String()
 	}
 	res.NodeNames = names
 	say("  started %d nodes gossiping on 127.0.0.1 ports %s", len(names), strings.Join(names, " "))
@@ -257,11 +277,22 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		say("  each checked the runtime's signature, the function checksum and the member list before accepting it")
 	}
 
+	// The dashboard of a node that survives the kill below.
+	for _, name := range names {
+		if name != want {
+			res.DashboardURL = httpURLs[name] + "/"
+			say("  dashboard (node %s, verifies the certificate in your browser): %s", name, res.DashboardURL)
+			say("  or in a terminal: vouch status --node %s", httpURLs[name])
+			break
+		}
+	}
+
 	// 4. Kill the leader without a goodbye, and time the failover.
 	say("")
 	say("killing the leader %s (no leave message: the others must detect the failure)", want)
 	killed := time.Now()
 	nodes[want].Kill()
+	https[want].Close()
 	delete(nodes, want)
 	survivors := without(names, want)
 	next := ""
@@ -284,6 +315,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	if opts.Watch {
 		say("")
+		say("dashboard: %s", res.DashboardURL)
 		if opts.Views {
 			say("watching (Ctrl-C to stop); the signed configuration names exactly these %d nodes, so no other node can join (without signed views, the demo shows how to add nodes)", len(names))
 		} else {

@@ -3,9 +3,15 @@ package demo
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/vouch-dev/vouch/node"
 )
 
 func TestDemo(t *testing.T) {
@@ -32,5 +38,76 @@ func highestOf(names []string) string { return highest(names) }
 func TestDemoNeedsTwoNodes(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Nodes: 1, Out: &bytes.Buffer{}}); err == nil {
 		t.Fatal("a one-node demo ran")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoServesDashboard runs the demo with --watch: after the failover
+// the printed dashboard URL serves the page and a cluster view that
+// verifies, naming the new leader.
+func TestDemoServesDashboard(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Options{Nodes: 3, Watch: true, Out: out, ConvergeWithin: 15 * time.Second})
+		done <- err
+	}()
+	re := regexp.MustCompile(`(?m)^dashboard: (http://127\.0\.0\.1:\d+/)$`)
+	// Deploying compiles the function: slow under the race detector.
+	deadline := time.Now().Add(3 * time.Minute)
+	var url string
+	for url == "" {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the demo printed no dashboard URL within 3 min:\n%s", out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended: %v\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "dashboard.js") {
+		t.Fatalf("GET %s is not the dashboard:\n%s", url, page)
+	}
+	v, err := node.FetchClusterView(ctx, nil, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "leader is "+v.Leader+" (seq") {
+		t.Errorf("the dashboard's node sees leader %s, not the demo's new leader:\n%s", v.Leader, out.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
