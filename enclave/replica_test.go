@@ -260,10 +260,10 @@ func (c *replicaCluster) onLeader(what string, op func(r *replicaEnv) error) *re
 	}
 }
 
-func TestReplicatedRuntime(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three replicas")
-	}
+// startCluster bootstraps r1 and joins r2 and r3 through it, and waits
+// until the three are voters.
+func startCluster(t *testing.T) (*replicaCluster, *replicaEnv) {
+	t.Helper()
 	root := t.TempDir()
 	r1, err := openReplica(t, "r1", t.TempDir(), root, "127.0.0.1:0", "127.0.0.1:0", true, "")
 	if err != nil {
@@ -293,6 +293,67 @@ func TestReplicatedRuntime(t *testing.T) {
 		}
 		return voters == 3
 	})
+	return cl, r1
+}
+
+// The SDK, given every replica, follows not_leader redirects and fails
+// over when the leader dies, with no help from the caller.
+func TestReplicaClientFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three replicas")
+	}
+	cl, r1 := startCluster(t)
+	b, err := functions.Builtin("leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, r := range cl.members {
+		urls = append(urls, r.url)
+	}
+	// The follower first: the client must follow the redirect.
+	leader := leaderOf(t, cl.live()...)
+	for i, u := range urls {
+		if u == leader.url {
+			urls[0], urls[i] = urls[i], urls[0]
+			urls = append(urls[1:], urls[0])
+			break
+		}
+	}
+	c, err := client.NewReplicas(urls, client.Options{OwnerToken: cl.owner,
+		Trust: api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: r1.rootFP, KeyID: r1.srv.KeyID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	d, err := c.Deploy(rctx, b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: cl.owner}
+	res, err := c.Run(rctx, ref, []byte(leaderInput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := res.Receipt.Seq
+	leaderOf(t, cl.live()...).stop()
+	res, err = c.Run(rctx, ref, []byte(leaderInput))
+	if err != nil {
+		t.Fatalf("run after the leader died: %v", err)
+	}
+	if res.Receipt.Seq <= before {
+		t.Fatalf("seq %d after failover, not above %d", res.Receipt.Seq, before)
+	}
+}
+
+func TestReplicatedRuntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three replicas")
+	}
+	cl, r1 := startCluster(t)
+	owner := cl.owner
 	for _, r := range cl.members[1:] {
 		if r.srv.KeyID() != r1.srv.KeyID() {
 			t.Fatalf("%s has key ID %s, %s has %s", r.id, r.srv.KeyID(), r1.id, r1.srv.KeyID())
