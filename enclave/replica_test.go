@@ -1,6 +1,7 @@
 package enclave_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -11,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
@@ -24,6 +28,7 @@ import (
 	"github.com/vouch-dev/vouch/functions"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/internal/harness/testbuild"
+	"github.com/vouch-dev/vouch/internal/raftstore"
 )
 
 // replicaEnv is one replica of a replicated runtime, served on a loopback
@@ -562,4 +567,59 @@ func TestReplicasOfSingleRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, resp, http.StatusNotFound, api.CodeNoRoute)
+}
+
+// A replica whose raft log was edited while it was stopped never serves
+// from it: it refuses to open (or, if it opens, answers 503), and says why.
+func TestTamperedReplicaStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a replica")
+	}
+	r, err := openReplica(t, "r1", t.TempDir(), t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", true, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := r.srv.OwnerToken()
+	b, err := functions.Builtin("leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, r)
+	if _, err := r.client(t, owner, client.Options{}).Deploy(ctx, b, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	db, err := bolt.Open(filepath.Join(r.dir, "raft", "raft.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		lb := tx.Bucket([]byte("logs"))
+		k, v := lb.Cursor().Last()
+		v = bytes.Clone(v)
+		v[len(v)/2] ^= 1
+		return lb.Put(k, v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := openReplica(t, r.id, r.dir, r.root, strings.TrimPrefix(r.url, "http://"), r.raftAddr, false, "")
+	if err != nil {
+		if !errors.Is(err, raftstore.ErrTampered) {
+			t.Fatalf("reopening a tampered replica: %v, want ErrTampered", err)
+		}
+		return
+	}
+	eventually(t, "the replica stops serving", func() bool {
+		resp, err := http.Get(back.url + "/v1/identity")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var er api.ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&er)
+		return resp.StatusCode == http.StatusServiceUnavailable && er.Error != nil && er.Error.Code == api.CodeUnavailable &&
+			strings.Contains(er.Error.Message, "failed authentication")
+	})
 }
