@@ -558,6 +558,28 @@ func TestReplicatedRuntime(t *testing.T) {
 	if getStatus(t, back.url+"/v1/functions/"+gone.FunctionID) != http.StatusNotFound {
 		t.Fatal("the restarted replica has the deleted function")
 	}
+
+	// A follower re-synced from nothing (its raft directory wiped, as
+	// after tampering) joins again and catches up.
+	var wiped *replicaEnv
+	leader = leaderOf(t, cl.live()...)
+	for _, r := range cl.live() {
+		if r != leader {
+			wiped = r
+			break
+		}
+	}
+	wiped.stop()
+	if err := os.RemoveAll(filepath.Join(wiped.dir, "raft")); err != nil {
+		t.Fatal(err)
+	}
+	resynced, err := openReplica(t, wiped.id, wiped.dir, wiped.root, strings.TrimPrefix(wiped.url, "http://"), wiped.raftAddr, false, leader.url)
+	if err != nil {
+		t.Fatalf("re-sync of %s: %v", wiped.id, err)
+	}
+	eventually(t, resynced.id+" catches up after a re-sync", func() bool {
+		return getStatus(t, resynced.url+"/v1/functions/"+late.FunctionID) == http.StatusOK
+	})
 }
 
 func TestReplicasOfSingleRuntime(t *testing.T) {

@@ -198,6 +198,9 @@ func checkReplicaConfig(rc *ReplicaConfig) error {
 func (s *Server) openReplica(ctx context.Context) error {
 	rc := *s.cfg.Replica
 	if err := checkReplicaConfig(&rc); err != nil {
+		if rc.RaftListener != nil {
+			rc.RaftListener.Close()
+		}
 		return err
 	}
 	rs := &replicaState{cfg: rc, pending: map[string]*function{}, stop: make(chan struct{}), done: make(chan struct{})}
@@ -261,19 +264,22 @@ func (s *Server) startReplica() {
 // the service's, received through the join protocol.
 func (s *Server) serviceKeys(ctx context.Context, rc *ReplicaConfig) (*servicekeys.Keys, bool, error) {
 	simulated := s.cfg.Attester.Platform() == attest.PlatformSimulated
-	if simulated {
-		k, err := loadServiceKeys(s.cfg.DataDir)
-		if err == nil {
-			s.log.Warn("SIMULATED: service keys loaded from the data directory; a real enclave keeps them in memory only", "key_id", k.KeyID())
-			return k, false, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("enclave: %w", err)
-		}
-	}
 	fresh, err := emptyDir(filepath.Join(s.cfg.DataDir, raftDir))
 	if err != nil {
 		return nil, false, fmt.Errorf("enclave: %w", err)
+	}
+	var stored *servicekeys.Keys
+	if simulated {
+		stored, err = loadServiceKeys(s.cfg.DataDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("enclave: %w", err)
+		}
+		// A replica re-synced with an empty raft directory joins again
+		// (to be added back as a voter); otherwise it restarts as it was.
+		if stored != nil && (rc.Join == "" || !fresh) {
+			s.log.Warn("SIMULATED: service keys loaded from the data directory; a real enclave keeps them in memory only", "key_id", stored.KeyID())
+			return stored, false, nil
+		}
 	}
 	var k *servicekeys.Keys
 	created := false
@@ -295,6 +301,12 @@ func (s *Server) serviceKeys(ctx context.Context, rc *ReplicaConfig) (*serviceke
 		s.log.Info("bootstrapping a new service", "key_id", k.KeyID())
 	default:
 		return nil, false, errors.New("enclave: this replica has no service keys: bootstrap a new service (--bootstrap) or join a running one (--join URL)")
+	}
+	if stored != nil {
+		if stored.KeyID() != k.KeyID() {
+			return nil, false, fmt.Errorf("enclave: %s holds the keys of service %s, but %s belongs to service %s: give this replica a new --data directory", s.cfg.DataDir, stored.KeyID(), rc.Join, k.KeyID())
+		}
+		return stored, false, nil
 	}
 	if simulated {
 		if err := saveServiceKeys(s.cfg.DataDir, k); err != nil {
