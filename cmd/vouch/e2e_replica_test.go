@@ -136,4 +136,47 @@ func TestE2EReplicas(t *testing.T) {
 		rs, ok := replicaSet(back.url)
 		return ok && rs.Leader != "" && rs.AppliedIndex > 0
 	})
+
+	// The operator's view, and removing a replica.
+	all := strings.Join([]string{back.url, live[0].url, live[1].url}, ",")
+	r := newCLI(t, work, "VOUCH_ENCLAVE="+all).ok("enclave", "members")
+	for _, want := range []string{"Leader ➜ r", "r1", "r2", "r3", "Voter"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("enclave members does not say %q:\n%s", want, r)
+		}
+	}
+	// Remove a follower (a leader does not remove itself).
+	var gone string
+	var stay *enclaveProc
+	eventually("a follower removed", func() bool {
+		lead := leader([]*enclaveProc{back, live[0], live[1]})
+		rs, ok := replicaSet(lead.url)
+		if !ok {
+			return false
+		}
+		for _, m := range rs.Replicas {
+			if m.ID != rs.Self {
+				gone = m.ID
+			}
+		}
+		stay = lead
+		return newCLI(t, work, "VOUCH_ENCLAVE="+all, "VOUCH_OWNER_TOKEN_FILE="+filepath.Join(data[0], "owner.token")).run("enclave", "remove", gone).code == 0
+	})
+	eventually(gone+" is no longer a member", func() bool {
+		rs, ok := replicaSet(stay.url)
+		if !ok || len(rs.Replicas) != 2 {
+			return false
+		}
+		for _, m := range rs.Replicas {
+			if m.ID == gone {
+				return false
+			}
+		}
+		return true
+	})
+	r = newCLI(t, work, "VOUCH_ENCLAVE="+stay.url).ok("enclave", "members", "-o", "json")
+	var rs api.ReplicaSet
+	if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil || len(rs.Replicas) != 2 {
+		t.Fatalf("enclave members -o json: %v\n%s", err, r)
+	}
 }

@@ -3,16 +3,22 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
+	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/enclave"
 	"github.com/vouch-dev/vouch/token"
@@ -176,4 +182,77 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// enclaveMembersFlags is `vouch enclave members`: GET /v1/replicas.
+func enclaveMembersFlags(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	cf.register(fs, false)
+	out := formatFlag(fs, "json prints the answer of GET /v1/replicas", "text", "json")
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		opts, err := cf.options(u, nil, false)
+		if err != nil {
+			return err
+		}
+		c, err := client.NewReplicas(cf.urls(nil), opts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		rs, err := c.Members(ctx)
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return cmdline.WithHint(err, "this runtime is a single runtime; replicas start with `vouch enclave --replica-id ID --raft-listen HOST:PORT (--bootstrap | --join URL)`")
+		}
+		if err != nil {
+			return err
+		}
+		if *out == "json" {
+			return json.NewEncoder(u.Out).Encode(rs)
+		}
+		fmt.Fprintf(u.Out, "Leader ➜ %s\nAnswered by ➜ %s (%s, term %d, last index %d, commit index %d, applied index %d)\n\n",
+			orNone(rs.Leader), rs.Self, rs.State, rs.Term, rs.LastIndex, rs.CommitIndex, rs.AppliedIndex)
+		tw := tabwriter.NewWriter(u.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAPI URL\tRAFT ADDRESS\tSUFFRAGE\tLEADER")
+		for _, m := range rs.Replicas {
+			lead := ""
+			if m.Leader {
+				lead = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, orNone(m.APIURL), m.RaftAddr, m.Suffrage, lead)
+		}
+		return tw.Flush()
+	}
+}
+
+// enclaveRemoveFlags is `vouch enclave remove ID`: DELETE /v1/replicas/{id}.
+func enclaveRemoveFlags(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	cf.register(fs, false)
+	cf.registerOwner(fs)
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		if !api.ValidReplicaID(pos[0]) {
+			return cmdline.Usagef("replica ID %q must be 1-64 characters of a-z 0-9 . _ -", pos[0])
+		}
+		opts, err := cf.options(u, nil, true)
+		if err != nil {
+			return err
+		}
+		c, err := client.NewReplicas(cf.urls(nil), opts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.RemoveReplica(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.Out, "Removed replica %s\n", pos[0])
+		return nil
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
