@@ -29,4 +29,25 @@
 // needs no persistence (an input of a previous run is refused, never
 // replayed). Internal errors reach the client as a generic message with an
 // error ID; the details go to the log under that ID.
+//
+// # Replicated mode
+//
+// With Config.Replica the server is one replica of a replicated runtime
+// (docs/REPLICATION.md). The service keys come from a bootstrap
+// (servicekeys.Generate), an attested join through a running member
+// (package internal/join), or, for a SIMULATED replica that restarts, from
+// the data directory (the key files plus service_secret, mode 0600). The
+// durable state lives in the replicated state machine (internal/fsm) under
+// raft (internal/replica, DATA/raft): the server reads it there and writes
+// through the log. Runs, deploys, deletes, revocations and token minting
+// are served by the leader only; another replica answers 421 not_leader
+// with the leader's URL, or 503 no_leader. A stateful run commits its
+// writes, counters and (when its block is used up) a new sequence ceiling
+// as one log entry before the receipt is signed, and every run checks with
+// a read index that the replica still leads before it signs. A replica
+// that gains leadership first applies every earlier entry (a barrier),
+// restarts its sequencer above the committed ceiling and clears the
+// volatile state, as a restarted runtime would; only then does it serve.
+// Every replica learns of applied deploys, deletes and revocations through
+// the state machine's observer, and compiles deployed functions at once.
 package enclave

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -30,19 +31,11 @@ import (
 // election function adopts it at its next run (docs/FORMATS.md).
 const FloorKey = "vouch/floor"
 
-// floorBackend is what the floor endpoint needs of the store.
-type floorBackend interface {
-	StateGet(functionID string, key []byte) ([]byte, bool, error)
-	CommitState(functionID string, writes []store.StateWrite, counters map[string]int64) error
-}
-
-func (s *Server) floorStore() floorBackend { return s.store }
-
 // raiseAbove moves the sequencer past seq when seq is at or above the next
 // number: it durably reserves a block above seq first, so no seq at or
 // below it is ever signed again. It reports the next number and whether it
 // moved.
-func (q *sequencer) raiseAbove(seq uint64) (uint64, bool, error) {
+func (q *sequencer) raiseAbove(ctx context.Context, seq uint64) (uint64, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if seq < q.next {
@@ -52,7 +45,7 @@ func (q *sequencer) raiseAbove(seq uint64) (uint64, bool, error) {
 		return q.next, false, fmt.Errorf("seq %d leaves no room for a block", seq)
 	}
 	c := seq + 1 + seqBlock
-	if err := q.store.RaiseSeqCeiling(c - 1); err != nil {
+	if err := q.raise(ctx, c-1); err != nil {
 		return q.next, false, err
 	}
 	q.next, q.ceiling = seq+1, c
@@ -120,7 +113,7 @@ func (s *Server) handleFloor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := api.FloorResult{}
-	next, raised, err := s.seq.raiseAbove(rc.Seq)
+	next, raised, err := s.seq.raiseAbove(r.Context(), rc.Seq)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("raising the seq floor: %w", err))
 		return
@@ -139,7 +132,7 @@ func (s *Server) handleFloor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if compiled.Stateful() {
-			stored, moved, err := s.floorTerm(f, cl, term, fr.Output)
+			stored, moved, err := s.floorTerm(r.Context(), f, cl, term, fr.Output)
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -161,10 +154,10 @@ func (s *Server) handleFloor(w http.ResponseWriter, r *http.Request) {
 // certificate for the same term), hands the output to the function under
 // FloorKey. It runs under the function's state lock, so it never
 // interleaves with an invocation.
-func (s *Server) floorTerm(f *function, cluster string, term uint64, output []byte) (stored uint64, moved bool, err error) {
+func (s *Server) floorTerm(ctx context.Context, f *function, cluster string, term uint64, output []byte) (stored uint64, moved bool, err error) {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
-	st := s.floorStore()
+	st := s.backend
 	var rec storedTerm
 	if b, ok, err := st.StateGet(f.rec.ID, []byte("term/"+cluster)); err != nil {
 		return 0, false, err
@@ -184,7 +177,7 @@ func (s *Server) floorTerm(f *function, cluster string, term uint64, output []by
 	} else if ok && bytes.Equal(cur, output) {
 		return stored, false, nil // handed over already; the function adopts it at its next run
 	}
-	if err := st.CommitState(f.rec.ID, []store.StateWrite{{Key: []byte(FloorKey), Value: bytes.Clone(output)}}, nil); err != nil {
+	if err := st.CommitState(ctx, f.rec.ID, []store.StateWrite{{Key: []byte(FloorKey), Value: bytes.Clone(output)}}, nil, 0); err != nil {
 		return stored, false, err
 	}
 	return stored, true, nil

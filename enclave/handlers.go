@@ -21,6 +21,7 @@ import (
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/enclave/internal/replica"
 	"github.com/vouch-dev/vouch/internal/store"
 	"github.com/vouch-dev/vouch/internal/version"
 	"github.com/vouch-dev/vouch/receipt"
@@ -34,20 +35,43 @@ func versionString() string { return "vouch/" + version.Version }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/identity", s.handleIdentity)
-	mux.HandleFunc("POST /v1/functions", s.owner(s.handleDeploy))
+	mux.HandleFunc("POST /v1/functions", s.leaderOnly(s.owner(s.handleDeploy)))
 	mux.HandleFunc("GET /v1/functions", s.owner(s.handleList))
 	mux.HandleFunc("GET /v1/functions/{id}", s.handleGet)
-	mux.HandleFunc("DELETE /v1/functions/{id}", s.owner(s.handleDelete))
-	mux.HandleFunc("POST /v1/functions/{id}/run", s.handleRun)
-	mux.HandleFunc("POST /v1/functions/{id}/floor", s.handleFloor)
-	mux.HandleFunc("POST /v1/functions/{id}/tokens", s.owner(s.handleMintToken))
-	mux.HandleFunc("POST /v1/tokens/revoke", s.owner(s.handleRevoke))
+	mux.HandleFunc("DELETE /v1/functions/{id}", s.leaderOnly(s.owner(s.handleDelete)))
+	mux.HandleFunc("POST /v1/functions/{id}/run", s.leaderOnly(s.handleRun))
+	mux.HandleFunc("POST /v1/functions/{id}/floor", s.leaderOnly(s.handleFloor))
+	mux.HandleFunc("POST /v1/functions/{id}/tokens", s.leaderOnly(s.owner(s.handleMintToken)))
+	mux.HandleFunc("POST /v1/tokens/revoke", s.leaderOnly(s.owner(s.handleRevoke)))
+	mux.HandleFunc("GET /v1/replicas", s.handleReplicas)
+	if s.rep != nil {
+		mux.HandleFunc("DELETE /v1/replicas/{id}", s.leaderOnly(s.owner(s.handleRemoveReplica)))
+		jh := s.joinHandler()
+		mux.Handle("POST /v1/replicas/challenge", jh)
+		mux.Handle("POST /v1/replicas/join", jh)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "ok %s attestation=%s\n", versionString(), s.platformTag)
+		if s.rep == nil {
+			fmt.Fprintf(w, "ok %s attestation=%s\n", versionString(), s.platformTag)
+			return
+		}
+		st := s.rep.node.Status()
+		health := "ok"
+		if s.rep.node.Tampered() != nil {
+			health = "tampered"
+		}
+		leader := st.LeaderID
+		if leader == "" {
+			leader = "none"
+		}
+		fmt.Fprintf(w, "%s %s attestation=%s replica=%s state=%s leader=%s\n", health, versionString(), s.platformTag, s.rep.cfg.ID, st.State, leader)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && r.URL.Path != "/metrics" && s.tampered(w) {
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
@@ -104,6 +128,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("function %q is not deployed on this runtime", r.PathValue("id")), Hint: "list functions with `vouch list`"}
 	case errors.Is(err, sandbox.ErrClosed):
 		ae = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the function was deleted or the runtime is shutting down"}
+	case s.rep != nil && errors.Is(err, replica.ErrNotLeader):
+		s.rep.redirects.Inc()
+		ae = s.notLeader()
+	case errors.Is(err, replica.ErrClosed):
+		ae = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the replica is shutting down", Hint: "retry on another replica"}
 	case errors.Is(err, context.Canceled):
 		ae = &api.Error{Status: 499, Code: api.CodeCancelled, Message: "request cancelled by the client"}
 	default:
@@ -219,7 +248,7 @@ func (s *Server) describe(f *function) api.Function {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.store.Functions()
+	recs, err := s.backend.Functions()
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -309,7 +338,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: "this runtime did not issue that token: " + err.Error()})
 		return
 	}
-	if err := s.store.Revoke(claims.ID, claims.ExpiresAt); err != nil {
+	if err := s.backend.Revoke(r.Context(), claims.ID, claims.ExpiresAt); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -320,19 +349,20 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // invokeStateful runs a stateful function alone and commits its state
 // before the receipt is signed, so no receipt covers an output whose state
-// changes were lost.
-func (s *Server) invokeStateful(r *http.Request, f *function, compiled *sandbox.Function, input []byte) (*sandbox.Result, error) {
+// changes were lost. It returns the receipt's sequence number and time.
+func (s *Server) invokeStateful(r *http.Request, f *function, compiled *sandbox.Function, input []byte) (*sandbox.Result, uint64, time.Time, error) {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
 	txn := s.newTxn(f.rec.ID)
 	res, err := compiled.Invoke(r.Context(), input, txn)
 	if err != nil {
-		return nil, err // nothing was written
+		return nil, 0, time.Time{}, err // nothing was written
 	}
-	if err := txn.commit(); err != nil {
-		return nil, fmt.Errorf("committing function state: %w", err)
+	seq, at, err := txn.commit(r.Context())
+	if err != nil {
+		return nil, 0, time.Time{}, err
 	}
-	return res, nil
+	return res, seq, at, nil
 }
 
 // authorizeRun checks the caller's function token, or the owner credential.
@@ -455,8 +485,10 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var res *sandbox.Result
+	var seq uint64
+	var at time.Time
 	if compiled.Stateful() {
-		res, err = s.invokeStateful(r, f, compiled, input)
+		res, seq, at, err = s.invokeStateful(r, f, compiled, input)
 	} else {
 		res, err = compiled.Invoke(r.Context(), input, nil)
 	}
@@ -474,9 +506,16 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	seq, at, err := s.seq.Next(s.now)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("receipt sequence: %w", err))
+	if !compiled.Stateful() {
+		if seq, at, err = s.seq.Next(r.Context(), s.now, nil); err != nil {
+			s.fail(w, r, fmt.Errorf("receipt sequence: %w", err))
+			return
+		}
+	}
+	// A replica signs only what state at least as new as the leader's
+	// commit index allows: it checks that it still leads.
+	if err := s.readIndex(r.Context()); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	in := sha256.Sum256(input)

@@ -2,12 +2,15 @@ package enclave
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
 
+	"github.com/vouch-dev/vouch/enclave/internal/servicekeys"
 	"github.com/vouch-dev/vouch/internal/secretfile"
 	"github.com/vouch-dev/vouch/seal"
+	"github.com/vouch-dev/vouch/token"
 )
 
 // Key files under the data directory.
@@ -64,4 +67,27 @@ func loadKeys(dir string) (*keys, error) {
 func loadEd25519(path string) (ed25519.PrivateKey, error) {
 	key, _, err := secretfile.LoadOrCreateEd25519(path)
 	return key, err
+}
+
+// readSecret reads a secret file (mode 0600, owned by us).
+func readSecret(path string) ([]byte, error) { return secretfile.Read(path, maxKeyFile) }
+
+// createSecret writes a new secret file; fs.ErrExist if path exists.
+func createSecret(path string, data []byte) error { return secretfile.Create(path, data) }
+
+// readOwnerToken reads an owner credential file.
+func readOwnerToken(path string) (string, error) { return token.LoadOwnerTokenFile(path) }
+
+// ed25519PEM encodes an Ed25519 key as loadEd25519 reads it.
+func ed25519PEM(k ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// x25519PEM encodes the HPKE key as loadKeys reads it.
+func x25519PEM(k *servicekeys.Keys) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "X25519 PRIVATE KEY", Bytes: k.HPKE.Bytes()})
 }

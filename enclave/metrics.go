@@ -6,6 +6,7 @@ import (
 )
 
 type metrics struct {
+	reg         prometheus.Registerer
 	gatherer    prometheus.Gatherer
 	runs        prometheus.Counter
 	deploys     prometheus.Counter
@@ -33,6 +34,7 @@ func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 	}
 	buckets := prometheus.ExponentialBuckets(50e-6, 2, 16)
 	m := &metrics{
+		reg:      reg,
 		gatherer: gatherer,
 		runs:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_enclave_runs_total", Help: "Successful function runs."}),
 		deploys:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vouch_enclave_deploys_total", Help: "Functions deployed."}),
@@ -60,3 +62,6 @@ func newMetrics(reg prometheus.Registerer, platform, version string) *metrics {
 	}
 	return m
 }
+
+// register adds a collector to the server's registry.
+func (m *metrics) register(c prometheus.Collector) { m.reg.Register(c) }

@@ -71,13 +71,16 @@ type Config struct {
 	RateLimit float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Replica, if set, makes this runtime one replica of a replicated
+	// service (docs/REPLICATION.md); nil means a single runtime.
+	Replica *ReplicaConfig
 }
 
 // Server is a running runtime. Create one with Open; serve its Handler.
 type Server struct {
 	cfg         Config
 	log         *slog.Logger
-	store       *store.Store
+	backend     backend
 	keys        *keys
 	keyID       string
 	engine      *sandbox.Engine
@@ -100,6 +103,7 @@ type Server struct {
 	issuerName  string
 	now         func() time.Time
 	platformTag string
+	rep         *replicaState // nil for a single runtime
 }
 
 // Open opens (creating on first start) the runtime in cfg.DataDir.
@@ -132,35 +136,29 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	var err error
-	if s.keys, err = loadKeys(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
-	}
-	s.keyID = receipt.KeyID(s.keys.receipt.Public().(ed25519.PublicKey))
-	if s.store, err = store.Open(filepath.Join(cfg.DataDir, storeFile)); err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
-	}
-	if s.seq, err = newSequencer(s.store); err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
-	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.DataDir, cacheDir)
 	}
 	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: cfg.CacheDir, MaxInstances: cfg.MaxInstances}); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
-	if cfg.OwnerToken != "" {
-		if err := token.ValidateOwnerToken(cfg.OwnerToken); err != nil {
-			return nil, fmt.Errorf("enclave: owner token: %w", err)
+	s.platformTag = cfg.Attester.Platform()
+	s.metrics = newMetrics(cfg.Registerer, s.platformTag, versionString())
+	if cfg.Replica != nil {
+		// The service keys, the state machine and raft; functions
+		// arrive through the log.
+		if err := s.openReplica(ctx); err != nil {
+			return nil, err
 		}
-		s.ownerToken = cfg.OwnerToken
-	} else if s.ownerToken, s.ownerNew, err = token.LoadOrCreateOwnerToken(filepath.Join(cfg.DataDir, ownerTokenFile)); err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
+	} else if err := s.openLocal(); err != nil {
+		return nil, err
 	}
+	s.keyID = receipt.KeyID(s.keys.receipt.Public().(ed25519.PublicKey))
 	s.issuerName = "vouch:" + s.keyID[:16]
 	if s.issuer, err = token.NewIssuer(s.keys.token, s.issuerName); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
-	if s.verifier, err = token.NewVerifier(s.keys.token.Public().(ed25519.PublicKey), s.issuerName, s.store); err != nil {
+	if s.verifier, err = token.NewVerifier(s.keys.token.Public().(ed25519.PublicKey), s.issuerName, s.backend); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	switch {
@@ -177,21 +175,52 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.replay = seal.NewReplayCache(0, 0)
 	s.sessions = seal.NewSessionCache(0)
 	s.bootID = s.replay.BootID()
-	s.platformTag = cfg.Attester.Platform()
-	if err := s.loadFunctions(); err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
+	if cfg.Replica == nil {
+		if err := s.loadFunctions(); err != nil {
+			return nil, fmt.Errorf("enclave: %w", err)
+		}
+		if n, err := s.backend.PruneRevocations(ctx, s.now()); err == nil && n > 0 {
+			s.log.Info("pruned revocations of expired tokens", "count", n)
+		}
 	}
-	if n, err := s.store.PruneRevocations(s.now()); err == nil && n > 0 {
-		s.log.Info("pruned revocations of expired tokens", "count", n)
-	}
-	s.metrics = newMetrics(cfg.Registerer, s.platformTag, versionString())
 	s.handler = s.routes()
+	if cfg.Replica != nil {
+		s.startReplica()
+	}
 	// Compile the stored functions now, in the background, so that the
 	// first callers do not pay for it (and callers that arrive first
 	// wait for it without cancelling it).
 	s.loadAll()
 	ok = true
 	return s, nil
+}
+
+// openLocal opens a single runtime's keys, owner credential and store.
+func (s *Server) openLocal() error {
+	cfg := s.cfg
+	var err error
+	if s.keys, err = loadKeys(cfg.DataDir); err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, storeFile))
+	if err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	s.backend = localBackend{st}
+	ceiling, err := st.SeqCeiling()
+	if err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	s.seq = newSequencer(ceiling, s.backend.RaiseSeqCeiling)
+	if cfg.OwnerToken != "" {
+		if err := token.ValidateOwnerToken(cfg.OwnerToken); err != nil {
+			return fmt.Errorf("enclave: owner token: %w", err)
+		}
+		s.ownerToken = cfg.OwnerToken
+	} else if s.ownerToken, s.ownerNew, err = token.LoadOrCreateOwnerToken(filepath.Join(cfg.DataDir, ownerTokenFile)); err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	return nil
 }
 
 // OwnerToken returns the owner credential and whether it was created by
@@ -243,6 +272,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		// Raft first: no entry applies (and no observer runs) after it.
+		s.closeReplica()
 		s.loader.stop()
 		for _, f := range s.fns.all() {
 			f.close(ctx)
@@ -250,20 +281,20 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.engine != nil {
 			s.engine.Close(ctx)
 		}
-		if s.store != nil {
-			err = s.store.Close()
+		if s.backend != nil {
+			err = s.backend.Close()
 		}
 	})
 	return err
 }
 
 func (s *Server) loadFunctions() error {
-	recs, err := s.store.Functions()
+	recs, err := s.backend.Functions()
 	if err != nil {
 		return err
 	}
 	for _, rec := range recs {
-		enc, err := s.store.Bundle(rec.ID)
+		enc, err := s.backend.Bundle(rec.ID)
 		if err != nil {
 			return fmt.Errorf("function %s: %w", rec.ID, err)
 		}
@@ -295,7 +326,10 @@ func (s *Server) newFunction(rec *store.Function, b *bundle.Bundle) (*function, 
 // compile loads a function's module from the store into the sandbox. It
 // runs in the background, under the loader's context.
 func (s *Server) compile(ctx context.Context, f *function) (*sandbox.Function, error) {
-	enc, err := s.store.Bundle(f.rec.ID)
+	enc, err := s.backend.Bundle(f.rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, sandbox.ErrClosed // deleted meanwhile (a replica replaying its log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -344,11 +378,19 @@ func (s *Server) Deploy(ctx context.Context, b *bundle.Bundle, name string) (*st
 		return nil, err
 	}
 	f.compiled = compiled
-	if err := s.store.PutFunction(rec, enc); err != nil {
-		compiled.Close(ctx)
+	if s.rep != nil {
+		// The entry's observer registers f when it applies.
+		defer s.rep.addPending(ctx, f)()
+	}
+	if err := s.backend.PutFunction(ctx, rec, enc); err != nil {
+		if s.rep == nil {
+			compiled.Close(ctx)
+		}
 		return nil, err
 	}
-	s.fns.put(f)
+	if s.rep == nil {
+		s.fns.put(f)
+	}
 	s.log.Info("deployed function", "function_id", id, "name", name, "checksum", rec.Checksum, "mode", compiled.Mode(), "size", len(enc))
 	return rec, nil
 }
@@ -371,7 +413,7 @@ func moduleHint(err error, l bundle.Limits) string {
 
 // Delete removes a function.
 func (s *Server) Delete(ctx context.Context, id string) error {
-	if err := s.store.DeleteFunction(id); err != nil {
+	if err := s.backend.DeleteFunction(ctx, id); err != nil {
 		return err
 	}
 	if f := s.fns.remove(id); f != nil {
@@ -387,7 +429,13 @@ func (s *Server) Delete(ctx context.Context, id string) error {
 func (s *Server) Identity(ctx context.Context, nonce []byte) (*api.Identity, error) {
 	rk := s.ReceiptKey()
 	hk := s.keys.hpke.PublicKey()
-	doc, err := s.cfg.Attester.Attest(ctx, attest.Request{Nonce: nonce, PublicKey: rk, UserData: api.IdentityUserData(rk, hk)})
+	userData := api.IdentityUserData(rk, hk)
+	replicaID := ""
+	if s.rep != nil {
+		replicaID = s.rep.cfg.ID
+		userData = api.IdentityUserDataReplica(rk, hk, replicaID)
+	}
+	doc, err := s.cfg.Attester.Attest(ctx, attest.Request{Nonce: nonce, PublicKey: rk, UserData: userData})
 	if err != nil {
 		return nil, fmt.Errorf("attestation: %w", err)
 	}
@@ -399,6 +447,7 @@ func (s *Server) Identity(ctx context.Context, nonce []byte) (*api.Identity, err
 		Attestation: doc,
 		Version:     versionString(),
 		BootID:      bytes.Clone(s.bootID),
+		ReplicaID:   replicaID,
 	}
 	if sim, ok := s.cfg.Attester.(*attest.Simulated); ok {
 		fp := sim.RootFingerprint()

@@ -1,9 +1,12 @@
 package enclave
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/vouch-dev/vouch/enclave/internal/replica"
 	"github.com/vouch-dev/vouch/internal/store"
 	"github.com/vouch-dev/vouch/sandbox"
 )
@@ -21,6 +24,15 @@ type volatileState struct {
 	mu   sync.Mutex
 	fns  map[string]map[string][]byte
 	size map[string]int
+	// epoch counts clears: writes of an invocation that began before a
+	// clear are not applied after it.
+	epoch uint64
+}
+
+func (v *volatileState) currentEpoch() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.epoch
 }
 
 func (v *volatileState) get(fid, key string) ([]byte, bool) {
@@ -51,12 +63,16 @@ func (v *volatileState) sizeAfter(fid string, writes map[string][]byte, deletes 
 	return size
 }
 
-// apply makes writes and deletes part of fid's volatile state. The caller
-// has checked the size limit with sizeAfter (the function's invocations
-// run one at a time, so nothing else changed its state since).
-func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[string]bool) {
+// apply makes writes and deletes part of fid's volatile state, unless the
+// state was cleared since epoch (then it reports false). The caller has
+// checked the size limit with sizeAfter (the function's invocations run
+// one at a time, so nothing else changed its state since).
+func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[string]bool, epoch uint64) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.epoch != epoch {
+		return false
+	}
 	if v.fns == nil {
 		v.fns, v.size = map[string]map[string][]byte{}, map[string]int{}
 	}
@@ -80,6 +96,7 @@ func (v *volatileState) apply(fid string, writes map[string][]byte, deletes map[
 		m[k] = val
 	}
 	v.size[fid] = size
+	return true
 }
 
 func (v *volatileState) drop(fid string) {
@@ -100,10 +117,11 @@ type stateTxn struct {
 	vdel     map[string]bool
 	counters map[string]int64
 	size     int
+	epoch    uint64 // the volatile state's epoch when the invocation began
 }
 
 func (s *Server) newTxn(fid string) *stateTxn {
-	return &stateTxn{s: s, fid: fid, durable: map[string][]byte{}, volatile: map[string][]byte{}, vdel: map[string]bool{}, counters: map[string]int64{}}
+	return &stateTxn{s: s, fid: fid, durable: map[string][]byte{}, volatile: map[string][]byte{}, vdel: map[string]bool{}, counters: map[string]int64{}, epoch: s.volatile.currentEpoch()}
 }
 
 func (t *stateTxn) Get(ns sandbox.Namespace, key []byte) ([]byte, bool, error) {
@@ -121,7 +139,7 @@ func (t *stateTxn) Get(ns sandbox.Namespace, key []byte) ([]byte, bool, error) {
 	if v, ok := t.durable[k]; ok {
 		return v, v != nil, nil
 	}
-	return t.s.store.StateGet(t.fid, key)
+	return t.s.backend.StateGet(t.fid, key)
 }
 
 func (t *stateTxn) grow(n int) error {
@@ -168,7 +186,7 @@ func (t *stateTxn) CounterNext(name []byte) (int64, error) {
 	v, ok := t.counters[k]
 	if !ok {
 		var err error
-		if v, err = t.s.store.Counter(t.fid, name); err != nil {
+		if v, err = t.s.backend.Counter(t.fid, name); err != nil {
 			return 0, err
 		}
 	}
@@ -178,27 +196,60 @@ func (t *stateTxn) CounterNext(name []byte) (int64, error) {
 }
 
 // commit makes the invocation's writes durable (one fsynced transaction,
-// only if it wrote durable state or counters), then applies its volatile
-// writes. Every limit is checked before anything is written, so a commit
-// that fails changes nothing, durable or volatile.
-func (t *stateTxn) commit() error {
+// or one raft log entry, only if it wrote durable state or counters),
+// applies its volatile writes, and takes the receipt's sequence number.
+// Every limit is checked before anything is written, so a commit that
+// fails changes nothing, durable or volatile. A replica puts a new
+// sequence ceiling, when its block is used up, into the same log entry.
+func (t *stateTxn) commit(ctx context.Context) (uint64, time.Time, error) {
 	vol := len(t.volatile) > 0 || len(t.vdel) > 0
 	if vol {
 		if size := t.s.volatile.sizeAfter(t.fid, t.volatile, t.vdel); size > maxVolatileState {
 			// The function's failure, like going over any other state
 			// limit (docs/FORMATS.md): the caller gets a host_error.
-			return &sandbox.Error{Kind: sandbox.KindHost, Message: fmt.Sprintf("volatile state: the invocation's writes would make function %s's volatile state %d bytes, more than its limit of %d; nothing was written", t.fid, size, maxVolatileState)}
+			return 0, time.Time{}, &sandbox.Error{Kind: sandbox.KindHost, Message: fmt.Sprintf("volatile state: the invocation's writes would make function %s's volatile state %d bytes, more than its limit of %d; nothing was written", t.fid, size, maxVolatileState)}
 		}
 	}
 	writes := make([]store.StateWrite, 0, len(t.durable))
 	for k, v := range t.durable {
 		writes = append(writes, store.StateWrite{Key: []byte(k), Value: v})
 	}
-	if err := t.s.store.CommitState(t.fid, writes, t.counters); err != nil {
-		return err
+	var seq uint64
+	var at time.Time
+	if t.s.rep == nil {
+		if err := t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0); err != nil {
+			return 0, time.Time{}, fmt.Errorf("committing function state: %w", err)
+		}
+		var err error
+		if seq, at, err = t.s.seq.Next(ctx, t.s.now, nil); err != nil {
+			return 0, time.Time{}, fmt.Errorf("receipt sequence: %w", err)
+		}
+	} else {
+		committed := false
+		var err error
+		seq, at, err = t.s.seq.Next(ctx, t.s.now, func(ctx context.Context, c uint64) error {
+			committed = true
+			return t.s.backend.CommitState(ctx, t.fid, writes, t.counters, c)
+		})
+		if err == nil && !committed && (len(writes) > 0 || len(t.counters) > 0) {
+			err = t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0)
+		}
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("committing function state: %w", err)
+		}
 	}
-	if vol {
-		t.s.volatile.apply(t.fid, t.volatile, t.vdel)
+	if vol && !t.s.volatile.apply(t.fid, t.volatile, t.vdel, t.epoch) {
+		// This replica lost and regained leadership meanwhile.
+		return 0, time.Time{}, fmt.Errorf("volatile state was reset by a leader change: %w", replica.ErrNotLeader)
 	}
-	return nil
+	return seq, at, nil
+}
+
+// clear forgets every function's volatile state: a replica that gains
+// leadership starts as a restarted runtime would.
+func (v *volatileState) clear() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.fns, v.size = nil, nil
+	v.epoch++
 }

@@ -1,11 +1,13 @@
 package enclave
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vouch-dev/vouch/internal/store"
 	"github.com/vouch-dev/vouch/sandbox"
@@ -25,7 +27,9 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	if err := st.PutFunction(&store.Function{ID: fid}, []byte("bundle")); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{store: st}
+	s := &Server{backend: localBackend{st}, now: time.Now}
+	s.seq = newSequencer(0, s.backend.RaiseSeqCeiling)
+	ctx := context.Background()
 	value := make([]byte, sandbox.MaxStateValue) // shared: the map holds slices of one array
 	fill := func(prefix string, n int) *stateTxn {
 		txn := s.newTxn(fid)
@@ -39,7 +43,7 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	// Fill 60 of the 64 MiB, 15 values per invocation (one invocation
 	// writes at most 16 MiB).
 	for _, p := range []string{"A", "B", "C", "D"} {
-		if err := fill(p, 15).commit(); err != nil {
+		if _, _, err := fill(p, 15).commit(ctx); err != nil {
 			t.Fatalf("filling: %v", err)
 		}
 	}
@@ -57,7 +61,7 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	if err := txn.Delete(sandbox.Volatile, []byte("A0000")); err != nil {
 		t.Fatal(err)
 	}
-	err = txn.commit()
+	_, _, err = txn.commit(ctx)
 	var fe *sandbox.Error
 	if !errors.As(err, &fe) || fe.Kind != sandbox.KindHost || !strings.Contains(fe.Message, "nothing was written") {
 		t.Fatalf("over-limit commit: %v, want a host_error", err)
@@ -80,7 +84,7 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	txn.Put(sandbox.Volatile, []byte("A0000"), value)
 	txn.Delete(sandbox.Volatile, []byte("A0001"))
 	txn.Put(sandbox.Durable, []byte("d"), []byte("kept"))
-	if err := txn.commit(); err != nil {
+	if _, _, err := txn.commit(ctx); err != nil {
 		t.Fatalf("a commit that fits: %v", err)
 	}
 	if v, ok, _ := st.StateGet(fid, []byte("d")); !ok || string(v) != "kept" {

@@ -70,8 +70,14 @@ func between(min, max int, msg string) argCheck {
 // the function that runs it.
 func commandTable() *command {
 	root := &command{name: "vouch", synopsis: "<command> [flags]", subs: []*command{
-		{name: "enclave", summary: "run the trusted function runtime",
-			synopsis: "[flags]", args: noArgs, flags: enclaveFlags},
+		{name: "enclave", summary: "run the trusted function runtime (enclave members, remove: its replicas)",
+			synopsis: "[flags]", args: noArgs, flags: enclaveFlags,
+			subs: []*command{
+				{name: "members", summary: "list a replicated runtime's replicas, its leader and raft indexes",
+					synopsis: "[--enclave URL] [-o json]", args: noArgs, flags: enclaveMembersFlags},
+				{name: "remove", summary: "remove a replica from a replicated runtime (owner credential)",
+					synopsis: "ID [--enclave URL]", args: between(1, 1, "enclave remove takes one replica ID"), flags: enclaveRemoveFlags},
+			}},
 		{name: "deploy", summary: "deploy a function bundle (.wasm or folder) or a built-in",
 			synopsis: "PATH | --builtin NAME [flags]", flags: deployFlags,
 			args: between(0, 1, "deploy takes one PATH (a .wasm file or a bundle folder) or --builtin NAME")},

@@ -3,16 +3,22 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
+	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
 	"github.com/vouch-dev/vouch/enclave"
 	"github.com/vouch-dev/vouch/token"
@@ -31,6 +37,12 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	rateLimit := fs.Float64("rate-limit", 200, "`RUNS` per second allowed per function token (burst twice that); 0 disables the limit")
 	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	replicaID := fs.String("replica-id", "", "run as replica `ID` of a replicated runtime (1-64 of a-z 0-9 . _ -); needs --raft-listen")
+	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
+	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
+	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
+	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
+	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
 	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
@@ -38,6 +50,15 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *backend != "simulated" && *backend != "nitro" {
 			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
+		}
+		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "") {
+			return cmdline.Usagef("--raft-listen, --advertise-url, --bootstrap and --join need --replica-id")
+		}
+		if *replicaID != "" && *raftListen == "" {
+			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
+		}
+		if *bootstrap && *joinURL != "" {
+			return cmdline.Usagef("--bootstrap creates a new service and --join joins one: give one of them")
 		}
 		// Listen before opening the data directory: a first start that cannot
 		// listen must not create the owner credential it would never print.
@@ -56,7 +77,11 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return fmt.Errorf("measuring the vouch binary for PCR0: %w", err)
 			}
-			sim, err := attest.NewSimulated(*data, pcr0)
+			root := *data
+			if *simRoot != "" {
+				root = *simRoot
+			}
+			sim, err := attest.NewSimulated(root, pcr0)
 			if err != nil {
 				return err
 			}
@@ -81,7 +106,20 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		if rl == 0 {
 			rl = -1 // the flag's 0 means no limit; the library's 0 means the default
 		}
-		srv, err := enclave.Open(ctx, enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl})
+		cfg := enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl}
+		if *replicaID != "" {
+			rln, err := net.Listen("tcp", *raftListen)
+			if err != nil {
+				return cmdline.WithHint(err, "choose another --raft-listen address")
+			}
+			apiURL := *advertise
+			if apiURL == "" {
+				apiURL = "http://" + ln.Addr().String()
+			}
+			// The server owns the raft listener from here on.
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+		}
+		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -90,7 +128,11 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			logger.Warn("attestation is SIMULATED: for development only; it proves nothing about the hardware", "pcr0", "sha256 of this vouch binary")
 		}
 		if tok, created := srv.OwnerToken(); created {
-			printOwnerCredential(u.Err, tok, filepath.Join(*data, "owner.token"))
+			file := filepath.Join(*data, "owner.token")
+			if cfg.Replica != nil && srv.Platform() != attest.PlatformSimulated {
+				file = "" // a real replica keeps the service keys in memory only
+			}
+			printOwnerCredential(u.Err, tok, file)
 		}
 		logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
 			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
@@ -105,6 +147,13 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 // stays in DATA/owner.token (mode 0600).
 func printOwnerCredential(w io.Writer, tok, file string) {
 	rule := strings.Repeat("=", 76)
+	if file == "" {
+		fmt.Fprintf(w, "\n%s\nvouch: OWNER CREDENTIAL of the new service (shown once; keep it secret)\n\n    %s\n\n"+
+			"It authorises deploy, delete, list, minting function tokens and removing\n"+
+			"replicas on every replica. The replicas keep it in memory only: store it\n"+
+			"yourself and pass --owner-token-file FILE or set VOUCH_OWNER_TOKEN.\n%s\n\n", rule, tok, rule)
+		return
+	}
 	fmt.Fprintf(w, "\n%s\nvouch: OWNER CREDENTIAL (shown once; keep it secret)\n\n    %s\n\n"+
 		"It authorises deploy, delete, list and minting function tokens on this\n"+
 		"runtime. It is stored in %s (mode 0600); the CLI finds it\n"+
@@ -133,4 +182,77 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// enclaveMembersFlags is `vouch enclave members`: GET /v1/replicas.
+func enclaveMembersFlags(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	cf.register(fs, false)
+	out := formatFlag(fs, "json prints the answer of GET /v1/replicas", "text", "json")
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		opts, err := cf.options(u, nil, false)
+		if err != nil {
+			return err
+		}
+		c, err := client.NewReplicas(cf.urls(nil), opts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		rs, err := c.Members(ctx)
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return cmdline.WithHint(err, "this runtime is a single runtime; replicas start with `vouch enclave --replica-id ID --raft-listen HOST:PORT (--bootstrap | --join URL)`")
+		}
+		if err != nil {
+			return err
+		}
+		if *out == "json" {
+			return json.NewEncoder(u.Out).Encode(rs)
+		}
+		fmt.Fprintf(u.Out, "Leader ➜ %s\nAnswered by ➜ %s (%s, term %d, last index %d, commit index %d, applied index %d)\n\n",
+			orNone(rs.Leader), rs.Self, rs.State, rs.Term, rs.LastIndex, rs.CommitIndex, rs.AppliedIndex)
+		tw := tabwriter.NewWriter(u.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAPI URL\tRAFT ADDRESS\tSUFFRAGE\tLEADER")
+		for _, m := range rs.Replicas {
+			lead := ""
+			if m.Leader {
+				lead = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, orNone(m.APIURL), m.RaftAddr, m.Suffrage, lead)
+		}
+		return tw.Flush()
+	}
+}
+
+// enclaveRemoveFlags is `vouch enclave remove ID`: DELETE /v1/replicas/{id}.
+func enclaveRemoveFlags(fs *flag.FlagSet) runFunc {
+	var cf clientFlags
+	cf.register(fs, false)
+	cf.registerOwner(fs)
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		if !api.ValidReplicaID(pos[0]) {
+			return cmdline.Usagef("replica ID %q must be 1-64 characters of a-z 0-9 . _ -", pos[0])
+		}
+		opts, err := cf.options(u, nil, true)
+		if err != nil {
+			return err
+		}
+		c, err := client.NewReplicas(cf.urls(nil), opts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.RemoveReplica(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.Out, "Removed replica %s\n", pos[0])
+		return nil
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
