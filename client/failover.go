@@ -1,7 +1,7 @@
 package client
 
-// How a Client uses the replicas of a replicated runtime (docs/REPLICATION.md,
-// "Clients"):
+// How a Client uses the replicas of a replicated runtime (docs/API.md,
+// "Replicas"):
 //
 //  1. It sends each call to its current replica, the first URL at the
 //     start. A replica is attested, with a fresh nonce, before the first

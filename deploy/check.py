@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Flags of the replicated runtime (issue 14, docs/REPLICATION.md), used by
+# Flags of the replicated runtime (issue 14, docs/ARCHITECTURE.md), used by
 # compose.replicas.yaml and kubernetes/runtime.yaml.
 REPLICA_FLAGS = {"--replica-id", "--raft-listen", "--advertise-url", "--bootstrap", "--join", "--simulated-root"}
 

@@ -33,7 +33,7 @@
 // # Replicated mode
 //
 // With Config.Replica the server is one replica of a replicated runtime
-// (docs/REPLICATION.md). The service keys come from a bootstrap
+// (docs/ARCHITECTURE.md, "Replicated runtime"). The service keys come from a bootstrap
 // (servicekeys.Generate), an attested join through a running member
 // (package internal/join), or, for a SIMULATED replica that restarts, from
 // the data directory (the key files plus service_secret, mode 0600). The

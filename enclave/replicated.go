@@ -26,7 +26,7 @@ import (
 )
 
 // ReplicaConfig makes a Server one replica of a replicated runtime
-// (docs/REPLICATION.md). The first replica bootstraps the service; the
+// (docs/ARCHITECTURE.md, "Replicated runtime"). The first replica bootstraps the service; the
 // others join through a running member.
 type ReplicaConfig struct {
 	// ID is this replica's ID (api.ValidReplicaID), also its raft server ID.

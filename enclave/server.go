@@ -72,7 +72,7 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Replica, if set, makes this runtime one replica of a replicated
-	// service (docs/REPLICATION.md); nil means a single runtime.
+	// service (docs/ARCHITECTURE.md, "Replicated runtime"); nil means a single runtime.
 	Replica *ReplicaConfig
 }
 

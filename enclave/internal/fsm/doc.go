@@ -1,5 +1,5 @@
-// Package fsm is the replicated runtime's state machine (docs/REPLICATION.md,
-// "State through the log"): what every replica holds in memory and rebuilds
+// Package fsm is the replicated runtime's state machine (docs/FORMATS.md,
+// "Replicated state machine"): what every replica holds in memory and rebuilds
 // from a raft snapshot plus the log. It is pure: no raft transport, no
 // sockets, no clock, no randomness. It implements raft.FSM.
 //

@@ -1,5 +1,5 @@
 // Package join is the attested join protocol of a replicated vouch service
-// (docs/REPLICATION.md, "Join"): a new replica proves with a fresh
+// (docs/FORMATS.md, "Join protocol"): a new replica proves with a fresh
 // attestation document that it runs the service's code, and a member seals
 // the service keys to a key bound in that document.
 //

@@ -1,5 +1,5 @@
 // Package replica is the raft plumbing of the replicated runtime
-// (docs/REPLICATION.md): it runs hashicorp/raft for one replica over a
+// (docs/ARCHITECTURE.md, "Replicated runtime"): it runs hashicorp/raft for one replica over a
 // sealed store, sealed snapshots and a mutually authenticated TLS
 // transport, and offers leadership notifications, a read index,
 // membership changes and metrics. It knows nothing of functions: the
