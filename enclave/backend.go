@@ -24,8 +24,10 @@ type backend interface {
 	DeleteFunction(ctx context.Context, id string) error
 	// CommitState applies an invocation's durable writes and counter
 	// values and, when seqCeiling is not zero, raises the sequence ceiling
-	// with them.
-	CommitState(ctx context.Context, functionID string, writes []store.StateWrite, counters map[string]int64, seqCeiling uint64) error
+	// with them. A replica refuses the commit unless it is appended in
+	// raft term leaderTerm (when not zero), the term the invocation began
+	// in.
+	CommitState(ctx context.Context, functionID string, writes []store.StateWrite, counters map[string]int64, seqCeiling, leaderTerm uint64) error
 	RaiseSeqCeiling(ctx context.Context, c uint64) error
 	Revoke(ctx context.Context, jti string, expires time.Time) error
 	PruneRevocations(ctx context.Context, now time.Time) (int, error)
@@ -49,7 +51,7 @@ func (b localBackend) PutFunction(_ context.Context, rec *store.Function, enc []
 func (b localBackend) DeleteFunction(_ context.Context, id string) error {
 	return b.st.DeleteFunction(id)
 }
-func (b localBackend) CommitState(_ context.Context, fid string, writes []store.StateWrite, counters map[string]int64, seqCeiling uint64) error {
+func (b localBackend) CommitState(_ context.Context, fid string, writes []store.StateWrite, counters map[string]int64, seqCeiling, _ uint64) error {
 	if err := b.st.CommitState(fid, writes, counters); err != nil {
 		return err
 	}

@@ -177,7 +177,7 @@ func (s *Server) floorTerm(ctx context.Context, f *function, cluster string, ter
 	} else if ok && bytes.Equal(cur, output) {
 		return stored, false, nil // handed over already; the function adopts it at its next run
 	}
-	if err := st.CommitState(ctx, f.rec.ID, []store.StateWrite{{Key: []byte(FloorKey), Value: bytes.Clone(output)}}, nil, 0); err != nil {
+	if err := st.CommitState(ctx, f.rec.ID, []store.StateWrite{{Key: []byte(FloorKey), Value: bytes.Clone(output)}}, nil, 0, 0); err != nil {
 		return stored, false, err
 	}
 	return stored, true, nil

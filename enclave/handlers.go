@@ -21,6 +21,7 @@ import (
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/bundle"
+	"github.com/vouch-dev/vouch/enclave/internal/fsm"
 	"github.com/vouch-dev/vouch/enclave/internal/replica"
 	"github.com/vouch-dev/vouch/internal/store"
 	"github.com/vouch-dev/vouch/internal/version"
@@ -128,7 +129,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("function %q is not deployed on this runtime", r.PathValue("id")), Hint: "list functions with `vouch list`"}
 	case errors.Is(err, sandbox.ErrClosed):
 		ae = &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: "the function was deleted or the runtime is shutting down"}
-	case s.rep != nil && errors.Is(err, replica.ErrNotLeader):
+	case s.rep != nil && (errors.Is(err, replica.ErrNotLeader) || errors.Is(err, fsm.ErrStaleTerm)):
 		s.rep.redirects.Inc()
 		ae = s.notLeader()
 	case errors.Is(err, replica.ErrClosed):
@@ -350,10 +351,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // invokeStateful runs a stateful function alone and commits its state
 // before the receipt is signed, so no receipt covers an output whose state
 // changes were lost. It returns the receipt's sequence number and time.
-func (s *Server) invokeStateful(r *http.Request, f *function, compiled *sandbox.Function, input []byte) (*sandbox.Result, uint64, time.Time, error) {
+func (s *Server) invokeStateful(r *http.Request, f *function, compiled *sandbox.Function, input []byte, term uint64) (*sandbox.Result, uint64, time.Time, error) {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
-	txn := s.newTxn(f.rec.ID)
+	txn := s.newTxn(f.rec.ID, term)
 	res, err := compiled.Invoke(r.Context(), input, txn)
 	if err != nil {
 		return nil, 0, time.Time{}, err // nothing was written
@@ -487,8 +488,9 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	var res *sandbox.Result
 	var seq uint64
 	var at time.Time
+	term := s.leaderTerm()
 	if compiled.Stateful() {
-		res, seq, at, err = s.invokeStateful(r, f, compiled, input)
+		res, seq, at, err = s.invokeStateful(r, f, compiled, input, term)
 	} else {
 		res, err = compiled.Invoke(r.Context(), input, nil)
 	}
@@ -514,7 +516,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	// A replica signs only what state at least as new as the leader's
 	// commit index allows: it checks that it still leads.
-	if err := s.readIndex(r.Context()); err != nil {
+	if err := s.readIndex(r.Context(), term); err != nil {
 		s.fail(w, r, err)
 		return
 	}

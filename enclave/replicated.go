@@ -77,6 +77,9 @@ type replicaState struct {
 	node    *replica.Node
 	member  *join.Member
 	serving atomic.Bool // leads, and has caught up since it gained leadership
+	// servingTerm is the raft term in which this replica last became
+	// ready to serve; it signs only while raft's term is still that one.
+	servingTerm atomic.Uint64
 
 	pendingMu sync.Mutex
 	pending   map[string]*function // compiled deploys waiting for their entry
@@ -136,8 +139,8 @@ func (b replicatedBackend) DeleteFunction(ctx context.Context, id string) error 
 	return err
 }
 
-func (b replicatedBackend) CommitState(ctx context.Context, fid string, writes []store.StateWrite, counters map[string]int64, seqCeiling uint64) error {
-	c := &fsm.Commit{FunctionID: fid, SeqCeiling: seqCeiling}
+func (b replicatedBackend) CommitState(ctx context.Context, fid string, writes []store.StateWrite, counters map[string]int64, seqCeiling, leaderTerm uint64) error {
+	c := &fsm.Commit{FunctionID: fid, SeqCeiling: seqCeiling, LeaderTerm: leaderTerm}
 	for _, w := range writes {
 		c.Writes = append(c.Writes, fsm.Write{Key: w.Key, Value: w.Value})
 	}
@@ -442,14 +445,28 @@ func (s *Server) notLeader() *api.Error {
 
 // readIndex checks, before a replica signs, that it still leads and has
 // applied everything committed when the request arrived.
-func (s *Server) readIndex(ctx context.Context) error {
+// term is the raft term the run began in (leaderTerm); a run that began
+// under an earlier leadership of this replica is not signed.
+func (s *Server) readIndex(ctx context.Context, term uint64) error {
 	if s.rep == nil {
 		return nil
 	}
 	if err := s.rep.node.ReadIndex(ctx); err != nil {
 		return fmt.Errorf("read index: %w", err)
 	}
+	if now := s.rep.node.Term(); now != term || s.rep.servingTerm.Load() != term || !s.rep.serving.Load() {
+		return fmt.Errorf("read index: the run began in raft term %d, this replica now serves term %d: %w", term, now, replica.ErrNotLeader)
+	}
 	return nil
+}
+
+// leaderTerm is the raft term this replica serves in, read when a run
+// begins; 0 for a single runtime.
+func (s *Server) leaderTerm() uint64 {
+	if s.rep == nil {
+		return 0
+	}
+	return s.rep.servingTerm.Load()
 }
 
 // watchLeadership follows raft's leadership changes: a replica that gains
@@ -484,6 +501,7 @@ func (s *Server) watchLeadership() {
 func (s *Server) becomeLeader() {
 	rs := s.rep
 	rs.serving.Store(false)
+	term := rs.node.Term()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -525,9 +543,10 @@ func (s *Server) becomeLeader() {
 			s.log.Info("pruned revocations of expired tokens", "count", n)
 		}
 	}
-	if !rs.node.IsLeader() {
-		return
+	if !rs.node.IsLeader() || rs.node.Term() != term {
+		return // another change follows; watchLeadership handles it
 	}
+	rs.servingTerm.Store(term)
 	rs.serving.Store(true)
 	s.log.Info("serving as leader", "replica_id", rs.cfg.ID, "seq_from", ceiling+1)
 }

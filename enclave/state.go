@@ -118,10 +118,11 @@ type stateTxn struct {
 	counters map[string]int64
 	size     int
 	epoch    uint64 // the volatile state's epoch when the invocation began
+	term     uint64 // the raft term the replica served in then (0: single runtime)
 }
 
-func (s *Server) newTxn(fid string) *stateTxn {
-	return &stateTxn{s: s, fid: fid, durable: map[string][]byte{}, volatile: map[string][]byte{}, vdel: map[string]bool{}, counters: map[string]int64{}, epoch: s.volatile.currentEpoch()}
+func (s *Server) newTxn(fid string, term uint64) *stateTxn {
+	return &stateTxn{s: s, fid: fid, durable: map[string][]byte{}, volatile: map[string][]byte{}, vdel: map[string]bool{}, counters: map[string]int64{}, epoch: s.volatile.currentEpoch(), term: term}
 }
 
 func (t *stateTxn) Get(ns sandbox.Namespace, key []byte) ([]byte, bool, error) {
@@ -217,7 +218,7 @@ func (t *stateTxn) commit(ctx context.Context) (uint64, time.Time, error) {
 	var seq uint64
 	var at time.Time
 	if t.s.rep == nil {
-		if err := t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0); err != nil {
+		if err := t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0, t.term); err != nil {
 			return 0, time.Time{}, fmt.Errorf("committing function state: %w", err)
 		}
 		var err error
@@ -229,10 +230,10 @@ func (t *stateTxn) commit(ctx context.Context) (uint64, time.Time, error) {
 		var err error
 		seq, at, err = t.s.seq.Next(ctx, t.s.now, func(ctx context.Context, c uint64) error {
 			committed = true
-			return t.s.backend.CommitState(ctx, t.fid, writes, t.counters, c)
+			return t.s.backend.CommitState(ctx, t.fid, writes, t.counters, c, t.term)
 		})
 		if err == nil && !committed && (len(writes) > 0 || len(t.counters) > 0) {
-			err = t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0)
+			err = t.s.backend.CommitState(ctx, t.fid, writes, t.counters, 0, t.term)
 		}
 		if err != nil {
 			return 0, time.Time{}, fmt.Errorf("committing function state: %w", err)

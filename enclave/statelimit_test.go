@@ -32,7 +32,7 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	value := make([]byte, sandbox.MaxStateValue) // shared: the map holds slices of one array
 	fill := func(prefix string, n int) *stateTxn {
-		txn := s.newTxn(fid)
+		txn := s.newTxn(fid, 0)
 		for i := range n {
 			if err := txn.Put(sandbox.Volatile, []byte(fmt.Sprintf("%s%04d", prefix, i)), value); err != nil {
 				t.Fatal(err)
@@ -80,7 +80,7 @@ func TestVolatileLimitChangesNothing(t *testing.T) {
 	}
 
 	// Replacing values keeps the size, so it fits; so do deletes.
-	txn = s.newTxn(fid)
+	txn = s.newTxn(fid, 0)
 	txn.Put(sandbox.Volatile, []byte("A0000"), value)
 	txn.Delete(sandbox.Volatile, []byte("A0001"))
 	txn.Put(sandbox.Durable, []byte("d"), []byte("kept"))

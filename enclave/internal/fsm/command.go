@@ -73,6 +73,12 @@ type Commit struct {
 	Writes     []Write        `json:"writes,omitempty"`
 	Counters   []CounterValue `json:"counters,omitempty"`
 	SeqCeiling uint64         `json:"seq_ceiling,omitempty"`
+	// LeaderTerm, when not zero, is the raft term in which the leader
+	// began the invocation; the commit is refused unless its log entry was
+	// appended in that term, so an invocation that straddled a change of
+	// leadership (and may have read volatile state of an older term)
+	// writes nothing.
+	LeaderTerm uint64 `json:"leader_term,omitempty"`
 }
 
 // Write sets Key to Value; a nil Value (null) deletes Key.

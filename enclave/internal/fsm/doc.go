@@ -21,7 +21,7 @@
 //	{"type":"revoke","revoke":{"jti":JTI,"expires":UNIX}}
 //	{"type":"prune","prune":{"now":UNIX}}
 //	{"type":"commit","commit":{"function_id":ID,"writes":[{"key":B64,"value":B64|null}],
-//	                           "counters":[{"name":B64,"value":N}],"seq_ceiling":N}}
+//	                           "counters":[{"name":B64,"value":N}],"seq_ceiling":N,"leader_term":N}}
 //	{"type":"seq","seq":{"ceiling":N}}
 //	{"type":"replica","replica":{"id":ID,"api_url":URL,"raft_addr":HOST:PORT}}
 //	{"type":"replica_removed","replica_removed":{"id":ID}}

@@ -65,6 +65,10 @@ func newState() *state {
 	return &state{functions: map[string]*function{}, revocations: map[string]int64{}, replicas: map[string]Replica{}}
 }
 
+// ErrStaleTerm refuses a commit whose invocation began under another raft
+// term than the one its entry was appended in.
+var ErrStaleTerm = errors.New("fsm: commit from an earlier leadership")
+
 // FSM is the replicated state machine. Its reads are safe for concurrent
 // use with Apply.
 type FSM struct {
@@ -87,6 +91,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	c, err := DecodeCommand(l.Data)
 	if err != nil {
 		return err
+	}
+	if c.Type == TypeCommit && c.Commit != nil && c.Commit.LeaderTerm != 0 && c.Commit.LeaderTerm != l.Term {
+		return fmt.Errorf("%w: the invocation began in raft term %d but its commit was appended in term %d", ErrStaleTerm, c.Commit.LeaderTerm, l.Term)
 	}
 	res, ev, err := f.apply(c)
 	if err != nil {

@@ -331,3 +331,29 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+func TestCommitFromAnotherTermRefused(t *testing.T) {
+	f := New(nil)
+	mustApply(t, f, testBundle(t, "a"))
+	commit := func(leaderTerm, logTerm uint64) any {
+		c := &Command{Type: TypeCommit, Commit: &Commit{FunctionID: "a", Writes: []Write{{Key: []byte("k"), Value: []byte("v")}}, LeaderTerm: leaderTerm}}
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Apply(&raft.Log{Type: raft.LogCommand, Data: b, Term: logTerm})
+	}
+	before, _ := f.Encode()
+	if err, ok := commit(3, 4).(error); !ok || !errors.Is(err, ErrStaleTerm) {
+		t.Fatalf("commit begun in term 3, appended in 4: got %v, want ErrStaleTerm", err)
+	}
+	if after, _ := f.Encode(); !bytes.Equal(before, after) {
+		t.Fatal("a refused commit changed the state")
+	}
+	if res := commit(4, 4); res != nil {
+		t.Fatalf("commit in its own term: %v", res)
+	}
+	if v, ok, _ := f.StateGet("a", []byte("k")); !ok || string(v) != "v" {
+		t.Fatalf("state after commit: %q %v", v, ok)
+	}
+}

@@ -518,6 +518,9 @@ func (n *Node) Barrier(ctx context.Context) error {
 // IsLeader reports whether this replica is the leader.
 func (n *Node) IsLeader() bool { return !n.closed() && n.raft.State() == raft.Leader }
 
+// Term returns the current raft term.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
 // Leader returns the known leader's ID and raft address, empty if none.
 func (n *Node) Leader() (id, addr string) {
 	a, i := n.raft.LeaderWithID()
