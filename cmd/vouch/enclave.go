@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -40,6 +41,8 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	replicaID := fs.String("replica-id", "", "run as replica `ID` of a replicated runtime (1-64 of a-z 0-9 . _ -); needs --raft-listen")
 	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
 	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
+	raftAdvertise := fs.String("raft-advertise", "", "with --replica-id: the raft `HOST:PORT` other replicas dial, when it is not --raft-listen's (a DNS name stays valid when the address changes; required when --raft-listen has no host)")
+	allowPCRs := fs.String("join-allow-pcrs", "", "with --replica-id: a JSON `FILE` listing measurements a joining replica may have besides this replica's own, e.g. [{\"0\": \"HEX\", \"1\": \"HEX\", \"2\": \"HEX\"}] (for upgrades)")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
 	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
 	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
@@ -51,8 +54,13 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		if *backend != "simulated" && *backend != "nitro" {
 			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
 		}
-		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "") {
-			return cmdline.Usagef("--raft-listen, --advertise-url, --bootstrap and --join need --replica-id")
+		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "" || *raftAdvertise != "" || *allowPCRs != "") {
+			return cmdline.Usagef("--raft-listen, --raft-advertise, --advertise-url, --join-allow-pcrs, --bootstrap and --join need --replica-id")
+		}
+		if *replicaID != "" {
+			if err := checkAdvertised(*raftListen, *raftAdvertise, *listen, *advertise); err != nil {
+				return err
+			}
 		}
 		if *replicaID != "" && *raftListen == "" {
 			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
@@ -116,8 +124,15 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			if apiURL == "" {
 				apiURL = "http://" + ln.Addr().String()
 			}
+			var pcrs []map[int][]byte
+			if *allowPCRs != "" {
+				if pcrs, err = readPCRAllowList(*allowPCRs); err != nil {
+					rln.Close()
+					return err
+				}
+			}
 			// The server owns the raft listener from here on.
-			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, Advertise: *raftAdvertise, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL, JoinAllowPCRs: pcrs}
 		}
 		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {
@@ -255,4 +270,72 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// checkAdvertised refuses addresses that other replicas could not dial: a
+// listen address without a host (":7071", "0.0.0.0:7071") needs an
+// advertised one.
+func checkAdvertised(raftListen, raftAdvertise, listen, advertiseURL string) error {
+	if raftAdvertise != "" {
+		if h, p, err := net.SplitHostPort(raftAdvertise); err != nil || h == "" || p == "" || unspecified(h) {
+			return cmdline.Usagef("--raft-advertise %q: want HOST:PORT with a host other replicas can dial", raftAdvertise)
+		}
+	} else if h, _, err := net.SplitHostPort(raftListen); err != nil {
+		return cmdline.Usagef("--raft-listen %q: want HOST:PORT", raftListen)
+	} else if unspecified(h) {
+		return cmdline.Usagef("--raft-listen %q has no host other replicas can dial: give --raft-advertise HOST:PORT", raftListen)
+	}
+	if advertiseURL == "" {
+		if h, _, err := net.SplitHostPort(listen); err == nil && unspecified(h) {
+			return cmdline.Usagef("--listen %q has no host clients can reach: give --advertise-url URL", listen)
+		}
+	}
+	return nil
+}
+
+func unspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// readPCRAllowList reads --join-allow-pcrs: a JSON list of objects mapping a
+// PCR index to its hex value.
+func readPCRAllowList(path string) ([]map[int][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("--join-allow-pcrs %s: larger than 1 MiB", path)
+	}
+	var raw []map[string]string
+	if err := api.UnmarshalStrict(b, &raw); err != nil {
+		return nil, fmt.Errorf("--join-allow-pcrs %s: %w", path, err)
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("--join-allow-pcrs %s: the list is empty", path)
+	}
+	out := make([]map[int][]byte, 0, len(raw))
+	for i, m := range raw {
+		if len(m) == 0 {
+			return nil, fmt.Errorf("--join-allow-pcrs %s: entry %d names no PCR", path, i)
+		}
+		e := map[int][]byte{}
+		for k, v := range m {
+			idx, err := strconv.Atoi(k)
+			if err != nil || idx < 0 || idx >= attest.MaxPCRs || strconv.Itoa(idx) != k {
+				return nil, fmt.Errorf("--join-allow-pcrs %s: entry %d: PCR index %q must be 0 to %d", path, i, k, attest.MaxPCRs-1)
+			}
+			val, err := hex.DecodeString(v)
+			if err != nil || (len(val) != 32 && len(val) != 48 && len(val) != 64) || hex.EncodeToString(val) != v {
+				return nil, fmt.Errorf("--join-allow-pcrs %s: entry %d: PCR%d must be 32, 48 or 64 bytes of lowercase hex", path, i, idx)
+			}
+			e[idx] = val
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -1,13 +1,14 @@
 // Package raftstore is hashicorp/raft's LogStore and StableStore over one
 // bbolt file, with every value encrypted and authenticated.
 //
-// It is the disk under the replicated runtime of issue 14: a replica's host
+// It is the disk under the replicated runtime: a replica's host
 // can read and edit the file, so the store must not show it the state nor
 // let it change one entry into another.
 //
 // # Keys
 //
-// The caller gives a 32-byte key (later derived from the service secret).
+// The caller gives a 32-byte key (the replicated runtime derives it from
+// the service secret).
 // Two AES-256 subkeys come from it with HKDF-SHA256 (crypto/hkdf, no salt):
 //
 //	log entries    info "vouch raftstore v1 log"
@@ -59,8 +60,8 @@
 // A value that does not authenticate, has the wrong format or does not
 // decode makes the call fail with an error wrapping ErrTampered that names
 // the index or key; nothing panics and no wrong data is returned. raft
-// treats such an error from GetLog as a failure of that operation; issue 14
-// makes the replica stop serving and re-sync.
+// treats such an error from GetLog as a failure of that operation; the
+// replicated runtime then stops the replica, which must be re-synced.
 //
 // A missing log entry is raft.ErrLogNotFound. A missing stable key is
 // ErrKeyNotFound, whose message is exactly "not found": raft compares
