@@ -100,9 +100,9 @@ type input struct {
 	key      ed25519.PublicKey
 	reply    chan struct{}
 	errc     chan error // inStepDown, inResign: the loop's answer, once handled
-	departed string    // for a member that left the view: "dead"
-	sentAt   time.Time // when a view submission or a watch ping was sent
-	moved    bool      // inPresented: the runtime moved past the proof
+	departed string     // for a member that left the view: "dead"
+	sentAt   time.Time  // when a view submission or a watch ping was sent
+	moved    bool       // inPresented: the runtime moved past the proof
 }
 
 type inputKind int

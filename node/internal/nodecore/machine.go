@@ -45,19 +45,19 @@ type Config struct {
 type Kind int
 
 const (
-	View        Kind = iota // the membership changed; From and How for a departure
-	Certificate             // Cert from peer From
-	CallResult              // the answer to a Call or Submit: Cert, Key, Err, SentAt
-	Goodbye                 // From said goodbye
-	SuspectPing             // a Ping effect's outcome for From: Err
-	WatchPing               // a leader-watch ping of From sent at SentAt: Err
-	Tick                    // the timer fired
-	Sync                    // a reader wants a current snapshot
-	LeaseEnded              // a Renew found the leadership context ended
-	Presented               // the answer to a Present effect: Err, Moved
-	StepDown                // stop acting now and do not lead again until Resign (resign.go)
-	Resign                  // the driver saw the leader's work end: leave the election for ResignHold
-	PeerResigned            // From announced its resignation
+	View         Kind = iota // the membership changed; From and How for a departure
+	Certificate              // Cert from peer From
+	CallResult               // the answer to a Call or Submit: Cert, Key, Err, SentAt
+	Goodbye                  // From said goodbye
+	SuspectPing              // a Ping effect's outcome for From: Err
+	WatchPing                // a leader-watch ping of From sent at SentAt: Err
+	Tick                     // the timer fired
+	Sync                     // a reader wants a current snapshot
+	LeaseEnded               // a Renew found the leadership context ended
+	Presented                // the answer to a Present effect: Err, Moved
+	StepDown                 // stop acting now and do not lead again until Resign (resign.go)
+	Resign                   // the driver saw the leader's work end: leave the election for ResignHold
+	PeerResigned             // From announced its resignation
 )
 
 // Input is one event for the machine.
