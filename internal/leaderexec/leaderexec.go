@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"time"
 )
 
@@ -74,11 +75,23 @@ func Run(ctx context.Context, c Command) (Result, error) {
 		cmd.Stderr = os.Stderr
 	}
 	newGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		// One thread starts and waits for the command: the kernel's
+		// parent-death signal follows the thread, not the process.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		return Result{}, fmt.Errorf("%w %q: %w", ErrStart, c.Args[0], err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	grace := c.Grace
 	if grace <= 0 {
 		grace = DefaultGrace
