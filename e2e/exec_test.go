@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -146,9 +147,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-func memberListExec(t *testing.T, n int) (*cluster, string, []string, []int) {
+func memberListExec(t *testing.T, n int, extra ...string) (*cluster, string, []string, []int) {
 	c := newCluster(t)
-	rec, args := execScript(t, c.dir)
+	rec, args := execScript(t, c.dir, extra...)
 	c.nodeArgs = args
 	ports := make([]int, n)
 	var names []string
@@ -230,7 +231,8 @@ func TestExecFollowsTheLeader(t *testing.T) {
 // Resigning through `vouch node resign` and through SIGUSR1: the leader's
 // command ends before the next leader's starts.
 func TestExecResign(t *testing.T) {
-	c, rec, names, _ := memberListExec(t, 3)
+	hooks := t.TempDir()
+	c, rec, names, _ := memberListExec(t, 3, "--on-leader-change", `cat > `+hooks+`/"$VOUCH_NODE-$VOUCH_LEADER-$VOUCH_SELF"`)
 	c.waitLeader(names[2], 45*time.Second, names...)
 	waitRunning(t, rec, names, names[2], time.Time{})
 
@@ -244,6 +246,23 @@ func TestExecResign(t *testing.T) {
 		t.Fatalf("%s's command ended %v, %s's started %v", names[2], term.at, names[1], next.at)
 	}
 	t.Logf("resign: %s's command ended %v before %s's started", names[2], next.at.Sub(term.at), names[1])
+
+	// The leader-change hook ran on every node with the certificate on
+	// stdin.
+	for _, n := range names {
+		self := strconv.FormatBool(n == names[1])
+		eventually(t, 30*time.Second, n+"'s hook", func() error {
+			b, err := os.ReadFile(filepath.Join(hooks, n+"-"+names[1]+"-"+self))
+			if err != nil {
+				return err
+			}
+			var cert struct{ Leader string }
+			if err := json.Unmarshal(b, &cert); err != nil || cert.Leader != names[1] {
+				return fmt.Errorf("hook stdin %q: %v", b, err)
+			}
+			return nil
+		})
+	}
 
 	// A follower refuses.
 	cmd := run2(c.dir, "node", "resign", "--http", fmt.Sprintf("127.0.0.1:%d", c.nodes[names[0]].httpPort))

@@ -119,8 +119,11 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // awaitSuccessor waits until a leader other than this node is known, at
-// most ResignWait.
+// most ResignWait; not at all when no other member is there to succeed.
 func (n *Node) awaitSuccessor(ctx context.Context, ch <-chan Leadership) {
+	if n.ml.NumMembers() < 2 {
+		return
+	}
 	t := time.NewTimer(n.cfg.ResignWait)
 	defer t.Stop()
 	for {
