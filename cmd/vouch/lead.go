@@ -55,7 +55,7 @@ func (lf *leadFlags) register(fs *flag.FlagSet, lock bool) {
 	if lock {
 		def = exitStop
 	}
-	lf.onExit = fs.String("exec-exit", def, "what the node does when the command exits while it leads: `resign` (hand the leadership over), restart (run it again) or stop (leave the cluster)")
+	lf.onExit = fs.String("exec-exit", def, "the `POLICY` when the command exits while the node leads: resign (hand the leadership over), restart (run it again) or stop (leave the cluster)")
 	lf.hook = fs.String("on-leader-change", "", "run this shell `COMMAND` (sh -c) on every leader change, with the verified certificate (JSON) on stdin and VOUCH_LEADER, VOUCH_SELF, VOUCH_SEQ or VOUCH_TERM in its environment; not waited for")
 	lf.hookTimeout = fs.Duration("hook-timeout", 30*time.Second, "kill a --on-leader-change hook after this `DURATION`")
 	lf.hold = fs.Duration("resign-hold", time.Minute, "how long (a `DURATION`) a member that resigned stays out of the election (signed views: until another leader is certified)")
