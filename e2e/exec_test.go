@@ -408,3 +408,47 @@ func logTime(log, what string) time.Time {
 	}
 	return at
 }
+
+// With signed views a resigned leader comes back as a follower and the
+// new leader keeps its office, whatever the policy (highest) prefers: a
+// joining or returning member does not preempt a healthy leader.
+func TestExecResignSignedViewsSticky(t *testing.T) {
+	dir := t.TempDir()
+	rec, args := execScript(t, dir)
+	c := startViewsCluster(t, 3, args...)
+	var names []string
+	for n := range c.nodes {
+		names = append(names, n)
+	}
+	old, _ := c.actingLeader(60*time.Second, 0, "")
+	first := waitRunning(t, rec, names, old, time.Time{})
+	out := run(t, dir, nil, "node", "resign", "--http", fmt.Sprintf("127.0.0.1:%d", c.nodes[old].httpPort))
+	if !strings.Contains(out, "resigned") {
+		t.Fatalf("vouch node resign: %q", out)
+	}
+	next, ans := c.actingLeader(60*time.Second, 0, old)
+	started := waitRunning(t, rec, names, next, first.at)
+	term, ok := lastOf(t, rec, old, "term")
+	if !ok || term.pid != first.pid || !term.at.Before(started.at) {
+		t.Fatalf("%s's command ended %v, %s's started %v", old, term.at, next, started.at)
+	}
+	t.Logf("resign (signed views): %s's command ended %v before %s's started (term %d)", old, started.at.Sub(term.at), next, ans.Token)
+	// The resigned node is back in every view; three leases later the
+	// same command still runs alone.
+	eventually(t, 30*time.Second, old+" back in the views", func() error {
+		for _, n := range names {
+			st, err := c.nodes[n].status()
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(st.View, old) {
+				return fmt.Errorf("%s's view %v", n, st.View)
+			}
+		}
+		return nil
+	})
+	time.Sleep(3 * 600 * time.Millisecond)
+	if now := running(t, rec, names); len(now) != 1 || now[next].pid != started.pid {
+		t.Fatalf("after %s came back, running: %v (want %s's pid %d alone)", old, now, next, started.pid)
+	}
+}
