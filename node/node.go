@@ -336,7 +336,10 @@ func (n *Node) post(in input) {
 }
 
 // Shutdown leaves the cluster gracefully, so peers see a leave rather than
-// a failure, and stops the node. It is idempotent.
+// a failure, and stops the node. A leader stops acting first: its
+// leadership context ends and Shutdown waits for OnStartedLeading to
+// return (at most ResignWait, within ctx) before it says goodbye. It is
+// idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if !n.started.Load() || n.ml == nil {
 		return nil
@@ -352,8 +355,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		start := time.Now()
 		// Stop acting before anyone may learn that this node leaves: the
 		// loop's next step ends the leadership (the machine's Leave),
-		// and the leader's callback gets until a third of the time left
-		// before the leave to return.
+		// and the leader's callback gets the time left to return, less a
+		// second (a third, when less than 3 s is left) kept for the leave.
 		n.sync(ctx)
 		n.waitActing(ctx, min(n.cfg.ResignWait, max(timeout-time.Second, timeout*2/3)))
 		timeout = max(timeout-time.Since(start), 100*time.Millisecond)
