@@ -41,8 +41,9 @@ func (n *nodeProc) leader() (int, leaderAnswer, error) {
 }
 
 // startViewsCluster starts a runtime with the built-in election function
-// and n nodes in signed-views mode with the default lease (600 ms).
-func startViewsCluster(t *testing.T, n int) *cluster {
+// and n nodes in signed-views mode with the default lease (600 ms); extra
+// ends every node's command line.
+func startViewsCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, rtPort: freePort(t), nodes: map[string]*nodeProc{}}
@@ -95,6 +96,7 @@ func startViewsCluster(t *testing.T, n int) *cluster {
 				args = append(args, "-n", strconv.Itoa(q))
 			}
 		}
+		args = append(args, extra...)
 		c.nodes[strconv.Itoa(p)] = &nodeProc{proc: start(t, "node "+strconv.Itoa(p), dir, nil, args...), port: p, httpPort: hp}
 	}
 	return c

@@ -159,7 +159,9 @@ type Config struct {
 	LeaseMargin time.Duration
 
 	// OnStartedLeading runs, in its own goroutine, when this node becomes
-	// the leader. Its context ends when leadership is lost or the node
+	// the leader. Resign and Shutdown wait for it to return (at most
+	// ResignWait, or their ctx) before they let another node lead, so it
+	// should return soon after its ctx ends. Its context ends when leadership is lost or the node
 	// shuts down and, with signed views, at the lease end: its Deadline
 	// is the current lease end and moves with renewals, and Err is
 	// non-nil as soon as the clock passes it (see the package
@@ -173,6 +175,25 @@ type Config struct {
 	// OnStoppedLeading runs, in its own goroutine, when this node stops
 	// being the leader.
 	OnStoppedLeading func()
+	// OnNewLeader runs when the leader this node knows of changes (to
+	// another member or to this one), with the new leader's ID, as
+	// client-go's leaderelection calls it. Calls come one at a time, in
+	// order, from one goroutine; a slow callback misses intermediate
+	// leaders, never the latest.
+	OnNewLeader func(id string)
+	// ReleaseOnCancel makes Run resign a leadership when its ctx ends,
+	// before it leaves: the successor is certified while this node still
+	// answers, instead of after its departure is noticed (docs/ELECTION.md,
+	// "Resigning"). Run waits at most ResignWait for that.
+	ReleaseOnCancel bool
+	// ResignHold is how long a member that resigned stays out of the
+	// election (Node.Resign; with signed views the hold ends once a
+	// certificate names another leader). Zero means 1 minute.
+	ResignHold time.Duration
+	// ResignWait bounds how long Resign waits for the leader's work to
+	// end (OnStartedLeading to return) and Run for a successor's
+	// certificate; zero means 15 s.
+	ResignWait time.Duration
 
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger

@@ -16,6 +16,10 @@ const (
 	// It labels the departure in status ("left" rather than "dead"), and
 	// the node stops trying to reconnect to a member that left.
 	msgGoodbye byte = 2
+	// msgResign announces that the sender resigned its leadership; the
+	// body is its member ID. Receivers leave it out of their election
+	// view for the hold (docs/ELECTION.md, "Resigning").
+	msgResign byte = 3
 	// maxGoodbyeName bounds the member ID a goodbye may carry.
 	maxGoodbyeName = 128
 	// maxMessage bounds any message a node accepts.
@@ -60,9 +64,13 @@ func (n *Node) receive(b []byte, via string) {
 	case len(b) > maxMessage:
 		n.metrics.drop("oversized")
 		return
-	case b[0] == msgGoodbye:
+	case b[0] == msgGoodbye || b[0] == msgResign:
 		if name := string(b[1:]); name != "" && len(name) <= maxGoodbyeName {
-			n.post(input{kind: inGoodbye, from: name})
+			kind := inGoodbye
+			if b[0] == msgResign {
+				kind = inResigned
+			}
+			n.post(input{kind: kind, from: name})
 		} else {
 			n.metrics.drop("malformed")
 		}

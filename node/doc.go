@@ -17,11 +17,17 @@
 //		// Lead while ctx.Err() == nil; give ctx to every call and
 //		// fencing to storage.
 //	}
+//	cfg.OnNewLeader = func(id string) { /* every new leader, in order */ }
 //	n, err := node.New(*cfg)
 //	err = n.Start(ctx)
-//	l := n.Leader()              // who leads, the fencing token, whether we do
-//	ch, cancel := n.Subscribe()  // leader changes
-//	err = n.Shutdown(ctx)        // leave gracefully
+//	l := n.Leader()                  // who leads, the fencing token, whether we do
+//	ch := n.SubscribeContext(ctx)    // leader changes, until ctx ends
+//	err = n.Resign(ctx)              // hand the leadership over (stops acting first)
+//	err = n.Shutdown(ctx)            // stop acting, then leave gracefully
+//
+// Or, in the shape of client-go's leaderelection, n.Run(ctx) starts the
+// node, blocks until ctx ends and leaves; with cfg.ReleaseOnCancel a
+// leader resigns first (docs/ELECTION.md, section 7).
 //
 // The leadership context, the ctx OnStartedLeading receives, is what a
 // leader may rely on:

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,8 +11,10 @@ import (
 
 // Handler serves GET /status (JSON: members and their states, leader, seq,
 // certificate, runtime identity, rejection counts), GET /leader (whether
-// this node may act as leader now, with its fencing token) and GET
-// /metrics (Prometheus); GET /cluster and the dashboard at GET /
+// this node may act as leader now, with its fencing token), GET /metrics
+// (Prometheus) and POST /resign (Resign; from loopback only, and refused
+// with an Origin header, so that no web page can make a browser send it);
+// GET /cluster and the dashboard at GET /
 // (dashboard.go).
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -34,6 +37,27 @@ func (n *Node) Handler() http.Handler {
 		}
 		json.NewEncoder(w).Encode(leaderAnswer{Leadership: l, Time: time.Now().UTC()})
 	})
+	mux.HandleFunc("POST /resign", func(w http.ResponseWriter, r *http.Request) {
+		// Loopback only, and never from a browser: a web page can send a
+		// POST to 127.0.0.1, but its browser adds an Origin header.
+		if !loopbackOnly(r.RemoteAddr) || r.Header.Get("Origin") != "" {
+			http.Error(w, "resign is allowed from this host only (vouch node resign), not from a browser", http.StatusForbidden)
+			return
+		}
+		err := n.Resign(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		ans := resignAnswer{Node: n.cfg.Name, Resigned: err == nil}
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			w.WriteHeader(http.StatusConflict)
+			ans.Leader, ans.Error = n.Leader().Leader, err.Error()
+		case err != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			ans.Error = err.Error()
+		}
+		json.NewEncoder(w).Encode(ans)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st := n.Status()
 		if st.State != "running" {
@@ -49,6 +73,14 @@ func (n *Node) Handler() http.Handler {
 	})
 	n.dashboardRoutes(mux)
 	return mux
+}
+
+// resignAnswer is POST /resign's body.
+type resignAnswer struct {
+	Node     string `json:"node"`
+	Resigned bool   `json:"resigned"`
+	Leader   string `json:"leader,omitempty"` // 409: who leads, as this node knows
+	Error    string `json:"error,omitempty"`
 }
 
 // leaderAnswer is GET /leader's body: the leadership and when it was

@@ -27,7 +27,16 @@ func (n *Node) loop() {
 			n.publish()
 			return
 		case in := <-n.inbox:
-			n.step(n.machineInput(in))
+			var err error
+			if in.kind == inStepDown && n.lead == nil {
+				err = ErrNotLeader // nothing to hand over
+			} else {
+				n.step(n.machineInput(in))
+			}
+			if in.errc != nil {
+				n.publish()
+				in.errc <- err
+			}
 			if in.kind == inSync {
 				n.publish() // what the caller reads next is current
 				close(in.reply)
@@ -62,6 +71,12 @@ func (n *Node) machineInput(in input) nodecore.Input {
 		return nodecore.Input{Kind: nodecore.WatchPing, From: in.from, Err: in.err, SentAt: in.sentAt}
 	case inPresented:
 		return nodecore.Input{Kind: nodecore.Presented, Err: in.err, Moved: in.moved}
+	case inResigned:
+		return nodecore.Input{Kind: nodecore.PeerResigned, From: in.from}
+	case inStepDown:
+		return nodecore.Input{Kind: nodecore.StepDown}
+	case inResign:
+		return nodecore.Input{Kind: nodecore.Resign}
 	}
 	return nodecore.Input{Kind: nodecore.Sync}
 }
@@ -156,6 +171,8 @@ func (n *Node) apply(e nodecore.Effect) bool {
 		n.notify()
 	case nodecore.Forget:
 		n.members.forget(e.Member)
+	case nodecore.Announce:
+		n.announceResign()
 	}
 	return true
 }
@@ -200,7 +217,14 @@ func (n *Node) startLeading(token uint64, until time.Time) {
 	n.lead, n.token = ctx, token
 	n.leadPub.Store(ctx)
 	if f := n.cfg.OnStartedLeading; f != nil {
-		go f(ctx, token)
+		done := make(chan struct{})
+		n.actMu.Lock()
+		n.actDone = done
+		n.actMu.Unlock()
+		go func() {
+			defer close(done)
+			f(ctx, token)
+		}()
 	}
 }
 

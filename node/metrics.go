@@ -83,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range election.Reasons {
 		m.rejected.WithLabelValues(string(r))
 	}
-	for _, c := range []string{nodecore.CauseFailed, nodecore.CauseLeft, nodecore.CauseOutranked} {
+	for _, c := range []string{nodecore.CauseFailed, nodecore.CauseLeft, nodecore.CauseOutranked, nodecore.CauseResigned} {
 		m.failovers.WithLabelValues(c)
 	}
 	for _, s := range memberStates {

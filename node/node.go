@@ -83,6 +83,12 @@ type Node struct {
 
 	subMu sync.Mutex
 	subs  map[chan Leadership]struct{}
+
+	// actDone is closed when the latest OnStartedLeading callback has
+	// returned: a resignation or a leave waits for it before it lets
+	// others lead.
+	actMu   sync.Mutex
+	actDone chan struct{}
 }
 
 // input is one event for the loop.
@@ -93,9 +99,10 @@ type input struct {
 	from     string
 	key      ed25519.PublicKey
 	reply    chan struct{}
-	departed string    // for a member that left the view: "dead"
-	sentAt   time.Time // when a view submission or a watch ping was sent
-	moved    bool      // inPresented: the runtime moved past the proof
+	errc     chan error // inStepDown, inResign: the loop's answer, once handled
+	departed string     // for a member that left the view: "dead"
+	sentAt   time.Time  // when a view submission or a watch ping was sent
+	moved    bool       // inPresented: the runtime moved past the proof
 }
 
 type inputKind int
@@ -109,6 +116,9 @@ const (
 	inPing      // a suspect's ping outcome
 	inWatch     // a leader-watch ping's outcome
 	inPresented // the runtime's answer to a proof of rollback
+	inResigned  // a peer announced its resignation
+	inStepDown  // Resign, step 1: stop leading now
+	inResign    // Resign, step 2: leave the election for the hold
 )
 
 // ErrNoGossipKey is returned by New for a config with neither a GossipKey
@@ -195,6 +205,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.ReconnectFor <= 0 {
 		cfg.ReconnectFor = 24 * time.Hour
 	}
+	if cfg.ResignWait <= 0 {
+		cfg.ResignWait = 15 * time.Second
+	}
 	n := &Node{
 		cfg:   cfg,
 		log:   cfg.Logger.With("node", cfg.Name),
@@ -213,7 +226,7 @@ func New(cfg Config) (*Node, error) {
 		ClusterConfig: cfg.ClusterConfig, Identity: cfg.Identity, PendingFor: cfg.PendingFor, RefreshInterval: cfg.RefreshInterval,
 		CallStagger: cfg.CallStagger, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ViewInterval: cfg.ViewInterval, LeaseMargin: cfg.LeaseMargin,
-		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng})
+		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng, ResignHold: cfg.ResignHold})
 	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})
 	return n, nil
 }
@@ -279,6 +292,10 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.ml = ml
 	n.queue.NumNodes = ml.NumMembers
+	if f := n.cfg.OnNewLeader; f != nil {
+		ch, cancel := n.Subscribe() // before the loop runs: no change is missed
+		go n.newLeaders(f, ch, cancel)
+	}
 	go n.loop()
 	go n.joinLoop()
 	n.post(input{kind: inView})
@@ -319,7 +336,10 @@ func (n *Node) post(in input) {
 }
 
 // Shutdown leaves the cluster gracefully, so peers see a leave rather than
-// a failure, and stops the node. It is idempotent.
+// a failure, and stops the node. A leader stops acting first: its
+// leadership context ends and Shutdown waits for OnStartedLeading to
+// return (at most ResignWait, within ctx) before it says goodbye. It is
+// idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if !n.started.Load() || n.ml == nil {
 		return nil
@@ -328,14 +348,22 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.closing.Do(func() {
 		n.leaving.Store(true)
 		close(n.leaveCh)
-		// Say goodbye first, so peers label this a leave, then leave.
-		// Over TCP, in parallel, bounded: a peer reads it before
-		// memberlist's leave message reaches it.
 		timeout := 2 * time.Second
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl)
 		}
 		start := time.Now()
+		// Stop acting before anyone may learn that this node leaves: the
+		// loop's next step ends the leadership (the machine's Leave),
+		// and the leader's callback gets the time left to return, less a
+		// second (a third, when less than 3 s is left) kept for the leave.
+		n.sync(ctx)
+		n.waitActing(ctx, min(n.cfg.ResignWait, max(timeout-time.Second, timeout*2/3)))
+		timeout = max(timeout-time.Since(start), 100*time.Millisecond)
+		start = time.Now()
+		// Say goodbye first, so peers label this a leave, then leave.
+		// Over TCP, in parallel, bounded: a peer reads it before
+		// memberlist's leave message reaches it.
 		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
 		var wg sync.WaitGroup
 		for _, m := range n.members.list() {

@@ -20,13 +20,14 @@ func (nopRuntime) Submit(context.Context, []byte) (*election.Certificate, error)
 func (nopRuntime) Describe() RuntimeInfo { return RuntimeInfo{} }
 
 // FuzzReceive feeds arbitrary gossip messages to a node's decoder: nothing
-// may panic, and only well-formed certificates and goodbyes that name a
-// member reach the node's loop.
+// may panic, and only well-formed certificates goodbyes and resignations
+// that name a member reach the node's loop.
 func FuzzReceive(f *testing.F) {
 	f.Add([]byte{msgCert})
 	f.Add([]byte{9, 1, 2})
 	f.Add([]byte{msgGoodbye})
 	f.Add(append([]byte{msgGoodbye}, "5001"...))
+	f.Add(append([]byte{msgResign}, "5002"...))
 	f.Add(append([]byte{msgCert}, (&election.Certificate{Output: []byte("{}")}).Encode()...))
 	cfg := DefaultLocalConfig()
 	cfg.InsecureGossip = true // never gossips
@@ -43,9 +44,10 @@ func FuzzReceive(f *testing.F) {
 				if in.cert == nil || b[0] != msgCert {
 					t.Fatalf("%q reached the core as a certificate input without a certificate", b)
 				}
-			case inGoodbye:
-				if b[0] != msgGoodbye || in.from != string(b[1:]) || in.from == "" || len(in.from) > maxGoodbyeName {
-					t.Fatalf("%q became a goodbye from %q", b, in.from)
+			case inGoodbye, inResigned:
+				want := map[inputKind]byte{inGoodbye: msgGoodbye, inResigned: msgResign}[in.kind]
+				if b[0] != want || in.from != string(b[1:]) || in.from == "" || len(in.from) > maxGoodbyeName {
+					t.Fatalf("%q became a goodbye or resignation from %q", b, in.from)
 				}
 			default:
 				t.Fatalf("%q became an input of kind %v", b, in.kind)

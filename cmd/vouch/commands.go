@@ -103,12 +103,16 @@ func commandTable() *command {
 			}},
 		{name: "attest", summary: "verify a runtime's attestation and print its identity",
 			synopsis: "[--enclave URL] [--allow-simulated] [--pcr 0:HEX] [-o json]", args: noArgs, flags: attestFlags},
-		{name: "node", summary: "run a gossip node that elects a verified leader (node id: print its key)",
-			synopsis: "-p PORT [-n PEER]... -f ID -fh CHECKSUM [flags]", args: nodeArgs, flags: nodeFlags,
+		{name: "node", summary: "run a gossip node that elects a verified leader (node id: print its key; node resign: hand over)",
+			synopsis: "-p PORT [-n PEER]... -f ID -fh CHECKSUM [--exec [flags] -- CMD ARGS...] [flags]", flags: nodeFlags,
 			subs: []*command{
 				{name: "id", summary: "print the node's public key (created in --data if missing)", synopsis: "--data DIR",
 					args: noArgs, flags: nodeIDFlags},
+				{name: "resign", summary: "ask a leading node to stop acting and hand its leadership over", synopsis: "--http HOST:PORT",
+					args: noArgs, flags: resignFlags},
 			}},
+		{name: "lock", summary: "run a command while this node leads, as a node does with --exec",
+			synopsis: "-p PORT [-n PEER]... [node flags] -- CMD ARGS...", flags: lockFlags},
 		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, verifying the certificate here",
 			synopsis: "--node URL [--node URL]... [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
 		{name: "cluster", summary: "create and sign a cluster configuration (init, add-member, show, ...)",
@@ -137,15 +141,6 @@ func commandTable() *command {
 	h := root.find("help")
 	h.words = root.subNames()
 	return root
-}
-
-// nodeArgs refuses positional arguments to vouch node: the usual mistake is
-// a second peer after -n.
-func nodeArgs(path string, args []string) error {
-	if len(args) > 0 {
-		return cmdline.Usagef("node takes no arguments, got %q: to give several peers, separate them with commas (-n 5400,5401) or repeat -n (-n 5400 -n 5401)", strings.Join(args, " "))
-	}
-	return nil
 }
 
 // find returns the subcommand called name, or nil.

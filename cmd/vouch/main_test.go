@@ -369,6 +369,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enclave", "--data", data, "--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"enclave", "--data", data, "--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"enclave", "--data", data, "--attestation", "tpm", "--listen", "127.0.0.1:0"}, `--attestation "tpm": want simulated or nitro`},
+		{[]string{"node", "-p", "5000", "5001"}, "node takes no arguments"},
+		{[]string{"node", "-p", "5000", "--exec"}, "--exec needs a command after --"},
+		{[]string{"node", "-p", "5000", "--exec", "--exec-exit", "later", "--", "true"}, `--exec-exit "later"`},
+		{[]string{"lock", "-p", "5000"}, "lock needs a command"},
 	} {
 		r := vouch(t, tc.args...)
 		cmd := tc.args[0]

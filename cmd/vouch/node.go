@@ -31,7 +31,14 @@ import (
 // reference.
 const defaultRefFile = "leader_election.json"
 
-func nodeFlags(fl *flag.FlagSet) runFunc {
+func nodeFlags(fl *flag.FlagSet) runFunc { return nodeCommand(fl, false) }
+
+// lockFlags is vouch lock: a node that runs a command while it leads.
+func lockFlags(fl *flag.FlagSet) runFunc { return nodeCommand(fl, true) }
+
+func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
+	var lf leadFlags
+	lf.register(fl, lock)
 	port := fl.Int("p", 0, "the `PORT` to gossip on (UDP and TCP, on 127.0.0.1 unless --bind); also the node's ID unless --name")
 	var peers peerFlag
 	fl.Var(&peers, "n", "a `PEER` to join: PORT (127.0.0.1:PORT) or HOST:PORT; repeat or separate with commas")
@@ -53,7 +60,12 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 	logLevel := fl.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	eventLog := fl.String("event-log", "", "append a JSON line per accepted certificate and leader action to this `FILE`")
 	clusterConfig := fl.String("cluster-config", "", "the signed cluster configuration `FILE` (vouch cluster init writes it): switches to signed views and terms with the built-in election function")
-	return func(ctx context.Context, u *cmdline.UI, _ []string) error {
+	return func(ctx context.Context, u *cmdline.UI, args []string) error {
+		if err := lf.check(args); err != nil {
+			return err
+		}
+		ctx, stopNode := context.WithCancel(ctx)
+		defer stopNode()
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
@@ -179,7 +191,14 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
-		n, err := node.New(*cfg)
+		cfg.ResignHold = *lf.hold
+		var n *node.Node
+		var sup *supervisor
+		if *lf.exec || lock {
+			sup = &supervisor{lf: &lf, cfg: cfg, args: args, log: logger, node: func() *node.Node { return n }, stop: stopNode}
+			sup.install()
+		}
+		n, err = node.New(*cfg)
 		if err != nil {
 			return err
 		}
@@ -196,6 +215,10 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 			logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
 		}
 		go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
+		resignOnSignal(ctx, n, logger)
+		if *lf.hook != "" {
+			defer runHooks(ctx, n, cfg, &lf, logger).Wait()
+		}
 		if *httpAddr != "" {
 			ln, err := net.Listen("tcp", *httpAddr)
 			if err != nil {
@@ -209,7 +232,13 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 		}
 		<-ctx.Done()
 		logger.Info("leaving the cluster")
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// A leader stops acting (its command exits, within the grace)
+		// before it leaves.
+		wait := 3 * time.Second
+		if sup != nil {
+			wait += *lf.grace
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		if err := n.Shutdown(sctx); errors.Is(err, node.ErrLeaveTimeout) {
 			// Peers stopping at the same moment cannot all confirm each
@@ -217,6 +246,9 @@ func nodeFlags(fl *flag.FlagSet) runFunc {
 			logger.Warn("left without confirmation", "err", err)
 		} else if err != nil {
 			return err
+		}
+		if err := sup.exitErr(); err != nil && !errors.Is(err, errCommandDone) {
+			return fmt.Errorf("the leader command exited: %w", err)
 		}
 		return nil
 	}

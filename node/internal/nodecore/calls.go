@@ -19,12 +19,15 @@ import (
 func (m *Machine) refreshView(now time.Time) {
 	var ids []string
 	for _, name := range m.order {
+		if m.held(name, now) {
+			continue // resigned: out of the election for a while
+		}
 		if !m.unreachable(name) { // the leader watch: our own pings fail
 			ids = append(ids, name)
 		}
 	}
 	for _, name := range sortedKeys(m.suspects) {
-		if !slices.Contains(ids, name) && !m.unreachable(name) {
+		if !slices.Contains(ids, name) && !m.unreachable(name) && !m.held(name, now) {
 			ids = append(ids, name) // reported dead, not yet confirmed by us
 		}
 	}
@@ -110,14 +113,14 @@ func (m *Machine) handle(a election.Actions, source string, now time.Time) {
 	}
 	lc := a.LeaderChanged
 	cause := m.leaderChanged(lc.Previous)
-	m.emit(Effect{Kind: Relay, Cert: cert, Source: source, Direct: source == "runtime" && cause == CauseFailed})
+	m.emit(Effect{Kind: Relay, Cert: cert, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
 	m.logf(slog.LevelInfo, "leader is "+lc.Leader+" (seq "+strconv.FormatUint(lc.Seq, 10)+")", "leader", lc.Leader, "seq", lc.Seq, "previous", lc.Previous, "cause", cause, "members", o.Members, "from", source)
 	if lc.WasSelf && !lc.Self {
 		m.stopLeading()
 	}
 	if lc.Self && m.unanchored {
 		m.logf(slog.LevelInfo, "named leader, but this node has no floor yet: it leads once it holds its peers' certificates", "seq", lc.Seq)
-	} else if lc.Self {
+	} else if lc.Self && m.mayLead(now) {
 		m.startLeading(lc.Seq)
 	}
 	m.notify()
@@ -134,7 +137,10 @@ func (m *Machine) leaderChanged(prev string) string {
 	}
 	m.count(MetricLeaderChanges, "")
 	cause := CauseFailed
+	_, resigned := m.holds[prev]
 	switch d, ok := m.departures[prev]; {
+	case resigned:
+		cause = CauseResigned
 	case ok && d.How == "left":
 		cause = CauseLeft
 	case ok:

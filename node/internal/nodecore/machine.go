@@ -34,22 +34,30 @@ type Config struct {
 	// Rand is the only source of randomness (stagger and backoff jitter);
 	// nil means a fixed seed.
 	Rand *rand.Rand
+	// ResignHold is how long a member that resigned stays out of the
+	// election view (its own and, once its announcement arrives, its
+	// peers'); with signed views the hold ends earlier, as soon as a
+	// certificate names another leader (resign.go). Zero means 1 min.
+	ResignHold time.Duration
 }
 
 // Kind is an Input's kind.
 type Kind int
 
 const (
-	View        Kind = iota // the membership changed; From and How for a departure
-	Certificate             // Cert from peer From
-	CallResult              // the answer to a Call or Submit: Cert, Key, Err, SentAt
-	Goodbye                 // From said goodbye
-	SuspectPing             // a Ping effect's outcome for From: Err
-	WatchPing               // a leader-watch ping of From sent at SentAt: Err
-	Tick                    // the timer fired
-	Sync                    // a reader wants a current snapshot
-	LeaseEnded              // a Renew found the leadership context ended
-	Presented               // the answer to a Present effect: Err, Moved
+	View         Kind = iota // the membership changed; From and How for a departure
+	Certificate              // Cert from peer From
+	CallResult               // the answer to a Call or Submit: Cert, Key, Err, SentAt
+	Goodbye                  // From said goodbye
+	SuspectPing              // a Ping effect's outcome for From: Err
+	WatchPing                // a leader-watch ping of From sent at SentAt: Err
+	Tick                     // the timer fired
+	Sync                     // a reader wants a current snapshot
+	LeaseEnded               // a Renew found the leadership context ended
+	Presented                // the answer to a Present effect: Err, Moved
+	StepDown                 // stop acting now and do not lead again until Resign (resign.go)
+	Resign                   // the driver saw the leader's work end: leave the election for ResignHold
+	PeerResigned             // From announced its resignation
 )
 
 // Input is one event for the machine.
@@ -117,6 +125,7 @@ const (
 	Notify                         // the leadership changed: tell subscribers
 	Forget                         // Member left gracefully: stop reconnecting to it
 	Present                        // present Cert to the runtime as proof of rollback: answer with Presented
+	Announce                       // tell every member that this node resigned
 )
 
 // Ready is what the driver must do after a Step.
@@ -151,6 +160,7 @@ const (
 	CauseFailed    = "failed"    // the previous leader failed (dead or unreachable)
 	CauseLeft      = "left"      // the previous leader left gracefully
 	CauseOutranked = "outranked" // a member the policy prefers joined
+	CauseResigned  = "resigned"  // the previous leader resigned (a graceful handover)
 )
 
 // Departure is how and when a member left this node's view.
@@ -178,6 +188,12 @@ type Machine struct {
 	members  map[string]bool // memberlist's current members
 	order    []string        // the same, sorted
 	leaving  bool
+
+	// Resignation (resign.go): stepped down and not leading; out of its
+	// own election view until resignUntil; peers held out of the view.
+	stepped     bool
+	resignUntil time.Time
+	holds       map[string]time.Time
 
 	calling     bool
 	nextCall    time.Time
@@ -289,8 +305,16 @@ func (m *Machine) SetMembers(names []string) {
 	})
 }
 
-// Leave stops all further runtime calls: the node is leaving.
-func (m *Machine) Leave() { m.leaving = true }
+// Leave stops all further runtime calls and ends a leadership at once:
+// the node is leaving. The StopLeading effect comes with the next Ready,
+// before the driver says goodbye.
+func (m *Machine) Leave() {
+	if m.leaving {
+		return
+	}
+	m.leaving = true
+	m.stepDown("the node is leaving")
+}
 
 // Step handles one input and returns what the driver must do.
 func (m *Machine) Step(in Input) Ready {
@@ -331,6 +355,12 @@ func (m *Machine) Step(in Input) Ready {
 		}
 	case WatchPing:
 		m.watchResult(in.From, in.Err, in.SentAt, now)
+	case StepDown:
+		m.stepDown("resigning")
+	case Resign:
+		m.resign(now)
+	case PeerResigned:
+		m.peerResigned(in.From, now)
 	case LeaseEnded:
 		if m.leading {
 			_, term := m.term.Leader()
@@ -341,6 +371,7 @@ func (m *Machine) Step(in Input) Ready {
 		}
 	case Tick:
 		m.maybeAnchor(now)
+		m.expireHolds(now)
 		m.watchDeadlines(now)
 		if !now.Before(m.nextTick) {
 			// Refresh on the tick too: a membership event dropped while

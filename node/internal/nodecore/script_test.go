@@ -37,7 +37,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // A script is a list of cases, each a command line, a line "----", and
 // the expected output up to a blank line (datadriven style). Commands:
 //
-//	new [views] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [seed=N]
+//	new [views] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [hold=D] [seed=N]
 //	start [at=T] [floor=N] [unattested] [floorcert]   attest (or not) and create the cores;
 //	                                          floorcert: the last certificate signed is the persisted floor certificate
 //	rollback seq=N terms=K                    the runtime's state is rolled back: its next seq is N, it forgets terms above K
@@ -45,6 +45,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 //	members ID...                             memberlist's current members
 //	view [at=T] [dead=ID [known]]             the membership changed
 //	tick at=T | sync at=T | goodbye from=ID at=T | lease-ended at=T
+//	step-down at=T | resign at=T | peer-resigned from=ID at=T | leave at=T   a graceful handover, a leave
 //	cert from=P at=T [seq=N] ID...            a peer's member-list certificate for these members
 //	answer at=T [seq=N] ID...                 the runtime's certificate for a Call
 //	term from=P|runtime at=T term=N leader=ID [sent=T]   a term certificate (signed views)
@@ -248,6 +249,15 @@ func (s *script) run(c *scriptCase) string {
 		in.Kind = nodecore.LeaseEnded
 	case "goodbye":
 		in.Kind = nodecore.Goodbye
+	case "step-down":
+		in.Kind = nodecore.StepDown
+	case "resign":
+		in.Kind = nodecore.Resign
+	case "peer-resigned":
+		in.Kind = nodecore.PeerResigned
+	case "leave":
+		s.m.Leave()
+		in.Kind = nodecore.Sync
 	case "cert":
 		if v, ok := a.kv["seq"]; ok {
 			n, _ := strconv.ParseUint(v, 10, 64)
@@ -311,7 +321,8 @@ func (s *script) newMachine(a args) {
 		CallStagger: s.dur(a, "stagger", 20*time.Millisecond), LeaderPingInterval: s.dur(a, "ping", 100*time.Millisecond),
 		LeaderTimeout: s.dur(a, "timeout", 500*time.Millisecond), RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		ViewInterval: s.dur(a, "view", 250*time.Millisecond), LeaseMargin: 50 * time.Millisecond,
-		FloorFile: "DATA/last_seq", FloorWait: s.dur(a, "wait", 0), Rand: rand.New(rand.NewPCG(seed, 7))}
+		FloorFile: "DATA/last_seq", FloorWait: s.dur(a, "wait", 0), Rand: rand.New(rand.NewPCG(seed, 7)),
+		ResignHold: s.dur(a, "hold", 0)}
 	if s.views {
 		owner := ed25519.NewKeyFromSeed(append(make([]byte, 31), 1))
 		me := ed25519.NewKeyFromSeed(append(make([]byte, 31), 2))
@@ -414,6 +425,8 @@ func (s *script) format(rd nodecore.Ready) string {
 			b.WriteString("notify\n")
 		case nodecore.Present:
 			fmt.Fprintf(&b, "present seq=%d value=%d\n", e.Cert.Seq(), e.Seq)
+		case nodecore.Announce:
+			b.WriteString("announce\n")
 		default:
 			s.t.Fatalf("unknown effect %v", e.Kind)
 		}

@@ -31,6 +31,9 @@ func (m *Machine) maybeSubmit(now time.Time) {
 	if !m.viewDirty && now.Before(m.nextView) {
 		return
 	}
+	if leader, _ := m.term.Leader(); leader == m.cfg.Self && !m.mayLead(now) {
+		return // a renewal would only make its successor wait longer
+	}
 	alive := m.core.View()
 	if len(alive) == 0 {
 		return
@@ -142,7 +145,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 	if a.LeaderChanged != nil {
 		cause = m.leaderChanged(a.LeaderChanged.Previous)
 	}
-	m.emit(Effect{Kind: Relay, Cert: a.Accepted, Seq: o.Term, Source: source, Direct: source == "runtime" && cause == CauseFailed})
+	m.emit(Effect{Kind: Relay, Cert: a.Accepted, Seq: o.Term, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
 	m.logf(slog.LevelInfo, "leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "cause", cause, "from", source)
 	if m.leading && o.Leader == m.cfg.Self && m.token != o.Term {
 		// A new term that keeps this node as leader (a configuration
@@ -155,6 +158,9 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 		m.stopLeading()
 		m.viewDirty = true // renew now
 	}
+	if o.Leader != "" {
+		m.endHolds(o.Leader, now)
+	}
 	if a.LeaderChanged != nil {
 		m.notify()
 	}
@@ -165,7 +171,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 // stops when the lease lapses or another leader takes over.
 func (m *Machine) checkLease(now time.Time) {
 	leader, term := m.term.Leader()
-	should := leader == m.cfg.Self && now.Before(m.leaseUntil) && !m.unanchored
+	should := leader == m.cfg.Self && now.Before(m.leaseUntil) && !m.unanchored && m.mayLead(now)
 	if should && m.leading {
 		if m.led && !now.Before(m.ledUntil) {
 			// The lease ran out before this renewal was handled (the
