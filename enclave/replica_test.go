@@ -331,7 +331,9 @@ func TestReplicaClientFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	// Generous: the deploy compiles the leader function, which takes over a
+	// minute under -race on a loaded 2-core machine.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	d, err := c.Deploy(rctx, b, "")
 	if err != nil {
