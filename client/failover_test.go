@@ -432,12 +432,14 @@ func TestNoLeader(t *testing.T) {
 	t.Run("never", func(t *testing.T) {
 		sw := newSwitcher(t, env.URL)
 		sw.set(modeNoLeader, "")
-		c, err := client.New(sw.url, client.Options{Trust: env.Trust(), Logger: slog.New(slog.DiscardHandler)})
+		// FailoverTimeout, not a short ctx, ends the retries: a request in
+		// flight at a ctx deadline would end with the ctx's error instead.
+		c, err := client.New(sw.url, client.Options{Trust: env.Trust(), Logger: slog.New(slog.DiscardHandler), FailoverTimeout: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		_, err = c.Run(ctx, ref, []byte("x"))
 		var ae *api.Error
