@@ -42,6 +42,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
 	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
+	raftTimeout := fs.Duration("raft-timeout", 0, "with --replica-id: raft's heartbeat and election `TIMEOUT` (leader lease half of it); 0 takes the default, 300ms")
 	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
 	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
@@ -56,6 +57,9 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *replicaID != "" && *raftListen == "" {
 			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
+		}
+		if *raftTimeout < 0 || (*raftTimeout > 0 && *replicaID == "") {
+			return cmdline.Usagef("--raft-timeout %v: want a positive duration, with --replica-id", *raftTimeout)
 		}
 		if *bootstrap && *joinURL != "" {
 			return cmdline.Usagef("--bootstrap creates a new service and --join joins one: give one of them")
@@ -117,7 +121,8 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 				apiURL = "http://" + ln.Addr().String()
 			}
 			// The server owns the raft listener from here on.
-			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL,
+				Timing: enclave.ReplicaTiming{Heartbeat: *raftTimeout, Election: *raftTimeout, LeaderLease: *raftTimeout / 2}}
 		}
 		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {
