@@ -34,16 +34,18 @@ type FailoverResult struct {
 	// Raft is SIGKILL to the survivors naming a new raft leader (polled
 	// every 20 ms over GET /v1/replicas).
 	Raft scale.Quantiles `json:"raft_leader"`
-	// Lead is SIGKILL to the cluster leader's first lease renewal (a
-	// submission begun after the kill, answered without error: only the
-	// new raft leader replica serves it) while it still acts as leader.
+	// Lead is SIGKILL to a node acting as leader again: the leader's
+	// first lease renewal (a submission begun after the kill, answered
+	// without error: only the new raft leader replica serves stateful
+	// runs), or, when a later term began, its leader accepting that
+	// term's certificate if that came after its first such submission.
 	Lead scale.CensoredQuantiles `json:"leader_renewed"`
 	// All is SIGKILL to the last node's first submission, begun after the
 	// kill, answered with a certificate of the current term or later.
 	All scale.CensoredQuantiles `json:"all_nodes"`
 	// Lapses counts trials in which the cluster leader stopped acting
 	// (its lease ran out) at a 5 ms sample; TermChanges those whose term
-	// moved on.
+	// moved on (a new leader, or the same one re-elected).
 	Lapses      int `json:"leader_lapses"`
 	TermChanges int `json:"term_changes"`
 }
@@ -102,6 +104,31 @@ func (r *recorder) done() (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.okAt, !r.okAt.IsZero()
+}
+
+// actingSince returns when a node began acting as leader of the term in
+// force at the kill or a later one, through the new raft leader replica,
+// or zero if none acts yet: the end of its first submission begun after
+// the kill, or, when it leads a later term, when it accepted that term's
+// certificate if that is later.
+func actingSince(c *scale.Cluster, recs []*recorder, term uint64) time.Time {
+	for j, r := range recs {
+		l := c.Nodes[j].Leader()
+		if !l.Self || l.Seq < term {
+			continue
+		}
+		at, ok := r.done()
+		if !ok {
+			continue
+		}
+		if l.Seq > term {
+			if cs := c.Nodes[j].Status().Certificate; cs != nil && cs.At.After(at) {
+				at = cs.At
+			}
+		}
+		return at
+	}
+	return time.Time{}
 }
 
 // Failover runs the benchmark: one service of 3 replica processes, and
@@ -197,9 +224,7 @@ func failoverSize(ctx context.Context, svc *Service, rt *scale.Runtime, n int, o
 				lapsed = true
 			}
 			if leadAt.IsZero() {
-				if at, ok := recs[ln].done(); ok && c.Nodes[ln].Leader().Self {
-					leadAt = at
-				}
+				leadAt = actingSince(c, recs, term)
 			}
 			last, every := time.Time{}, true
 			for i, r := range recs {
