@@ -76,6 +76,8 @@ type CostReport struct {
 	Submissions int           `json:"submissions"`
 	Members     int           `json:"members"`
 	Results     []CostResult  `json:"results"`
+	// SetupRetries lists the setups that failed and were started again.
+	SetupRetries []string `json:"setup_retries,omitempty"`
 }
 
 // costTarget is one configuration, set up for both workloads.
@@ -134,11 +136,20 @@ func Cost(ctx context.Context, o CostOptions) (*CostReport, error) {
 		}
 	}()
 	for i, replicas := range []int{0, 1, 3} {
-		t, err := setupCost(ctx, o, filepath.Join(o.Dir, fmt.Sprintf("cfg%d", i)), replicas)
+		// A raft election during the setup can make a step fail (see
+		// SetupRetries); the setup starts again in a new directory.
+		var err error
+		for attempt := 1; ; attempt++ {
+			targets[i], err = setupCost(ctx, o, filepath.Join(o.Dir, fmt.Sprintf("cfg%d-%d", i, attempt)), replicas)
+			if err == nil || attempt == 3 || ctx.Err() != nil {
+				break
+			}
+			rep.SetupRetries = append(rep.SetupRetries, fmt.Sprintf("%s: %v", Configs[i], err))
+			fmt.Fprintf(progress, "replicas: setting up %s failed, starting again: %v\n", Configs[i], err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("replicas: setting up %s: %w", Configs[i], err)
 		}
-		targets[i] = t
 	}
 	input := bench.LeaderInput(bench.DefaultMembers)
 	for i, t := range targets {
