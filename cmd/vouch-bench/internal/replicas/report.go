@@ -59,13 +59,13 @@ func WriteCostTable(w io.Writer, r *CostReport) error {
 	for _, x := range r.Results {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.2f×\t%.0f\t%.0f\t%.2f×\t%d\t%d\t\n", x.Config, x.StatelessMedian, x.StatelessRatio, x.StatelessP50Micros, x.StatefulMedian, x.StatefulRatio, x.StatefulErrors, x.RaftTermChanges)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	for _, x := range r.Results {
 		if x.FirstError != "" {
 			fmt.Fprintf(w, "%s: first failed submission: %s\n", x.Config, x.FirstError)
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
 	}
 	fmt.Fprintf(w, "load average before %s, after %s; %d CPUs (%s)\n", r.Machine.LoadBefore, r.Machine.LoadAfter, r.Machine.CPUs, r.Machine.CPUModel)
 	return nil

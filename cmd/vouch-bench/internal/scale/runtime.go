@@ -61,7 +61,7 @@ func StartRuntime(ctx context.Context) (*Runtime, error) {
 func AttachReplicas(urls []string, trust api.Trust, owner string) (*Runtime, error) {
 	r := &Runtime{Runtime: &bench.Runtime{URL: urls[0], Owner: owner, Trust: trust}, urls: urls, functions: map[string]*function{}}
 	var err error
-	if r.admin, err = client.NewReplicas(urls, client.Options{OwnerToken: owner, Trust: trust}); err != nil {
+	if r.admin, err = client.NewReplicas(urls, client.Options{OwnerToken: owner, Trust: trust, Logger: discard()}); err != nil {
 		return nil, err
 	}
 	return r, nil
