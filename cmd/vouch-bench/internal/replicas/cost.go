@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
@@ -267,8 +269,20 @@ func setupCost(ctx context.Context, o CostOptions, dir string, replicas int) (_ 
 		w := &submitter{c: c, rt: node.NewClientRuntime(c, client.FunctionRef{ID: d.FunctionID, Checksum: d.FunctionChecksum, Token: tok.FunctionToken}),
 			key: keys[i], name: names[i], cfg: sc, all: names}
 		t.workers = append(t.workers, w)
-		if err := w.submit(ctx, true); err != nil {
-			return nil, fmt.Errorf("first submission: %w", err)
+		// A follower may not have applied the deploy yet, and the client
+		// reads the function's description from the replica it talks to,
+		// which answers 404 until it has: retry for a while.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := w.submit(ctx, true)
+			if err == nil {
+				break
+			}
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Code != api.CodeNotFound || time.Now().After(deadline) {
+				return nil, fmt.Errorf("first submission: %w", err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	return t, nil
