@@ -44,6 +44,8 @@ func benchmarks() []benchmark {
 		{"dissemination", "time until a new certificate reaches 99% and 100% of N nodes, against the gossip model", benchDissemination},
 		{"rest", "packets, bytes, CPU and memory per idle node; false positives of failure detection", benchRest},
 		{"messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages},
+		{"replicas", "SIGKILL the raft leader of 3 `vouch enclave` replica processes under signed-views clusters; time until the nodes act again", benchReplicas},
+		{"replication-cost", "throughput of a single runtime, a 1-replica and a 3-replica service, interleaved: stateless runs and election submissions", benchReplicationCost},
 		{"plot", "render failover and dissemination results (JSON) as SVG, PNG or PDF plots", benchPlot},
 	}
 }

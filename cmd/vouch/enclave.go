@@ -45,6 +45,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	allowPCRs := fs.String("join-allow-pcrs", "", "with --replica-id: a JSON `FILE` listing measurements a joining replica may have besides this replica's own, e.g. [{\"0\": \"HEX\", \"1\": \"HEX\", \"2\": \"HEX\"}] (for upgrades)")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
 	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
+	raftTimeout := fs.Duration("raft-timeout", 0, "with --replica-id: raft's heartbeat and election `TIMEOUT` (leader lease half of it); 0 takes the default, 300ms")
 	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
 	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
 		logger, err := newLogger(u, *logFormat, *logLevel)
@@ -64,6 +65,9 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *replicaID != "" && *raftListen == "" {
 			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
+		}
+		if *raftTimeout < 0 || (*raftTimeout > 0 && *replicaID == "") {
+			return cmdline.Usagef("--raft-timeout %v: want a positive duration, with --replica-id", *raftTimeout)
 		}
 		if *bootstrap && *joinURL != "" {
 			return cmdline.Usagef("--bootstrap creates a new service and --join joins one: give one of them")
@@ -132,7 +136,8 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 				}
 			}
 			// The server owns the raft listener from here on.
-			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, Advertise: *raftAdvertise, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL, JoinAllowPCRs: pcrs}
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, Advertise: *raftAdvertise, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL, JoinAllowPCRs: pcrs,
+				Timing: enclave.ReplicaTiming{Heartbeat: *raftTimeout, Election: *raftTimeout, LeaderLease: *raftTimeout / 2}}
 		}
 		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {

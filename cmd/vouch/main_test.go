@@ -373,6 +373,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"node", "-p", "5000", "--exec"}, "--exec needs a command after --"},
 		{[]string{"node", "-p", "5000", "--exec", "--exec-exit", "later", "--", "true"}, `--exec-exit "later"`},
 		{[]string{"lock", "-p", "5000"}, "lock needs a command"},
+		{[]string{"enclave", "--data", data, "--raft-timeout", "1s"}, `--raft-timeout 1s: want a positive duration, with --replica-id`},
+		{[]string{"enclave", "--data", data, "--replica-id", "r1", "--raft-listen", "127.0.0.1:0", "--raft-timeout", "-1s"}, `--raft-timeout -1s`},
 	} {
 		r := vouch(t, tc.args...)
 		cmd := tc.args[0]

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/enclave"
 	"github.com/vouch-dev/vouch/functions"
@@ -21,6 +22,9 @@ import (
 type Runtime struct {
 	*bench.Runtime
 	admin *client.Client
+	// urls lists a replicated runtime's replicas (AttachReplicas); empty
+	// for the in-process runtime at URL.
+	urls []string
 
 	mu        sync.Mutex
 	functions map[string]*function
@@ -45,6 +49,19 @@ func StartRuntime(ctx context.Context) (*Runtime, error) {
 	r := &Runtime{Runtime: br, functions: map[string]*function{}}
 	if r.admin, err = client.New(r.URL, client.Options{OwnerToken: r.Owner, Trust: r.Trust}); err != nil {
 		br.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// AttachReplicas returns the replicated runtime whose replicas serve at
+// urls (run elsewhere, such as `vouch enclave` processes) as a Runtime:
+// every client it makes, the nodes' included, is a client.NewReplicas
+// over all of them. Close closes the clients and stops nothing.
+func AttachReplicas(urls []string, trust api.Trust, owner string) (*Runtime, error) {
+	r := &Runtime{Runtime: &bench.Runtime{URL: urls[0], Owner: owner, Trust: trust}, urls: urls, functions: map[string]*function{}}
+	var err error
+	if r.admin, err = client.NewReplicas(urls, client.Options{OwnerToken: owner, Trust: trust, Logger: discard()}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -103,7 +120,11 @@ func (r *Runtime) NodeRuntime(ctx context.Context, builtin string, i int) (node.
 		if err != nil {
 			return nil, "", "", fmt.Errorf("minting a token: %w", err)
 		}
-		c, err := client.New(r.URL, client.Options{Trust: r.Trust})
+		opts := client.Options{Trust: r.Trust}
+		if len(r.urls) > 0 {
+			opts.Logger = discard() // a line per failover between replicas
+		}
+		c, err := client.NewReplicas(r.urlList(), opts)
 		if err != nil {
 			return nil, "", "", err
 		}
@@ -112,6 +133,14 @@ func (r *Runtime) NodeRuntime(ctx context.Context, builtin string, i int) (node.
 	}
 	ref := client.FunctionRef{ID: f.id, Checksum: f.checksum, Token: f.tokens[i]}
 	return node.NewClientRuntime(f.clients[i], ref), f.id, f.checksum, nil
+}
+
+// urlList is the replicas' URLs, or the in-process runtime's.
+func (r *Runtime) urlList() []string {
+	if len(r.urls) > 0 {
+		return r.urls
+	}
+	return []string{r.URL}
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
