@@ -266,6 +266,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *function {
 	f := s.fns.get(r.PathValue("id"))
 	if f == nil {
+		if s.rep != nil && !s.rep.serving.Load() {
+			// A follower may not have applied a deploy the leader already
+			// committed: only the leader says a function does not exist.
+			s.rep.redirects.Inc()
+			writeError(w, s.notLeader())
+			return nil
+		}
 		s.fail(w, r, store.ErrNotFound)
 	}
 	return f
