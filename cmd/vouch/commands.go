@@ -125,7 +125,7 @@ func commandTable() *command {
 					synopsis: "[--config cluster.json] [-o json]", args: noArgs, flags: clusterShowFlags},
 			}},
 		{name: "demo", summary: "run a runtime and a cluster of nodes, kill the leader, watch the failover",
-			synopsis: "[--nodes 5] [--watch]", args: noArgs, flags: demoFlags},
+			synopsis: "[--nodes 5] [--views] [--replicas 3] [--watch]", args: noArgs, flags: demoFlags},
 		{name: "version", summary: "print the version, the commit it was built from and the Go version",
 			synopsis: "[-o json]", args: noArgs, flags: versionFlags},
 		{name: "completion", summary: "print a completion script for bash, zsh or fish",
