@@ -403,9 +403,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			// runtime's URL, the function, its token, the trust policy
 			// (SIMULATED allowed, pinned to this runtime's root) and the
 			// cluster's gossip key.
+			// With replicas: every one, the live ones first.
 			refPath := filepath.Join(dir, "leader_election.json")
+			enclaveURL, enclaveURLs := res.RuntimeURL, liveFirst(reps)
+			if len(enclaveURLs) > 0 {
+				enclaveURL = enclaveURLs[0]
+			}
 			rb, err := json.MarshalIndent(api.Ref{FunctionID: d.FunctionID, FunctionChecksum: d.FunctionChecksum, FunctionToken: tok.FunctionToken,
-				EnclaveURL: res.RuntimeURL, Trust: trust, GossipKey: gossipKey}, "", "  ")
+				EnclaveURL: enclaveURL, EnclaveURLs: enclaveURLs, Trust: trust, GossipKey: gossipKey}, "", "  ")
 			if err == nil {
 				err = os.WriteFile(refPath, append(rb, '\n'), 0o600)
 			}

@@ -339,3 +339,16 @@ func killReplica(ctx context.Context, say func(string, ...any), opts Options, re
 
 // RaftTimeout is the replicas' raft heartbeat and election timeout.
 const RaftTimeout = 500 * time.Millisecond
+
+// liveFirst lists the replicas' URLs, the live ones first; nil for none.
+func liveFirst(reps []*replicaProc) []string {
+	var live, dead []string
+	for _, r := range reps {
+		if r.killed {
+			dead = append(dead, r.url)
+		} else {
+			live = append(live, r.url)
+		}
+	}
+	return append(live, dead...)
+}
