@@ -55,6 +55,9 @@ type Options struct {
 	// Replicas is the number of runtime replicas: 0 or 1 is a single
 	// runtime, else an odd number up to MaxReplicas.
 	Replicas int
+	// RaftTimeout is the replicas' raft heartbeat and election timeout
+	// (their leader lease is half of it); zero means RaftTimeout.
+	RaftTimeout time.Duration
 }
 
 // Result is what a run measured.
@@ -111,6 +114,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := checkReplicas(opts.Replicas); err != nil {
 		return nil, err
 	}
+	if opts.RaftTimeout == 0 {
+		opts.RaftTimeout = RaftTimeout
+	}
+	if opts.RaftTimeout < 10*time.Millisecond {
+		return nil, fmt.Errorf("raft timeout %s: want at least 10ms", opts.RaftTimeout)
+	}
 	if opts.ConvergeWithin == 0 {
 		opts.ConvergeWithin = 8 * time.Second
 	}
@@ -165,11 +174,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		fp := sim.RootFingerprint()
 		trust = api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: fmt.Sprintf("%x", fp[:])}
 	} else {
+		timing := replicaTiming(opts.RaftTimeout)
 		say("vouch demo: starting %d runtime replicas (raft heartbeat and election timeouts %s, leader lease %s)",
-			opts.Replicas, replicaTiming.Heartbeat, replicaTiming.LeaderLease)
+			opts.Replicas, timing.Heartbeat, timing.LeaderLease)
 		say("  attestation: SIMULATED (development only; a real deployment runs each replica in an AWS Nitro Enclave)")
 		var sim *attest.Simulated
-		if reps, sim, err = startReplicas(ctx, dir, opts.Replicas, logger); err != nil {
+		if reps, sim, err = startReplicas(ctx, dir, opts.Replicas, timing, logger); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -204,12 +214,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := admin.Deploy(ctx, b, "")
-	if err != nil {
+	var d *api.Deployed
+	if err := retryReplicas(ctx, len(reps) > 0, opts.ConvergeWithin, func() (err error) { d, err = admin.Deploy(ctx, b, ""); return err }); err != nil {
 		return nil, err
 	}
-	tok, err := admin.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
-	if err != nil {
+	var tok *api.TokenResponse
+	if err := retryReplicas(ctx, len(reps) > 0, opts.ConvergeWithin, func() (err error) {
+		tok, err = admin.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	res.FunctionID, res.Checksum = d.FunctionID, d.FunctionChecksum

@@ -121,7 +121,10 @@ func TestDemoServesDashboard(t *testing.T) {
 func TestDemoReplicas(t *testing.T) {
 	for _, views := range []bool{false} {
 		var out bytes.Buffer
-		res, err := Run(context.Background(), Options{Nodes: 3, Replicas: 3, Views: views, Out: &out, ConvergeWithin: 30 * time.Second})
+		// Relaxed raft timing, as the enclave's replica tests use: the race
+		// detector stalls a replica compiling the function long enough to
+		// lose 500 ms leases.
+		res, err := Run(context.Background(), Options{Nodes: 3, Replicas: 3, Views: views, Out: &out, ConvergeWithin: 30 * time.Second, RaftTimeout: 2 * time.Second})
 		if err != nil {
 			t.Fatalf("views=%v: %v\n%s", views, err, out.String())
 		}

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,15 +14,18 @@ import (
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/attest"
+	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/enclave"
 	"github.com/vouch-dev/vouch/node"
 )
 
-// replicaTiming is the raft timing of the demo's replicas: relaxed from
-// the library's defaults (heartbeat and election 300 ms, lease 150 ms),
-// which are tight for a loaded machine running a whole cluster in one
-// process.
-var replicaTiming = enclave.ReplicaTiming{Heartbeat: RaftTimeout, Election: RaftTimeout, LeaderLease: 250 * time.Millisecond}
+// replicaTiming is the raft timing of the demo's replicas: heartbeat and
+// election timeouts of d (RaftTimeout by default: relaxed from the
+// library's 300 ms, which is tight for a loaded machine running a whole
+// cluster in one process) and a leader lease of half that.
+func replicaTiming(d time.Duration) enclave.ReplicaTiming {
+	return enclave.ReplicaTiming{Heartbeat: d, Election: d, LeaderLease: d / 2}
+}
 
 // MaxReplicas bounds --replicas: raft needs a majority for every write, so
 // an odd count from 3 survives the loss of (n-1)/2 replicas, and an even
@@ -64,7 +68,7 @@ func (r *replicaProc) kill() {
 // startReplicas opens n replicas of one service sharing one simulated
 // root under dir: the first bootstraps it, the others join through its
 // join endpoint over HTTP. It returns when all are voters.
-func startReplicas(ctx context.Context, dir string, n int, logger *slog.Logger) ([]*replicaProc, *attest.Simulated, error) {
+func startReplicas(ctx context.Context, dir string, n int, timing enclave.ReplicaTiming, logger *slog.Logger) ([]*replicaProc, *attest.Simulated, error) {
 	pcr0, err := attest.ExecutableDigest()
 	if err != nil {
 		return nil, nil, err
@@ -99,7 +103,7 @@ func startReplicas(ctx context.Context, dir string, n int, logger *slog.Logger) 
 		}
 		ln := &killableListener{Listener: tl, conns: map[net.Conn]bool{}}
 		url := "http://" + tl.Addr().String()
-		rc := &enclave.ReplicaConfig{ID: id, RaftListener: rl, APIURL: url, Timing: replicaTiming}
+		rc := &enclave.ReplicaConfig{ID: id, RaftListener: rl, APIURL: url, Timing: timing}
 		if i == 0 {
 			rc.Bootstrap = true
 		} else {
@@ -290,7 +294,7 @@ func killReplica(ctx context.Context, say func(string, ...any), opts Options, re
 	res.ReplicaFailover = time.Since(killed)
 	res.NewReplicaLeader = next.id
 	say("raft failover: replica %s leads, %s after the kill (heartbeat and election timeouts %s)",
-		next.id, res.ReplicaFailover.Round(time.Millisecond), replicaTiming.Heartbeat)
+		next.id, res.ReplicaFailover.Round(time.Millisecond), opts.RaftTimeout)
 	printReplicas(say, reps)
 
 	// The elections go on: every node accepts a certificate issued after
@@ -337,7 +341,8 @@ func killReplica(ctx context.Context, say func(string, ...any), opts Options, re
 	return nil
 }
 
-// RaftTimeout is the replicas' raft heartbeat and election timeout.
+// RaftTimeout is the replicas' default raft heartbeat and election
+// timeout.
 const RaftTimeout = 500 * time.Millisecond
 
 // liveFirst lists the replicas' URLs, the live ones first; nil for none.
@@ -351,4 +356,25 @@ func liveFirst(reps []*replicaProc) []string {
 		}
 	}
 	return append(live, dead...)
+}
+
+// retryReplicas runs an owner call, again while no replica could serve it
+// (the replicas hold an election: raft may re-elect on a loaded machine),
+// for at most within. A single runtime (replicated false) runs it once.
+func retryReplicas(ctx context.Context, replicated bool, within time.Duration, call func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := call()
+		var re *client.ReplicasError
+		var ae *api.Error
+		noLeader := errors.As(err, &re) || errors.As(err, &ae) && (ae.Code == api.CodeNoLeader || ae.Code == api.CodeNotLeader)
+		if err == nil || !replicated || !noLeader || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
