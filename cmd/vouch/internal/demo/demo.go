@@ -367,10 +367,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// 4. With replicas: kill the raft leader replica; the elections go on
 	// through the new one.
 	if len(reps) > 0 {
-		if err := killReplica(ctx, say, opts, reps, nodes, names, agreed, res); err != nil {
+		if err := killReplica(ctx, say, opts, reps, nodes, names, res); err != nil {
 			return res, err
 		}
+		// The leader node killed below is the one the nodes hold now.
 		want, agreed = res.RecertLeader, res.RecertSeq
+		res.Leader, res.Seq = want, agreed
 	}
 
 	// 5. Kill the leader without a goodbye, and time the failover.

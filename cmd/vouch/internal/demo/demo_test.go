@@ -131,7 +131,7 @@ func TestDemoReplicas(t *testing.T) {
 		if len(res.ReplicaURLs) != 3 || res.ReplicaLeader == "" || res.NewReplicaLeader == "" || res.ReplicaLeader == res.NewReplicaLeader {
 			t.Fatalf("views=%v: replicas in result %+v\n%s", views, res, out.String())
 		}
-		if res.RecertLeader == "" || res.Leader != res.RecertLeader || res.NewLeader == res.Leader || res.NewSeq <= res.Seq {
+		if res.RecertLeader == "" || res.Leader != res.RecertLeader || res.NewLeader == res.Leader || res.NewSeq <= res.RecertSeq || res.RecertSeq < res.Seq {
 			t.Fatalf("views=%v: result %+v\n%s", views, res, out.String())
 		}
 		for _, want := range []string{"SIMULATED", "killing the raft leader replica " + res.ReplicaLeader, "raft failover: replica " + res.NewReplicaLeader,

@@ -270,18 +270,21 @@ func orNone(s string) string {
 // surviving replica, and waits until every node holds a certificate (or,
 // with signed views, the leader a lease) issued since the kill, which only
 // the new leader replica can have issued.
-func killReplica(ctx context.Context, say func(string, ...any), opts Options, reps []*replicaProc, nodes map[string]*node.Node, names []string, seq uint64, res *Result) error {
+func killReplica(ctx context.Context, say func(string, ...any), opts Options, reps []*replicaProc, nodes map[string]*node.Node, names []string, res *Result) error {
 	var old *replicaProc
 	if err := waitReplicas(ctx, opts.ConvergeWithin, func() bool { old = raftLeader(reps); return old != nil }); err != nil {
 		return fmt.Errorf("no raft leader among the replicas: %w", err)
 	}
 	res.ReplicaLeader = old.id
 	// What the nodes hold at the kill: anything newer was issued later.
+	var seq uint64
 	var leaseAt time.Time
 	for _, name := range names {
-		if l := nodes[name].Leader(); l.LeaseUntil.After(leaseAt) {
+		l := nodes[name].Leader()
+		if l.LeaseUntil.After(leaseAt) {
 			leaseAt = l.LeaseUntil
 		}
+		seq = max(seq, l.Seq)
 	}
 	say("")
 	say("killing the raft leader replica %s (no leadership transfer: its connections are cut and raft stops, as in a crash)", old.id)
