@@ -70,9 +70,12 @@ func between(min, max int, msg string) argCheck {
 // the function that runs it.
 func commandTable() *command {
 	root := &command{name: "vouch", synopsis: "<command> [flags]", subs: []*command{
-		{name: "enclave", summary: "run the trusted function runtime (enclave members, remove: its replicas)",
+		{name: "enclave", summary: "run the trusted function runtime (enclave join, members, remove: its replicas)",
 			synopsis: "[flags]", args: noArgs, flags: enclaveFlags,
 			subs: []*command{
+				{name: "join", summary: "run a new replica that joins a replicated runtime through a running replica",
+					synopsis: "URL --replica-id ID --raft-listen HOST:PORT [flags]", flags: enclaveJoinFlags,
+					args: between(1, 1, "enclave join takes the URL of one running replica (vouch enclave join http://127.0.0.1:7070 --replica-id r2 --raft-listen 127.0.0.1:7171)")},
 				{name: "members", summary: "list a replicated runtime's replicas, its leader and raft indexes",
 					synopsis: "[--enclave URL] [-o json]", args: noArgs, flags: enclaveMembersFlags},
 				{name: "remove", summary: "remove a replica from a replicated runtime (owner credential)",
@@ -129,7 +132,7 @@ func commandTable() *command {
 					synopsis: "[--config cluster.json] [-o json]", args: noArgs, flags: clusterShowFlags},
 			}},
 		{name: "demo", summary: "run a runtime and a cluster of nodes, kill the leader, watch the failover",
-			synopsis: "[--nodes 5] [--watch]", args: noArgs, flags: demoFlags},
+			synopsis: "[--nodes 5] [--views] [--replicas 3] [--watch]", args: noArgs, flags: demoFlags},
 		{name: "version", summary: "print the version, the commit it was built from and the Go version",
 			synopsis: "[-o json]", args: noArgs, flags: versionFlags},
 		{name: "completion", summary: "print a completion script for bash, zsh or fish",

@@ -242,7 +242,11 @@ func tryStartEnclave(t *testing.T, dir, data string, port int, env []string, ext
 	e := &enclaveProc{t: t, port: port, dir: dir, data: data, env: env, done: make(chan struct{}),
 		url:     fmt.Sprintf("http://127.0.0.1:%d", port),
 		outPath: filepath.Join(logs, "stdout"), errPath: filepath.Join(logs, "stderr")}
-	args := []string{"enclave", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
+	args := []string{"enclave"}
+	if len(extra) >= 2 && extra[0] == "join" { // vouch enclave join URL
+		args, extra = append(args, extra[:2]...), extra[2:]
+	}
+	args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	if data != "" {
 		args = append(args, "--data", data)
 	}

@@ -204,6 +204,26 @@ func envOr(name, def string) string {
 	return def
 }
 
+// enclaveJoinFlags is `vouch enclave join URL`: exactly `vouch enclave
+// --join URL`, with the same flags.
+func enclaveJoinFlags(fs *flag.FlagSet) runFunc {
+	run := enclaveFlags(fs)
+	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
+		joined := false
+		fs.Visit(func(f *flag.Flag) { joined = joined || f.Name == "join" })
+		if joined {
+			return cmdline.Usagef("enclave join takes the URL as its argument: leave out --join")
+		}
+		if !strings.HasPrefix(pos[0], "http://") && !strings.HasPrefix(pos[0], "https://") {
+			return cmdline.Usagef("enclave join %q: want the API URL of a running replica, such as http://127.0.0.1:7070", pos[0])
+		}
+		if err := fs.Set("join", pos[0]); err != nil {
+			return err
+		}
+		return run(ctx, u, nil)
+	}
+}
+
 // enclaveMembersFlags is `vouch enclave members`: GET /v1/replicas.
 func enclaveMembersFlags(fs *flag.FlagSet) runFunc {
 	var cf clientFlags

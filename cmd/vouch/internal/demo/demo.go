@@ -2,7 +2,10 @@
 // SIMULATED attestation, the built-in leader function, and a cluster of
 // nodes gossiping over real loopback UDP and TCP sockets. It shows the
 // cluster agreeing on a verified leader, kills the leader, and times the
-// failover. `vouch demo` is a thin wrapper around Run.
+// failover. With Options.Replicas the runtime is a replicated one: that
+// many replicas in this process, on real loopback HTTP and raft sockets;
+// the demo also kills the leader replica and shows the elections going on.
+// `vouch demo` is a thin wrapper around Run.
 package demo
 
 import (
@@ -49,6 +52,12 @@ type Options struct {
 	Views bool
 	// Policy is the signed-views election policy; empty means highest.
 	Policy string
+	// Replicas is the number of runtime replicas: 0 or 1 is a single
+	// runtime, else an odd number up to MaxReplicas.
+	Replicas int
+	// RaftTimeout is the replicas' raft heartbeat and election timeout
+	// (their leader lease is half of it); zero means RaftTimeout.
+	RaftTimeout time.Duration
 }
 
 // Result is what a run measured.
@@ -71,6 +80,21 @@ type Result struct {
 	// RefFile is the function reference written for more nodes (Watch,
 	// member-list scheme only); it is removed when Run returns.
 	RefFile string
+
+	// With Replicas > 1:
+	ReplicaURLs []string
+	// ReplicaLeader is the raft leader replica killed, NewReplicaLeader
+	// the one elected in its place, ReplicaFailover the time from the
+	// kill to a surviving replica leading raft.
+	ReplicaLeader, NewReplicaLeader string
+	ReplicaFailover                 time.Duration
+	// Recertified is the time from the replica kill until every node
+	// holds a certificate (member list) or lease (signed views) issued
+	// since, through the new leader replica; RecertLeader and RecertSeq
+	// are that certificate's leader and seq (or term).
+	Recertified  time.Duration
+	RecertLeader string
+	RecertSeq    uint64
 }
 
 // ErrNotConverged is returned when the cluster does not agree in time.
@@ -83,6 +107,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Nodes < 2 {
 		return nil, fmt.Errorf("the demo needs at least 2 nodes, got %d", opts.Nodes)
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	if err := checkReplicas(opts.Replicas); err != nil {
+		return nil, err
+	}
+	if opts.RaftTimeout == 0 {
+		opts.RaftTimeout = RaftTimeout
+	}
+	if opts.RaftTimeout < 10*time.Millisecond {
+		return nil, fmt.Errorf("raft timeout %s: want at least 10ms", opts.RaftTimeout)
 	}
 	if opts.ConvergeWithin == 0 {
 		opts.ConvergeWithin = 8 * time.Second
@@ -103,36 +139,69 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	pcr0, err := attest.ExecutableDigest()
-	if err != nil {
-		return nil, err
+	res := &Result{Simulated: true}
+	var urls []string
+	var owner string
+	var trust api.Trust
+	var reps []*replicaProc
+	if opts.Replicas == 1 {
+		pcr0, err := attest.ExecutableDigest()
+		if err != nil {
+			return nil, err
+		}
+		sim, err := attest.NewSimulated(dir, pcr0)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger.With("component", "enclave")})
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close(context.Background())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		sctx, stopServer := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		go func() { srv.Serve(sctx, ln); close(served) }()
+		defer func() { stopServer(); <-served }()
+		res.RuntimeURL = "http://" + ln.Addr().String()
+		urls = []string{res.RuntimeURL}
+		say("vouch demo: runtime listening on %s", res.RuntimeURL)
+		say("  attestation: SIMULATED (development only; a real deployment runs the runtime in an AWS Nitro Enclave)")
+		owner, _ = srv.OwnerToken()
+		fp := sim.RootFingerprint()
+		trust = api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: fmt.Sprintf("%x", fp[:])}
+	} else {
+		timing := replicaTiming(opts.RaftTimeout)
+		say("vouch demo: starting %d runtime replicas (raft heartbeat and election timeouts %s, leader lease %s)",
+			opts.Replicas, timing.Heartbeat, timing.LeaderLease)
+		say("  attestation: SIMULATED (development only; a real deployment runs each replica in an AWS Nitro Enclave)")
+		var sim *attest.Simulated
+		if reps, sim, err = startReplicas(ctx, dir, opts.Replicas, timing, logger); err != nil {
+			return nil, err
+		}
+		defer func() {
+			for _, r := range reps {
+				r.kill()
+			}
+		}()
+		for _, r := range reps {
+			urls = append(urls, r.url)
+		}
+		res.RuntimeURL, res.ReplicaURLs = urls[0], urls
+		owner, _ = reps[0].srv.OwnerToken()
+		fp := sim.RootFingerprint()
+		// One service identity whichever replica answers: the shared
+		// root and the service's receipt key.
+		trust = api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: fmt.Sprintf("%x", fp[:]), KeyID: reps[0].srv.KeyID()}
+		say("  %s bootstrapped the service; the others joined through its join endpoint (attested, service keys sealed to them)", reps[0].id)
+		printReplicas(say, reps)
 	}
-	sim, err := attest.NewSimulated(dir, pcr0)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger.With("component", "enclave")})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	sctx, stopServer := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { srv.Serve(sctx, ln); close(served) }()
-	defer func() { stopServer(); <-served }()
-	res := &Result{RuntimeURL: "http://" + ln.Addr().String(), Simulated: true}
-	say("vouch demo: runtime listening on %s", res.RuntimeURL)
-	say("  attestation: SIMULATED (development only; a real deployment runs the runtime in an AWS Nitro Enclave)")
 
 	// 2. The election function, deployed and checked like any other.
-	owner, _ := srv.OwnerToken()
-	fp := sim.RootFingerprint()
-	trust := api.Trust{Platform: attest.PlatformSimulated, AllowSimulated: true, RootFingerprint: fmt.Sprintf("%x", fp[:])}
-	admin, err := client.New(res.RuntimeURL, client.Options{OwnerToken: owner, Trust: trust})
+	admin, err := client.NewReplicas(urls, client.Options{OwnerToken: owner, Trust: trust, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -145,12 +214,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := admin.Deploy(ctx, b, "")
-	if err != nil {
+	var d *api.Deployed
+	if err := retryReplicas(ctx, len(reps) > 0, opts.ConvergeWithin, func() (err error) { d, err = admin.Deploy(ctx, b, ""); return err }); err != nil {
 		return nil, err
 	}
-	tok, err := admin.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
-	if err != nil {
+	var tok *api.TokenResponse
+	if err := retryReplicas(ctx, len(reps) > 0, opts.ConvergeWithin, func() (err error) {
+		tok, err = admin.MintToken(ctx, d.FunctionID, d.FunctionChecksum, time.Hour)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	res.FunctionID, res.Checksum = d.FunctionID, d.FunctionChecksum
@@ -224,7 +296,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if i > 0 {
 			cfg.Peers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
 		}
-		c, err := client.New(res.RuntimeURL, client.Options{Trust: trust})
+		c, err := client.NewReplicas(urls, client.Options{Trust: trust, Logger: logger})
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +304,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		cfg.Runtime = node.NewClientRuntime(c, ref)
 		cfg.FunctionID, cfg.Checksum = ref.ID, ref.Checksum
 		cfg.Logger = logger
+		if len(reps) > 0 && !opts.Views {
+			// The member-list leader re-certifies itself this often, so
+			// that the replica failover shows in the certificates.
+			cfg.RefreshInterval = recertifyEvery
+		}
 		if opts.Views {
 			cfg.ClusterConfig, cfg.Identity = sc, keys[p]
 		}
@@ -287,9 +364,24 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
-	// 4. Kill the leader without a goodbye, and time the failover.
+	// 4. With replicas: kill the raft leader replica; the elections go on
+	// through the new one.
+	if len(reps) > 0 {
+		if err := killReplica(ctx, say, opts, reps, nodes, names, res); err != nil {
+			return res, err
+		}
+		// The leader node killed below is the one the nodes hold now.
+		want, agreed = res.RecertLeader, res.RecertSeq
+		res.Leader, res.Seq = want, agreed
+	}
+
+	// 5. Kill the leader without a goodbye, and time the failover.
 	say("")
-	say("killing the leader %s (no leave message: the others must detect the failure)", want)
+	what := "the leader"
+	if len(reps) > 0 {
+		what = "the leader node"
+	}
+	say("killing %s %s (no leave message: the others must detect the failure)", what, want)
 	killed := time.Now()
 	nodes[want].Kill()
 	https[want].Close()
@@ -312,6 +404,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	say("failover: all %d survivors verified a new certificate: leader is %s (%s %d), %s after the kill",
 		len(survivors), next, unit, newSeq, res.Failover.Round(time.Millisecond))
+	if len(reps) > 0 {
+		say("  certified by the surviving replicas (raft leader %s)", orNone(leaderID(reps)))
+	}
 
 	if opts.Watch {
 		say("")
@@ -323,9 +418,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			// runtime's URL, the function, its token, the trust policy
 			// (SIMULATED allowed, pinned to this runtime's root) and the
 			// cluster's gossip key.
+			// With replicas: every one, the live ones first.
 			refPath := filepath.Join(dir, "leader_election.json")
+			enclaveURL, enclaveURLs := res.RuntimeURL, liveFirst(reps)
+			if len(enclaveURLs) > 0 {
+				enclaveURL = enclaveURLs[0]
+			}
 			rb, err := json.MarshalIndent(api.Ref{FunctionID: d.FunctionID, FunctionChecksum: d.FunctionChecksum, FunctionToken: tok.FunctionToken,
-				EnclaveURL: res.RuntimeURL, Trust: trust, GossipKey: gossipKey}, "", "  ")
+				EnclaveURL: enclaveURL, EnclaveURLs: enclaveURLs, Trust: trust, GossipKey: gossipKey}, "", "  ")
 			if err == nil {
 				err = os.WriteFile(refPath, append(rb, '\n'), 0o600)
 			}

@@ -111,3 +111,42 @@ func TestDemoServesDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDemoReplicas runs the demo over 3 replicas: the leader replica is
+// killed, a surviving one takes over raft, the nodes keep a certified
+// leader through it, and then fail over to a new leader certified by the
+// survivors. The member-list scheme here; cmd/vouch's TestE2EDemoReplicas
+// runs signed views as a process (each run compiles the function on three
+// replicas: slow under the race detector).
+func TestDemoReplicas(t *testing.T) {
+	for _, views := range []bool{false} {
+		var out bytes.Buffer
+		// Relaxed raft timing, as the enclave's replica tests use: the race
+		// detector stalls a replica compiling the function long enough to
+		// lose 500 ms leases.
+		res, err := Run(context.Background(), Options{Nodes: 3, Replicas: 3, Views: views, Out: &out, ConvergeWithin: 30 * time.Second, RaftTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("views=%v: %v\n%s", views, err, out.String())
+		}
+		if len(res.ReplicaURLs) != 3 || res.ReplicaLeader == "" || res.NewReplicaLeader == "" || res.ReplicaLeader == res.NewReplicaLeader {
+			t.Fatalf("views=%v: replicas in result %+v\n%s", views, res, out.String())
+		}
+		if res.RecertLeader == "" || res.Leader != res.RecertLeader || res.NewLeader == res.Leader || res.NewSeq <= res.RecertSeq || res.RecertSeq < res.Seq {
+			t.Fatalf("views=%v: result %+v\n%s", views, res, out.String())
+		}
+		for _, want := range []string{"SIMULATED", "killing the raft leader replica " + res.ReplicaLeader, "raft failover: replica " + res.NewReplicaLeader,
+			"elections go on", "killing the leader node", "certified by the surviving replicas", "dashboard"} {
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("views=%v: the demo does not say %q:\n%s", views, want, out.String())
+			}
+		}
+	}
+}
+
+func TestDemoReplicaCounts(t *testing.T) {
+	for _, n := range []int{-1, 2, 4, 9} {
+		if _, err := Run(context.Background(), Options{Replicas: n, Out: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "odd number") {
+			t.Errorf("--replicas %d: err %v, want a refusal", n, err)
+		}
+	}
+}
