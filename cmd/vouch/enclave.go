@@ -40,6 +40,8 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	replicaID := fs.String("replica-id", "", "run as replica `ID` of a replicated runtime (1-64 of a-z 0-9 . _ -); needs --raft-listen")
 	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
 	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
+	raftAdvertise := fs.String("raft-advertise", "", "with --replica-id: the raft `HOST:PORT` other replicas dial, when it differs from --raft-listen (a proxy or NAT in between)")
+	raftTimeout := fs.Duration("raft-timeout", 0, "with --replica-id: raft's heartbeat and election timeout (`DURATION`; leader lease half of it); 0 keeps the default, 300ms. Raise it on loaded hosts")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
 	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
 	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
@@ -51,8 +53,11 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		if *backend != "simulated" && *backend != "nitro" {
 			return cmdline.Usagef("--attestation %q: want simulated or nitro", *backend)
 		}
-		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "") {
-			return cmdline.Usagef("--raft-listen, --advertise-url, --bootstrap and --join need --replica-id")
+		if *replicaID == "" && (*raftListen != "" || *bootstrap || *joinURL != "" || *advertise != "" || *raftAdvertise != "" || *raftTimeout != 0) {
+			return cmdline.Usagef("--raft-listen, --raft-advertise, --raft-timeout, --advertise-url, --bootstrap and --join need --replica-id")
+		}
+		if *raftTimeout < 0 {
+			return cmdline.Usagef("--raft-timeout %v: want a positive duration, or 0 for the default", *raftTimeout)
 		}
 		if *replicaID != "" && *raftListen == "" {
 			return cmdline.Usagef("--replica-id needs --raft-listen HOST:PORT")
@@ -117,7 +122,10 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 				apiURL = "http://" + ln.Addr().String()
 			}
 			// The server owns the raft listener from here on.
-			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+			cfg.Replica = &enclave.ReplicaConfig{ID: *replicaID, RaftListener: rln, Advertise: *raftAdvertise, APIURL: apiURL, Bootstrap: *bootstrap, Join: *joinURL}
+			if d := *raftTimeout; d > 0 {
+				cfg.Replica.Timing = enclave.ReplicaTiming{Heartbeat: d, Election: d, LeaderLease: d / 2}
+			}
 		}
 		srv, err := enclave.Open(ctx, cfg)
 		if err != nil {
