@@ -240,8 +240,19 @@ func TestChaosReplicas(t *testing.T) {
 			time.Sleep(f.hold) // the schedule's clock
 			err = rs.start(target)
 		case rfPartition:
+			wasLeader := rs.leader() == target
 			rs.partition(target.idx)
 			time.Sleep(f.hold)
+			// What the cut-off replica thinks just before the heal: a
+			// leader cut off must have stepped down (raft's leader lease).
+			seen := "no answer"
+			if st, err := rs.status(target); err == nil {
+				seen = fmt.Sprintf("state %s, leader %q", st.State, st.Leader)
+				if st.State == "Leader" && f.hold > 3*replicaTimeout {
+					violations = append(violations, fmt.Sprintf("fault %d: %s still leads %v after it was cut off", i, target.id, f.hold))
+				}
+			}
+			outcomes = append(outcomes, fmt.Sprintf("%s cut off (leader before: %v): %s", target.id, wasLeader, seen))
 			rs.heal()
 		case rfRollback:
 			rs.kill(target)
@@ -340,8 +351,8 @@ func TestChaosReplicas(t *testing.T) {
 		maxConv = max(maxConv, d)
 	}
 	faults := counts["kill"] + counts["partition"] + counts["rollback"]
-	summary := fmt.Sprintf("chaos-replicas: seed=%d faults=%d (replica kills=%d, partitions=%d [%d raft connections refused or cut, %d from an unknown dialler], rollbacks=%d [%s]; leader nodes killed meanwhile=%d) harness runs=%d ok, %d failed, forbidden runs refused=%d; receipts checked=%d (%d from node certificates, %d from harness runs) elections=%d overlaps=%d convergence after each fault max=%v violations=%d mode=%s duration=%s raft timeout=%v",
-		seed, faults, counts["kill"], counts["partition"], rs.refused.Load(), rs.unknown.Load(), counts["rollback"], strings.Join(outcomes, "; "), counts["node"],
+	summary := fmt.Sprintf("chaos-replicas: seed=%d faults=%d (replica kills=%d, partitions=%d [%d raft connections refused or cut, %d from an unknown dialler], rollbacks=%d, leader nodes killed meanwhile=%d) what the replicas did: [%s] harness runs=%d ok, %d failed, forbidden runs refused=%d; receipts checked=%d (%d from node certificates, %d from harness runs) elections=%d overlaps=%d convergence after each fault max=%v violations=%d mode=%s duration=%s raft timeout=%v",
+		seed, faults, counts["kill"], counts["partition"], rs.refused.Load(), rs.unknown.Load(), counts["rollback"], counts["node"], strings.Join(outcomes, "; "),
 		len(harnessReceipts), pr.failed(), pr.refusedCount(), len(rep.Receipts)+len(harnessReceipts), len(rep.Receipts), len(harnessReceipts),
 		rep.Elections, len(overlaps), maxConv.Round(time.Millisecond), len(violations), mode, *flagReplicaDuration, replicaTimeout)
 	fmt.Println(summary)
