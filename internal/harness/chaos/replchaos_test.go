@@ -262,7 +262,9 @@ func TestChaosReplicas(t *testing.T) {
 				err = rs.start(target)
 			}
 			if err == nil {
-				outcomes = append(outcomes, observeRollback(h, target, durable, ownerTok))
+				what, bad := observeRollback(h, target, durable, ownerTok)
+				outcomes = append(outcomes, what)
+				violations = append(violations, bad...)
 			}
 		}
 		if killedNode != nil && err == nil {
@@ -386,14 +388,19 @@ func rollback(r *replica) error {
 // others committed and lists what the harness deployed and deleted) or,
 // for 30 s, refuses to serve; it returns what happened, for the summary.
 // Stale reads meanwhile (GET /v1/functions from the old state) are
-// counted, not violations: a read signs nothing.
-func observeRollback(h *harness, r *replica, d Durable, owner string) string {
+// counted, not violations: a read signs nothing. Leading before it
+// caught up is a violation (a leader signs).
+func observeRollback(h *harness, r *replica, d Durable, owner string) (string, []string) {
 	rs := h.rs
 	target := rs.commitIndex()
 	start := time.Now()
 	stale, refusing := 0, 0
+	var bad []string
 	for time.Since(start) < 30*time.Second {
 		st, err := rs.status(r)
+		if err == nil && st.State == "Leader" && st.AppliedIndex < target && len(bad) == 0 {
+			bad = append(bad, fmt.Sprintf("%s leads from its rolled-back state (applied %d, the others committed %d)", r.id, st.AppliedIndex, target))
+		}
 		resp, herr := httpc.Get(r.url() + "/healthz")
 		code := 0
 		if herr == nil {
@@ -406,7 +413,7 @@ func observeRollback(h *harness, r *replica, d Durable, owner string) string {
 		if err == nil && st.AppliedIndex >= target {
 			if ids, err := rs.functionIDs(r, owner); err == nil {
 				if len(CheckDurable(d, []ReplicaView{{Replica: r.id, Listed: ids}})) == 0 {
-					return fmt.Sprintf("%s re-synced in %.1fs (%d stale reads, %d polls refusing)", r.id, time.Since(start).Seconds(), stale, refusing)
+					return fmt.Sprintf("%s re-synced in %.1fs (%d stale reads, %d polls refusing)", r.id, time.Since(start).Seconds(), stale, refusing), bad
 				}
 				stale++
 			}
@@ -415,7 +422,10 @@ func observeRollback(h *harness, r *replica, d Durable, owner string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Sprintf("%s not re-synced after 30s (%d stale reads, %d polls refusing)", r.id, stale, refusing)
+	if refusing == 0 {
+		bad = append(bad, fmt.Sprintf("%s, restored from an older copy, neither re-synced nor refused to serve within 30 s", r.id))
+	}
+	return fmt.Sprintf("%s not re-synced after 30s (%d stale reads, %d polls refusing)", r.id, stale, refusing), bad
 }
 
 // prober runs functions against the runtime while faults go on.
