@@ -29,7 +29,9 @@ import (
 // The proxy tells which replica dialled by the process that owns the
 // connecting socket (/proc/net/tcp and /proc/PID/fd): a partition of
 // replica i then refuses and cuts every connection to i and from i, in
-// both directions, while the other replicas go on talking.
+// both directions, while the other replicas go on talking. Only raft is
+// cut: every replica's HTTP API stays reachable by clients and nodes (a
+// cut-off replica then answers them as a replica without a leader does).
 
 // replicaTimeout is the replicas' raft heartbeat and election timeout
 // (--raft-timeout; the leader lease is half of it). The default, 300 ms,
