@@ -369,6 +369,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enclave", "--data", data, "--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"enclave", "--data", data, "--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"enclave", "--data", data, "--attestation", "tpm", "--listen", "127.0.0.1:0"}, `--attestation "tpm": want simulated or nitro`},
+		{[]string{"enclave", "--data", data, "--raft-advertise", "127.0.0.1:7071"}, "need --replica-id"},
+		{[]string{"enclave", "--data", data, "--raft-timeout", "2s"}, "need --replica-id"},
+		{[]string{"enclave", "--data", data, "--replica-id", "r1", "--raft-listen", "127.0.0.1:0", "--raft-timeout", "-1s"}, `--raft-timeout -1s: want a positive duration`},
 	} {
 		r := vouch(t, tc.args...)
 		cmd := tc.args[0]
