@@ -41,7 +41,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
 	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
 	raftAdvertise := fs.String("raft-advertise", "", "with --replica-id: the raft `HOST:PORT` other replicas dial, when it differs from --raft-listen (a proxy or NAT in between)")
-	raftTimeout := fs.Duration("raft-timeout", 0, "with --replica-id: raft's heartbeat and election timeout (`DURATION`; leader lease half of it); 0 keeps the default, 300ms. Raise it on loaded hosts")
+	raftTimeout := fs.Duration("raft-timeout", 0, "with --replica-id: raft's heartbeat and election timeout, a `DURATION` (the leader lease is half of it); 0 keeps the default, 300ms; raise it on loaded hosts")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
 	joinURL := fs.String("join", "", "with --replica-id: join the service through the running replica at `URL`")
 	simRoot := fs.String("simulated-root", os.Getenv("VOUCH_SIMULATED_ROOT"), "with --attestation simulated: the `DIR` holding the simulated attestation root (default the data dir); replicas of one service on one machine share one (env VOUCH_SIMULATED_ROOT)")
