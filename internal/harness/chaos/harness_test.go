@@ -163,7 +163,9 @@ type harness struct {
 	ref    *api.Ref
 	keys   []ed25519.PublicKey
 	rs     *replicaSet // the replicated runtime, when there is one (then rt is unused)
-	signed *cluster.Signed
+	// probeLog receives the SDK's notes from TestChaosReplicas' probes.
+	probeLog *slog.Logger
+	signed   *cluster.Signed
 
 	members []*member
 
@@ -459,7 +461,8 @@ func (h *harness) startInProcess(m *member) error {
 		return err
 	}
 	fmt.Fprintf(out, "=== %s start in process\n", time.Now().UTC().Format(time.RFC3339Nano))
-	c, err := client.NewReplicas(h.rtURLs(), client.Options{Trust: h.ref.Trust})
+	// The SDK's notes (failover between replicas) go to the node's log.
+	c, err := client.NewReplicas(h.rtURLs(), client.Options{Trust: h.ref.Trust, Logger: slog.New(slog.NewJSONHandler(out, nil))})
 	if err != nil {
 		tr.Shutdown()
 		out.Close()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -200,6 +201,12 @@ func TestChaosReplicas(t *testing.T) {
 
 	// The probes: runs through the SDK (receipts collected), and forbidden
 	// runs on every live replica.
+	probeOut, err := os.OpenFile(filepath.Join(dir, "probes.out"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probeOut.Close()
+	h.probeLog = slog.New(slog.NewTextHandler(probeOut, nil))
 	pr := &prober{h: h, keep: client.FunctionRef{ID: keepID, Checksum: keepSum, Token: keepTok},
 		revoked: client.FunctionRef{ID: keepID, Checksum: keepSum, Token: revokedTok},
 		gone:    client.FunctionRef{ID: goneID, Checksum: goneSum, Token: goneTok}}
@@ -439,10 +446,16 @@ type prober struct {
 	lastErr             string
 }
 
+// clientOptions pins the service and sends the SDK's failover notes to
+// the runtime's log file rather than the test's output.
+func (p *prober) clientOptions() client.Options {
+	return client.Options{Trust: p.h.ref.Trust, Logger: p.h.probeLog}
+}
+
 var probeInput = election.Request("probe", []string{"1", "2", "3"})
 
 func (p *prober) loop(ctx context.Context) {
-	all, err := client.NewReplicas(p.h.rtURLs(), client.Options{Trust: p.h.ref.Trust})
+	all, err := client.NewReplicas(p.h.rtURLs(), p.clientOptions())
 	if err != nil {
 		p.mu.Lock()
 		p.forbidden = append(p.forbidden, "probe client: "+err.Error())
@@ -496,7 +509,7 @@ func (p *prober) what(ref client.FunctionRef) string {
 // served runs ref on replica r (following its redirect to the leader) and
 // reports whether the run came back signed.
 func (p *prober) served(r *replica, ref client.FunctionRef) bool {
-	c, err := client.New(r.url(), client.Options{Trust: p.h.ref.Trust})
+	c, err := client.New(r.url(), p.clientOptions())
 	if err != nil {
 		return false
 	}
