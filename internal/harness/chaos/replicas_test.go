@@ -309,9 +309,19 @@ func (rs *replicaSet) source(conn net.Conn) int {
 	return -1
 }
 
-// socketInode finds, in /proc/net/tcp, the inode of the socket bound to
-// 127.0.0.1:local and connected to port remote.
+// socketInode returns the inode of the socket bound to 127.0.0.1:local
+// and connected to 127.0.0.1:remote: by an exact sock_diag query over
+// netlink, else by a scan of /proc/net/tcp (slow on a host with many
+// sockets: the kernel writes out every one).
 func socketInode(local, remote int) string {
+	if ino, err := diagInode(local, remote); err == nil {
+		return strconv.FormatUint(uint64(ino), 10)
+	}
+	return procInode(local, remote)
+}
+
+// procInode is socketInode by a scan of /proc/net/tcp.
+func procInode(local, remote int) string {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		return ""

@@ -60,7 +60,7 @@ func TestRaftProxyPartition(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(30 * time.Second)) // an "eventually" bound: CI is loaded
 		if _, err := c.Write([]byte("ping\n")); err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func TestRaftProxyPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs.partition(0)
-	open.SetDeadline(time.Now().Add(5 * time.Second))
+	open.SetDeadline(time.Now().Add(30 * time.Second))
 	open.Write([]byte("ping\n"))
 	if _, err := rd.ReadString('\n'); err == nil {
 		t.Fatal("an open connection from the cut-off replica still works")
