@@ -27,7 +27,8 @@ import (
 // raft on its own port and advertises its proxy's address
 // (--raft-advertise), so every raft connection to it crosses the proxy.
 // The proxy tells which replica dialled by the process that owns the
-// connecting socket (/proc/net/tcp and /proc/PID/fd): a partition of
+// connecting socket (its inode from sock_diag or /proc/net/tcp, then
+// /proc/PID/fd): a partition of
 // replica i then refuses and cuts every connection to i and from i, in
 // both directions, while the other replicas go on talking. Only raft is
 // cut: every replica's HTTP API stays reachable by clients and nodes (a
