@@ -109,11 +109,13 @@ func (h *harness) startReplicas(ports []int) error {
 			return err
 		}
 		r.proxy = ln
-		go rs.serveProxy(r)
 		r.args = []string{"enclave", "--listen", "127.0.0.1:" + strconv.Itoa(r.apiPort), "--data", r.dataDir,
 			"--replica-id", r.id, "--raft-listen", "127.0.0.1:" + strconv.Itoa(r.raftPort), "--raft-advertise", ln.Addr().String(),
 			"--raft-timeout", replicaTimeout.String(), "--simulated-root", rs.root, "--log-format", "json"}
 		rs.reps = append(rs.reps, r)
+	}
+	for _, r := range rs.reps { // the list is complete: the proxies read it
+		go rs.serveProxy(r)
 	}
 	for i, r := range rs.reps {
 		extra := []string{"--bootstrap"}

@@ -46,6 +46,8 @@ func TestRaftProxyPartition(t *testing.T) {
 		}
 		r := &replica{idx: i, id: "r" + strconv.Itoa(i+1), raftPort: echo.Addr().(*net.TCPAddr).Port, proxy: ln}
 		rs.reps = append(rs.reps, r)
+	}
+	for _, r := range rs.reps { // the list is complete: the proxies read it
 		go rs.serveProxy(r)
 	}
 	defer func() {
