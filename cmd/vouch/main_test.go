@@ -375,6 +375,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"lock", "-p", "5000"}, "lock needs a command"},
 		{[]string{"enclave", "--data", data, "--raft-timeout", "1s"}, `--raft-timeout 1s: want a positive duration, with --replica-id`},
 		{[]string{"enclave", "--data", data, "--replica-id", "r1", "--raft-listen", "127.0.0.1:0", "--raft-timeout", "-1s"}, `--raft-timeout -1s`},
+		{[]string{"enclave", "--data", data, "--raft-advertise", "127.0.0.1:7071"}, "need --replica-id"},
 	} {
 		r := vouch(t, tc.args...)
 		cmd := tc.args[0]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vouch-dev/vouch/election"
 	"github.com/vouch-dev/vouch/node"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // Trust is what the checker verifies certificates against: the runtime's
@@ -42,8 +43,54 @@ type Report struct {
 	Reaccepted int
 	// Leaders maps each seq or term to its leader.
 	Leaders map[uint64]string
+	// Receipts lists the receipt of every accepted certificate, for
+	// CheckReceipts across these logs and receipts seen elsewhere.
+	Receipts []SeenReceipt
 	// Violations lists every broken rule, in a stable order.
 	Violations []string
+}
+
+// SeenReceipt is one signed receipt somebody saw: its seq, the signature
+// (one receipt, one signature: Ed25519 is deterministic) and where.
+type SeenReceipt struct {
+	Seq       uint64
+	Signature []byte
+	Where     string
+}
+
+// CheckReceipts checks that no receipt seq was issued twice: every
+// receipt seen with one seq is the same receipt (the same signature),
+// whichever replica signed it and whoever saw it. It returns one
+// violation per reused seq, in seq order.
+func CheckReceipts(rs []SeenReceipt) []string {
+	first := map[uint64]SeenReceipt{}
+	reused := map[uint64]int{}
+	for _, r := range rs {
+		prev, ok := first[r.Seq]
+		if !ok {
+			first[r.Seq] = r
+			continue
+		}
+		if !bytes.Equal(prev.Signature, r.Signature) {
+			reused[r.Seq]++
+		}
+	}
+	seqs := make([]uint64, 0, len(reused))
+	for s := range reused {
+		seqs = append(seqs, s)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	var out []string
+	for _, s := range seqs {
+		var where []string
+		for _, r := range rs {
+			if r.Seq == s && len(where) < 4 {
+				where = append(where, r.Where)
+			}
+		}
+		out = append(out, fmt.Sprintf("receipt seq %d was issued for %d different receipts (seen by %s): a seq issued twice", s, reused[s]+1, strings.Join(where, ", ")))
+	}
+	return out
 }
 
 // OK reports whether no rule was broken.
@@ -131,10 +178,12 @@ func Check(logs []Log, t Trust) *Report {
 			switch ev.Event {
 			case "cert_accepted":
 				r.Accepted++
-				k, leader, out, receiptSeq, ok := checkCert(r, where, ev, trust, t)
+				k, leader, out, rcpt, ok := checkCert(r, where, ev, trust, t)
 				if !ok {
 					continue
 				}
+				receiptSeq := rcpt.Seq
+				r.Receipts = append(r.Receipts, SeenReceipt{Seq: rcpt.Seq, Signature: rcpt.Signature, Where: where})
 				if prev, dup := bySeq[k]; !dup {
 					bySeq[k] = seen{leader: leader, output: out, node: lg.Node}
 					r.Leaders[k] = leader
@@ -183,8 +232,8 @@ func Check(logs []Log, t Trust) *Report {
 }
 
 // checkCert re-verifies an accepted certificate from its wire form and
-// returns its seq or term, leader, output and receipt seq.
-func checkCert(r *Report, where string, ev node.Event, trust election.Trust, t Trust) (k uint64, leader string, out []byte, receiptSeq uint64, ok bool) {
+// returns its seq or term, leader, output and receipt.
+func checkCert(r *Report, where string, ev node.Event, trust election.Trust, t Trust) (k uint64, leader string, out []byte, rcpt receipt.Receipt, ok bool) {
 	if len(ev.Cert) == 0 {
 		r.violate("%s: cert_accepted without the certificate", where)
 		return
@@ -229,7 +278,7 @@ func checkCert(r *Report, where string, ev node.Event, trust election.Trust, t T
 	if ev.Leader != leader {
 		r.violate("%s: event says leader %q, the certificate %q", where, ev.Leader, leader)
 	}
-	return k, leader, cert.Output, cert.Receipt.Seq, true
+	return k, leader, cert.Output, cert.Receipt, true
 }
 
 func unit(t Trust) string {
@@ -249,4 +298,52 @@ func (r *Report) WriteReport(w io.Writer, max int) {
 		}
 		fmt.Fprintln(w, v)
 	}
+}
+
+// Durable is what the harness made durable through the runtime and
+// expects every live replica to keep: functions deployed, functions
+// deleted, and that a revoked token stays revoked.
+type Durable struct {
+	Functions []string // function IDs every replica must list
+	Deleted   []string // function IDs no replica may list
+}
+
+// ReplicaView is what one live replica showed at the end of a run.
+type ReplicaView struct {
+	Replica string
+	// Listed holds the function IDs of GET /v1/functions on the replica.
+	Listed []string
+	// RevokedServed and DeletedServed report that a run with the revoked
+	// token, or of the deleted function, sent to this replica came back
+	// signed.
+	RevokedServed, DeletedServed bool
+}
+
+// CheckDurable checks that no deployed function, deletion or revocation
+// was lost on any live replica.
+func CheckDurable(d Durable, views []ReplicaView) []string {
+	var out []string
+	for _, v := range views {
+		listed := map[string]bool{}
+		for _, id := range v.Listed {
+			listed[id] = true
+		}
+		for _, id := range d.Functions {
+			if !listed[id] {
+				out = append(out, fmt.Sprintf("replica %s lost the deployed function %s", v.Replica, id))
+			}
+		}
+		for _, id := range d.Deleted {
+			if listed[id] {
+				out = append(out, fmt.Sprintf("replica %s lists the deleted function %s again", v.Replica, id))
+			}
+		}
+		if v.RevokedServed {
+			out = append(out, fmt.Sprintf("replica %s: a run with the revoked token was signed: the revocation was lost", v.Replica))
+		}
+		if v.DeletedServed {
+			out = append(out, fmt.Sprintf("replica %s: a run of the deleted function was signed: the deletion was lost", v.Replica))
+		}
+	}
+	return out
 }

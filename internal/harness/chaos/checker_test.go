@@ -226,3 +226,66 @@ func TestCheckerSeqScheme(t *testing.T) {
 	r = Check([]Log{logOf(t, "2", acceptedSeq(bad))}, tr)
 	wantViolations(t, r, "fails verification")
 }
+
+func TestCheckReceiptsFindsASeqIssuedTwice(t *testing.T) {
+	k := testKey(1)
+	a, b := termCert(t, k, 10, 1, "3"), termCert(t, k, 11, 2, "3")
+	// Seen by every node and by the harness: the same receipts, again and again.
+	honest := []SeenReceipt{
+		{Seq: 10, Signature: a.Receipt.Signature, Where: "node 3"},
+		{Seq: 10, Signature: a.Receipt.Signature, Where: "node 2"},
+		{Seq: 11, Signature: b.Receipt.Signature, Where: "node 3"},
+		{Seq: 12, Signature: []byte("harness run"), Where: "harness run"},
+	}
+	if v := CheckReceipts(honest); len(v) != 0 {
+		t.Fatalf("honest receipts: %q", v)
+	}
+	// A rolled-back replica signs seq 11 again for another run.
+	again := termCert(t, k, 11, 3, "2")
+	v := CheckReceipts(append(honest, SeenReceipt{Seq: 11, Signature: again.Receipt.Signature, Where: "harness run on r2"}))
+	if len(v) != 1 || !strings.Contains(v[0], "receipt seq 11 was issued for 2 different receipts") || !strings.Contains(v[0], "harness run on r2") {
+		t.Fatalf("violations %q", v)
+	}
+}
+
+func TestCheckCollectsReceipts(t *testing.T) {
+	k := testKey(1)
+	a, b := termCert(t, k, 10, 1, "3"), termCert(t, k, 11, 2, "3")
+	r := Check([]Log{logOf(t, "3", acceptedTerm(a), acceptedTerm(b)), logOf(t, "2", acceptedTerm(a))}, termTrust(k))
+	wantViolations(t, r)
+	if len(r.Receipts) != 3 || r.Receipts[0].Seq != 10 || r.Receipts[1].Seq != 10 || r.Receipts[2].Seq != 11 { // logs in node order
+		t.Fatalf("receipts %+v", r.Receipts)
+	}
+	// The node logs hold seq 10; a receipt the harness got for another
+	// run with seq 10 is a seq issued twice.
+	other := termCert(t, k, 10, 9, "2")
+	if v := CheckReceipts(append(r.Receipts, SeenReceipt{Seq: 10, Signature: other.Receipt.Signature, Where: "harness"})); len(v) != 1 {
+		t.Fatalf("violations %q", v)
+	}
+}
+
+func TestCheckDurable(t *testing.T) {
+	d := Durable{Functions: []string{"fn-a", "fn-b"}, Deleted: []string{"fn-gone"}}
+	honest := []ReplicaView{
+		{Replica: "r1", Listed: []string{"fn-election", "fn-a", "fn-b"}},
+		{Replica: "r2", Listed: []string{"fn-b", "fn-a"}},
+	}
+	if v := CheckDurable(d, honest); len(v) != 0 {
+		t.Fatalf("honest views: %q", v)
+	}
+	lost := []ReplicaView{
+		{Replica: "r1", Listed: []string{"fn-a", "fn-b"}},
+		{Replica: "r3", Listed: []string{"fn-a", "fn-gone"}, RevokedServed: true, DeletedServed: true},
+	}
+	v := CheckDurable(d, lost)
+	want := []string{"replica r3 lost the deployed function fn-b", "replica r3 lists the deleted function fn-gone",
+		"replica r3: a run with the revoked token was signed", "replica r3: a run of the deleted function was signed"}
+	if len(v) != len(want) {
+		t.Fatalf("violations %q", v)
+	}
+	for i := range want {
+		if !strings.HasPrefix(v[i], want[i]) {
+			t.Fatalf("violation %d: %q, want %q", i, v[i], want[i])
+		}
+	}
+}

@@ -162,7 +162,10 @@ type harness struct {
 	rtUp   bool
 	ref    *api.Ref
 	keys   []ed25519.PublicKey
-	signed *cluster.Signed
+	rs     *replicaSet // the replicated runtime, when there is one (then rt is unused)
+	// probeLog receives the SDK's notes from TestChaosReplicas' probes.
+	probeLog *slog.Logger
+	signed   *cluster.Signed
 
 	members []*member
 
@@ -220,13 +223,24 @@ func (h *harness) unexpectedDeaths() []string {
 // processes. seed picks which nodes are processes and seeds the
 // transports.
 func newHarness(t testing.TB, dir, mode string, n, real int, seed uint64) *harness {
+	return newHarnessReplicas(t, dir, mode, n, real, 0, seed)
+}
+
+// newHarnessReplicas is newHarness with a replicated runtime of replicas
+// `vouch enclave` processes (see replicas_test.go); 0 runs one runtime.
+func newHarnessReplicas(t testing.TB, dir, mode string, n, real, replicas int, seed uint64) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, mode: mode, ctx: context.Background(), net: NewNetwork()}
-	ports := freePorts(t, n+real+1, seed)
+	ports := freePorts(t, n+real+1+2*replicas, seed)
 	h.rtPort = ports[0]
-	if err := h.startRuntime(); err != nil {
+	if replicas > 0 {
+		if err := h.startReplicas(ports[n+real+1:]); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := h.startRuntime(); err != nil {
 		t.Fatal(err)
 	}
+	ports = ports[:n+real+1]
 	fn := "leader"
 	if mode == "views" {
 		fn = "election"
@@ -311,7 +325,7 @@ func (h *harness) cli(args ...string) ([]byte, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, vouchBin, args...)
 	cmd.Dir = h.dir
-	cmd.Env = append(os.Environ(), "VOUCH_ENCLAVE="+h.rtURL())
+	cmd.Env = append(os.Environ(), "VOUCH_ENCLAVE="+strings.Join(h.rtURLs(), ","))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -322,6 +336,14 @@ func (h *harness) cli(args ...string) ([]byte, error) {
 }
 
 func (h *harness) rtURL() string { return "http://127.0.0.1:" + strconv.Itoa(h.rtPort) }
+
+// rtURLs lists the runtime's URLs: every replica's, or the one runtime's.
+func (h *harness) rtURLs() []string {
+	if h.rs != nil {
+		return h.rs.urls()
+	}
+	return []string{h.rtURL()}
+}
 
 // startRuntime starts `vouch enclave` on the harness's port and data
 // directory and waits until it answers, then records its receipt key.
@@ -358,7 +380,7 @@ func (h *harness) startRuntime() error {
 // recordKey attests the runtime and remembers its receipt key for the
 // checker.
 func (h *harness) recordKey() error {
-	c, err := client.New(h.rtURL(), client.Options{Trust: h.ref.Trust})
+	c, err := client.NewReplicas(h.rtURLs(), client.Options{Trust: h.ref.Trust})
 	if err != nil {
 		return err
 	}
@@ -439,7 +461,8 @@ func (h *harness) startInProcess(m *member) error {
 		return err
 	}
 	fmt.Fprintf(out, "=== %s start in process\n", time.Now().UTC().Format(time.RFC3339Nano))
-	c, err := client.New(h.rtURL(), client.Options{Trust: h.ref.Trust})
+	// The SDK's notes (failover between replicas) go to the node's log.
+	c, err := client.NewReplicas(h.rtURLs(), client.Options{Trust: h.ref.Trust, Logger: slog.New(slog.NewJSONHandler(out, nil))})
 	if err != nil {
 		tr.Shutdown()
 		out.Close()
@@ -556,6 +579,9 @@ func (h *harness) stopAll() {
 	}
 	if h.rt != nil {
 		h.killRuntime()
+	}
+	if h.rs != nil {
+		h.rs.stopAll()
 	}
 }
 

@@ -11,3 +11,7 @@ const (
 	defaultMode     = "both"
 	defaultConverge = 15 * time.Second
 )
+
+// TestChaosReplicas' fault window with -tags chaos (one fault at a time,
+// each followed by convergence): short enough for .ci/run.
+const defaultReplicaDuration = 45 * time.Second

@@ -13,3 +13,7 @@ const (
 	defaultMode     = "views"
 	defaultConverge = 60 * time.Second
 )
+
+// Without -tags chaos, TestChaosReplicas (three replica processes) is
+// skipped unless -chaos.replica-duration is given.
+const defaultReplicaDuration = 0
