@@ -23,8 +23,11 @@ import (
 // of the result. They assert no timing: performance goals live in the
 // benchmarks (docs/BENCHMARKS.md), not in tests.
 
+// ctxFor bounds a tiny run by d, times 5: a run deploys and compiles the
+// built-in functions, which alone takes over a minute under -race on a
+// loaded 2-core machine, and these tests check shapes, not speed.
 func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*d)
 	t.Cleanup(cancel)
 	return ctx
 }
