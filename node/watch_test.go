@@ -218,3 +218,40 @@ func TestCalmCertificateRequests(t *testing.T) {
 		t.Fatalf("runtime calls: %d for a join, %d for a failure", join, fail)
 	}
 }
+
+// A join storm costs calls linear in N, not quadratic: the nodes join in
+// turn without waiting, the first (highest ID) stays leader, and a node
+// that is not the leader defers its call after a join (the leader
+// certifies the new member list). Each joiner may certify itself alone
+// once before it hears the cluster, and the leader calls about once per
+// join: about 2N. The bound, half of N², leaves room for races and false
+// suspicions under -race at load, not for every node calling on every
+// join.
+func TestJoinStormCallsLinear(t *testing.T) {
+	const n = 10
+	env := enclavetest.Start(t)
+	ref := env.DeployLeader()
+	var calls atomic.Int64
+	tune := func(c *node.Config) {
+		c.Runtime = countingRuntime{Runtime: node.NewClientRuntime(env.Client(client.Options{}), ref), calls: &calls}
+	}
+	first := mkNode(t, env, ref, strconv.Itoa(5000+n-1), nil, tune)
+	nodes := []*node.Node{first}
+	for i := n - 2; i >= 0; i-- {
+		nodes = append(nodes, mkNode(t, env, ref, strconv.Itoa(5000+i), []string{first.Addr()}, tune))
+	}
+	waitLeader(t, nodes, strconv.Itoa(5000+n-1), 30*time.Second)
+	poll(t, 30*time.Second, "every node sees every node", func() error {
+		for _, nd := range nodes {
+			if k := len(nd.Status().View); k != n {
+				return fmt.Errorf("%s sees %d members", nd.Status().Name, k)
+			}
+		}
+		return nil
+	})
+	k := calls.Load()
+	t.Logf("runtime calls while %d nodes formed: %d", n, k)
+	if k > n*n/2 {
+		t.Fatalf("%d runtime calls while %d nodes formed (want at most %d)", k, n, n*n/2)
+	}
+}

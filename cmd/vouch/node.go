@@ -215,6 +215,7 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 			logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
 		}
 		go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
+		nodeMemory(ctx, logger)
 		resignOnSignal(ctx, n, logger)
 		if *lf.hook != "" {
 			defer runHooks(ctx, n, cfg, &lf, logger).Wait()

@@ -41,7 +41,7 @@ func (m *Machine) refreshView(now time.Time) {
 		m.viewDirty = true
 		m.logf(slog.LevelDebug, "membership view changed", "members", after)
 		if m.term == nil && m.attempt == 0 {
-			m.staggerCall(now, m.watchLost)
+			m.staggerCall(now, m.watchLost, len(before) > 0 && subset(before, after))
 		}
 	}
 }
@@ -53,17 +53,39 @@ func (m *Machine) refreshView(now time.Time) {
 // certificate has arrived, so the node does not call at all. When the
 // change is the leader watch losing the leader, every other node waits one
 // LeaderPingInterval more: by then the likely new leader has found the
-// leader unreachable as well, and called.
-func (m *Machine) staggerCall(now time.Time, watchLost bool) {
+// leader unreachable as well, and called. When the change only added
+// members (joined) and the held certificate's leader still leads the new
+// view, the call would only update the certificate's member list, which
+// that leader does: every other node waits joinSettle more, and each
+// further change plans the call anew, so a join storm costs the leader's
+// calls, not every node's (removals, the failover path, are not delayed).
+func (m *Machine) staggerCall(now time.Time, watchLost, joined bool) {
 	rank := max(m.core.Rank(m.cfg.Self), 0)
 	delay := time.Duration(rank) * m.cfg.CallStagger
 	if watchLost && rank > 0 {
 		delay += m.cfg.LeaderPingInterval
 	}
+	if leader, _ := m.core.Leader(); joined && rank > 0 && leader != "" && m.core.Rank(leader) == 0 {
+		delay += joinSettleStaggers * m.cfg.CallStagger
+	}
 	if j := m.cfg.CallStagger / 2; j > 0 {
 		delay += time.Duration(m.cfg.Rand.Int64N(int64(j) + 1))
 	}
 	m.nextCall, m.callPlanned = now.Add(delay), true
+}
+
+// joinSettleStaggers is the extra wait, in CallStaggers, of a node that
+// is not the leader after members joined (500 ms with the local profile).
+const joinSettleStaggers = 25
+
+// subset reports whether every element of a (sorted) is in b (sorted).
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // noteIgnored logs, once per name, the members whose names are not valid
