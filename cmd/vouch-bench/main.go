@@ -43,6 +43,7 @@ func benchmarks() []benchmark {
 		{"failover", "kill the leader of N in-process nodes; time until every survivor holds a verified certificate (hashicorp/raft alongside)", benchFailover},
 		{"dissemination", "time until a new certificate reaches 99% and 100% of N nodes, against the gossip model", benchDissemination},
 		{"rest", "packets, bytes, CPU and memory per idle node; false positives of failure detection", benchRest},
+		{"formation", "time and runtime calls for a cluster to form, by size", benchFormation},
 		{"messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages},
 		{"replicas", "SIGKILL the raft leader of 3 `vouch enclave` replica processes under signed-views clusters; time until the nodes act again", benchReplicas},
 		{"replication-cost", "throughput of a single runtime, a 1-replica and a 3-replica service, interleaved: stateless runs and election submissions", benchReplicationCost},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -405,4 +407,46 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 		fmt.Fprintln(u.Out, f)
 	}
 	return nil
+}
+
+func benchFormation(ctx context.Context, args []string, u *ui) error {
+	fs := newFlags("formation", "[flags]", u)
+	var sf scaleFlags
+	sf.register(fs, time.Hour, true)
+	sizes := fs.String("sizes", "10,25,50,100,200", "cluster sizes, each formed on a fresh cluster")
+	views := fs.Bool("views", false, "run the signed-views scheme instead of the member list")
+	seeds := fs.Int("join-seeds", 1, "nodes join through this many seed nodes in turn (1: all through the first)")
+	within := fs.Duration("within", 0, "give up on one formation after this long (0: 30s + 300ms per node)")
+	burn := fs.Int("burn", 0, "goroutines spinning on the CPU alongside, each on its own thread (1: a CPU hog on one core)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to FILE")
+	pos, err := cmdline.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("formation", pos); err != nil {
+		return err
+	}
+	o := scale.FormationOptions{Views: *views, Profile: *sf.profile, Tuning: sf.tuning, JoinSeeds: *seeds, Within: *within, Burn: *burn, Progress: u.Err}
+	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 1); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
+	defer cancel()
+	u.Infof("formation: sizes %v, burn %d; load average %s", o.Sizes, *burn, scale.LoadAvg())
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := scale.Formation(ctx, o)
+	for _, s := range res {
+		fmt.Fprintf(u.Out, "%s\t%d\t%.2f s\t%d calls\t%.2f/node\t%d errors\t%d fp\tload %s\t%s\n", s.Scheme, s.N, s.StartS, s.Calls, s.CallsPerNode, s.Errors, s.FalsePositives, s.LoadAvg, s.Error)
+	}
+	return err
 }
