@@ -142,12 +142,16 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 		if fr.Token == "" {
 			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
+		if err := checkTokenFresh(fr.Token, time.Now()); err != nil {
+			return err
+		}
 		opts.Logger = logger.With("component", "client") // moves between replicas, key changes
 		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
-		cfg.Runtime = node.NewClientRuntime(c, fr)
+		rt := node.NewClientRuntime(c, fr)
+		cfg.Runtime = rt
 		cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
 		if *clusterConfig != "" {
 			raw, err := os.ReadFile(*clusterConfig)
@@ -214,7 +218,7 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 		if info := cfg.Runtime.Describe(); info.Simulated {
 			logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
 		}
-		go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
+		reloadOnSignal(ctx, newReloader(ctx, cf.refPath(), ref, fr.Token, rt, logger, reg))
 		resignOnSignal(ctx, n, logger)
 		if *lf.hook != "" {
 			defer runHooks(ctx, n, cfg, &lf, logger).Wait()
@@ -299,7 +303,7 @@ func warnTokenExpiry(ctx context.Context, logger *slog.Logger, tok string, now f
 	if err != nil {
 		return
 	}
-	hint := "mint a new reference with `vouch token <ID> --function-checksum <SUM> --expiry DURATION -o json --out FILE` and restart the node with it"
+	hint := newTokenHint
 	left := c.ExpiresAt.Sub(now())
 	switch {
 	case left <= 0:
