@@ -220,12 +220,16 @@ func runCommand(ctx context.Context, c *command, path string, args []string, u *
 		return cmdline.Usagef("unknown %s subcommand %q: want %s", path, args[0], orList(c.subNames()))
 	}
 	fs, run := c.flagSet(path, u.Err)
+	config := configFlag(fs, path)
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(u.Out, c, path)
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := applyConfig(fs, config); err != nil {
 		return err
 	}
 	if err := checkFormats(fs); err != nil {
