@@ -48,3 +48,22 @@ func TestNodeConfigFile(t *testing.T) {
 		t.Fatalf("enclave, unknown key:\n%s", r)
 	}
 }
+
+// --meta: KEY=VALUE, a key once, at most 512 bytes in all.
+func TestNodeMetaFlag(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--meta", "novalue"}, "want KEY=VALUE"},
+		{[]string{"--meta", "a=1", "--meta", "a=2"}, `key "a" given twice`},
+		{[]string{"--meta", "big=" + strings.Repeat("x", 600)}, "--meta: node metadata too large"},
+	} {
+		r := vouch(t, append([]string{"node", "-p", fmt.Sprint(freePort(t))}, c.args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: want an error saying %q:\n%s", c.args, c.want, r)
+		}
+	}
+}
