@@ -77,6 +77,8 @@ func commandTable() *command {
 					synopsis: "[--enclave URL] [-o json]", args: noArgs, flags: enclaveMembersFlags},
 				{name: "remove", summary: "remove a replica from a replicated runtime (owner credential)",
 					synopsis: "ID [--enclave URL]", args: between(1, 1, "enclave remove takes one replica ID"), flags: enclaveRemoveFlags},
+				{name: "proxy", summary: "forward TCP to a runtime's vsock port in a Nitro enclave (on the parent instance)",
+					synopsis: "--to vsock://CID:PORT [--listen HOST:PORT]", args: noArgs, flags: enclaveProxyFlags},
 			}},
 		{name: "deploy", summary: "deploy a function bundle (.wasm or folder) or a built-in",
 			synopsis: "PATH | --builtin NAME [flags]", flags: deployFlags,
