@@ -54,6 +54,11 @@ type Config struct {
 	// Cluster names the cluster. Nodes of another cluster are ignored
 	// (memberlist labels every packet with it).
 	Cluster string
+	// Meta is this node's metadata, gossiped to every member (memberlist
+	// node meta) and shown in their /status and /cluster: a leader can
+	// publish its service address. At most MaxMetaSize (512) bytes as
+	// JSON; it is set at start and not changed while the node runs.
+	Meta map[string]string
 	// BindAddr and BindPort are where the node listens, UDP and TCP.
 	BindAddr string
 	BindPort int

@@ -31,7 +31,13 @@ const (
 // decodes and posts.
 type delegate struct{ n *Node }
 
-func (d *delegate) NodeMeta(limit int) []byte { return nil }
+// NodeMeta returns Config.Meta, encoded and checked against limit by New.
+func (d *delegate) NodeMeta(limit int) []byte {
+	if len(d.n.meta) > limit {
+		return nil
+	}
+	return d.n.meta
+}
 
 func (d *delegate) NotifyMsg(b []byte) { d.n.receive(b, "gossip") }
 

@@ -26,7 +26,7 @@ type FloorPresenter interface {
 
 // PresentFloor implements FloorPresenter.
 func (r *ClientRuntime) PresentFloor(ctx context.Context, cert *election.Certificate) (bool, error) {
-	res, err := r.c.PresentFloor(ctx, r.ref.ID, cert.Receipt, cert.Output)
+	res, err := r.c.PresentFloor(ctx, r.ref.Load().ID, cert.Receipt, cert.Output)
 	if err != nil {
 		return false, err
 	}

@@ -12,7 +12,7 @@ import (
 // Handler serves GET /status (JSON: members and their states, leader, seq,
 // certificate, runtime identity, rejection counts), GET /leader (whether
 // this node may act as leader now, with its fencing token), GET /metrics
-// (Prometheus) and POST /resign (Resign; from loopback only, and refused
+// (Prometheus), GET /healthz (alive), GET /readyz (readyz.go) and POST /resign (Resign; from loopback only, and refused
 // with an Origin header, so that no web page can make a browser send it);
 // GET /cluster and the dashboard at GET /
 // (dashboard.go).
@@ -66,6 +66,7 @@ func (n *Node) Handler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", n.readyz)
 	metrics := promhttp.HandlerFor(n.metrics.gatherer, promhttp.HandlerOpts{})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		n.CurrentStatus(r.Context()) // the gauges the snapshot sets, current

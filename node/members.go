@@ -30,6 +30,7 @@ type peer struct {
 	name string
 	addr net.IP
 	port uint16
+	meta map[string]string // its Config.Meta; nil when none or malformed
 }
 
 // gonePeer is a member that failed (not one that left): the node keeps
@@ -48,7 +49,8 @@ func (p peer) address() string {
 }
 
 func copyPeer(m *memberlist.Node) peer {
-	return peer{name: m.Name, addr: append(net.IP(nil), m.Addr...), port: m.Port}
+	meta, _ := DecodeMeta(m.Meta) // malformed meta is shown as none
+	return peer{name: m.Name, addr: append(net.IP(nil), m.Addr...), port: m.Port, meta: meta}
 }
 
 func (s *memberSet) join(m *memberlist.Node) {

@@ -44,6 +44,7 @@ type Node struct {
 	metrics *metrics
 	events  *eventLog
 
+	meta    []byte // Config.Meta encoded, for memberlist's NodeMeta
 	inbox   chan input
 	stop    chan struct{}
 	done    chan struct{}
@@ -173,6 +174,10 @@ func New(cfg Config) (*Node, error) {
 	if err := checkGossipKeys(&cfg); err != nil {
 		return nil, err
 	}
+	meta, err := EncodeMeta(cfg.Meta)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Runtime == nil {
 		return nil, ErrNoRuntime
 	}
@@ -216,6 +221,7 @@ func New(cfg Config) (*Node, error) {
 		done:  make(chan struct{}),
 		subs:  map[chan Leadership]struct{}{},
 		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(cfg.BindPort))),
+		meta:  meta,
 	}
 	n.leaveCh, n.pingQuit = make(chan struct{}), make(chan struct{})
 	if n.metrics, err = newMetrics(cfg.Registerer); err != nil {

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
+	"sync/atomic"
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
@@ -16,7 +18,7 @@ import (
 // them as the client does.
 type ClientRuntime struct {
 	c   *client.Client
-	ref client.FunctionRef
+	ref atomic.Pointer[client.FunctionRef] // swapped whole by Reload
 }
 
 // NewClientRuntime returns a Runtime that calls function ref through c.
@@ -25,12 +27,33 @@ func NewClientRuntime(c *client.Client, ref client.FunctionRef) *ClientRuntime {
 	if sum, err := api.NormalizeChecksum(ref.Checksum); err == nil {
 		ref.Checksum = sum
 	}
-	return &ClientRuntime{c: c, ref: ref}
+	r := &ClientRuntime{c: c}
+	r.ref.Store(&ref)
+	return r
+}
+
+// Reload swaps the function token used from the next call on: calls in
+// flight finish with the old one. It refuses a reference for another
+// function (ID or checksum), which would change what the cluster runs.
+func (r *ClientRuntime) Reload(ref client.FunctionRef) error {
+	if sum, err := api.NormalizeChecksum(ref.Checksum); err == nil {
+		ref.Checksum = sum
+	}
+	old := r.ref.Load()
+	if ref.ID != old.ID || ref.Checksum != old.Checksum {
+		return fmt.Errorf("the new reference is for function %s (checksum %s), but this node runs %s (checksum %s); restart the node to change the function",
+			ref.ID, ref.Checksum, old.ID, old.Checksum)
+	}
+	if ref.Token == "" {
+		return fmt.Errorf("the new reference has no function token")
+	}
+	r.ref.Store(&ref)
+	return nil
 }
 
 // Elect implements Runtime.
 func (r *ClientRuntime) Elect(ctx context.Context, cluster string, ids []string) (*election.Certificate, error) {
-	res, err := r.c.Run(ctx, r.ref, election.Request(cluster, ids))
+	res, err := r.c.Run(ctx, *r.ref.Load(), election.Request(cluster, ids))
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +62,7 @@ func (r *ClientRuntime) Elect(ctx context.Context, cluster string, ids []string)
 
 // Submit implements Runtime.
 func (r *ClientRuntime) Submit(ctx context.Context, input []byte) (*election.Certificate, error) {
-	res, err := r.c.Run(ctx, r.ref, input)
+	res, err := r.c.Run(ctx, *r.ref.Load(), input)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +80,8 @@ func (r *ClientRuntime) Key(ctx context.Context) (ed25519.PublicKey, error) {
 
 // Describe implements Runtime.
 func (r *ClientRuntime) Describe() RuntimeInfo {
-	info := RuntimeInfo{URL: r.c.Replica(), FunctionID: r.ref.ID, Checksum: r.ref.Checksum}
+	ref := r.ref.Load()
+	info := RuntimeInfo{URL: r.c.Replica(), FunctionID: ref.ID, Checksum: ref.Checksum}
 	if urls := r.c.URLs(); len(urls) > 1 {
 		info.Replicas = urls
 	}

@@ -93,6 +93,8 @@ type MemberStatus struct {
 	Since *time.Time `json:"since,omitempty"`
 	// InView reports whether it is in this node's election view.
 	InView bool `json:"in_view"`
+	// Meta is the metadata it gossips (vouch node --meta k=v).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // CertificateStatus shows the held certificate.
@@ -271,7 +273,7 @@ func (n *Node) memberStatus(view []string) []MemberStatus {
 	listed := map[string]bool{}
 	for _, m := range n.members.list() {
 		listed[m.name] = true
-		ms := MemberStatus{Name: m.name, Addr: m.address(), State: "alive", InView: inView[m.name]}
+		ms := MemberStatus{Name: m.name, Addr: m.address(), State: "alive", InView: inView[m.name], Meta: m.meta}
 		switch out, since := n.sm.Unreachable(m.name); {
 		case n.sm.Ignored(m.name):
 			ms.State = "ignored"

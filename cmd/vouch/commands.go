@@ -80,6 +80,8 @@ func commandTable() *command {
 					synopsis: "[--enclave URL] [-o json]", args: noArgs, flags: enclaveMembersFlags},
 				{name: "remove", summary: "remove a replica from a replicated runtime (owner credential)",
 					synopsis: "ID [--enclave URL]", args: between(1, 1, "enclave remove takes one replica ID"), flags: enclaveRemoveFlags},
+				{name: "proxy", summary: "forward TCP to a runtime's vsock port in a Nitro enclave (on the parent instance)",
+					synopsis: "--to vsock://CID:PORT [--listen HOST:PORT]", args: noArgs, flags: enclaveProxyFlags},
 			}},
 		{name: "deploy", summary: "deploy a function bundle (.wasm or folder) or a built-in",
 			synopsis: "PATH | --builtin NAME [flags]", flags: deployFlags,
@@ -223,12 +225,16 @@ func runCommand(ctx context.Context, c *command, path string, args []string, u *
 		return cmdline.Usagef("unknown %s subcommand %q: want %s", path, args[0], orList(c.subNames()))
 	}
 	fs, run := c.flagSet(path, u.Err)
+	config := configFlag(fs, path)
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		printHelp(u.Out, c, path)
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := applyConfig(fs, config); err != nil {
 		return err
 	}
 	if err := checkFormats(fs); err != nil {

@@ -30,7 +30,7 @@ import (
 const defaultDataDir = cmdline.DefaultDataDir
 
 func enclaveFlags(fs *flag.FlagSet) runFunc {
-	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTP API on")
+	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTP API on, or vsock://PORT inside a Nitro enclave")
 	data := fs.String("data", envOr("VOUCH_DATA", defaultDataDir), "the data `DIR`: store, keys, compilation cache (env VOUCH_DATA)")
 	backend := fs.String("attestation", "simulated", "attestation `BACKEND`: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
 	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this `FILE` (mode 0600) instead of DATA/owner.token")
@@ -74,7 +74,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		// Listen before opening the data directory: a first start that cannot
 		// listen must not create the owner credential it would never print.
-		ln, err := net.Listen("tcp", *listen)
+		ln, err := listenAPI(*listen)
 		if err != nil {
 			return cmdline.WithHint(err, "is another runtime already listening there? choose another --listen address")
 		}

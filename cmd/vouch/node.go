@@ -46,6 +46,8 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 	fh := fl.String("fh", "", "the election function's expected `CHECKSUM`")
 	var cf clientFlags
 	cf.register(fl, true)
+	var meta metaFlag
+	fl.Var(&meta, "meta", "gossip `KEY=VALUE` as this node's metadata, shown in every member's /status and /cluster (e.g. a leader's service address); repeat for more, at most 512 bytes in all")
 	name := fl.String("name", "", "this node's member `ID` (default: the port)")
 	clusterName := fl.String("cluster", "default", "the cluster's `NAME`; nodes of other clusters are ignored")
 	bind := fl.String("bind", "", "the `HOST:PORT` to listen on (default 127.0.0.1:-p)")
@@ -101,6 +103,10 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 			cfg.Name = strconv.Itoa(cfg.BindPort)
 		}
 		cfg.Peers = peers
+		if _, err := node.EncodeMeta(meta); err != nil {
+			return cmdline.Usagef("--meta: %v", err)
+		}
+		cfg.Meta = meta
 
 		// The function reference: --ref, $VOUCH_REF, else ./leader_election.json.
 		ref, err := cf.loadRef()
@@ -142,12 +148,16 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 		if fr.Token == "" {
 			return cmdline.WithHint(errors.New("no function token"), "pass --ref FILE from `vouch token <ID> --function-checksum <SUM> -o json`, or put it in ./"+defaultRefFile)
 		}
+		if err := checkTokenFresh(fr.Token, time.Now()); err != nil {
+			return err
+		}
 		opts.Logger = logger.With("component", "client") // moves between replicas, key changes
 		c, err := client.NewReplicas(cf.urls(ref), opts)
 		if err != nil {
 			return err
 		}
-		cfg.Runtime = node.NewClientRuntime(c, fr)
+		rt := node.NewClientRuntime(c, fr)
+		cfg.Runtime = rt
 		cfg.FunctionID, cfg.Checksum = fr.ID, fr.Checksum
 		if *clusterConfig != "" {
 			raw, err := os.ReadFile(*clusterConfig)
@@ -214,7 +224,7 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 		if info := cfg.Runtime.Describe(); info.Simulated {
 			logger.Warn("the runtime's attestation is SIMULATED: development only", "runtime", info.URL)
 		}
-		go warnTokenExpiry(ctx, logger, fr.Token, time.Now)
+		reloadOnSignal(ctx, newReloader(ctx, cf.refPath(), ref, fr.Token, rt, logger, reg))
 		resignOnSignal(ctx, n, logger)
 		if *lf.hook != "" {
 			defer runHooks(ctx, n, cfg, &lf, logger).Wait()
@@ -299,7 +309,7 @@ func warnTokenExpiry(ctx context.Context, logger *slog.Logger, tok string, now f
 	if err != nil {
 		return
 	}
-	hint := "mint a new reference with `vouch token <ID> --function-checksum <SUM> --expiry DURATION -o json --out FILE` and restart the node with it"
+	hint := newTokenHint
 	left := c.ExpiresAt.Sub(now())
 	switch {
 	case left <= 0:
