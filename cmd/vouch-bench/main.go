@@ -44,6 +44,7 @@ func benchmarks() []benchmark {
 		{"dissemination", "time until a new certificate reaches 99% and 100% of N nodes, against the gossip model", benchDissemination},
 		{"rest", "packets, bytes, CPU and memory per idle node; false positives of failure detection", benchRest},
 		{"messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages},
+		{"tradeoff", "sweep the maximum silence of vouch's leader watch and raft's heartbeat timeout: failover times and false failovers at rest with a CPU hog", benchTradeoff},
 		{"plot", "render failover and dissemination results (JSON) as SVG, PNG or PDF plots", benchPlot},
 	}
 }

@@ -75,6 +75,11 @@ type FailoverOptions struct {
 	JoinSeeds int
 	// Raft is the baseline's timing.
 	Raft RaftTiming
+	// RaftPerProcess, if above zero, runs the raft servers in child
+	// processes of at most this many each (StartRaftProcs), so that no
+	// process needs more file descriptors than its limit; 0 runs them
+	// all in this process.
+	RaftPerProcess int
 	// Settle is how long a stable cluster runs before the kill.
 	Settle time.Duration
 	// Within bounds the wait for the failover, for every scheme alike; a
@@ -203,8 +208,10 @@ type FailoverResult struct {
 	Tuning    MemberlistTuning `json:"tuning"`
 	JoinSeeds int              `json:"join_seeds,omitempty"`
 	Raft      RaftTiming       `json:"raft"`
-	Settle    string           `json:"settle"`
-	Poll      string           `json:"poll"`
+	// RaftPerProcess is FailoverOptions.RaftPerProcess.
+	RaftPerProcess int    `json:"raft_per_process,omitempty"`
+	Settle         string `json:"settle"`
+	Poll           string `json:"poll"`
 	// Within bounds every failover; StartWithin every formation ("" is
 	// 30 s + 200 ms per node).
 	Within      string           `json:"within"`
@@ -314,7 +321,7 @@ func ratios(series []FailoverSeries, n int) []Ratio {
 // until then with ctx's error; the trial under way is left out.
 func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	o.defaults()
-	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
+	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, RaftPerProcess: o.RaftPerProcess, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
 	if o.StartWithin > 0 {
 		res.StartWithin = o.StartWithin.String()
 	}

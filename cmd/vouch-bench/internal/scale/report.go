@@ -26,6 +26,7 @@ type Report struct {
 	Rest           []*RestResult        `json:"rest,omitempty"`
 	Messages       *MessagesResult      `json:"messages,omitempty"`
 	FalsePositives *FalsePositiveResult `json:"false_positives,omitempty"`
+	Tradeoff       *TradeoffResult      `json:"tradeoff,omitempty"`
 
 	// The machines of the files ReadReports took the failover and
 	// dissemination sections from.
@@ -138,6 +139,9 @@ func ReadReports(paths ...string) (*Report, error) {
 		}
 		if out.FalsePositives == nil {
 			out.FalsePositives = r.FalsePositives
+		}
+		if out.Tradeoff == nil {
+			out.Tradeoff = r.Tradeoff
 		}
 	}
 	return out, nil
@@ -313,3 +317,17 @@ func (r *FalsePositiveResult) WriteTable(w io.Writer) error {
 
 // CommandLine quotes args as a shell would need them.
 func CommandLine(args []string) string { return bench.CommandLine(args) }
+
+// WriteTable prints the false failovers at rest.
+func (r *AtRestResult) WriteTable(w io.Writer) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "scheme\tmax silence ms\tN\tfalse failovers\tper hour\tleader changes\talarms\tdeparted\tpre-votes\tminutes\t")
+	for _, s := range r.Series {
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%.1f\t%d\t%d\t%d\t%d\t%.1f\t\n", s.Scheme, s.SilenceMs, s.N, s.FalseFailovers, s.PerHour, s.LeaderChanges, s.Alarms, s.Departures, s.PreVotes, s.DurationS/60)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "hog: %s; load averages: %v\n", r.Hog, r.Loads)
+	return err
+}

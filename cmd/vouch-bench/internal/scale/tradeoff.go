@@ -1,0 +1,452 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vouch-dev/vouch/node"
+)
+
+// The trade-off between failover time and false failovers: both systems
+// swept over one knob, the maximum silence a node tolerates from its
+// leader before it acts, so that they can be compared at an equal rate of
+// false failovers rather than at one arbitrary timeout each.
+
+// Silence maps one maximum silence S onto both systems' settings.
+//
+// vouch (member-list scheme, local profile): the leader watch gives up on
+// the leader after LeaderTimeout = S without an ack (and two failed pings
+// in a row), pinging every S/5 (the local profile's 100 ms at S = 500 ms).
+// memberlist's own failure detection (a failed probe round, then
+// SuspicionMult probe intervals of suspicion; about 0.9 s at the local
+// profile's 200 ms ProbeInterval) must not fire before the watch, or the
+// sweep would measure memberlist: its ProbeInterval and ProbeTimeout are
+// scaled by max(1, S/500 ms).
+//
+// hashicorp/raft: a follower starts an election after a random silence in
+// [HeartbeatTimeout, 2×HeartbeatTimeout), so its maximum silence is
+// 2×HeartbeatTimeout: HeartbeatTimeout = ElectionTimeout = S/2 (a
+// candidate's own timer is drawn the same way from ElectionTimeout),
+// LeaderLeaseTimeout = S/4 (half the heartbeat timeout, as raft's
+// defaults), CommitTimeout 50 ms, pre-vote on.
+type Silence time.Duration
+
+// VouchTuning is the vouch setting for maximum silence s.
+func (s Silence) VouchTuning() MemberlistTuning {
+	d := time.Duration(s)
+	t := MemberlistTuning{LeaderTimeout: d, LeaderPingInterval: d / 5}
+	if d > 500*time.Millisecond {
+		t.ProbeInterval = 200 * time.Millisecond * d / (500 * time.Millisecond)
+		t.ProbeTimeout = 100 * time.Millisecond * d / (500 * time.Millisecond)
+	}
+	return t
+}
+
+// RaftTiming is the raft setting for maximum silence s.
+func (s Silence) RaftTiming() RaftTiming {
+	d := time.Duration(s)
+	return RaftTiming{HeartbeatTimeout: d / 2, ElectionTimeout: d / 2, LeaderLeaseTimeout: d / 4, CommitTimeout: 50 * time.Millisecond, PreVote: true}
+}
+
+// String is the silence in milliseconds, "500ms".
+func (s Silence) String() string { return time.Duration(s).String() }
+
+// incidents counts false failovers in a stream of samples of an idle
+// cluster. An incident opens at the first sample that shows a
+// disturbance: a node gave up on the leader (marks, a monotonic count of
+// such alarms, or of terms, went up), the nodes do not all name one
+// leader, or they name another leader than before. It closes once the
+// nodes have agreed, undisturbed, for quiet; the agreed leader is then the
+// one to compare with. One incident is one false failover however many
+// nodes take part in it.
+type incidents struct {
+	quiet    time.Duration
+	started  bool
+	leader   string
+	marks    uint64
+	open     bool
+	calmFrom time.Time
+	count    int
+	changes  int // incidents after which another leader was agreed
+	at       []time.Time
+}
+
+// observe feeds one sample: the leader each node names ("" for none) and
+// the alarm or term count summed over the nodes.
+func (c *incidents) observe(t time.Time, leaders []string, marks uint64) {
+	agreed := len(leaders) > 0
+	for _, l := range leaders {
+		agreed = agreed && l != "" && l == leaders[0]
+	}
+	if !c.started {
+		// The baseline: counting starts from an agreed cluster.
+		if agreed {
+			c.started, c.leader, c.marks = true, leaders[0], marks
+		}
+		return
+	}
+	disturbed := !agreed || leaders[0] != c.leader || marks > c.marks
+	c.marks = max(c.marks, marks)
+	switch {
+	case disturbed && !c.open:
+		c.open, c.calmFrom = true, time.Time{}
+		c.count++
+		c.at = append(c.at, t)
+	case disturbed:
+		c.calmFrom = time.Time{}
+	case c.open && c.calmFrom.IsZero():
+		c.calmFrom = t
+	}
+	if c.open && !c.calmFrom.IsZero() && t.Sub(c.calmFrom) >= c.quiet {
+		c.open = false
+		if leaders[0] != c.leader {
+			c.changes++
+		}
+		c.leader = leaders[0]
+	}
+	if !disturbed && !c.open {
+		c.leader = leaders[0]
+	}
+}
+
+// PerHour is count events over d, per hour.
+func PerHour(count int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return round3(float64(count) / d.Hours())
+}
+
+// Hog is a CPU hog: a child process, `sh -c 'while :; do :; done'`, one
+// thread spinning, so at most one core busy, scheduled by the kernel
+// like any other process. Stop kills and reaps it.
+type Hog struct{ cmd *exec.Cmd }
+
+// StartHog starts the hog.
+func StartHog() (*Hog, error) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("scale: starting the CPU hog: %w", err)
+	}
+	return &Hog{cmd: cmd}, nil
+}
+
+// Stop kills the hog and waits for it.
+func (h *Hog) Stop() {
+	if h == nil || h.cmd.Process == nil {
+		return
+	}
+	h.cmd.Process.Kill()
+	h.cmd.Wait()
+}
+
+// AtRestOptions configure AtRest.
+type AtRestOptions struct {
+	// Silences are the settings; Sizes the cluster sizes; every (system,
+	// setting, size) cluster runs at once, side by side, for Duration.
+	Silences []Silence
+	Sizes    []int
+	Duration time.Duration
+	// Hog runs a CPU hog (StartHog) for the whole window.
+	Hog bool
+	// Quiet closes an incident (incidents) after this long agreed and
+	// undisturbed (0: 1 s).
+	Quiet time.Duration
+	// Poll is the sampling period (0: 20 ms).
+	Poll     time.Duration
+	Report   time.Duration
+	Progress io.Writer
+	// Checkpoint receives the results so far at every Report.
+	Checkpoint func(*AtRestResult)
+}
+
+// AtRestSeries is one system at one setting and size.
+type AtRestSeries struct {
+	Scheme    string  `json:"scheme"`
+	SilenceMs float64 `json:"max_silence_ms"`
+	N         int     `json:"n"`
+	// Setting is the system's own settings (MemberlistTuning or
+	// RaftTiming).
+	Setting any `json:"setting"`
+	// FalseFailovers are incidents (see the result's Definition); PerHour
+	// the same per hour of DurationS.
+	FalseFailovers int     `json:"false_failovers"`
+	PerHour        float64 `json:"false_failovers_per_hour"`
+	// LeaderChanges: incidents after which another leader was agreed.
+	LeaderChanges int `json:"leader_changes"`
+	// Alarms: vouch, times a node's leader watch found the leader
+	// unreachable (vouch_node_leader_unreachable_total, summed); raft,
+	// term increases summed over the nodes.
+	Alarms uint64 `json:"alarms"`
+	// Departures (vouch): healthy members recorded departed by memberlist
+	// or the watch at the end. PreVotes (raft): pre-vote requests sent,
+	// each follower that timed out asks N−1 peers.
+	Departures int       `json:"departures,omitempty"`
+	PreVotes   int64     `json:"prevote_requests,omitempty"`
+	At         []string  `json:"incidents_at,omitempty"`
+	DurationS  float64   `json:"duration_s"`
+	Error      string    `json:"error,omitempty"`
+	count      incidents `json:"-"`
+}
+
+// AtRestResult is what AtRest counted.
+type AtRestResult struct {
+	Definition string         `json:"definition"`
+	Hog        string         `json:"hog"`
+	Poll       string         `json:"poll"`
+	Quiet      string         `json:"quiet"`
+	Loads      []string       `json:"load_averages"`
+	Series     []AtRestSeries `json:"series"`
+}
+
+// AtRestDefinition says what a false failover is, in every result.
+const AtRestDefinition = "one incident in an idle cluster with no fault injected: from the first sample where a node gave up on the leader (vouch: a leader-watch alarm; raft: a term increase at any node), the nodes do not all name one leader, or they name another than before, until they have agreed undisturbed for the quiet period"
+
+// atRestMember is one running cluster of AtRest.
+type atRestMember struct {
+	mu     sync.Mutex // guards s while its sampler runs
+	s      *AtRestSeries
+	vouch  *Cluster
+	regs   []*prometheus.Registry
+	raft   *RaftCluster
+	sample func() ([]string, uint64)
+	// dep0 and pv0 are the departures and pre-votes before the window.
+	dep0 int
+	pv0  int64
+}
+
+// AtRest runs idle clusters of both systems at every setting and size side
+// by side, and counts false failovers.
+func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
+	if o.Quiet <= 0 {
+		o.Quiet = time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 20 * time.Millisecond
+	}
+	if o.Report <= 0 {
+		o.Report = time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	res := &AtRestResult{Definition: AtRestDefinition, Poll: o.Poll.String(), Quiet: o.Quiet.String(), Hog: "none"}
+	if o.Hog {
+		res.Hog = "child process sh -c 'while :; do :; done' (one thread: one core at most)"
+	}
+	rt, err := StartRuntime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	var ms []*atRestMember
+	defer func() {
+		for _, m := range ms {
+			if m.vouch != nil {
+				m.vouch.Close()
+			}
+			if m.raft != nil {
+				m.raft.Close()
+			}
+		}
+	}()
+	for _, s := range o.Silences {
+		for _, n := range o.Sizes {
+			// vouch, member-list scheme.
+			tune := s.VouchTuning()
+			m := &atRestMember{s: &AtRestSeries{Scheme: SchemeMembers, SilenceMs: ms64(time.Duration(s)), N: n, Setting: tune}}
+			m.regs = make([]*prometheus.Registry, n)
+			c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Name: fmt.Sprintf("rest%d-%d-%d", n, time.Duration(s).Milliseconds(), time.Now().UnixNano()%1e6), Profile: "local",
+				Tune: func(i int, cfg *node.Config) {
+					tune.apply(cfg)
+					m.regs[i] = prometheus.NewRegistry()
+					cfg.Registerer = m.regs[i]
+				}})
+			if err != nil {
+				return nil, err
+			}
+			m.vouch = c
+			ms = append(ms, m)
+			if _, _, err := c.WaitStable(ctx, startBound(0, n)); err != nil {
+				return nil, err
+			}
+			m.sample = func() ([]string, uint64) {
+				ls := make([]string, len(c.Nodes))
+				for i, nd := range c.Nodes {
+					ls[i] = nd.Leader().Leader
+				}
+				var alarms uint64
+				for _, r := range m.regs {
+					alarms += counterValue(r, "vouch_node_leader_unreachable_total")
+				}
+				return ls, alarms
+			}
+			// raft.
+			rtm := s.RaftTiming()
+			rm := &atRestMember{s: &AtRestSeries{Scheme: SchemeRaft, SilenceMs: ms64(time.Duration(s)), N: n, Setting: rtm}}
+			rc, err := StartRaft(n, rtm)
+			if err != nil {
+				return nil, err
+			}
+			rm.raft = rc
+			ms = append(ms, rm)
+			if _, err := rc.WaitStable(ctx, startBound(0, n)); err != nil {
+				return nil, err
+			}
+			rm.sample = func() ([]string, uint64) { return raftSample(rc) }
+			fmt.Fprintf(o.Progress, "  at rest: %s and raft at max silence %s, N=%d formed (load %s)\n", SchemeMembers, s, n, LoadAvg())
+		}
+	}
+	// The vouch alarm counters are read once a second (Gather is not
+	// free); leaders every Poll.
+	var hog *Hog
+	if o.Hog {
+		if hog, err = StartHog(); err != nil {
+			return nil, err
+		}
+		defer hog.Stop()
+	}
+	res.Loads = append(res.Loads, "start "+LoadAvg())
+	for _, m := range ms {
+		m.s.count.quiet = o.Quiet
+	}
+	t0 := time.Now()
+	end, next := t0.Add(o.Duration), t0.Add(o.Report)
+	snapshot := func() *AtRestResult {
+		out := *res
+		out.Loads = slices.Clone(res.Loads)
+		out.Series = nil
+		for _, m := range ms {
+			m.mu.Lock()
+			s := *m.s
+			s.At = nil
+			for _, t := range m.s.count.at {
+				s.At = append(s.At, t.Sub(t0).Round(time.Millisecond).String())
+			}
+			s.FalseFailovers, s.LeaderChanges = m.s.count.count, m.s.count.changes
+			m.mu.Unlock()
+			s.DurationS = round3(time.Since(t0).Seconds())
+			s.PerHour = PerHour(s.FalseFailovers, time.Since(t0))
+			if m.vouch != nil {
+				s.Departures = m.vouch.Departures() - m.dep0
+			}
+			if m.raft != nil {
+				s.PreVotes = m.raft.Counts.PreVotes.Load() - m.pv0
+			}
+			out.Series = append(out.Series, s)
+		}
+		return &out
+	}
+	// Alarms at the start are the baseline (formation may have raised
+	// some).
+	alarms0 := make([]uint64, len(ms))
+	for i, m := range ms {
+		_, alarms0[i] = m.sample()
+		if m.vouch != nil {
+			m.dep0 = m.vouch.Departures()
+		}
+		if m.raft != nil {
+			m.pv0 = m.raft.Counts.PreVotes.Load()
+		}
+	}
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var marks uint64
+			lastGather := time.Time{}
+			for {
+				now := time.Now()
+				if now.After(end) || ctx.Err() != nil {
+					return
+				}
+				var ls []string
+				if m.raft != nil || now.Sub(lastGather) >= time.Second {
+					ls, marks = m.sample()
+					lastGather = now
+					marks -= min(marks, alarms0[i])
+				} else {
+					ls = make([]string, len(m.vouch.Nodes))
+					for j, nd := range m.vouch.Nodes {
+						ls[j] = nd.Leader().Leader
+					}
+				}
+				m.mu.Lock()
+				m.s.count.observe(now, ls, marks)
+				m.s.Alarms = marks
+				m.mu.Unlock()
+				time.Sleep(o.Poll)
+			}
+		}()
+	}
+	for time.Now().Before(end) && ctx.Err() == nil {
+		sleep(ctx, min(time.Until(end), time.Second))
+		if time.Now().After(next) {
+			next = next.Add(o.Report)
+			res.Loads = append(res.Loads, fmt.Sprintf("%s %s", time.Since(t0).Round(time.Second), LoadAvg()))
+			fmt.Fprintf(o.Progress, "  at rest %s: load %s\n", time.Since(t0).Round(time.Second), LoadAvg())
+			if o.Checkpoint != nil {
+				o.Checkpoint(snapshot())
+			}
+		}
+	}
+	wg.Wait()
+	res.Loads = append(res.Loads, "end "+LoadAvg())
+	out := snapshot()
+	return out, ctx.Err()
+}
+
+func ms64(d time.Duration) float64 { return float64(d.Milliseconds()) }
+
+// raftSample is the leaders the servers name and their terms summed.
+func raftSample(c *RaftCluster) ([]string, uint64) {
+	alive := c.Alive()
+	ls := make([]string, 0, len(alive))
+	var terms uint64
+	for _, i := range alive {
+		_, id := c.Rafts[i].LeaderWithID()
+		ls = append(ls, string(id))
+		terms += c.Rafts[i].CurrentTerm()
+	}
+	return ls, terms
+}
+
+// counterValue reads a counter from a registry (0 if absent).
+func counterValue(r *prometheus.Registry, name string) uint64 {
+	mfs, err := r.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var v float64
+		for _, m := range mf.GetMetric() {
+			v += m.GetCounter().GetValue()
+		}
+		return uint64(v)
+	}
+	return 0
+}
+
+// TradeoffResult is `vouch-bench tradeoff`: failover at every setting
+// (one FailoverResult each, vouch and raft interleaved trial by trial)
+// and false failovers at rest.
+type TradeoffResult struct {
+	Silences []string          `json:"max_silences"`
+	Mapping  string            `json:"mapping"`
+	Failover []*FailoverResult `json:"failover,omitempty"`
+	AtRest   *AtRestResult     `json:"at_rest,omitempty"`
+}
+
+// TradeoffMapping documents Silence in every result.
+const TradeoffMapping = "maximum silence S: vouch LeaderTimeout = S, LeaderPingInterval = S/5, memberlist ProbeInterval and ProbeTimeout scaled by max(1, S/500ms) from the local profile's 200ms and 100ms; raft HeartbeatTimeout = ElectionTimeout = S/2 (a follower waits a random [HeartbeatTimeout, 2*HeartbeatTimeout)), LeaderLeaseTimeout = S/4, CommitTimeout 50ms, pre-vote on"
