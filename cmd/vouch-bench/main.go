@@ -22,11 +22,15 @@ import (
 	"syscall"
 
 	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
+	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
 )
 
 const prog = "vouch-bench"
 
 func main() {
+	if scale.IsRaftChild() {
+		scale.RaftChildMain() // raft servers for a parent's failover trials; exits
+	}
 	os.Exit(doMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -494,12 +494,18 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 // raftTrial runs one failover of a fresh raft cluster.
 func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, error) {
 	var tt trialTimes
-	c, err := StartRaft(n, o.Raft)
+	var c raftGroup
+	var err error
+	if o.RaftPerProcess > 0 {
+		c, err = StartRaftProcs(n, o.RaftPerProcess, o.Raft)
+	} else {
+		c, err = StartRaft(n, o.Raft)
+	}
 	if err != nil {
 		return tt, startErr(err)
 	}
 	defer c.Close()
-	leader, err := c.WaitStable(ctx, o.startWithin(n))
+	leader, err := waitRaftStable(ctx, c, o.startWithin(n))
 	if err != nil {
 		return tt, startErr(err)
 	}
@@ -510,7 +516,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 		if l2, ok := c.Agreement(c.Alive(), ""); ok && l2 == leader {
 			break
 		}
-		if leader, err = c.WaitStable(ctx, o.startWithin(n)); err != nil {
+		if leader, err = waitRaftStable(ctx, c, o.startWithin(n)); err != nil {
 			return tt, startErr(fmt.Errorf("did not stay agreed while settling: %w", err))
 		}
 	}
@@ -520,7 +526,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 	go func() { c.Kill(li); close(killed) }()
 	defer func() { <-killed }()
 	var surv []int
-	for i := range c.Rafts {
+	for _, i := range c.Alive() {
 		if i != li {
 			surv = append(surv, i)
 		}

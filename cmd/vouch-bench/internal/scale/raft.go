@@ -246,37 +246,53 @@ func StartRaft(n int, t RaftTiming) (_ *RaftCluster, err error) {
 	}()
 	var servers []raft.Server
 	for i := range n {
-		st, err := newCrashableStream()
+		tr, err := c.listen()
 		if err != nil {
 			return nil, err
 		}
-		tr := raft.NewNetworkTransport(st, 3, 2*time.Second, io.Discard)
-		c.stream = append(c.stream, st)
-		c.Trans = append(c.Trans, tr)
-		id := raft.ServerID(fmt.Sprintf("r%03d", i))
-		c.IDs = append(c.IDs, id)
-		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: id, Address: tr.LocalAddr()})
+		c.IDs = append(c.IDs, raftID(i))
+		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raftID(i), Address: tr.LocalAddr()})
 	}
 	for i := range n {
-		conf := raft.DefaultConfig()
-		conf.LocalID = c.IDs[i]
-		conf.HeartbeatTimeout = t.HeartbeatTimeout
-		conf.ElectionTimeout = t.ElectionTimeout
-		conf.LeaderLeaseTimeout = t.LeaderLeaseTimeout
-		conf.CommitTimeout = t.CommitTimeout
-		conf.PreVoteDisabled = !t.PreVote
-		conf.Logger = hclog.NewNullLogger()
-		logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
-		if err := raft.BootstrapCluster(conf, logs, logs, snaps, c.Trans[i], raft.Configuration{Servers: servers}); err != nil {
+		if err := c.start(i, i, t, servers); err != nil {
 			return nil, err
 		}
-		r, err := raft.NewRaft(conf, nopFSM{}, logs, logs, snaps, &countingRaftTransport{NetworkTransport: c.Trans[i], c: c.Counts})
-		if err != nil {
-			return nil, err
-		}
-		c.Rafts = append(c.Rafts, r)
 	}
 	return c, nil
+}
+
+// listen opens the next server's listener and transport.
+func (c *RaftCluster) listen() (*raft.NetworkTransport, error) {
+	st, err := newCrashableStream()
+	if err != nil {
+		return nil, err
+	}
+	tr := raft.NewNetworkTransport(st, 3, 2*time.Second, io.Discard)
+	c.stream = append(c.stream, st)
+	c.Trans = append(c.Trans, tr)
+	return tr, nil
+}
+
+// start bootstraps and starts server id of the cluster on transport k.
+func (c *RaftCluster) start(id, k int, t RaftTiming, servers []raft.Server) error {
+	conf := raft.DefaultConfig()
+	conf.LocalID = raftID(id)
+	conf.HeartbeatTimeout = t.HeartbeatTimeout
+	conf.ElectionTimeout = t.ElectionTimeout
+	conf.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	conf.CommitTimeout = t.CommitTimeout
+	conf.PreVoteDisabled = !t.PreVote
+	conf.Logger = hclog.NewNullLogger()
+	logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
+	if err := raft.BootstrapCluster(conf, logs, logs, snaps, c.Trans[k], raft.Configuration{Servers: servers}); err != nil {
+		return err
+	}
+	r, err := raft.NewRaft(conf, nopFSM{}, logs, logs, snaps, &countingRaftTransport{NetworkTransport: c.Trans[k], c: c.Counts})
+	if err != nil {
+		return err
+	}
+	c.Rafts = append(c.Rafts, r)
+	return nil
 }
 
 // Agreement reports whether every server in idx names one leader other
@@ -311,21 +327,7 @@ func (c *RaftCluster) Holders(idx []int, exclude raft.ServerID) int {
 
 // WaitStable waits until every live server names one leader.
 func (c *RaftCluster) WaitStable(ctx context.Context, within time.Duration) (raft.ServerID, error) {
-	deadline := time.Now().Add(within)
-	for {
-		if l, ok := c.Agreement(c.Alive(), ""); ok {
-			return l, nil
-		}
-		if time.Now().After(deadline) {
-			alive := c.Alive()
-			return "", fmt.Errorf("scale: %d raft servers did not agree on a leader within %s: %s", len(alive), within, c.describe(alive))
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return waitRaftStable(ctx, c, within)
 }
 
 // Index returns the index of server id, or -1.

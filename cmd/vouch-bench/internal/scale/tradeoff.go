@@ -259,48 +259,71 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 	}()
 	for _, s := range o.Silences {
 		for _, n := range o.Sizes {
-			// vouch, member-list scheme.
+			// vouch, member-list scheme. A cluster that does not form
+			// is tried again twice, then recorded as not formed.
 			tune := s.VouchTuning()
 			m := &atRestMember{s: &AtRestSeries{Scheme: SchemeMembers, SilenceMs: ms64(time.Duration(s)), N: n, Setting: tune}}
-			m.regs = make([]*prometheus.Registry, n)
-			c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Name: fmt.Sprintf("rest%d-%d-%d", n, time.Duration(s).Milliseconds(), time.Now().UnixNano()%1e6), Profile: "local",
-				Tune: func(i int, cfg *node.Config) {
-					tune.apply(cfg)
-					m.regs[i] = prometheus.NewRegistry()
-					cfg.Registerer = m.regs[i]
-				}})
-			if err != nil {
-				return nil, err
-			}
-			m.vouch = c
 			ms = append(ms, m)
-			if _, _, err := c.WaitStable(ctx, startBound(0, n)); err != nil {
-				return nil, err
-			}
-			m.sample = func() ([]string, uint64) {
-				ls := make([]string, len(c.Nodes))
-				for i, nd := range c.Nodes {
-					ls[i] = nd.Leader().Leader
+			for attempt := range 3 {
+				m.regs = make([]*prometheus.Registry, n)
+				c, err := StartCluster(ctx, rt, ClusterOptions{N: n, Name: fmt.Sprintf("rest%d-%d-%d", n, time.Duration(s).Milliseconds(), time.Now().UnixNano()%1e6), Profile: "local",
+					Tune: func(i int, cfg *node.Config) {
+						tune.apply(cfg)
+						m.regs[i] = prometheus.NewRegistry()
+						cfg.Registerer = m.regs[i]
+					}})
+				if err == nil {
+					_, _, err = c.WaitStable(ctx, startBound(0, n))
 				}
-				var alarms uint64
-				for _, r := range m.regs {
-					alarms += counterValue(r, "vouch_node_leader_unreachable_total")
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
 				}
-				return ls, alarms
+				if err != nil {
+					if c != nil {
+						c.Close()
+					}
+					m.s.Error = fmt.Sprintf("attempt %d of 3 did not form: %v", attempt+1, err)
+					fmt.Fprintf(o.Progress, "  at rest: %s, max silence %s, N=%d: %s (load %s)\n", SchemeMembers, s, n, m.s.Error, LoadAvg())
+					continue
+				}
+				m.vouch, m.s.Error = c, ""
+				m.sample = func() ([]string, uint64) {
+					ls := make([]string, len(c.Nodes))
+					for i, nd := range c.Nodes {
+						ls[i] = nd.Leader().Leader
+					}
+					var alarms uint64
+					for _, r := range m.regs {
+						alarms += counterValue(r, "vouch_node_leader_unreachable_total")
+					}
+					return ls, alarms
+				}
+				break
 			}
 			// raft.
 			rtm := s.RaftTiming()
 			rm := &atRestMember{s: &AtRestSeries{Scheme: SchemeRaft, SilenceMs: ms64(time.Duration(s)), N: n, Setting: rtm}}
-			rc, err := StartRaft(n, rtm)
-			if err != nil {
-				return nil, err
-			}
-			rm.raft = rc
 			ms = append(ms, rm)
-			if _, err := rc.WaitStable(ctx, startBound(0, n)); err != nil {
-				return nil, err
+			for attempt := range 3 {
+				rc, err := StartRaft(n, rtm)
+				if err == nil {
+					_, err = rc.WaitStable(ctx, startBound(0, n))
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if err != nil {
+					if rc != nil {
+						rc.Close()
+					}
+					rm.s.Error = fmt.Sprintf("attempt %d of 3 did not form: %v", attempt+1, err)
+					fmt.Fprintf(o.Progress, "  at rest: raft, max silence %s, N=%d: %s (load %s)\n", s, n, rm.s.Error, LoadAvg())
+					continue
+				}
+				rm.raft, rm.s.Error = rc, ""
+				rm.sample = func() ([]string, uint64) { return raftSample(rc) }
+				break
 			}
-			rm.sample = func() ([]string, uint64) { return raftSample(rc) }
 			fmt.Fprintf(o.Progress, "  at rest: %s and raft at max silence %s, N=%d formed (load %s)\n", SchemeMembers, s, n, LoadAvg())
 		}
 	}
@@ -332,8 +355,10 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 			}
 			s.FalseFailovers, s.LeaderChanges = m.s.count.count, m.s.count.changes
 			m.mu.Unlock()
-			s.DurationS = round3(time.Since(t0).Seconds())
-			s.PerHour = PerHour(s.FalseFailovers, time.Since(t0))
+			if m.sample != nil {
+				s.DurationS = round3(time.Since(t0).Seconds())
+				s.PerHour = PerHour(s.FalseFailovers, time.Since(t0))
+			}
 			if m.vouch != nil {
 				s.Departures = m.vouch.Departures() - m.dep0
 			}
@@ -348,6 +373,9 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 	// some).
 	alarms0 := make([]uint64, len(ms))
 	for i, m := range ms {
+		if m.sample == nil {
+			continue
+		}
 		_, alarms0[i] = m.sample()
 		if m.vouch != nil {
 			m.dep0 = m.vouch.Departures()
@@ -358,6 +386,9 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 	}
 	var wg sync.WaitGroup
 	for i, m := range ms {
+		if m.sample == nil {
+			continue // did not form: its series says so
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
