@@ -30,7 +30,7 @@ type Report struct {
 
 	// The machines of the files ReadReports took the failover and
 	// dissemination sections from.
-	failoverMachine, disseminationMachine *Machine
+	failoverMachine, disseminationMachine, tradeoffMachine *Machine
 }
 
 // NewReport starts a report of a run of command: this machine now, and
@@ -140,8 +140,20 @@ func ReadReports(paths ...string) (*Report, error) {
 		if out.FalsePositives == nil {
 			out.FalsePositives = r.FalsePositives
 		}
-		if out.Tradeoff == nil {
+		// Trade-off sections merge: the at-rest half from the first file
+		// that has one, the failover settings from every file.
+		switch {
+		case out.Tradeoff == nil:
 			out.Tradeoff = r.Tradeoff
+		case r.Tradeoff != nil:
+			if out.Tradeoff.AtRest == nil {
+				out.Tradeoff.AtRest = r.Tradeoff.AtRest
+			}
+			out.Tradeoff.Failover = append(out.Tradeoff.Failover, r.Tradeoff.Failover...)
+		}
+		if r.Tradeoff != nil && out.tradeoffMachine == nil {
+			m := r.Machine
+			out.tradeoffMachine = &m
 		}
 	}
 	return out, nil

@@ -69,7 +69,8 @@ func (s Silence) String() string { return time.Duration(s).String() }
 type incidents struct {
 	quiet    time.Duration
 	started  bool
-	leader   string
+	leader   string // the agreed leader before the current incident
+	last     string // the leader all named at the previous sample ("" if not agreed)
 	marks    uint64
 	open     bool
 	calmFrom time.Time
@@ -88,12 +89,26 @@ func (c *incidents) observe(t time.Time, leaders []string, marks uint64) {
 	if !c.started {
 		// The baseline: counting starts from an agreed cluster.
 		if agreed {
-			c.started, c.leader, c.marks = true, leaders[0], marks
+			c.started, c.leader, c.last, c.marks = true, leaders[0], leaders[0], marks
 		}
 		return
 	}
-	disturbed := !agreed || leaders[0] != c.leader || marks > c.marks
+	// Outside an incident, any other leader than the agreed one is a
+	// disturbance; inside one, a change from the leader all named at the
+	// previous sample (agreeing on a new leader is calm).
+	disturbed := !agreed || marks > c.marks
+	switch {
+	case !c.open:
+		disturbed = disturbed || leaders[0] != c.leader
+	case c.last != "":
+		disturbed = disturbed || leaders[0] != c.last
+	}
 	c.marks = max(c.marks, marks)
+	if agreed {
+		c.last = leaders[0]
+	} else {
+		c.last = ""
+	}
 	switch {
 	case disturbed && !c.open:
 		c.open, c.calmFrom = true, time.Time{}
@@ -109,9 +124,6 @@ func (c *incidents) observe(t time.Time, leaders []string, marks uint64) {
 		if leaders[0] != c.leader {
 			c.changes++
 		}
-		c.leader = leaders[0]
-	}
-	if !disturbed && !c.open {
 		c.leader = leaders[0]
 	}
 }
@@ -481,3 +493,102 @@ type TradeoffResult struct {
 
 // TradeoffMapping documents Silence in every result.
 const TradeoffMapping = "maximum silence S: vouch LeaderTimeout = S, LeaderPingInterval = S/5, memberlist ProbeInterval and ProbeTimeout scaled by max(1, S/500ms) from the local profile's 200ms and 100ms; raft HeartbeatTimeout = ElectionTimeout = S/2 (a follower waits a random [HeartbeatTimeout, 2*HeartbeatTimeout)), LeaderLeaseTimeout = S/4, CommitTimeout 50ms, pre-vote on"
+
+// TradeoffPoint is one system at one setting: its failover p50 at a size
+// and its false failovers per hour at rest (at RestN nodes).
+type TradeoffPoint struct {
+	Scheme    string  `json:"scheme"`
+	SilenceMs float64 `json:"max_silence_ms"`
+	N         int     `json:"n"`
+	P50Ms     float64 `json:"failover_p50_ms"`
+	P99Ms     float64 `json:"failover_p99_ms"`
+	OK        int     `json:"failover_ok"`
+	Trials    int     `json:"failover_trials"`
+	RestN     int     `json:"rest_n"`
+	PerHour   float64 `json:"false_failovers_per_hour"`
+	Count     int     `json:"false_failovers"`
+	RestS     float64 `json:"rest_s"`
+}
+
+// Points pairs the failover series at size n with the at-rest series at
+// restN, setting by setting, for vouch's member list and raft. A setting
+// without both halves is left out.
+func (r *TradeoffResult) Points(n, restN int) []TradeoffPoint {
+	var out []TradeoffPoint
+	if r.AtRest == nil {
+		return nil
+	}
+	for _, f := range r.Failover {
+		if f == nil {
+			continue
+		}
+		for _, scheme := range []string{SchemeMembers, SchemeRaft} {
+			s := f.Find(scheme, n)
+			if s == nil || s.All.N == 0 {
+				continue
+			}
+			silence := silenceOf(f, scheme)
+			for _, a := range r.AtRest.Series {
+				if a.Scheme == scheme && a.N == restN && a.SilenceMs == silence && a.Error == "" && a.DurationS > 0 {
+					out = append(out, TradeoffPoint{Scheme: scheme, SilenceMs: silence, N: n, P50Ms: s.All.P50, P99Ms: s.All.P99, OK: s.All.N, Trials: s.Trials,
+						RestN: restN, PerHour: a.PerHour, Count: a.FalseFailovers, RestS: a.DurationS})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// silenceOf is the maximum silence a failover result ran at for scheme,
+// by the mapping of Silence.
+func silenceOf(f *FailoverResult, scheme string) float64 {
+	if scheme == SchemeRaft {
+		return ms64(2 * f.Raft.HeartbeatTimeout)
+	}
+	return ms64(f.Tuning.LeaderTimeout)
+}
+
+// EqualRate compares the systems at an equal rate of false failovers:
+// the lowest rate both reach (the larger of the two systems' lowest
+// rates), and at it each system's fastest setting whose rate is no
+// higher. Ratio is vouch's p50 over raft's. ok is false when a system has
+// no points.
+type EqualRate struct {
+	PerHour   float64       `json:"false_failovers_per_hour_at_most"`
+	Vouch     TradeoffPoint `json:"vouch"`
+	Raft      TradeoffPoint `json:"raft"`
+	P50Ratio  float64       `json:"p50_ratio"`
+	P99Ratio  float64       `json:"p99_ratio"`
+	Explained string        `json:"explained"`
+}
+
+// AtEqualRate computes EqualRate from points of one size.
+func AtEqualRate(points []TradeoffPoint) (EqualRate, bool) {
+	lowest := map[string]float64{}
+	for _, p := range points {
+		if v, ok := lowest[p.Scheme]; !ok || p.PerHour < v {
+			lowest[p.Scheme] = p.PerHour
+		}
+	}
+	lv, ok1 := lowest[SchemeMembers]
+	lr, ok2 := lowest[SchemeRaft]
+	if !ok1 || !ok2 {
+		return EqualRate{}, false
+	}
+	e := EqualRate{PerHour: max(lv, lr)}
+	fastest := func(scheme string) TradeoffPoint {
+		var best TradeoffPoint
+		for _, p := range points {
+			if p.Scheme == scheme && p.PerHour <= e.PerHour && (best.Scheme == "" || p.P50Ms < best.P50Ms) {
+				best = p
+			}
+		}
+		return best
+	}
+	e.Vouch, e.Raft = fastest(SchemeMembers), fastest(SchemeRaft)
+	e.P50Ratio = round3(e.Vouch.P50Ms / e.Raft.P50Ms)
+	e.P99Ratio = round3(e.Vouch.P99Ms / e.Raft.P99Ms)
+	e.Explained = fmt.Sprintf("at most %.1f false failovers per hour (the lowest rate both reach): vouch's fastest such setting is max silence %.0f ms (p50 %.0f ms), raft's %.0f ms (p50 %.0f ms)",
+		e.PerHour, e.Vouch.SilenceMs, e.Vouch.P50Ms, e.Raft.SilenceMs, e.Raft.P50Ms)
+	return e, true
+}
