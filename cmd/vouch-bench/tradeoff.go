@@ -94,27 +94,24 @@ func benchTradeoff(ctx context.Context, args []string, u *ui) error {
 		if *perProc == 0 {
 			warnRaftDescriptors(u, []string{scale.SchemeRaft}, fsizes)
 		}
-		for _, s := range ss {
-			u.Infof("failover at max silence %s: sizes %v, %d trials; load average %s", s, fsizes, *trials, scale.LoadAvg())
-			o := scale.FailoverOptions{Sizes: fsizes, Trials: *trials, Schemes: []string{scale.SchemeMembers, scale.SchemeRaft}, Profile: "local",
-				Tuning: s.VouchTuning(), Raft: s.RaftTiming(), RaftPerProcess: *perProc, Settle: *settle, Within: *within, Progress: u.Err}
-			k := len(tr.Failover)
-			tr.Failover = append(tr.Failover, nil)
-			o.Checkpoint = func(r *scale.FailoverResult) { tr.Failover[k] = r; sf.checkpoint(u, rep) }
-			r, err := scale.Failover(ctx, o)
-			if r != nil {
-				tr.Failover[k] = r
-				fmt.Fprintf(u.Out, "max silence %s:\n", s)
-				if terr := r.WriteTable(u.Out); terr != nil {
+		u.Infof("failover: sizes %v, %d trials per size, setting and system, all interleaved; raft %d servers per child process; load average %s", fsizes, *trials, *perProc, scale.LoadAvg())
+		o := scale.TradeoffFailoverOptions{Silences: ss, Sizes: fsizes, Trials: *trials, RaftPerProcess: *perProc, Settle: *settle, Within: *within, Progress: u.Err,
+			Checkpoint: func(r []*scale.FailoverResult) { tr.Failover = r; sf.checkpoint(u, rep) }}
+		r, err := scale.TradeoffFailover(ctx, o)
+		if r != nil {
+			tr.Failover = r
+			for i, f := range r {
+				fmt.Fprintf(u.Out, "max silence %s:\n", ss[i])
+				if terr := f.WriteTable(u.Out); terr != nil {
 					return terr
 				}
 			}
-			if err != nil {
-				if r == nil {
-					return err
-				}
-				return sf.finish(u, rep, err)
+		}
+		if err != nil {
+			if r == nil {
+				return err
 			}
+			return sf.finish(u, rep, err)
 		}
 	}
 	return sf.finish(u, rep, nil)

@@ -95,6 +95,9 @@ type FailoverOptions struct {
 	GiveUpAfter int
 	// Progress receives one line per trial; nil discards.
 	Progress io.Writer
+	// Runtime, if set, is the runtime the vouch clusters use (else
+	// Failover starts one and closes it at the end).
+	Runtime *Runtime
 	// Checkpoint, if set, receives the results so far after every trial
 	// (a copy), so that a long run can be saved as it goes.
 	Checkpoint func(*FailoverResult)
@@ -325,7 +328,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	if o.StartWithin > 0 {
 		res.StartWithin = o.StartWithin.String()
 	}
-	var rt *Runtime
+	rt := o.Runtime
 	for _, s := range o.Schemes {
 		switch s {
 		case SchemeMembers, SchemeViews:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -591,4 +592,120 @@ func AtEqualRate(points []TradeoffPoint) (EqualRate, bool) {
 	e.Explained = fmt.Sprintf("at most %.1f false failovers per hour (the lowest rate both reach): vouch's fastest such setting is max silence %.0f ms (p50 %.0f ms), raft's %.0f ms (p50 %.0f ms)",
 		e.PerHour, e.Vouch.SilenceMs, e.Vouch.P50Ms, e.Raft.SilenceMs, e.Raft.P50Ms)
 	return e, true
+}
+
+// TradeoffFailoverOptions configure TradeoffFailover.
+type TradeoffFailoverOptions struct {
+	Silences       []Silence
+	Sizes          []int
+	Trials         int
+	RaftPerProcess int
+	Settle, Within time.Duration
+	// GiveUpAfter: a (setting, system, size) whose first GiveUpAfter
+	// trials all fail is not tried again (0: 3).
+	GiveUpAfter int
+	Progress    io.Writer
+	Checkpoint  func([]*FailoverResult)
+}
+
+// TradeoffFailover times failovers at every setting, interleaved: for
+// each size, trial k of every setting and system runs before trial k+1 of
+// any, so that the machine's noise, which drifts, hits every setting
+// alike. It returns one FailoverResult per setting.
+func TradeoffFailover(ctx context.Context, o TradeoffFailoverOptions) ([]*FailoverResult, error) {
+	if o.Trials <= 0 {
+		o.Trials = 20
+	}
+	if o.GiveUpAfter <= 0 {
+		o.GiveUpAfter = 3
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	rt, err := StartRuntime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	schemes := []string{SchemeMembers, SchemeRaft}
+	opts := make([]FailoverOptions, len(o.Silences))
+	out := make([]*FailoverResult, len(o.Silences))
+	for i, s := range o.Silences {
+		opts[i] = FailoverOptions{Sizes: []int{2}, Trials: 1, Schemes: schemes, Profile: "local", Tuning: s.VouchTuning(), Raft: s.RaftTiming(),
+			RaftPerProcess: o.RaftPerProcess, Settle: o.Settle, Within: o.Within, Runtime: rt, Progress: o.Progress}
+		opts[i].defaults()
+		oi := opts[i]
+		out[i] = &FailoverResult{Profile: oi.Profile, Tuning: oi.Tuning, Raft: oi.Raft, RaftPerProcess: oi.RaftPerProcess, Settle: oi.Settle.String(), Poll: oi.PollEvery.String(), Within: oi.Within.String()}
+	}
+	snapshot := func(accs []map[string]*seriesAcc, n int) []*FailoverResult {
+		cp := make([]*FailoverResult, len(out))
+		for i, r := range out {
+			c := *r
+			c.Series, c.Ratios = slices.Clone(r.Series), slices.Clone(r.Ratios)
+			if accs != nil {
+				for _, sch := range schemes {
+					if a := accs[i][sch]; a.s.Trials > 0 || a.s.GaveUp {
+						c.Series = append(c.Series, a.summary())
+					}
+				}
+				c.Ratios = append(c.Ratios, ratios(c.Series, n)...)
+			}
+			cp[i] = &c
+		}
+		return cp
+	}
+	for _, n := range o.Sizes {
+		accs := make([]map[string]*seriesAcc, len(o.Silences))
+		for i := range accs {
+			accs[i] = map[string]*seriesAcc{}
+			for _, sch := range schemes {
+				accs[i][sch] = &seriesAcc{s: FailoverSeries{Scheme: sch, N: n, BoundMs: ms(opts[i].Within)}}
+			}
+		}
+		for k := range o.Trials {
+			for i, s := range o.Silences {
+				for _, sch := range schemes {
+					if err := ctx.Err(); err != nil {
+						return snapshot(accs, n), err
+					}
+					a := accs[i][sch]
+					if a.s.GaveUp {
+						continue
+					}
+					if a.s.Failed >= o.GiveUpAfter && len(a.all) == 0 {
+						a.s.GaveUp = true
+						fmt.Fprintf(o.Progress, "  %-13s %6s N=%-3d: the first %d trials failed; giving up\n", sch, s, n, a.s.Failed)
+						continue
+					}
+					var tt trialTimes
+					var err error
+					if sch == SchemeRaft {
+						tt, err = raftTrial(ctx, n, &opts[i])
+					} else {
+						tt, err = vouchTrial(ctx, rt, n, false, fmt.Sprintf("t%d-%d-%d-%d", n, i, k, time.Now().UnixNano()%1e6), &opts[i])
+					}
+					if ctx.Err() != nil {
+						return snapshot(accs, n), ctx.Err()
+					}
+					a.s.Trials++
+					a.s.FalsePositives += tt.falsePos
+					if err != nil {
+						a.fail(err, opts[i].Within)
+						fmt.Fprintf(o.Progress, "  %-13s %6s N=%-3d trial %2d: FAILED: %.300v (load %s)\n", sch, s, n, k+1, err, LoadAvg())
+					} else {
+						a.all = append(a.all, tt.all)
+						a.first = append(a.first, tt.first)
+						a.s.SamplesMs = append(a.s.SamplesMs, ms(tt.all))
+						fmt.Fprintf(o.Progress, "  %-13s %6s N=%-3d trial %2d: all %6.0f ms  first %6.0f ms  (load %s)\n", sch, s, n, k+1, ms(tt.all), ms(tt.first), LoadAvg())
+					}
+					if o.Checkpoint != nil {
+						o.Checkpoint(snapshot(accs, n))
+					}
+					runtime.GC()
+				}
+			}
+		}
+		out = snapshot(accs, n)
+	}
+	return out, nil
 }
