@@ -60,73 +60,59 @@ func (s Silence) RaftTiming() RaftTiming {
 func (s Silence) String() string { return time.Duration(s).String() }
 
 // incidents counts false failovers in a stream of samples of an idle
-// cluster. An incident opens at the first sample that shows a
-// disturbance: a node gave up on the leader (marks, a monotonic count of
-// such alarms, or of terms, went up), the nodes do not all name one
-// leader, or they name another leader than before. It closes once the
-// nodes have agreed, undisturbed, for quiet; the agreed leader is then the
-// one to compare with. One incident is one false failover however many
-// nodes take part in it.
+// cluster. An event is a node giving up on the leader (marks, a
+// monotonic count of such alarms summed over the nodes, went up: vouch's
+// leader-watch alarms, raft's terms) or the leader that all nodes name
+// changing. Events less than quiet apart are one incident, so that one
+// failover, seen by many nodes, counts once. Samples where the nodes do
+// not all name one leader are no event by themselves: a raft follower in
+// a pre-vote names none, and it disturbs nobody unless it wins (a term
+// increase).
 type incidents struct {
-	quiet    time.Duration
-	started  bool
-	leader   string // the agreed leader before the current incident
-	last     string // the leader all named at the previous sample ("" if not agreed)
-	marks    uint64
-	open     bool
-	calmFrom time.Time
-	count    int
-	changes  int // incidents after which another leader was agreed
-	at       []time.Time
+	quiet     time.Duration
+	started   bool
+	leader    string // the leader all nodes named last
+	marks     uint64
+	lastEvent time.Time
+	count     int
+	changes   int // changes of the agreed leader
+	at        []time.Time
 }
 
 // observe feeds one sample: the leader each node names ("" for none) and
 // the alarm or term count summed over the nodes.
 func (c *incidents) observe(t time.Time, leaders []string, marks uint64) {
-	agreed := len(leaders) > 0
+	agreed := ""
+	if len(leaders) > 0 {
+		agreed = leaders[0]
+	}
 	for _, l := range leaders {
-		agreed = agreed && l != "" && l == leaders[0]
+		if l != agreed {
+			agreed = ""
+		}
 	}
 	if !c.started {
 		// The baseline: counting starts from an agreed cluster.
-		if agreed {
-			c.started, c.leader, c.last, c.marks = true, leaders[0], leaders[0], marks
+		if agreed != "" {
+			c.started, c.leader, c.marks = true, agreed, marks
 		}
 		return
 	}
-	// Outside an incident, any other leader than the agreed one is a
-	// disturbance; inside one, a change from the leader all named at the
-	// previous sample (agreeing on a new leader is calm).
-	disturbed := !agreed || marks > c.marks
-	switch {
-	case !c.open:
-		disturbed = disturbed || leaders[0] != c.leader
-	case c.last != "":
-		disturbed = disturbed || leaders[0] != c.last
-	}
+	event := marks > c.marks
 	c.marks = max(c.marks, marks)
-	if agreed {
-		c.last = leaders[0]
-	} else {
-		c.last = ""
+	if agreed != "" && agreed != c.leader {
+		event = true
+		c.changes++
+		c.leader = agreed
 	}
-	switch {
-	case disturbed && !c.open:
-		c.open, c.calmFrom = true, time.Time{}
+	if !event {
+		return
+	}
+	if c.lastEvent.IsZero() || t.Sub(c.lastEvent) >= c.quiet {
 		c.count++
 		c.at = append(c.at, t)
-	case disturbed:
-		c.calmFrom = time.Time{}
-	case c.open && c.calmFrom.IsZero():
-		c.calmFrom = t
 	}
-	if c.open && !c.calmFrom.IsZero() && t.Sub(c.calmFrom) >= c.quiet {
-		c.open = false
-		if leaders[0] != c.leader {
-			c.changes++
-		}
-		c.leader = leaders[0]
-	}
+	c.lastEvent = t
 }
 
 // PerHour is count events over d, per hour.
@@ -169,8 +155,7 @@ type AtRestOptions struct {
 	Duration time.Duration
 	// Hog runs a CPU hog (StartHog) for the whole window.
 	Hog bool
-	// Quiet closes an incident (incidents) after this long agreed and
-	// undisturbed (0: 1 s).
+	// Quiet merges events less than this apart into one incident (0: 1 s).
 	Quiet time.Duration
 	// Poll is the sampling period (0: 20 ms).
 	Poll     time.Duration
@@ -192,7 +177,7 @@ type AtRestSeries struct {
 	// the same per hour of DurationS.
 	FalseFailovers int     `json:"false_failovers"`
 	PerHour        float64 `json:"false_failovers_per_hour"`
-	// LeaderChanges: incidents after which another leader was agreed.
+	// LeaderChanges: changes of the leader all nodes name.
 	LeaderChanges int `json:"leader_changes"`
 	// Alarms: vouch, times a node's leader watch found the leader
 	// unreachable (vouch_node_leader_unreachable_total, summed); raft,
@@ -220,7 +205,7 @@ type AtRestResult struct {
 }
 
 // AtRestDefinition says what a false failover is, in every result.
-const AtRestDefinition = "one incident in an idle cluster with no fault injected: from the first sample where a node gave up on the leader (vouch: a leader-watch alarm; raft: a term increase at any node), the nodes do not all name one leader, or they name another than before, until they have agreed undisturbed for the quiet period"
+const AtRestDefinition = "an incident in an idle cluster with no fault injected: events less than the quiet period apart, where an event is a node giving up on the leader (vouch: a leader-watch alarm, vouch_node_leader_unreachable_total; raft: a term increase at any server, i.e. a pre-vote won and an election started) or the leader all nodes name changing"
 
 // atRestMember is one running cluster of AtRest.
 type atRestMember struct {
@@ -340,7 +325,7 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 			fmt.Fprintf(o.Progress, "  at rest: %s and raft at max silence %s, N=%d formed (load %s)\n", SchemeMembers, s, n, LoadAvg())
 		}
 	}
-	// The vouch alarm counters are read once a second (Gather is not
+	// The vouch alarm counters are read every 500 ms (Gather is not
 	// free); leaders every Poll.
 	var hog *Hog
 	if o.Hog {
@@ -413,7 +398,7 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 					return
 				}
 				var ls []string
-				if m.raft != nil || now.Sub(lastGather) >= time.Second {
+				if m.raft != nil || now.Sub(lastGather) >= 500*time.Millisecond {
 					ls, marks = m.sample()
 					lastGather = now
 					marks -= min(marks, alarms0[i])
