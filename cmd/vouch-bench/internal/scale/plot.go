@@ -328,18 +328,26 @@ func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, e
 			continue
 		}
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Failover p50 (N = %d) against false failovers at rest (N = %d, CPU hog on one core)\nlabels: maximum silence in ms; a shorter silence fails over faster and more often", n, restN)
-		p.X.Label.Text = "false failovers per hour at rest\n" + machineLine(m)
+		p.Title.Text = fmt.Sprintf("Failover p50 (N = %d) against false failovers at rest (N = %d, CPU hog on one core)\nsolid: incidents (a node gave up on the leader, or the leader changed); dashed: leader changes only; labels: maximum silence, ms", n, restN)
+		p.X.Label.Text = "per hour at rest\n" + machineLine(m)
 		p.Y.Label.Text = "failover p50, milliseconds"
 		p.X.Min, p.Y.Min = 0, 0
 		p.Legend.Top = true
 		p.Add(plotter.NewGrid())
-		for _, scheme := range []string{SchemeMembers, SchemeRaft} {
+		for _, curve := range []struct {
+			scheme  string
+			changes bool
+		}{{SchemeMembers, false}, {SchemeRaft, false}, {SchemeMembers, true}, {SchemeRaft, true}} {
+			scheme := curve.scheme
 			var xys plotter.XYs
 			var labels []string
 			for _, q := range pts {
 				if q.Scheme == scheme {
-					xys = append(xys, plotter.XY{X: q.PerHour, Y: q.P50Ms})
+					x := q.PerHour
+					if curve.changes {
+						x = q.ChangesPerHour
+					}
+					xys = append(xys, plotter.XY{X: x, Y: q.P50Ms})
 					labels = append(labels, fmt.Sprintf("%.0f", q.SilenceMs))
 				}
 			}
@@ -353,13 +361,18 @@ func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, e
 			c := schemeColor[scheme]
 			l.Color, l.Width = c, vg.Points(1.5)
 			s.Color, s.Shape, s.Radius = c, draw.CircleGlyph{}, vg.Points(3)
+			label := schemeLabel[scheme] + ", false failovers"
+			if curve.changes {
+				l.Dashes, s.Shape = dashed, draw.TriangleGlyph{}
+				label = schemeLabel[scheme] + ", leader changes only"
+			}
 			lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
 			if err != nil {
 				return files, err
 			}
 			lab.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
 			p.Add(l, s, lab)
-			p.Legend.Add(schemeLabel[scheme], l, s)
+			p.Legend.Add(label, l, s)
 		}
 		f := filepath.Join(dir, fmt.Sprintf("tradeoff_n%d.%s", n, format))
 		if err := p.Save(8*vg.Inch, 5.5*vg.Inch, f); err != nil {

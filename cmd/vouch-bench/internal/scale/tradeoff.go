@@ -177,8 +177,10 @@ type AtRestSeries struct {
 	// the same per hour of DurationS.
 	FalseFailovers int     `json:"false_failovers"`
 	PerHour        float64 `json:"false_failovers_per_hour"`
-	// LeaderChanges: changes of the leader all nodes name.
-	LeaderChanges int `json:"leader_changes"`
+	// LeaderChanges: changes of the leader all nodes name; ChangesPerHour
+	// the same per hour.
+	LeaderChanges  int     `json:"leader_changes"`
+	ChangesPerHour float64 `json:"leader_changes_per_hour"`
 	// Alarms: vouch, times a node's leader watch found the leader
 	// unreachable (vouch_node_leader_unreachable_total, summed); raft,
 	// term increases summed over the nodes.
@@ -356,6 +358,7 @@ func AtRest(ctx context.Context, o AtRestOptions) (*AtRestResult, error) {
 			if m.sample != nil {
 				s.DurationS = round3(time.Since(t0).Seconds())
 				s.PerHour = PerHour(s.FalseFailovers, time.Since(t0))
+				s.ChangesPerHour = PerHour(s.LeaderChanges, time.Since(t0))
 			}
 			if m.vouch != nil {
 				s.Departures = m.vouch.Departures() - m.dep0
@@ -493,7 +496,10 @@ type TradeoffPoint struct {
 	RestN     int     `json:"rest_n"`
 	PerHour   float64 `json:"false_failovers_per_hour"`
 	Count     int     `json:"false_failovers"`
-	RestS     float64 `json:"rest_s"`
+	// ChangesPerHour is the rate of leader changes alone at rest.
+	ChangesPerHour float64 `json:"leader_changes_per_hour"`
+	Changes        int     `json:"leader_changes"`
+	RestS          float64 `json:"rest_s"`
 }
 
 // Points pairs the failover series at size n with the at-rest series at
@@ -517,7 +523,7 @@ func (r *TradeoffResult) Points(n, restN int) []TradeoffPoint {
 			for _, a := range r.AtRest.Series {
 				if a.Scheme == scheme && a.N == restN && a.SilenceMs == silence && a.Error == "" && a.DurationS > 0 {
 					out = append(out, TradeoffPoint{Scheme: scheme, SilenceMs: silence, N: n, P50Ms: s.All.P50, P99Ms: s.All.P99, OK: s.All.N, Trials: s.Trials,
-						RestN: restN, PerHour: a.PerHour, Count: a.FalseFailovers, RestS: a.DurationS})
+						RestN: restN, PerHour: a.PerHour, Count: a.FalseFailovers, Changes: a.LeaderChanges, ChangesPerHour: PerHour(a.LeaderChanges, time.Duration(a.DurationS*float64(time.Second))), RestS: a.DurationS})
 				}
 			}
 		}
@@ -540,7 +546,7 @@ func silenceOf(f *FailoverResult, scheme string) float64 {
 // higher. Ratio is vouch's p50 over raft's. ok is false when a system has
 // no points.
 type EqualRate struct {
-	PerHour   float64       `json:"false_failovers_per_hour_at_most"`
+	PerHour   float64       `json:"per_hour_at_most"`
 	Vouch     TradeoffPoint `json:"vouch"`
 	Raft      TradeoffPoint `json:"raft"`
 	P50Ratio  float64       `json:"p50_ratio"`
@@ -548,12 +554,22 @@ type EqualRate struct {
 	Explained string        `json:"explained"`
 }
 
-// AtEqualRate computes EqualRate from points of one size.
+// AtEqualRate computes EqualRate from points of one size, by their rate
+// of false failovers (PerHour).
 func AtEqualRate(points []TradeoffPoint) (EqualRate, bool) {
+	return atEqual(points, func(p TradeoffPoint) float64 { return p.PerHour }, "false failovers")
+}
+
+// AtEqualChanges is AtEqualRate by the rate of leader changes alone.
+func AtEqualChanges(points []TradeoffPoint) (EqualRate, bool) {
+	return atEqual(points, func(p TradeoffPoint) float64 { return p.ChangesPerHour }, "leader changes")
+}
+
+func atEqual(points []TradeoffPoint, rate func(TradeoffPoint) float64, what string) (EqualRate, bool) {
 	lowest := map[string]float64{}
 	for _, p := range points {
-		if v, ok := lowest[p.Scheme]; !ok || p.PerHour < v {
-			lowest[p.Scheme] = p.PerHour
+		if v, ok := lowest[p.Scheme]; !ok || rate(p) < v {
+			lowest[p.Scheme] = rate(p)
 		}
 	}
 	lv, ok1 := lowest[SchemeMembers]
@@ -565,7 +581,7 @@ func AtEqualRate(points []TradeoffPoint) (EqualRate, bool) {
 	fastest := func(scheme string) TradeoffPoint {
 		var best TradeoffPoint
 		for _, p := range points {
-			if p.Scheme == scheme && p.PerHour <= e.PerHour && (best.Scheme == "" || p.P50Ms < best.P50Ms) {
+			if p.Scheme == scheme && rate(p) <= e.PerHour && (best.Scheme == "" || p.P50Ms < best.P50Ms) {
 				best = p
 			}
 		}
@@ -574,8 +590,8 @@ func AtEqualRate(points []TradeoffPoint) (EqualRate, bool) {
 	e.Vouch, e.Raft = fastest(SchemeMembers), fastest(SchemeRaft)
 	e.P50Ratio = round3(e.Vouch.P50Ms / e.Raft.P50Ms)
 	e.P99Ratio = round3(e.Vouch.P99Ms / e.Raft.P99Ms)
-	e.Explained = fmt.Sprintf("at most %.1f false failovers per hour (the lowest rate both reach): vouch's fastest such setting is max silence %.0f ms (p50 %.0f ms), raft's %.0f ms (p50 %.0f ms)",
-		e.PerHour, e.Vouch.SilenceMs, e.Vouch.P50Ms, e.Raft.SilenceMs, e.Raft.P50Ms)
+	e.Explained = fmt.Sprintf("at most %.1f %s per hour (the lowest rate both reach): vouch's fastest such setting is max silence %.0f ms (p50 %.0f ms), raft's %.0f ms (p50 %.0f ms)",
+		e.PerHour, what, e.Vouch.SilenceMs, e.Vouch.P50Ms, e.Raft.SilenceMs, e.Raft.P50Ms)
 	return e, true
 }
 
