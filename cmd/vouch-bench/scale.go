@@ -410,5 +410,10 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 	for _, f := range written {
 		fmt.Fprintln(u.Out, f)
 	}
+	if rep.Tradeoff != nil {
+		for _, line := range rep.Tradeoff.EqualRateLines() {
+			fmt.Fprintln(u.Out, line)
+		}
+	}
 	return nil
 }

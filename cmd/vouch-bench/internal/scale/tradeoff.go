@@ -710,3 +710,34 @@ func TradeoffFailover(ctx context.Context, o TradeoffFailoverOptions) ([]*Failov
 	}
 	return out, nil
 }
+
+// EqualRateLines states, for every failover size, the comparison at an
+// equal rate of false failovers and at an equal rate of leader changes
+// (at rest at restSizeFor(n) nodes).
+func (r *TradeoffResult) EqualRateLines() []string {
+	sizes := map[int]bool{}
+	for _, f := range r.Failover {
+		if f != nil {
+			for _, s := range f.Series {
+				sizes[s.N] = true
+			}
+		}
+	}
+	var ns []int
+	for n := range sizes {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	var out []string
+	for _, n := range ns {
+		restN := r.restSizeFor(n)
+		pts := r.Points(n, restN)
+		if e, ok := AtEqualRate(pts); ok {
+			out = append(out, fmt.Sprintf("failover N=%d, at rest N=%d, by false failovers: p50 ratio %.2f, p99 ratio %.2f: %s", n, restN, e.P50Ratio, e.P99Ratio, e.Explained))
+		}
+		if e, ok := AtEqualChanges(pts); ok {
+			out = append(out, fmt.Sprintf("failover N=%d, at rest N=%d, by leader changes: p50 ratio %.2f, p99 ratio %.2f: %s", n, restN, e.P50Ratio, e.P99Ratio, e.Explained))
+		}
+	}
+	return out
+}
