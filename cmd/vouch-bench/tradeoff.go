@@ -20,6 +20,7 @@ func benchTradeoff(ctx context.Context, args []string, u *ui) error {
 	silences := fs.String("silences", "250ms,500ms,1s", "maximum silences to sweep (see docs/BENCHMARKS.md for how each maps onto vouch and raft)")
 	sizes := fs.String("sizes", "5,25,100", "failover: cluster sizes (empty: skip failover)")
 	trials := fs.Int("trials", 20, "failover: trials per size, setting and system, vouch and raft interleaved")
+	schemes := fs.String("schemes", scale.SchemeMembers+","+scale.SchemeRaft, "failover: systems to run, interleaved")
 	perProc := fs.Int("raft-per-process", 25, "failover: raft servers per child process (0: all in this process, which at N = 100 needs more file descriptors than the limit)")
 	restSizes := fs.String("rest-sizes", "5,25", "at rest: cluster sizes (empty: skip)")
 	restFor := fs.Duration("rest-duration", 10*time.Minute, "at rest: how long every cluster runs idle, all side by side")
@@ -58,6 +59,10 @@ func benchTradeoff(ctx context.Context, args []string, u *ui) error {
 	if len(fsizes) == 0 && len(rsizes) == 0 {
 		return cmdline.Usagef("nothing to run: --sizes and --rest-sizes are both empty")
 	}
+	sch, err := scaleParseSchemes(*schemes)
+	if err != nil {
+		return err
+	}
 	if *trials < 1 {
 		return cmdline.Usagef("--trials %d: want at least 1", *trials)
 	}
@@ -95,7 +100,7 @@ func benchTradeoff(ctx context.Context, args []string, u *ui) error {
 			warnRaftDescriptors(u, []string{scale.SchemeRaft}, fsizes)
 		}
 		u.Infof("failover: sizes %v, %d trials per size, setting and system, all interleaved; raft %d servers per child process; load average %s", fsizes, *trials, *perProc, scale.LoadAvg())
-		o := scale.TradeoffFailoverOptions{Silences: ss, Sizes: fsizes, Trials: *trials, RaftPerProcess: *perProc, Settle: *settle, Within: *within, Progress: u.Err,
+		o := scale.TradeoffFailoverOptions{Silences: ss, Schemes: sch, Sizes: fsizes, Trials: *trials, RaftPerProcess: *perProc, Settle: *settle, Within: *within, Progress: u.Err,
 			Checkpoint: func(r []*scale.FailoverResult) { tr.Failover = r; sf.checkpoint(u, rep) }}
 		r, err := scale.TradeoffFailover(ctx, o)
 		if r != nil {

@@ -597,7 +597,9 @@ func atEqual(points []TradeoffPoint, rate func(TradeoffPoint) float64, what stri
 
 // TradeoffFailoverOptions configure TradeoffFailover.
 type TradeoffFailoverOptions struct {
-	Silences       []Silence
+	Silences []Silence
+	// Schemes are SchemeMembers and/or SchemeRaft (default both).
+	Schemes        []string
 	Sizes          []int
 	Trials         int
 	RaftPerProcess int
@@ -628,7 +630,15 @@ func TradeoffFailover(ctx context.Context, o TradeoffFailoverOptions) ([]*Failov
 		return nil, err
 	}
 	defer rt.Close()
-	schemes := []string{SchemeMembers, SchemeRaft}
+	schemes := o.Schemes
+	if len(schemes) == 0 {
+		schemes = []string{SchemeMembers, SchemeRaft}
+	}
+	for _, sch := range schemes {
+		if sch != SchemeMembers && sch != SchemeRaft {
+			return nil, fmt.Errorf("scale: the trade-off runs %s and %s, not %q", SchemeMembers, SchemeRaft, sch)
+		}
+	}
 	opts := make([]FailoverOptions, len(o.Silences))
 	out := make([]*FailoverResult, len(o.Silences))
 	for i, s := range o.Silences {
