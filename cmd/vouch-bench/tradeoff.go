@@ -21,7 +21,7 @@ func benchTradeoff(ctx context.Context, args []string, u *ui) error {
 	sizes := fs.String("sizes", "5,25,100", "failover: cluster sizes (empty: skip failover)")
 	trials := fs.Int("trials", 20, "failover: trials per size, setting and system, vouch and raft interleaved")
 	schemes := fs.String("schemes", scale.SchemeMembers+","+scale.SchemeRaft, "failover: systems to run, interleaved")
-	perProc := fs.Int("raft-per-process", 25, "failover: raft servers per child process (0: all in this process, which at N = 100 needs more file descriptors than the limit)")
+	perProc := fs.Int("raft-per-process", 10, "failover: raft servers per child process (0: all in this process, which at N = 100 needs more file descriptors than the limit)")
 	restSizes := fs.String("rest-sizes", "5,25", "at rest: cluster sizes (empty: skip)")
 	restFor := fs.Duration("rest-duration", 10*time.Minute, "at rest: how long every cluster runs idle, all side by side")
 	hog := fs.Bool("hog", true, "at rest: run a CPU hog (a child process spinning on one core) for the whole window")

@@ -371,6 +371,21 @@ func (c *RaftProcs) describe(idx []int) string {
 		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
 	}
 	fmt.Fprintf(&b, "highest term %d; %d child processes", maxTerm, len(c.procs))
+	// Descriptors each child has open, against the limit it inherited: a
+	// child near its limit measures the harness, not raft.
+	var fds []string
+	for _, p := range c.procs {
+		if p.cmd.Process == nil {
+			continue
+		}
+		if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)); err == nil {
+			fds = append(fds, fmt.Sprint(len(ents)))
+		}
+	}
+	if len(fds) > 0 {
+		_, limit := Descriptors()
+		fmt.Fprintf(&b, " with %s descriptors open (limit %d)", strings.Join(fds, ", "), limit)
+	}
 	return b.String()
 }
 
