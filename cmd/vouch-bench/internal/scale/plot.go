@@ -328,7 +328,7 @@ func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, e
 			continue
 		}
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Failover p50 (N = %d) against false failovers at rest (N = %d, CPU hog on one core)\nsolid: incidents (a node gave up on the leader, or the leader changed); dashed: leader changes only; labels: maximum silence, ms", n, restN)
+		p.Title.Text = fmt.Sprintf("Failover p50 (N = %d) against false failovers at rest (N = %d, CPU hog on one core)\nsolid: a node gave up on its leader, or it changed; dashed: leader changes; labels: S, ms", n, restN)
 		p.X.Label.Text = "per hour at rest\n" + machineLine(m)
 		p.Y.Label.Text = "failover p50, milliseconds"
 		p.X.Min, p.Y.Min = 0, 0
