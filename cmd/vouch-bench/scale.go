@@ -145,7 +145,7 @@ func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
 	_, limit := scale.Descriptors()
 	if need := scale.RaftDescriptors(n) + 1000; limit > 0 && need > limit {
 		u.Warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
-		u.Hintf("run raft's servers in child processes (--raft-per-process 25), or raise the hard limit (ulimit -Hn, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
+		u.Hintf("run raft's servers in child processes (--raft-per-process 10), or raise the hard limit (ulimit -Hn, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
 	}
 }
 
