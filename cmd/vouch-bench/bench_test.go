@@ -191,7 +191,7 @@ func TestBenchWarnsAboutRaftDescriptors(t *testing.T) {
 		t.Skip("no descriptor limit to exceed here")
 	}
 	warnRaftDescriptors(u, []string{"vouch-views", "raft"}, []int{10, 999})
-	if !strings.Contains(errb.String(), "vouch-bench: warning: raft with 999 servers") || !strings.Contains(errb.String(), "vouch-bench: hint: raise the hard limit") {
+	if !strings.Contains(errb.String(), "vouch-bench: warning: raft with 999 servers") || !strings.Contains(errb.String(), "vouch-bench: hint: run raft's servers in child processes") {
 		t.Fatalf("no warning for 999 raft servers: %q", errb.String())
 	}
 }

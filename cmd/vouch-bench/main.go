@@ -22,11 +22,15 @@ import (
 	"syscall"
 
 	"github.com/vouch-dev/vouch/cmd/internal/cmdline"
+	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
 )
 
 const prog = "vouch-bench"
 
 func main() {
+	if scale.IsRaftChild() {
+		scale.RaftChildMain() // raft servers for a parent's failover trials; exits
+	}
 	os.Exit(doMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -47,6 +51,7 @@ func benchmarks() []benchmark {
 		{"messages", "gossip messages and runtime calls per election, vouch and raft", benchMessages},
 		{"replicas", "SIGKILL the raft leader of 3 `vouch enclave` replica processes under signed-views clusters; time until the nodes act again", benchReplicas},
 		{"replication-cost", "throughput of a single runtime, a 1-replica and a 3-replica service, interleaved: stateless runs and election submissions", benchReplicationCost},
+		{"tradeoff", "sweep the maximum silence of vouch's leader watch and raft's heartbeat timeout: failover times and false failovers at rest with a CPU hog", benchTradeoff},
 		{"plot", "render failover and dissemination results (JSON) as SVG, PNG or PDF plots", benchPlot},
 	}
 }

@@ -147,7 +147,7 @@ func warnRaftDescriptors(u *ui, schemes []string, sizes []int) {
 	_, limit := scale.Descriptors()
 	if need := scale.RaftDescriptors(n) + 1000; limit > 0 && need > limit {
 		u.Warnf("raft with %d servers in this process may need about %d file descriptors (every server keeps TCP connections to the peers it asked for votes), and the limit is %d: trials may fail for want of sockets, which is this harness's limit, not raft's", n, need, limit)
-		u.Hintf("raise the hard limit (ulimit -Hn, as root, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
+		u.Hintf("run raft's servers in child processes (--raft-per-process 10), or raise the hard limit (ulimit -Hn, or LimitNOFILE) to at least %d before measuring raft at N = %d", need, n)
 	}
 }
 
@@ -169,6 +169,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	startWithin := fs.Duration("start-within", 0, "give up on forming a cluster after this long, for every scheme (0: 30s + 200ms per node)")
 	poll := fs.Duration("poll", 2*time.Millisecond, "how often survivors are polled")
 	seeds := fs.Int("join-seeds", 1, "vouch nodes join through this many seed nodes in turn (1: all through the first)")
+	perProc := fs.Int("raft-per-process", 0, "run raft's servers in child processes of at most this many each (0: all in this process, which at N = 100 needs about as many file descriptors as this machine's limit)")
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
@@ -176,7 +177,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("failover", pos); err != nil {
 		return err
 	}
-	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.Err}
+	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, RaftPerProcess: *perProc, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -191,7 +192,12 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
-	warnRaftDescriptors(u, o.Schemes, o.Sizes)
+	if *perProc < 0 {
+		return cmdline.Usagef("--raft-per-process %d: want 0 or more", *perProc)
+	}
+	if *perProc == 0 {
+		warnRaftDescriptors(u, o.Schemes, o.Sizes)
+	}
 	rep := newScaleReport("failover", args)
 	o.Checkpoint = func(r *scale.FailoverResult) { rep.Failover = r; sf.checkpoint(u, rep) }
 	u.Infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
@@ -405,6 +411,11 @@ func benchPlot(ctx context.Context, args []string, u *ui) error {
 	}
 	for _, f := range written {
 		fmt.Fprintln(u.Out, f)
+	}
+	if rep.Tradeoff != nil {
+		for _, line := range rep.Tradeoff.EqualRateLines() {
+			fmt.Fprintln(u.Out, line)
+		}
 	}
 	return nil
 }

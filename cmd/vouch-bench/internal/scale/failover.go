@@ -75,6 +75,11 @@ type FailoverOptions struct {
 	JoinSeeds int
 	// Raft is the baseline's timing.
 	Raft RaftTiming
+	// RaftPerProcess, if above zero, runs the raft servers in child
+	// processes of at most this many each (StartRaftProcs), so that no
+	// process needs more file descriptors than its limit; 0 runs them
+	// all in this process.
+	RaftPerProcess int
 	// Settle is how long a stable cluster runs before the kill.
 	Settle time.Duration
 	// Within bounds the wait for the failover, for every scheme alike; a
@@ -90,6 +95,9 @@ type FailoverOptions struct {
 	GiveUpAfter int
 	// Progress receives one line per trial; nil discards.
 	Progress io.Writer
+	// Runtime, if set, is the runtime the vouch clusters use (else
+	// Failover starts one and closes it at the end).
+	Runtime *Runtime
 	// Checkpoint, if set, receives the results so far after every trial
 	// (a copy), so that a long run can be saved as it goes.
 	Checkpoint func(*FailoverResult)
@@ -203,8 +211,10 @@ type FailoverResult struct {
 	Tuning    MemberlistTuning `json:"tuning"`
 	JoinSeeds int              `json:"join_seeds,omitempty"`
 	Raft      RaftTiming       `json:"raft"`
-	Settle    string           `json:"settle"`
-	Poll      string           `json:"poll"`
+	// RaftPerProcess is FailoverOptions.RaftPerProcess.
+	RaftPerProcess int    `json:"raft_per_process,omitempty"`
+	Settle         string `json:"settle"`
+	Poll           string `json:"poll"`
 	// Within bounds every failover; StartWithin every formation ("" is
 	// 30 s + 200 ms per node).
 	Within      string           `json:"within"`
@@ -314,11 +324,11 @@ func ratios(series []FailoverSeries, n int) []Ratio {
 // until then with ctx's error; the trial under way is left out.
 func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	o.defaults()
-	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
+	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, RaftPerProcess: o.RaftPerProcess, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
 	if o.StartWithin > 0 {
 		res.StartWithin = o.StartWithin.String()
 	}
-	var rt *Runtime
+	rt := o.Runtime
 	for _, s := range o.Schemes {
 		switch s {
 		case SchemeMembers, SchemeViews:
@@ -487,12 +497,18 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 // raftTrial runs one failover of a fresh raft cluster.
 func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, error) {
 	var tt trialTimes
-	c, err := StartRaft(n, o.Raft)
+	var c raftGroup
+	var err error
+	if o.RaftPerProcess > 0 {
+		c, err = StartRaftProcs(n, o.RaftPerProcess, o.Raft)
+	} else {
+		c, err = StartRaft(n, o.Raft)
+	}
 	if err != nil {
 		return tt, startErr(err)
 	}
 	defer c.Close()
-	leader, err := c.WaitStable(ctx, o.startWithin(n))
+	leader, err := waitRaftStable(ctx, c, o.startWithin(n))
 	if err != nil {
 		return tt, startErr(err)
 	}
@@ -503,7 +519,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 		if l2, ok := c.Agreement(c.Alive(), ""); ok && l2 == leader {
 			break
 		}
-		if leader, err = c.WaitStable(ctx, o.startWithin(n)); err != nil {
+		if leader, err = waitRaftStable(ctx, c, o.startWithin(n)); err != nil {
 			return tt, startErr(fmt.Errorf("did not stay agreed while settling: %w", err))
 		}
 	}
@@ -513,7 +529,7 @@ func raftTrial(ctx context.Context, n int, o *FailoverOptions) (trialTimes, erro
 	go func() { c.Kill(li); close(killed) }()
 	defer func() { <-killed }()
 	var surv []int
-	for i := range c.Rafts {
+	for _, i := range c.Alive() {
 		if i != li {
 			surv = append(surv, i)
 		}

@@ -61,8 +61,19 @@ func Plot(r *Report, dir, format string) ([]string, error) {
 		}
 		files = append(files, f)
 	}
+	if r.Tradeoff != nil {
+		m := r.Machine
+		if r.tradeoffMachine != nil {
+			m = *r.tradeoffMachine
+		}
+		fs, err := plotTradeoff(r.Tradeoff, m, dir, format)
+		files = append(files, fs...)
+		if err != nil {
+			return files, err
+		}
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("scale: the report has no failover or dissemination results to plot")
+		return nil, fmt.Errorf("scale: the report has no failover, dissemination or trade-off results to plot")
 	}
 	return files, nil
 }
@@ -272,4 +283,102 @@ func (r *FailoverResult) maxTrials() int {
 		m = max(m, s.All.N)
 	}
 	return m
+}
+
+// restSizeFor is the at-rest size to pair with failover size n: n if it
+// was measured at rest, else the largest at-rest size below n.
+func (r *TradeoffResult) restSizeFor(n int) int {
+	best := 0
+	if r.AtRest == nil {
+		return 0
+	}
+	for _, s := range r.AtRest.Series {
+		if s.N == n {
+			return n
+		}
+		if s.N < n && s.N > best {
+			best = s.N
+		}
+	}
+	return best
+}
+
+// plotTradeoff draws failover p50 against false failovers per hour, one
+// curve per system, one plot per failover size: tradeoff_nN.<format>.
+func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, error) {
+	sizes := map[int]bool{}
+	for _, f := range r.Failover {
+		if f == nil {
+			continue
+		}
+		for _, s := range f.Series {
+			sizes[s.N] = true
+		}
+	}
+	var ns []int
+	for n := range sizes {
+		ns = append(ns, n)
+	}
+	sort.Ints(ns)
+	var files []string
+	for _, n := range ns {
+		restN := r.restSizeFor(n)
+		pts := r.Points(n, restN)
+		if len(pts) == 0 {
+			continue
+		}
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("Failover p50 (N = %d) against false failovers at rest (N = %d, CPU hog on one core)\nsolid: a node gave up on its leader, or it changed; dashed: leader changes; labels: S, ms", n, restN)
+		p.X.Label.Text = "per hour at rest\n" + machineLine(m)
+		p.Y.Label.Text = "failover p50, milliseconds"
+		p.X.Min, p.Y.Min = 0, 0
+		p.Legend.Top = true
+		p.Add(plotter.NewGrid())
+		for _, curve := range []struct {
+			scheme  string
+			changes bool
+		}{{SchemeMembers, false}, {SchemeRaft, false}, {SchemeMembers, true}, {SchemeRaft, true}} {
+			scheme := curve.scheme
+			var xys plotter.XYs
+			var labels []string
+			for _, q := range pts {
+				if q.Scheme == scheme {
+					x := q.PerHour
+					if curve.changes {
+						x = q.ChangesPerHour
+					}
+					xys = append(xys, plotter.XY{X: x, Y: q.P50Ms})
+					labels = append(labels, fmt.Sprintf("%.0f", q.SilenceMs))
+				}
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			l, s, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return files, err
+			}
+			c := schemeColor[scheme]
+			l.Color, l.Width = c, vg.Points(1.5)
+			s.Color, s.Shape, s.Radius = c, draw.CircleGlyph{}, vg.Points(3)
+			label := schemeLabel[scheme] + ", false failovers"
+			if curve.changes {
+				l.Dashes, s.Shape = dashed, draw.TriangleGlyph{}
+				label = schemeLabel[scheme] + ", leader changes only"
+			}
+			lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+			if err != nil {
+				return files, err
+			}
+			lab.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
+			p.Add(l, s, lab)
+			p.Legend.Add(label, l, s)
+		}
+		f := filepath.Join(dir, fmt.Sprintf("tradeoff_n%d.%s", n, format))
+		if err := p.Save(8*vg.Inch, 5.5*vg.Inch, f); err != nil {
+			return files, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }

@@ -19,8 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// RaftTiming is the baseline's timing. DefaultRaftTiming matches vouch's
-// local profile (see docs/BENCHMARKS.md, "Failover vs N").
+// RaftTiming is the baseline's timing.
 type RaftTiming struct {
 	HeartbeatTimeout   time.Duration `json:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `json:"election_timeout"`
@@ -29,12 +28,14 @@ type RaftTiming struct {
 	PreVote            bool          `json:"pre_vote"`
 }
 
-// DefaultRaftTiming: a follower that hears nothing for 500 ms to 1 s
-// (HeartbeatTimeout, randomised up to twice) starts an election, about
-// the silence after which vouch's local profile declares a member dead
-// (a failed probe round of 200 ms plus 600 ms of suspicion); the leader
-// steps down after 250 ms without a quorum; CommitTimeout is raft's
-// default of 50 ms, the same as the local profile's GossipInterval.
+// DefaultRaftTiming is `vouch-bench failover`'s default, kept so that its
+// earlier runs can be repeated: HeartbeatTimeout 500 ms, so a follower
+// that hears nothing starts an election after a random 500 ms to 1 s.
+// That matches vouch's local profile (the leader watch's fixed 500 ms) on
+// the minimum silence, not the maximum: vouch gives up sooner. For
+// settings equal on the maximum silence use Silence.RaftTiming
+// (`vouch-bench tradeoff`, docs/BENCHMARKS.md). The leader steps down
+// after 250 ms without a quorum; CommitTimeout is raft's default 50 ms.
 func DefaultRaftTiming() RaftTiming {
 	return RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond, CommitTimeout: 50 * time.Millisecond, PreVote: true}
@@ -246,37 +247,53 @@ func StartRaft(n int, t RaftTiming) (_ *RaftCluster, err error) {
 	}()
 	var servers []raft.Server
 	for i := range n {
-		st, err := newCrashableStream()
+		tr, err := c.listen()
 		if err != nil {
 			return nil, err
 		}
-		tr := raft.NewNetworkTransport(st, 3, 2*time.Second, io.Discard)
-		c.stream = append(c.stream, st)
-		c.Trans = append(c.Trans, tr)
-		id := raft.ServerID(fmt.Sprintf("r%03d", i))
-		c.IDs = append(c.IDs, id)
-		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: id, Address: tr.LocalAddr()})
+		c.IDs = append(c.IDs, raftID(i))
+		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raftID(i), Address: tr.LocalAddr()})
 	}
 	for i := range n {
-		conf := raft.DefaultConfig()
-		conf.LocalID = c.IDs[i]
-		conf.HeartbeatTimeout = t.HeartbeatTimeout
-		conf.ElectionTimeout = t.ElectionTimeout
-		conf.LeaderLeaseTimeout = t.LeaderLeaseTimeout
-		conf.CommitTimeout = t.CommitTimeout
-		conf.PreVoteDisabled = !t.PreVote
-		conf.Logger = hclog.NewNullLogger()
-		logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
-		if err := raft.BootstrapCluster(conf, logs, logs, snaps, c.Trans[i], raft.Configuration{Servers: servers}); err != nil {
+		if err := c.start(i, i, t, servers); err != nil {
 			return nil, err
 		}
-		r, err := raft.NewRaft(conf, nopFSM{}, logs, logs, snaps, &countingRaftTransport{NetworkTransport: c.Trans[i], c: c.Counts})
-		if err != nil {
-			return nil, err
-		}
-		c.Rafts = append(c.Rafts, r)
 	}
 	return c, nil
+}
+
+// listen opens the next server's listener and transport.
+func (c *RaftCluster) listen() (*raft.NetworkTransport, error) {
+	st, err := newCrashableStream()
+	if err != nil {
+		return nil, err
+	}
+	tr := raft.NewNetworkTransport(st, 3, 2*time.Second, io.Discard)
+	c.stream = append(c.stream, st)
+	c.Trans = append(c.Trans, tr)
+	return tr, nil
+}
+
+// start bootstraps and starts server id of the cluster on transport k.
+func (c *RaftCluster) start(id, k int, t RaftTiming, servers []raft.Server) error {
+	conf := raft.DefaultConfig()
+	conf.LocalID = raftID(id)
+	conf.HeartbeatTimeout = t.HeartbeatTimeout
+	conf.ElectionTimeout = t.ElectionTimeout
+	conf.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	conf.CommitTimeout = t.CommitTimeout
+	conf.PreVoteDisabled = !t.PreVote
+	conf.Logger = hclog.NewNullLogger()
+	logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
+	if err := raft.BootstrapCluster(conf, logs, logs, snaps, c.Trans[k], raft.Configuration{Servers: servers}); err != nil {
+		return err
+	}
+	r, err := raft.NewRaft(conf, nopFSM{}, logs, logs, snaps, &countingRaftTransport{NetworkTransport: c.Trans[k], c: c.Counts})
+	if err != nil {
+		return err
+	}
+	c.Rafts = append(c.Rafts, r)
+	return nil
 }
 
 // Agreement reports whether every server in idx names one leader other
@@ -311,21 +328,7 @@ func (c *RaftCluster) Holders(idx []int, exclude raft.ServerID) int {
 
 // WaitStable waits until every live server names one leader.
 func (c *RaftCluster) WaitStable(ctx context.Context, within time.Duration) (raft.ServerID, error) {
-	deadline := time.Now().Add(within)
-	for {
-		if l, ok := c.Agreement(c.Alive(), ""); ok {
-			return l, nil
-		}
-		if time.Now().After(deadline) {
-			alive := c.Alive()
-			return "", fmt.Errorf("scale: %d raft servers did not agree on a leader within %s: %s", len(alive), within, c.describe(alive))
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return waitRaftStable(ctx, c, within)
 }
 
 // Index returns the index of server id, or -1.

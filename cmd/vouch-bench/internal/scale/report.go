@@ -26,10 +26,11 @@ type Report struct {
 	Rest           []*RestResult        `json:"rest,omitempty"`
 	Messages       *MessagesResult      `json:"messages,omitempty"`
 	FalsePositives *FalsePositiveResult `json:"false_positives,omitempty"`
+	Tradeoff       *TradeoffResult      `json:"tradeoff,omitempty"`
 
 	// The machines of the files ReadReports took the failover and
 	// dissemination sections from.
-	failoverMachine, disseminationMachine *Machine
+	failoverMachine, disseminationMachine, tradeoffMachine *Machine
 }
 
 // NewReport starts a report of a run of command: this machine now, and
@@ -138,6 +139,21 @@ func ReadReports(paths ...string) (*Report, error) {
 		}
 		if out.FalsePositives == nil {
 			out.FalsePositives = r.FalsePositives
+		}
+		// Trade-off sections merge: the at-rest half from the first file
+		// that has one, the failover settings from every file.
+		switch {
+		case out.Tradeoff == nil:
+			out.Tradeoff = r.Tradeoff
+		case r.Tradeoff != nil:
+			if out.Tradeoff.AtRest == nil {
+				out.Tradeoff.AtRest = r.Tradeoff.AtRest
+			}
+			out.Tradeoff.Failover = append(out.Tradeoff.Failover, r.Tradeoff.Failover...)
+		}
+		if r.Tradeoff != nil && out.tradeoffMachine == nil {
+			m := r.Machine
+			out.tradeoffMachine = &m
 		}
 	}
 	return out, nil
@@ -313,3 +329,17 @@ func (r *FalsePositiveResult) WriteTable(w io.Writer) error {
 
 // CommandLine quotes args as a shell would need them.
 func CommandLine(args []string) string { return bench.CommandLine(args) }
+
+// WriteTable prints the false failovers at rest.
+func (r *AtRestResult) WriteTable(w io.Writer) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "scheme\tmax silence ms\tN\tfalse failovers\tper hour\tleader changes\talarms\tdeparted\tpre-votes\tminutes\t")
+	for _, s := range r.Series {
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%.1f\t%d\t%d\t%d\t%d\t%.1f\t\n", s.Scheme, s.SilenceMs, s.N, s.FalseFailovers, s.PerHour, s.LeaderChanges, s.Alarms, s.Departures, s.PreVotes, s.DurationS/60)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "hog: %s; load averages: %v\n", r.Hog, r.Loads)
+	return err
+}
