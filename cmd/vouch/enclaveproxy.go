@@ -30,7 +30,7 @@ func listenAPI(addr string) (net.Listener, error) {
 // forwards TCP connections to the runtime's vsock port in the enclave.
 func enclaveProxyFlags(fs *flag.FlagSet) runFunc {
 	listen := fs.String("listen", "127.0.0.1:7070", "the TCP `HOST:PORT` clients and nodes connect to")
-	to := fs.String("to", "", "the enclave's `vsock://CID:PORT` (nitro-cli describe-enclaves shows its CID)")
+	to := fs.String("to", "", "the enclave's vsock `ADDRESS`, vsock://CID:PORT (nitro-cli describe-enclaves shows its CID)")
 	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	return func(ctx context.Context, u *cmdline.UI, args []string) error {

@@ -47,7 +47,7 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 	var cf clientFlags
 	cf.register(fl, true)
 	var meta metaFlag
-	fl.Var(&meta, "meta", "gossip `KEY=VALUE` as this node's metadata, shown in every member's /status and /cluster (e.g. a leader's service address); repeat for more, at most 512 bytes in all")
+	fl.Var(&meta, "meta", "gossip `PAIR` (KEY=VALUE) as this node's metadata, shown in every member's /status and /cluster (e.g. a leader's service address); repeat for more, at most 512 bytes in all")
 	name := fl.String("name", "", "this node's member `ID` (default: the port)")
 	clusterName := fl.String("cluster", "default", "the cluster's `NAME`; nodes of other clusters are ignored")
 	bind := fl.String("bind", "", "the `HOST:PORT` to listen on (default 127.0.0.1:-p)")
