@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,40 +21,10 @@ import (
 
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/datadir"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/receipt"
 )
-
-// copyDir copies the runtime's data directory src into dst, keeping each
-// file's mode (key files must stay 0600).
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(to, info.Mode().Perm()|0o700)
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, data, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // replicaPair starts two runtimes over copies of one data directory: the
 // same service keys, simulated root and deployed function, each with its
@@ -64,18 +33,22 @@ func copyDir(t *testing.T, src, dst string) {
 // (another service, under the same root).
 func replicaPair(t *testing.T, newKey string) (a, b *enclavetest.Env, ref client.FunctionRef) {
 	t.Helper()
-	a = enclavetest.Start(t)
+	// No rate limit: the concurrent failover test runs faster than the
+	// default 200 runs per second per token without -race.
+	a = enclavetest.Start(t, enclavetest.WithRateLimit(-1))
 	ref = deployTiny(t, a)
 	a.Stop()
 	dir := t.TempDir()
-	copyDir(t, a.Dir, dir)
+	if err := datadir.Copy(dir, a.Dir); err != nil {
+		t.Fatal(err)
+	}
 	if newKey != "" {
 		if err := os.Remove(filepath.Join(dir, newKey)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	a = a.Restart()
-	b = enclavetest.StartIn(t, dir, "127.0.0.1:0")
+	b = enclavetest.StartIn(t, dir, "127.0.0.1:0", enclavetest.WithRateLimit(-1))
 	return a, b, ref
 }
 

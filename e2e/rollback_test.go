@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,34 +15,8 @@ import (
 	"time"
 
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/internal/harness/datadir"
 )
-
-// copyTree copies the tree src into dst, keeping the files' modes.
-func copyTree(t *testing.T, dst, src string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(to, info.Mode().Perm())
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // stopRuntime stops the runtime with SIGTERM.
 func (c *cluster) stopRuntime() {
@@ -126,7 +99,9 @@ func TestRollbackHealsWithNodesEvidence(t *testing.T) {
 	// The copy.
 	c.stopRuntime()
 	saved := t.TempDir()
-	copyTree(t, saved, filepath.Join(c.dir, "vouch-data"))
+	if err := datadir.Copy(saved, filepath.Join(c.dir, "vouch-data")); err != nil {
+		t.Fatal(err)
+	}
 	c.startRuntime()
 
 	// The cluster moves on: each leader in turn is killed, and comes back.
@@ -167,7 +142,9 @@ func TestRollbackHealsWithNodesEvidence(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(c.dir, "vouch-data")); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, filepath.Join(c.dir, "vouch-data"), saved)
+	if err := datadir.Copy(filepath.Join(c.dir, "vouch-data"), saved); err != nil {
+		t.Fatal(err)
+	}
 	restored := time.Now()
 	c.startRuntime()
 	restartNode(lost)
@@ -292,7 +269,9 @@ func TestRollbackHealsMemberList(t *testing.T) {
 
 	c.stopRuntime()
 	saved := t.TempDir()
-	copyTree(t, saved, filepath.Join(c.dir, "vouch-data"))
+	if err := datadir.Copy(saved, filepath.Join(c.dir, "vouch-data")); err != nil {
+		t.Fatal(err)
+	}
 	c.startRuntime()
 
 	// The cluster moves on: the leader is killed, another leads, the
@@ -348,7 +327,9 @@ func TestRollbackHealsMemberList(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(c.dir, "vouch-data")); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, filepath.Join(c.dir, "vouch-data"), saved)
+	if err := datadir.Copy(filepath.Join(c.dir, "vouch-data"), saved); err != nil {
+		t.Fatal(err)
+	}
 	c.startRuntime()
 	restored := time.Now()
 	startNode(lost)

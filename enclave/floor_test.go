@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/election/outcome"
 	"github.com/vouch-dev/vouch/functions"
+	"github.com/vouch-dev/vouch/internal/harness/datadir"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/receipt"
 )
@@ -34,7 +33,7 @@ func (r *rollbackEnv) save() string {
 	r.t.Helper()
 	r.env.Stop()
 	dst := r.t.TempDir()
-	if err := copyDir(dst, r.env.Dir); err != nil {
+	if err := datadir.Copy(dst, r.env.Dir); err != nil {
 		r.t.Fatal(err)
 	}
 	r.env = r.env.Restart()
@@ -48,33 +47,10 @@ func (r *rollbackEnv) restore(saved string) {
 	if err := os.RemoveAll(r.env.Dir); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := copyDir(r.env.Dir, saved); err != nil {
+	if err := datadir.Copy(r.env.Dir, saved); err != nil {
 		r.t.Fatal(err)
 	}
 	r.env = r.env.Restart()
-}
-
-// copyDir copies the tree src into dst, keeping the files' modes.
-func copyDir(dst, src string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(to, info.Mode().Perm())
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, info.Mode().Perm())
-	})
 }
 
 func postFloor(t *testing.T, env *enclavetest.Env, fid string, body []byte) *http.Response {

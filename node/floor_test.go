@@ -14,6 +14,7 @@ import (
 
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/election"
+	"github.com/vouch-dev/vouch/internal/harness/datadir"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/node"
 )
@@ -69,7 +70,9 @@ func TestRestartedNodeHealsRolledBackRuntime(t *testing.T) {
 	ref := env.DeployLeader()
 	env.Stop()
 	saved := t.TempDir()
-	copyDir(t, saved, env.Dir)
+	if err := datadir.Copy(saved, env.Dir); err != nil {
+		t.Fatal(err)
+	}
 	env = env.Restart()
 	data := t.TempDir()
 	n := mkNode(t, env, ref, "5000", nil, func(c *node.Config) { c.DataDir = data })
@@ -78,36 +81,13 @@ func TestRestartedNodeHealsRolledBackRuntime(t *testing.T) {
 	n.Kill()
 	env.Stop()
 	os.RemoveAll(env.Dir)
-	copyDir(t, env.Dir, saved)
+	if err := datadir.Copy(env.Dir, saved); err != nil {
+		t.Fatal(err)
+	}
 	env = env.Restart()
 	m := mkNode(t, env, ref, "5000", nil, func(c *node.Config) { c.DataDir = data })
 	waitLeader(t, []*node.Node{m}, "5000", 15*time.Second)
 	if got := m.Leader().Seq; got <= floor {
 		t.Fatalf("leads at seq %d, floor was %d", got, floor)
-	}
-}
-
-func copyDir(t *testing.T, dst, src string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), info.Mode().Perm())
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
