@@ -329,25 +329,8 @@ func (c *Cluster) describe(idx []int) string {
 		st := c.Nodes[i].Status()
 		counts[fmt.Sprintf("leader %q seq %d view %d runtime %s", st.Leader, st.Seq, len(st.View), st.Runtime.State)]++
 	}
-	// The most common states first, at most five of them.
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		if counts[keys[a]] != counts[keys[b]] {
-			return counts[keys[a]] > counts[keys[b]]
-		}
-		return keys[a] < keys[b]
-	})
 	var b strings.Builder
-	for i, k := range keys {
-		if i == 5 {
-			fmt.Fprintf(&b, "[%d more states] ", len(keys)-i)
-			break
-		}
-		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
-	}
+	writeStates(&b, counts)
 	// Name what up to three nodes with a short view miss (five members
 	// each at most), and how they see it.
 	shown := 0
@@ -402,4 +385,26 @@ func (c *Cluster) DeparturesAmong(idx []int, except ...string) int {
 		}
 	}
 	return k
+}
+
+// writeStates writes how many nodes are in each state, the most common
+// first, at most five of them.
+func writeStates(b *strings.Builder, counts map[string]int) {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for i, k := range keys {
+		if i == 5 {
+			fmt.Fprintf(b, "[%d more states] ", len(keys)-i)
+			break
+		}
+		fmt.Fprintf(b, "[%d× %s] ", counts[k], k)
+	}
 }

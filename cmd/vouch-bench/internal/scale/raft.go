@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -361,24 +360,8 @@ func (c *RaftCluster) describe(idx []int) string {
 			}
 		}
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		if counts[keys[a]] != counts[keys[b]] {
-			return counts[keys[a]] > counts[keys[b]]
-		}
-		return keys[a] < keys[b]
-	})
 	var b strings.Builder
-	for i, k := range keys {
-		if i == 5 {
-			fmt.Fprintf(&b, "[%d more states] ", len(keys)-i)
-			break
-		}
-		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
-	}
+	writeStates(&b, counts)
 	fmt.Fprintf(&b, "highest term %d; ", maxTerm)
 	if len(contact) > 0 {
 		slices.Sort(contact)

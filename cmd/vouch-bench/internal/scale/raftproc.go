@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -352,24 +351,8 @@ func (c *RaftProcs) describe(idx []int) string {
 		maxTerm = max(maxTerm, s.term)
 		counts[fmt.Sprintf("%s, leader %q, term %d", s.state, s.leader, s.term)]++
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		if counts[keys[a]] != counts[keys[b]] {
-			return counts[keys[a]] > counts[keys[b]]
-		}
-		return keys[a] < keys[b]
-	})
 	var b strings.Builder
-	for i, k := range keys {
-		if i == 5 {
-			fmt.Fprintf(&b, "[%d more states] ", len(keys)-i)
-			break
-		}
-		fmt.Fprintf(&b, "[%d× %s] ", counts[k], k)
-	}
+	writeStates(&b, counts)
 	fmt.Fprintf(&b, "highest term %d; %d child processes", maxTerm, len(c.procs))
 	// Descriptors each child has open, against the limit it inherited: a
 	// child near its limit measures the harness, not raft.
