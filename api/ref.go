@@ -256,6 +256,19 @@ func (t *Trust) Check() error {
 	return err
 }
 
+// ParsePCRIndex reads a PCR index in its one canonical spelling, 0 to 31:
+// "01" or "+1" would silently merge with "1".
+func ParsePCRIndex(k string) (int, bool) {
+	i, err := strconv.Atoi(k)
+	return i, err == nil && i >= 0 && i <= 31 && strconv.Itoa(i) == k
+}
+
+// ParsePCRValue reads a PCR value: 32, 48 or 64 bytes of lowercase hex.
+func ParsePCRValue(v string) ([]byte, bool) {
+	b, err := hex.DecodeString(v)
+	return b, err == nil && (len(b) == 32 || len(b) == 48 || len(b) == 64) && hex.EncodeToString(b) == v
+}
+
 // PCRValues decodes the PCR allow-list.
 func (t *Trust) PCRValues() (map[int][][]byte, error) {
 	if len(t.PCRs) == 0 {
@@ -265,16 +278,16 @@ func (t *Trust) PCRValues() (map[int][][]byte, error) {
 	for k, vals := range t.PCRs {
 		// Only the canonical spelling: "01" or "+1" would silently merge
 		// with "1" into one list of alternatives.
-		i, err := strconv.Atoi(k)
-		if err != nil || i < 0 || i > 31 || strconv.Itoa(i) != k {
+		i, ok := ParsePCRIndex(k)
+		if !ok {
 			return nil, fmt.Errorf("trust.pcrs: index %q is not 0-31", k)
 		}
 		if len(vals) == 0 {
 			return nil, fmt.Errorf("trust.pcrs[%s] lists no values", k)
 		}
 		for _, v := range vals {
-			b, err := hex.DecodeString(strings.ToLower(v))
-			if err != nil || (len(b) != 32 && len(b) != 48 && len(b) != 64) {
+			b, ok := ParsePCRValue(strings.ToLower(v))
+			if !ok {
 				return nil, fmt.Errorf("trust.pcrs[%s]: %q is not a 32, 48 or 64-byte hex value", k, v)
 			}
 			out[i] = append(out[i], b)

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -350,12 +349,12 @@ func readPCRAllowList(path string) ([]map[int][]byte, error) {
 		}
 		e := map[int][]byte{}
 		for k, v := range m {
-			idx, err := strconv.Atoi(k)
-			if err != nil || idx < 0 || idx >= attest.MaxPCRs || strconv.Itoa(idx) != k {
+			idx, ok := api.ParsePCRIndex(k)
+			if !ok {
 				return nil, fmt.Errorf("--join-allow-pcrs %s: entry %d: PCR index %q must be 0 to %d", path, i, k, attest.MaxPCRs-1)
 			}
-			val, err := hex.DecodeString(v)
-			if err != nil || (len(val) != 32 && len(val) != 48 && len(val) != 64) || hex.EncodeToString(val) != v {
+			val, ok := api.ParsePCRValue(v)
+			if !ok {
 				return nil, fmt.Errorf("--join-allow-pcrs %s: entry %d: PCR%d must be 32, 48 or 64 bytes of lowercase hex", path, i, idx)
 			}
 			e[idx] = val
