@@ -55,3 +55,33 @@ func TestReadPCRAllowList(t *testing.T) {
 		}
 	}
 }
+
+func FuzzReadPCRAllowList(f *testing.F) {
+	f.Add([]byte(`[{"0":"` + strings.Repeat("ab", 32) + `"}]`))
+	f.Add([]byte(`[{"01":"00"}]`))
+	f.Add([]byte(`[]`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "pcrs.json")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readPCRAllowList(p)
+		if err != nil {
+			return
+		}
+		if len(got) == 0 {
+			t.Fatal("accepted an empty list")
+		}
+		for _, e := range got {
+			if len(e) == 0 {
+				t.Fatal("accepted an entry with no PCR")
+			}
+			for i, v := range e {
+				if i < 0 || i > 31 || (len(v) != 32 && len(v) != 48 && len(v) != 64) {
+					t.Fatalf("accepted PCR%d of %d bytes", i, len(v))
+				}
+			}
+		}
+	})
+}
