@@ -5,9 +5,6 @@ package netns
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -32,37 +29,6 @@ func TestSignedViewsFormAndFailOver(t *testing.T) {
 	agree, acts := failoverSeries(t, true, 5, failoverRounds)
 	t.Logf("signed views: failover across namespaces after SIGKILL of the acting leader, 5 nodes, until a survivor acts: %s", summary(acts))
 	t.Logf("signed views: the same, until every survivor follows it: %s", summary(agree))
-}
-
-// The failover series of docs/DEPLOY.md, opt-in: VOUCH_NETNS_SERIES lists
-// cluster sizes (e.g. "5,25"), VOUCH_NETNS_TRIALS the trials per size and
-// scheme (default 20). p99 is the slowest trial (nearest rank of 20).
-func TestFailoverSeries(t *testing.T) {
-	sizes := os.Getenv("VOUCH_NETNS_SERIES")
-	if sizes == "" {
-		t.Skip("netns test bed: set VOUCH_NETNS_SERIES=5,25 (and VOUCH_NETNS_TRIALS, default 20) to measure failover series")
-	}
-	trials := 20
-	if v := os.Getenv("VOUCH_NETNS_TRIALS"); v != "" {
-		var err error
-		if trials, err = strconv.Atoi(v); err != nil || trials < 1 {
-			t.Fatalf("VOUCH_NETNS_TRIALS=%q: want a positive number", v)
-		}
-	}
-	for _, f := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 3 || n > 60 {
-			t.Fatalf("VOUCH_NETNS_SERIES: %q is not a size from 3 to 60", f)
-		}
-		t.Run(fmt.Sprintf("member list N=%d", n), func(t *testing.T) {
-			agree, _ := failoverSeries(t, false, n, trials)
-			t.Logf("series: member list, N = %d: until every survivor names the next: %s", n, percentiles(agree))
-		})
-		t.Run(fmt.Sprintf("signed views N=%d", n), func(t *testing.T) {
-			agree, acts := failoverSeries(t, true, n, trials)
-			t.Logf("series: signed views, N = %d: until every survivor follows the next: %s; until it acts: %s", n, percentiles(agree), percentiles(acts))
-		})
-	}
 }
 
 // failoverSeries starts a runtime and n nodes, each in its own namespace,
