@@ -118,7 +118,7 @@ type seriesRow struct {
 	Nodes     int          `json:"nodes"`
 	Scheme    string       `json:"scheme"`
 	Placement string       `json:"placement"`
-	Formed    float64      `json:"formed_ms"`
+	FormedMS  float64      `json:"formed_ms"`
 	Agree     *seriesStats `json:"agree"`
 	Acts      *seriesStats `json:"acts,omitempty"`
 	// The ratios namespaces ÷ loopback at p50, on the namespaces row.
@@ -209,7 +209,7 @@ func (p *placement) form(names []string) {
 	}
 	p.c.waitAgree(120*time.Second, p.lead, names...)
 	d := time.Since(formed)
-	p.row = seriesRow{Nodes: len(names), Scheme: schemeName(p.c.views), Placement: p.name, Formed: ms(d)}
+	p.row = seriesRow{Nodes: len(names), Scheme: schemeName(p.c.views), Placement: p.name, FormedMS: ms(d)}
 	t.Logf("%s, %s: %d nodes formed in %v, %s leads", schemeName(p.c.views), p.name, len(names), d.Round(time.Millisecond), p.lead)
 }
 
