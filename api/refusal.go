@@ -26,6 +26,17 @@ const (
 	RefusalDuplicateValue = "duplicate_value"
 	RefusalTooManyValues  = "too_many_values"
 	RefusalNotPermitted   = "not_permitted"
+
+	// The built-in election function's refusals (docs/ELECTION.md,
+	// "Refusals"; package election/outcome). A node must tell them apart
+	// when it seals its submissions; the election's code state_unreadable
+	// is the function's own fault, not its input's, and stays withheld
+	// like any failure.
+	RefusalMalformedSubmission  = "malformed_submission"
+	RefusalNoConfiguration      = "no_configuration"
+	RefusalConfigurationRefused = "configuration_refused"
+	RefusalViewRefused          = "view_refused"
+	RefusalLeaseNotRenewed      = "lease_not_renewed"
 )
 
 // RefusalTexts is the fixed public text of each refusal code: all a sealed
@@ -37,6 +48,12 @@ var RefusalTexts = map[string]string{
 	RefusalDuplicateValue: "the input repeats a value that must be unique",
 	RefusalTooManyValues:  "the input holds more values than the function accepts",
 	RefusalNotPermitted:   "the function does not permit what the input asks for",
+
+	RefusalMalformedSubmission:  "the input is not a well-formed election submission",
+	RefusalNoConfiguration:      "the cluster has no configuration yet, and the submission attaches none",
+	RefusalConfigurationRefused: "the configuration the submission attaches cannot be adopted",
+	RefusalViewRefused:          "the submission's view does not count",
+	RefusalLeaseNotRenewed:      "the submitter leads the current term, but a majority of views does not see it alive, so its lease is not renewed",
 }
 
 // ParseRefusal reads a function's error message. If it is a refusal with a

@@ -13,7 +13,8 @@ import (
 // use (and which cannot import this package without changing their
 // bytes), lists the same codes.
 func TestRefusalCodesMatchGuest(t *testing.T) {
-	g := []string{guest.MalformedInput, guest.MissingValue, guest.InvalidValue, guest.DuplicateValue, guest.TooManyValues, guest.NotPermitted}
+	g := []string{guest.MalformedInput, guest.MissingValue, guest.InvalidValue, guest.DuplicateValue, guest.TooManyValues, guest.NotPermitted,
+		guest.MalformedSubmission, guest.NoConfiguration, guest.ConfigurationRefused, guest.ViewRefused, guest.LeaseNotRenewed}
 	if len(g) != len(RefusalTexts) {
 		t.Fatalf("guest lists %d codes, api %d", len(g), len(RefusalTexts))
 	}

@@ -40,3 +40,15 @@ func (r *Refusal) Error() string {
 	}
 	return "vouch-refusal:" + r.Code + ": " + r.Detail
 }
+
+// The built-in election function's refusal codes, on the same public list
+// (package election/outcome declares them for it). They sit at the end of
+// the file so that the code above keeps its lines, and the functions that
+// use it their bytes.
+const (
+	MalformedSubmission  = "malformed_submission"  // not a well-formed election submission
+	NoConfiguration      = "no_configuration"      // the cluster has none, and the submission attaches none
+	ConfigurationRefused = "configuration_refused" // the attached configuration cannot be adopted
+	ViewRefused          = "view_refused"          // the submission's view does not count
+	LeaseNotRenewed      = "lease_not_renewed"     // the submitter leads, but a majority does not see it alive
+)

@@ -5,9 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/functions"
@@ -16,16 +19,26 @@ import (
 )
 
 // The built-in election function's lease refusal crosses the real runtime
-// with its code, and the node recognises it by that code (plaintext
-// inputs: the runtime withholds a function's message for sealed ones).
+// with its code, and the node recognises it: for sealed inputs (what nodes
+// send) by the refusal code, the only part of the function's message the
+// runtime passes, and for plaintext inputs too.
 func TestLeaseRefusalCrossesTheRuntime(t *testing.T) {
-	env := enclavetest.Start(t)
+	for _, plaintext := range []bool{false, true} {
+		name := "sealed"
+		if plaintext {
+			name = "plaintext"
+		}
+		t.Run(name, func(t *testing.T) { testLeaseRefusal(t, enclavetest.Start(t), plaintext) })
+	}
+}
+
+func testLeaseRefusal(t *testing.T, env *enclavetest.Env, plaintext bool) {
 	ctx := context.Background()
 	b, err := functions.Builtin("election")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := env.Client(client.Options{Plaintext: true})
+	c := env.Client(client.Options{Plaintext: plaintext})
 	d, err := c.Deploy(ctx, b, "")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +93,20 @@ func TestLeaseRefusalCrossesTheRuntime(t *testing.T) {
 		t.Fatalf("the leader's renewal without a majority: %v, want a lease refusal", err)
 	}
 	_, keys["x"], _ = ed25519.GenerateKey(rand.Reader)
-	if err := submit("x", "x"); err == nil || node.IsLeaseRefusal(err) {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Refusal != api.RefusalLeaseNotRenewed {
+		t.Fatalf("lease refusal: %#v, want refusal code %q", err, api.RefusalLeaseNotRenewed)
+	}
+	// The function's detail reaches a plaintext caller only.
+	if shown := strings.Contains(err.Error(), `leader "c" of term 1`); shown != plaintext {
+		t.Fatalf("lease refusal: %q; detail shown %v, want %v", err, shown, plaintext)
+	}
+	_, keys["x"], _ = ed25519.GenerateKey(rand.Reader)
+	err = submit("x", "x")
+	if err == nil || node.IsLeaseRefusal(err) {
 		t.Fatalf("a stranger's view: %v, want another refusal", err)
+	}
+	if !errors.As(err, &ae) || ae.Refusal != api.RefusalViewRefused {
+		t.Fatalf("a stranger's view: %#v, want refusal code %q", err, api.RefusalViewRefused)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/election"
-	"github.com/vouch-dev/vouch/election/outcome"
 	"github.com/vouch-dev/vouch/functions"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/node"
@@ -185,9 +184,9 @@ func (r *termRuntime) bump() {
 func (r *termRuntime) Submit(_ context.Context, input []byte) (*election.Certificate, error) {
 	r.submits.Add(1)
 	if r.refuse.Load() {
-		// What the runtime answers when the function refuses (plaintext).
+		// What the runtime answers when the function refuses a sealed input.
 		return nil, &api.Error{Status: http.StatusUnprocessableEntity, Code: api.CodeFunctionFailed, Kind: "failed",
-			Message: outcome.Refuse(outcome.LeaseNotRenewed, "lease not renewed: leader is not alive by a majority of views").Error()}
+			Refusal: api.RefusalLeaseNotRenewed, Message: "function refused its input (lease_not_renewed): " + api.RefusalTexts[api.RefusalLeaseNotRenewed] + "; details withheld: the input was sealed"}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -91,7 +91,7 @@ func (e *fakeEnv) run(raw []byte) ([]byte, error) {
 }
 
 // refusal returns the refusal a failed submission's error carries (its
-// message is the refusal's JSON), or nil.
+// message is the refusal's encoding), or nil.
 func refusal(err error) *outcome.Refusal {
 	if err == nil {
 		return nil

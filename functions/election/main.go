@@ -11,11 +11,12 @@
 //
 //	"issued_at_ms","lease_ms","policy","mode"}
 //
-// Refusal: the invocation fails with the error message
+// Refusal: the invocation fails with a refusal in the runtime's public
+// format (docs/API.md, "Refusals"; package outcome lists the codes)
 //
-//	{"code": "lease_not_renewed", "message": "..."}
+//	vouch-refusal:lease_not_renewed: lease not renewed: ...
 //
-// (package outcome lists the codes).
+// whose code reaches sealed callers too, and its message plaintext ones.
 //
 // See docs/ELECTION.md for the rules and their reasoning. It builds
 // reproducibly as a WASI reactor; see gen.go.
@@ -31,7 +32,7 @@ func init() {
 	guest.Handle(func(in []byte) ([]byte, error) {
 		out, ref := handle(in, guestEnv{})
 		if ref != nil {
-			return nil, ref // its JSON is the invocation's error message
+			return nil, ref // the invocation's error message
 		}
 		return out, nil
 	})

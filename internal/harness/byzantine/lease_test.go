@@ -17,7 +17,6 @@ import (
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/election"
-	"github.com/vouch-dev/vouch/election/outcome"
 	"github.com/vouch-dev/vouch/node"
 	"github.com/vouch-dev/vouch/receipt"
 )
@@ -53,9 +52,9 @@ func (r *leaseRuntime) Submit(_ context.Context, input []byte) (*election.Certif
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.term > 0 && now.Before(r.lastTerm.Add(r.lease+150*time.Millisecond)) {
-		// What the runtime answers when the function refuses (plaintext).
+		// What the runtime answers when the function refuses a sealed input.
 		return nil, &api.Error{Status: http.StatusUnprocessableEntity, Code: api.CodeFunctionFailed, Kind: "failed",
-			Message: outcome.Refuse(outcome.LeaseNotRenewed, "lease not renewed: leader is not alive by a majority of views").Error()}
+			Refusal: api.RefusalLeaseNotRenewed, Message: "function refused its input (lease_not_renewed): " + api.RefusalTexts[api.RefusalLeaseNotRenewed] + "; details withheld: the input was sealed"}
 	}
 	r.term++
 	r.lastTerm = now

@@ -173,7 +173,7 @@ func parseArgs(words []string) args {
 	for _, w := range words {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.kv[k] = v
-		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" || w == "floorcert" || w == "moved" {
+		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" || w == "plaintext" || w == "raw" || w == "floorcert" || w == "moved" {
 			a.bare[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -285,8 +285,20 @@ func (s *script) run(c *scriptCase) string {
 			in.Err = &api.Error{Code: "rate_limited", Message: "too many runs", Status: http.StatusTooManyRequests, RetryAfter: s.dur(a, "retry-after", 0)}
 		}
 		if a.bare["lease"] {
-			msg := outcome.Refuse(outcome.LeaseNotRenewed, "leader is not alive by a majority of views").Error()
-			in.Err = &api.Error{Code: api.CodeFunctionFailed, Message: msg, Status: http.StatusUnprocessableEntity}
+			// The election function's lease refusal as the runtime answers
+			// a sealed input (its code and fixed text), a plaintext one
+			// (its code and detail), or, from a runtime that does not list
+			// the code, a plaintext one ("raw": the function's message).
+			detail := "leader is not alive by a majority of views"
+			code := api.RefusalLeaseNotRenewed
+			msg := "function refused its input (" + code + "): " + api.RefusalTexts[code] + "; details withheld: the input was sealed"
+			switch {
+			case a.bare["plaintext"]:
+				msg = "function refused its input (" + code + "): " + detail
+			case a.bare["raw"]:
+				code, msg = "", outcome.Refuse(outcome.LeaseNotRenewed, "%s", detail).Error()
+			}
+			in.Err = &api.Error{Code: api.CodeFunctionFailed, Kind: "failed", Refusal: code, Message: msg, Status: http.StatusUnprocessableEntity}
 		}
 	case "presented":
 		in.Kind, in.Moved = nodecore.Presented, a.bare["moved"]

@@ -224,14 +224,17 @@ func (m *Machine) stopLeading() {
 }
 
 // IsLeaseRefusal reports whether err is the election function's refusal
-// to renew the caller's lease: a failed run whose message is a refusal
-// (package outcome) with code lease_not_renewed. The runtime withholds a
-// function's message when the input was sealed; such a refusal looks like
-// any other failed run.
+// to renew the caller's lease (code lease_not_renewed): a failed run whose
+// refusal code, which the runtime passes even for a sealed input, is that
+// code, or, from a runtime that does not list it, whose message (passed
+// for plaintext inputs only) is that refusal.
 func IsLeaseRefusal(err error) bool {
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != api.CodeFunctionFailed {
 		return false
+	}
+	if ae.Refusal != "" {
+		return ae.Refusal == string(outcome.LeaseNotRenewed)
 	}
 	r, perr := outcome.ParseRefusal(ae.Message)
 	return perr == nil && r.Code == outcome.LeaseNotRenewed

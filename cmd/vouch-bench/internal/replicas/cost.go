@@ -58,6 +58,10 @@ type CostResult struct {
 	// the rate); FirstError is the first one's message.
 	StatefulErrors int    `json:"stateful_errors"`
 	FirstError     string `json:"first_error,omitempty"`
+	// Refusals counts the election function's refusals by code (the
+	// api.Error's refusal, which sealed inputs carry too). Lease refusals
+	// are answers, counted in the rate; the others are failures.
+	Refusals map[string]int `json:"refusals,omitempty"`
 	// RaftTermChanges counts raft elections during the rounds (a
 	// replicated configuration; a change of leader interrupts the load).
 	RaftTermChanges uint64 `json:"raft_term_changes"`
@@ -115,9 +119,6 @@ func (s *submitter) submit(ctx context.Context, withConfig bool) error {
 		return err
 	}
 	_, err = s.rt.Submit(ctx, body)
-	if node.IsLeaseRefusal(err) {
-		err = nil
-	}
 	return err
 }
 
@@ -176,12 +177,18 @@ func Cost(ctx context.Context, o CostOptions) (*CostReport, error) {
 			fmt.Fprintf(progress, "replicas: round %d/%d: %s: stateless %.0f runs/s (p50 %.0f µs)\n", r+1, o.Rounds, Configs[i], lv.RunsPerSec, lv.P50Micros)
 		}
 		for i, t := range targets {
-			rate, failed, first, err := t.submissions(ctx, o.Submissions)
+			rate, failed, first, refusals, err := t.submissions(ctx, o.Submissions)
 			if err != nil {
 				return nil, fmt.Errorf("replicas: %s, round %d: %w", Configs[i], r+1, err)
 			}
 			res[i].Stateful = append(res[i].Stateful, rate)
 			res[i].StatefulErrors += failed
+			for code, n := range refusals {
+				if res[i].Refusals == nil {
+					res[i].Refusals = map[string]int{}
+				}
+				res[i].Refusals[code] += n
+			}
 			if failed > 0 && res[i].FirstError == "" {
 				res[i].FirstError = first
 			}
@@ -275,7 +282,7 @@ func setupCost(ctx context.Context, o CostOptions, dir string, replicas int) (_ 
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			err := w.submit(ctx, true)
-			if err == nil {
+			if err == nil || node.IsLeaseRefusal(err) {
 				break
 			}
 			var ae *api.Error
@@ -292,11 +299,13 @@ func setupCost(ctx context.Context, o CostOptions, dir string, replicas int) (_ 
 // answered and returns answers per second and the failed submissions
 // (not counted, and retried), with the first failure's message. It fails
 // when more than half of the attempts fail.
-func (t *costTarget) submissions(ctx context.Context, n int) (float64, int, string, error) {
+func (t *costTarget) submissions(ctx context.Context, n int) (float64, int, string, map[string]int, error) {
 	var done, failed atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr string
 	var errOnce sync.Once
+	var mu sync.Mutex
+	refusals := map[string]int{}
 	start := time.Now()
 	for _, w := range t.workers {
 		wg.Go(func() {
@@ -304,7 +313,13 @@ func (t *costTarget) submissions(ctx context.Context, n int) (float64, int, stri
 				if failed.Load() > int64(n)/2 {
 					return
 				}
-				if err := w.submit(ctx, false); err != nil {
+				err := w.submit(ctx, false)
+				if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Refusal != "" {
+					mu.Lock()
+					refusals[ae.Refusal]++
+					mu.Unlock()
+				}
+				if err != nil && !node.IsLeaseRefusal(err) {
 					failed.Add(1)
 					errOnce.Do(func() { firstErr = err.Error() })
 					continue
@@ -316,9 +331,9 @@ func (t *costTarget) submissions(ctx context.Context, n int) (float64, int, stri
 	wg.Wait()
 	rate := float64(done.Load()) / time.Since(start).Seconds()
 	if f := int(failed.Load()); f > n/2 {
-		return rate, f, firstErr, fmt.Errorf("%d of %d submissions failed; the first: %s", f, n, firstErr)
+		return rate, f, firstErr, refusals, fmt.Errorf("%d of %d submissions failed; the first: %s", f, n, firstErr)
 	}
-	return rate, int(failed.Load()), firstErr, ctx.Err()
+	return rate, int(failed.Load()), firstErr, refusals, ctx.Err()
 }
 
 // raftTerm is the highest raft term the replicas report, 0 for a single

@@ -119,11 +119,12 @@ func TestTables(t *testing.T) {
 		}
 	}
 	b.Reset()
-	cr := &CostReport{Rounds: 3, Concurrency: 8, Members: 5, Results: []CostResult{{Config: "3 replicas", StatelessMedian: 900, StatelessRatio: 0.9, StatefulErrors: 2}}}
+	cr := &CostReport{Rounds: 3, Concurrency: 8, Members: 5, Results: []CostResult{{Config: "3 replicas", StatelessMedian: 900, StatelessRatio: 0.9, StatefulErrors: 2,
+		Refusals: map[string]int{"view_refused": 2, "lease_not_renewed": 1}}}}
 	if err := WriteCostTable(&b, cr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"3 replicas", "900", "0.90×"} {
+	for _, want := range []string{"3 replicas", "900", "0.90×", "lease_not_renewed 1, view_refused 2"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("cost table lacks %q:\n%s", want, b.String())
 		}

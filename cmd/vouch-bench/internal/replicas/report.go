@@ -3,8 +3,10 @@ package replicas
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vouch-dev/vouch/cmd/vouch-bench/internal/scale"
@@ -65,6 +67,14 @@ func WriteCostTable(w io.Writer, r *CostReport) error {
 	for _, x := range r.Results {
 		if x.FirstError != "" {
 			fmt.Fprintf(w, "%s: first failed submission: %s\n", x.Config, x.FirstError)
+		}
+		if len(x.Refusals) > 0 {
+			codes := slices.Sorted(maps.Keys(x.Refusals))
+			parts := make([]string, len(codes))
+			for i, c := range codes {
+				parts[i] = fmt.Sprintf("%s %d", c, x.Refusals[c])
+			}
+			fmt.Fprintf(w, "%s: refusals (lease refusals are answers): %s\n", x.Config, strings.Join(parts, ", "))
 		}
 	}
 	fmt.Fprintf(w, "load average before %s, after %s; %d CPUs (%s)\n", r.Machine.LoadBefore, r.Machine.LoadAfter, r.Machine.CPUs, r.Machine.CPUModel)
