@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vouch-dev/vouch/client"
+	"github.com/vouch-dev/vouch/cluster"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
 	"github.com/vouch-dev/vouch/node"
 )
@@ -100,4 +101,61 @@ func TestObserverMetaKeyReserved(t *testing.T) {
 	checkNew(t, func(c *node.Config) {
 		c.GossipKey, c.Meta = gossipKey, map[string]string{node.ObserverMetaKey: "1"}
 	}, "reserved", nil)
+}
+
+// With signed views: observers (with the cluster configuration, but no
+// identity and no function token) join and leave; the term and the
+// leader do not move, no node's view ever holds them, and the observers
+// never run the function (their only runtime request is attestation).
+func TestObserverSignedViews(t *testing.T) {
+	env := enclavetest.Start(t)
+	names := []string{"n1", "n2", "n3"}
+	ref, sc, keys := viewsCluster(t, env, cluster.PolicyHighest, names...)
+	acted := make(chan string, 64)
+	nodes := map[string]*node.Node{}
+	first := startViewsNode(t, env, ref, sc, keys["n1"], "n1", nil, acted)
+	nodes["n1"] = first
+	for _, name := range names[1:] {
+		nodes[name] = startViewsNode(t, env, ref, sc, keys[name], name, []string{first.Addr()}, acted)
+	}
+	leader, term := waitTerm(t, nodes, 1, 30*time.Second)
+
+	proxy := enclavetest.NewProxy(t, env.URL) // the observers' runtime
+	noToken := client.FunctionRef{ID: ref.ID, Checksum: ref.Checksum}
+	for i := range 2 {
+		name := fmt.Sprintf("observer-%d", i)
+		o := mkNode(t, env, noToken, name, []string{nodes["n2"].Addr()}, func(c *node.Config) {
+			c.Observer, c.ClusterConfig = true, sc
+			rc, err := client.New(proxy.URL, client.Options{Trust: env.Trust()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(rc.Close)
+			c.Runtime = node.NewClientRuntime(rc, noToken)
+		})
+		poll(t, 30*time.Second, name+" verifies the term", func() error {
+			v := o.ClusterView(context.Background())
+			if v.Scheme != "term" || v.Leader != leader || v.Seq != term || len(v.Members) != 3 || v.LeaseUntil == nil {
+				return fmt.Errorf("view: scheme %s leader %q term %d members %v", v.Scheme, v.Leader, v.Seq, v.Members)
+			}
+			return v.Verify()
+		})
+		for _, n := range nodes {
+			if st := n.CurrentStatus(context.Background()); slices.Contains(st.View, name) {
+				t.Errorf("%s has observer %s in its view %v", st.Name, name, st.View)
+			}
+		}
+		if err := o.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, tm := waitTerm(t, nodes, 1, 30*time.Second); l != leader || tm != term {
+		t.Errorf("after the observers: leader %s term %d, want %s term %d", l, tm, leader, term)
+	}
+	if k := proxy.Count("POST /v1/functions/{id}/run"); k != 0 {
+		t.Errorf("the observers ran the function %d times", k)
+	}
+	if k := proxy.Count("GET /v1/identity"); k == 0 {
+		t.Errorf("the observers never attested the runtime")
+	}
 }
