@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"time"
 )
 
@@ -24,8 +25,14 @@ func observerMeta(meta map[string]string) map[string]string {
 	return out
 }
 
-// attest runs the observer's attestation (the machine's Attest effect)
-// and posts the answer to the loop.
+// attester is a Runtime that can attest afresh (ClientRuntime): Key may
+// return a cached key.
+type attester interface {
+	Attest(ctx context.Context) (ed25519.PublicKey, error)
+}
+
+// attest runs the observer's attestation (the machine's Attest effect),
+// afresh when the runtime can, and posts the answer to the loop.
 func (n *Node) attest() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
 	defer cancel()
@@ -36,7 +43,13 @@ func (n *Node) attest() {
 		case <-ctx.Done():
 		}
 	}()
-	key, err := n.cfg.Runtime.Key(ctx)
+	var key ed25519.PublicKey
+	var err error
+	if a, ok := n.cfg.Runtime.(attester); ok {
+		key, err = a.Attest(ctx)
+	} else {
+		key, err = n.cfg.Runtime.Key(ctx)
+	}
 	select {
 	case n.inbox <- input{kind: inAttested, key: key, err: err, sentAt: time.Now()}:
 	case <-n.stop:
