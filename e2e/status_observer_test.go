@@ -123,3 +123,48 @@ func TestStatusObserver(t *testing.T) {
 		t.Fatalf("vouch status -n of nothing: exit %d, stderr %s", code, errOut)
 	}
 }
+
+// TestStatusObserverSignedViews: with signed views, `vouch status -n
+// --cluster-config` verifies the term certificate and shows the lease.
+func TestStatusObserverSignedViews(t *testing.T) {
+	t.Parallel()
+	c := startViewsCluster(t, 3)
+	var seed string
+	for name := range c.nodes {
+		seed = name
+		break
+	}
+	ref, cfg := filepath.Join(c.dir, "leader_election.json"), filepath.Join(c.dir, "cluster.json")
+	eventually(t, 60*time.Second, "vouch status -n --cluster-config shows a verified term", func() error {
+		out, errOut, code := vouchStatus(t, "--ref", ref, "-n", seed, "--cluster-config", cfg, "-o", "json", "--timeout", "10s")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s%s", code, out, errOut)
+		}
+		var st struct {
+			Nodes []struct {
+				Verified bool `json:"verified"`
+				View     struct {
+					Cluster    string     `json:"cluster"`
+					Scheme     string     `json:"scheme"`
+					Leader     string     `json:"leader"`
+					Seq        uint64     `json:"seq"`
+					LeaseUntil *time.Time `json:"lease_until"`
+					Members    []struct{} `json:"members"`
+				} `json:"view"`
+			} `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return err
+		}
+		v := st.Nodes[0].View
+		if !st.Nodes[0].Verified || v.Cluster != "pause" || v.Scheme != "term" || c.nodes[v.Leader] == nil || v.Seq == 0 || v.LeaseUntil == nil || len(v.Members) != 3 {
+			return fmt.Errorf("not a verified term of the three: %s", out)
+		}
+		return nil
+	})
+	out, _, code := vouchStatus(t, "--ref", ref, "-n", seed, "--cluster-config", cfg, "--timeout", "10s")
+	if code != 0 || !strings.Contains(out, "term ") || !strings.Contains(out, "lease") || !strings.Contains(out, "VERIFIED") {
+		t.Fatalf("vouch status -n --cluster-config (exit %d):\n%s", code, out)
+	}
+	t.Logf("vouch status -n --cluster-config:\n%s", out)
+}
