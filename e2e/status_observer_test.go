@@ -167,4 +167,12 @@ func TestStatusObserverSignedViews(t *testing.T) {
 		t.Fatalf("vouch status -n --cluster-config (exit %d):\n%s", code, out)
 	}
 	t.Logf("vouch status -n --cluster-config:\n%s", out)
+
+	// Without the configuration the observer cannot verify terms, and
+	// says what to pass.
+	_, errOut, code := vouchStatus(t, "--ref", ref, "-n", seed, "--cluster", "pause", "--timeout", "3s")
+	if code != 1 || !strings.Contains(errOut, "--cluster-config") {
+		t.Fatalf("vouch status -n without --cluster-config on signed views: exit %d, stderr %s", code, errOut)
+	}
+	t.Logf("without --cluster-config: %s", errOut)
 }

@@ -180,7 +180,15 @@ func (r *statusReport) err() error {
 func (n *nodeReport) observerErr() error {
 	switch {
 	case n.Error != "":
-		return cmdline.WithHint(errors.New(n.Error), "give a node's gossip address (its -p or --bind) with -n, and the cluster's reference (its gossip key) with --ref; --timeout waits longer")
+		return cmdline.WithHint(errors.New(n.Error), "give a node's gossip address (its -p or --bind) with -n, the cluster's reference (its gossip key) with --ref, and its name with --cluster (or its --cluster-config); --timeout waits longer")
+	case n.View.Certificate == nil && len(n.View.Rejections) > 0:
+		var rej []string
+		for reason, k := range n.View.Rejections {
+			rej = append(rej, fmt.Sprintf("%s %d", reason, k))
+		}
+		slices.Sort(rej)
+		return cmdline.WithHint(fmt.Errorf("the observer joined, but refused every certificate it received (%s)", strings.Join(rej, ", ")),
+			"a cluster with signed views needs --cluster-config FILE; --ref must name the cluster's function and runtime")
 	case n.View.Certificate == nil:
 		return cmdline.WithHint(errors.New("the observer joined, but holds no certificate yet"), "--timeout waits longer")
 	case !n.Verified:
