@@ -49,6 +49,12 @@ type ClusterView struct {
 	Accepted   uint64                     `json:"certificates_accepted"`
 	// Time is the node's clock when it answered.
 	Time time.Time `json:"time"`
+	// Observer reports that the answering node is an observer (`vouch
+	// status --ref --seed` runs one): it verified the certificate itself,
+	// against the runtime it attested, and is in no election view.
+	// Observers lists the other observers it gossips with.
+	Observer  bool     `json:"observer,omitempty"`
+	Observers []string `json:"observers,omitempty"`
 }
 
 // ClusterCertificate is the held certificate in its receipt's JSON form.
@@ -88,6 +94,7 @@ func (n *Node) ClusterView(ctx context.Context) *ClusterView {
 func clusterView(st *Status) *ClusterView {
 	v := &ClusterView{Node: st.Name, Cluster: st.Cluster, Scheme: "seq", State: st.State, Leader: st.Leader, Seq: st.Seq,
 		IsLeader: st.IsLeader, Members: st.Members, Rejections: st.Rejections, Accepted: st.Accepted, Time: st.Time,
+		Observer: st.Observer, Observers: st.Observers,
 		Runtime: ClusterRuntime{URL: st.Runtime.URL, Platform: st.Runtime.Platform, Simulated: st.Runtime.Simulated,
 			FunctionID: st.Runtime.FunctionID, Checksum: st.Runtime.Checksum, State: st.Runtime.State}}
 	if strings.HasPrefix(st.Mode, "signed views") {

@@ -96,6 +96,19 @@ type Config struct {
 	// Zero means no wait; the profiles set DefaultFloorWait.
 	FloorWait time.Duration
 
+	// Observer makes the node a read-only member, for `vouch status`
+	// without an HTTP endpoint: it joins the gossip (with GossipKey, like
+	// any member), advertises itself as an observer (ObserverMetaKey in
+	// its meta), and receives and verifies certificates exactly as a
+	// node does, against the runtime it attests. It never calls the
+	// election function, never signs or submits a view (Identity is not
+	// needed), never relays a certificate and never leads. Every node
+	// leaves observers out of its membership before its election logic
+	// sees it: an observer that joins or leaves changes no view, causes
+	// no runtime call and counts in no quorum (docs/ELECTION.md,
+	// "Observers"). The leader watch is off, and DataDir is not written.
+	Observer bool
+
 	// Runtime certifies elections; FunctionID and Checksum name the
 	// election function the node trusts.
 	Runtime    Runtime

@@ -48,6 +48,9 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // LocalState sends the held certificate in push/pull exchanges, so a node
 // that joins late gets it at once.
 func (d *delegate) LocalState(join bool) []byte {
+	if d.n.cfg.Observer {
+		return nil // an observer spreads nothing
+	}
 	if st := d.n.status.Load(); st != nil && st.cert != nil {
 		return append([]byte{msgCert}, st.cert.Encode()...)
 	}
@@ -71,7 +74,9 @@ func (n *Node) receive(b []byte, via string) {
 		n.metrics.drop("oversized")
 		return
 	case b[0] == msgGoodbye || b[0] == msgResign:
-		if name := string(b[1:]); name != "" && len(name) <= maxGoodbyeName {
+		if name := string(b[1:]); n.members.isObserver(name) {
+			n.metrics.drop("observer") // not a member of the election
+		} else if name != "" && len(name) <= maxGoodbyeName {
 			kind := inGoodbye
 			if b[0] == msgResign {
 				kind = inResigned
@@ -100,10 +105,12 @@ func (n *Node) receive(b []byte, via string) {
 type events struct{ n *Node }
 
 // They are called with memberlist's lock held: the only safe moment to read
-// the *Node, so they copy it.
+// the *Node, so they copy it. Observers stop here: they never reach the
+// loop, so they cause no view change and no runtime call.
 func (e *events) NotifyJoin(m *memberlist.Node) {
-	e.n.members.join(m)
-	e.n.post(input{kind: inView})
+	if e.n.members.join(m) {
+		e.n.post(input{kind: inView})
+	}
 }
 
 func (e *events) NotifyLeave(m *memberlist.Node) {
@@ -113,13 +120,15 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 	// memberlist does not say whether m left or failed (it keeps the
 	// state in a field it does not hand out); a goodbye message (or its
 	// absence) tells, and the loop sorts it out.
-	e.n.members.leave(m, true, time.Now())
-	e.n.post(input{kind: inView, from: m.Name, departed: "dead"})
+	if e.n.members.leave(m, true, time.Now()) {
+		e.n.post(input{kind: inView, from: m.Name, departed: "dead"})
+	}
 }
 
 func (e *events) NotifyUpdate(m *memberlist.Node) {
-	e.n.members.join(m)
-	e.n.post(input{kind: inView})
+	if e.n.members.join(m) {
+		e.n.post(input{kind: inView})
+	}
 }
 
 // certBroadcast is a certificate in memberlist's broadcast queue. A queued
@@ -180,14 +189,17 @@ func (n *Node) relay(cert *election.Certificate, term uint64, fromRuntime bool) 
 		}
 	}
 	if fits {
-		for _, p := range peers {
+		// Observers too: `vouch status --watch` shows a failover at once.
+		for _, p := range append(peers, n.members.observerList()...) {
 			n.ml.SendBestEffort(p.node(), msg)
 		}
 		return
 	}
 	n.rng.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	if !fromRuntime && len(peers) > 3 {
-		peers = peers[:3]
+		peers = peers[:3] // relays: observers relay nothing
+	} else if fromRuntime {
+		peers = append(peers, n.members.observerList()...)
 	}
 	for _, p := range peers {
 		go n.ml.SendReliable(p.node(), msg)

@@ -77,6 +77,8 @@ func (n *Node) machineInput(in input) nodecore.Input {
 		return nodecore.Input{Kind: nodecore.StepDown}
 	case inResign:
 		return nodecore.Input{Kind: nodecore.Resign}
+	case inAttested:
+		return nodecore.Input{Kind: nodecore.Attested, Key: in.key, Err: in.err}
 	}
 	return nodecore.Input{Kind: nodecore.Sync}
 }
@@ -173,6 +175,8 @@ func (n *Node) apply(e nodecore.Effect) bool {
 		n.members.forget(e.Member)
 	case nodecore.Announce:
 		n.announceResign()
+	case nodecore.Attest:
+		go n.attest()
 	}
 	return true
 }

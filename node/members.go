@@ -20,6 +20,10 @@ type memberSet struct {
 	mu    sync.Mutex
 	alive map[string]peer // current members, this node included
 	gone  map[string]gonePeer
+	// observers are the memberlist members that advertise
+	// ObserverMetaKey: kept apart from alive, so that the election never
+	// sees them, and not reconnected to when they fail.
+	observers map[string]peer
 	// sorted caches list(): the loop reads the members after every
 	// input, and they change far less often.
 	sorted []peer
@@ -53,26 +57,46 @@ func copyPeer(m *memberlist.Node) peer {
 	return peer{name: m.Name, addr: append(net.IP(nil), m.Addr...), port: m.Port, meta: meta}
 }
 
-func (s *memberSet) join(m *memberlist.Node) {
+func (s *memberSet) init() {
+	if s.alive == nil {
+		s.alive, s.gone, s.observers = map[string]peer{}, map[string]gonePeer{}, map[string]peer{}
+	}
+}
+
+// join records a member that joined or updated its meta. It returns
+// false for an observer that was not a member: the current members did
+// not change.
+func (s *memberSet) join(m *memberlist.Node) bool {
 	p := copyPeer(m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.alive == nil {
-		s.alive, s.gone = map[string]peer{}, map[string]gonePeer{}
+	s.init()
+	if IsObserver(p.meta) {
+		s.observers[p.name] = p
+		if _, was := s.alive[p.name]; !was {
+			return false
+		}
+		delete(s.alive, p.name)
+	} else {
+		delete(s.observers, p.name)
+		s.alive[p.name] = p
 	}
-	s.alive[p.name] = p
 	s.sorted = nil
 	s.ver++
 	delete(s.gone, p.name)
+	return true
 }
 
 // leave records a departure; failed members are remembered for reconnects.
-func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) {
+// It returns false for an observer: the current members did not change.
+func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) bool {
 	p := copyPeer(m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.alive == nil {
-		s.alive, s.gone = map[string]peer{}, map[string]gonePeer{}
+	s.init()
+	if _, ok := s.observers[p.name]; ok {
+		delete(s.observers, p.name)
+		return false
 	}
 	delete(s.alive, p.name)
 	s.sorted = nil
@@ -83,6 +107,27 @@ func (s *memberSet) leave(m *memberlist.Node, failed bool, now time.Time) {
 		}
 		s.gone[p.name] = gonePeer{peer: p, since: now}
 	}
+	return true
+}
+
+// observerList returns the current observers, sorted by name.
+func (s *memberSet) observerList() []peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]peer, 0, len(s.observers))
+	for _, p := range s.observers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// isObserver reports whether name is a current observer.
+func (s *memberSet) isObserver(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.observers[name]
+	return ok
 }
 
 // forget stops reconnecting to a member that left gracefully.

@@ -29,10 +29,19 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte(`{"svc":"10.0.0.1:443"}`))
 	f.Add([]byte(`{"a":1}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"vouch.observer":"1"}`))
+	f.Add([]byte(`{"vouch.observer":""}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMeta(b)
 		if err != nil {
+			if IsObserver(m) {
+				t.Fatalf("malformed meta %q marks an observer", b)
+			}
 			return
+		}
+		// The observer mark is a non-empty value of the reserved key.
+		if IsObserver(m) != (m[ObserverMetaKey] != "") {
+			t.Fatalf("IsObserver(%v) = %v", m, IsObserver(m))
 		}
 		// What decodes and encodes decodes to the same map.
 		if enc, err := EncodeMeta(m); err == nil {

@@ -120,6 +120,7 @@ const (
 	inResigned  // a peer announced its resignation
 	inStepDown  // Resign, step 1: stop leading now
 	inResign    // Resign, step 2: leave the election for the hold
+	inAttested  // an observer's attestation: key, err
 )
 
 // ErrNoGossipKey is returned by New for a config with neither a GossipKey
@@ -173,6 +174,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	if err := checkGossipKeys(&cfg); err != nil {
 		return nil, err
+	}
+	if _, ok := cfg.Meta[ObserverMetaKey]; ok {
+		return nil, fmt.Errorf("node metadata key %q is reserved: set Config.Observer instead", ObserverMetaKey)
+	}
+	if cfg.Observer {
+		cfg.Meta = observerMeta(cfg.Meta)
+		cfg.LeaderPingInterval, cfg.LeaderTimeout = 0, 0 // no pings at the leader
+		cfg.FloorWait, cfg.DataDir = 0, ""               // it never leads, and keeps nothing
 	}
 	meta, err := EncodeMeta(cfg.Meta)
 	if err != nil {
@@ -232,7 +241,7 @@ func New(cfg Config) (*Node, error) {
 		ClusterConfig: cfg.ClusterConfig, Identity: cfg.Identity, PendingFor: cfg.PendingFor, RefreshInterval: cfg.RefreshInterval,
 		CallStagger: cfg.CallStagger, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ViewInterval: cfg.ViewInterval, LeaseMargin: cfg.LeaseMargin,
-		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng, ResignHold: cfg.ResignHold})
+		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng, ResignHold: cfg.ResignHold, Observer: cfg.Observer})
 	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})
 	return n, nil
 }
@@ -369,11 +378,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		start = time.Now()
 		// Say goodbye first, so peers label this a leave, then leave.
 		// Over TCP, in parallel, bounded: a peer reads it before
-		// memberlist's leave message reaches it.
+		// memberlist's leave message reaches it. An observer is no
+		// member of their election: memberlist's leave alone tells.
 		bye := append([]byte{msgGoodbye}, n.cfg.Name...)
 		var wg sync.WaitGroup
 		for _, m := range n.members.list() {
-			if m.name != n.cfg.Name {
+			if m.name != n.cfg.Name && !n.cfg.Observer {
 				wg.Add(1)
 				go func(to *memberlist.Node) {
 					defer wg.Done()

@@ -69,6 +69,18 @@ func (r *ClientRuntime) Submit(ctx context.Context, input []byte) (*election.Cer
 	return &election.Certificate{Output: res.Output, Receipt: res.Receipt}, nil
 }
 
+// Attest attests the runtime afresh, replacing the client's cached
+// identity, and returns its receipt key. An observer uses it when a
+// certificate does not verify under the key it holds: a node learns of a
+// new key through its calls, an observer makes none.
+func (r *ClientRuntime) Attest(ctx context.Context) (ed25519.PublicKey, error) {
+	id, err := r.c.Attest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return id.ReceiptKey, nil
+}
+
 // Key implements Runtime.
 func (r *ClientRuntime) Key(ctx context.Context) (ed25519.PublicKey, error) {
 	id, err := r.c.Identity(ctx)

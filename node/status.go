@@ -71,6 +71,11 @@ type Status struct {
 	// lapses unless the runtime renews it.
 	Mode       string `json:"mode"`
 	LeaseUntil string `json:"lease_until,omitempty"`
+	// Observer reports that this node is an observer (Config.Observer);
+	// Observers lists the observers gossiping with it, which are in no
+	// election view.
+	Observer  bool     `json:"observer,omitempty"`
+	Observers []string `json:"observers,omitempty"`
 
 	cert *election.Certificate
 	key  ed25519.PublicKey // the attested receipt key, for GET /cluster
@@ -250,6 +255,12 @@ func (n *Node) publish() {
 		n.metrics.health.Set(float64(st.Health))
 	}
 	st.Members = n.memberStatus(st.View)
+	st.Observer = n.cfg.Observer
+	for _, p := range n.members.observerList() {
+		if p.name != n.cfg.Name {
+			st.Observers = append(st.Observers, p.name)
+		}
+	}
 	st.LeaderWatch = n.watchStatus()
 	byState := map[string]int{}
 	for _, m := range st.Members {

@@ -118,8 +118,8 @@ func commandTable() *command {
 			}},
 		{name: "lock", summary: "run a command while this node leads, as a node does with --exec",
 			synopsis: "-p PORT [-n PEER]... [node flags] -- CMD ARGS...", flags: lockFlags},
-		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, verifying the certificate here",
-			synopsis: "--node URL [--node URL]... [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
+		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, or joined as an observer, verifying the certificate here",
+			synopsis: "(--node URL [--node URL]... | [--ref FILE] -n PEER) [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
 		{name: "cluster", summary: "create and sign a cluster configuration (init, add-member, show, ...)",
 			synopsis: "<subcommand> [flags]", subs: []*command{
 				{name: "init", summary: "create an owner key (if missing) and a signed configuration",

@@ -21,23 +21,45 @@ import (
 )
 
 // statusFlags is `vouch status`: the cluster as the nodes' GET /cluster
-// shows it, with each certificate re-verified here.
+// shows it, with each certificate re-verified here; or, with --ref and
+// -n, as an observer that joins the gossip sees it (status_observer.go).
 func statusFlags(fs *flag.FlagSet) runFunc {
 	var nodes nodeURLFlag
 	fs.Var(&nodes, "node", "a node's HTTP `URL` (its --http address): http://HOST:PORT, HOST:PORT or PORT; repeat or separate with commas")
 	watch := fs.Duration("watch", 0, "refresh every `INTERVAL` (e.g. 1s) until interrupted; 0 prints once")
-	timeout := fs.Duration("timeout", 5*time.Second, "the longest `DURATION` to wait for each node's answer")
-	out := formatFlag(fs, "json prints {\"nodes\": [{\"url\", \"error\", \"verified\", \"verify_error\", \"view\"}]} (one line per refresh with --watch; docs/API.md)", "text", "json")
+	timeout := fs.Duration("timeout", 5*time.Second, "the longest `DURATION` to wait for each node's answer (with -n: for the observer's first verified certificate)")
+	out := formatFlag(fs, "json prints {\"nodes\": [{\"url\", \"source\", \"error\", \"verified\", \"verify_error\", \"view\"}]} (one line per refresh with --watch; docs/API.md)", "text", "json")
+	var of observerFlags
+	of.register(fs)
 	return func(ctx context.Context, u *cmdline.UI, pos []string) error {
-		if len(nodes) == 0 {
-			return cmdline.Usagef("status needs a node: --node URL (the address given to vouch node --http)")
+		switch {
+		case len(nodes) > 0 && len(of.seeds) > 0:
+			return cmdline.Usagef("give --node URL (a node's HTTP endpoint) or -n PEER (join the gossip as an observer), not both")
+		case len(nodes) == 0 && len(of.seeds) == 0:
+			return cmdline.Usagef("status needs a node: --node URL (the address given to vouch node --http), or --ref FILE -n PEER (join the gossip through a node's -p or --bind address, as an observer)")
 		}
 		if *watch < 0 {
 			return cmdline.Usagef("--watch %s: the interval must be positive", *watch)
 		}
 		hc := &http.Client{Timeout: *timeout}
+		fetch := func(ctx context.Context) *statusReport { return fetchStatus(ctx, hc, nodes) }
+		if len(of.seeds) > 0 {
+			obs, err := of.start(ctx, u)
+			if err != nil {
+				return err
+			}
+			defer obs.leave()
+			first := true
+			fetch = func(ctx context.Context) *statusReport {
+				if first {
+					first = false
+					return obs.wait(ctx, *timeout)
+				}
+				return obs.report(ctx)
+			}
+		}
 		for {
-			rep := fetchStatus(ctx, hc, nodes)
+			rep := fetch(ctx)
 			var err error
 			if *out == "json" {
 				err = json.NewEncoder(u.Out).Encode(rep)
@@ -94,9 +116,13 @@ type statusReport struct {
 }
 
 // nodeReport is one node's answer: its view, or the error that kept it
-// from answering, and whether its certificate verified here.
+// from answering, and whether its certificate verified here. Source is
+// "http" (URL's GET /cluster) or "observer" (an observer this command ran,
+// joined through Seeds).
 type nodeReport struct {
-	URL         string            `json:"url"`
+	URL         string            `json:"url,omitempty"`
+	Source      string            `json:"source"`
+	Seeds       []string          `json:"seeds,omitempty"`
 	Error       string            `json:"error,omitempty"`
 	Verified    bool              `json:"verified"`
 	VerifyError string            `json:"verify_error,omitempty"`
@@ -108,7 +134,7 @@ func fetchStatus(ctx context.Context, hc *http.Client, urls []string) *statusRep
 	var wg sync.WaitGroup
 	for i, base := range urls {
 		wg.Go(func() {
-			r := nodeReport{URL: base}
+			r := nodeReport{URL: base, Source: "http"}
 			v, err := node.FetchClusterView(ctx, hc, base)
 			if err != nil {
 				r.Error = err.Error()
@@ -132,6 +158,9 @@ func fetchStatus(ctx context.Context, hc *http.Client, urls []string) *statusRep
 func (r *statusReport) err() error {
 	answered := 0
 	for _, n := range r.Nodes {
+		if n.Source == "observer" {
+			return n.observerErr()
+		}
 		if n.View == nil {
 			continue
 		}
@@ -142,6 +171,28 @@ func (r *statusReport) err() error {
 	}
 	if answered == 0 {
 		return cmdline.WithHint(errors.New("no node answered GET /cluster"), "give the address a node serves with vouch node --http HOST:PORT")
+	}
+	return nil
+}
+
+// observerErr fails a one-shot status whose observer joined no node or
+// holds no certificate that verifies.
+func (n *nodeReport) observerErr() error {
+	switch {
+	case n.Error != "":
+		return cmdline.WithHint(errors.New(n.Error), "give a node's gossip address (its -p or --bind) with -n, the cluster's reference (its gossip key) with --ref, and its name with --cluster (or its --cluster-config); --timeout waits longer")
+	case n.View.Certificate == nil && len(n.View.Rejections) > 0:
+		var rej []string
+		for reason, k := range n.View.Rejections {
+			rej = append(rej, fmt.Sprintf("%s %d", reason, k))
+		}
+		slices.Sort(rej)
+		return cmdline.WithHint(fmt.Errorf("the observer joined, but refused every certificate it received (%s)", strings.Join(rej, ", ")),
+			"a cluster with signed views needs --cluster-config FILE; --ref must name the cluster's function and runtime")
+	case n.View.Certificate == nil:
+		return cmdline.WithHint(errors.New("the observer joined, but holds no certificate yet"), "--timeout waits longer")
+	case !n.Verified:
+		return errors.New(n.VerifyError)
 	}
 	return nil
 }
@@ -169,7 +220,14 @@ func writeStatusText(w io.Writer, rep *statusReport) error {
 	if v.Scheme == "term" {
 		unit = "term"
 	}
-	fmt.Fprintf(b, "cluster %s, as node %s sees it (%s)\n", v.Cluster, v.Node, main.URL)
+	if main.Source == "observer" {
+		fmt.Fprintf(b, "cluster %s, as observer %s sees it (joined through %s)\n", v.Cluster, v.Node, strings.Join(main.Seeds, ", "))
+		if main.Error != "" {
+			fmt.Fprintf(b, "%s\n", main.Error)
+		}
+	} else {
+		fmt.Fprintf(b, "cluster %s, as node %s sees it (%s)\n", v.Cluster, v.Node, main.URL)
+	}
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	leader := v.Leader
 	if leader == "" {

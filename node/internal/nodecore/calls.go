@@ -40,7 +40,7 @@ func (m *Machine) refreshView(now time.Time) {
 		m.gauge(MetricMembers, float64(len(after)))
 		m.viewDirty = true
 		m.logf(slog.LevelDebug, "membership view changed", "members", after)
-		if m.term == nil && m.attempt == 0 {
+		if m.term == nil && m.attempt == 0 && !m.cfg.Observer {
 			m.staggerCall(now, m.watchLost)
 		}
 	}
@@ -92,6 +92,7 @@ func (m *Machine) handle(a election.Actions, source string, now time.Time) {
 			level = slog.LevelDebug
 		}
 		m.logf(level, "certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
+		m.noteRejected(a.Rejected.Reason)
 	}
 	for _, r := range a.Expired {
 		m.count(MetricRejected, string(r.Reason))
@@ -107,13 +108,13 @@ func (m *Machine) handle(a election.Actions, source string, now time.Time) {
 	m.emit(Effect{Kind: Accepted, Cert: cert, Outcome: o, Source: source})
 	m.emit(Effect{Kind: Persist, Seq: cert.Seq(), Cert: cert})
 	if a.LeaderChanged == nil {
-		m.emit(Effect{Kind: Relay, Cert: cert, Source: source})
+		m.relay(Effect{Kind: Relay, Cert: cert, Source: source})
 		m.logf(slog.LevelDebug, "leader is "+o.Leader+" (seq "+strconv.FormatUint(cert.Seq(), 10)+")", "leader", o.Leader, "seq", cert.Seq(), "from", source)
 		return
 	}
 	lc := a.LeaderChanged
 	cause := m.leaderChanged(lc.Previous)
-	m.emit(Effect{Kind: Relay, Cert: cert, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
+	m.relay(Effect{Kind: Relay, Cert: cert, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
 	m.logf(slog.LevelInfo, "leader is "+lc.Leader+" (seq "+strconv.FormatUint(lc.Seq, 10)+")", "leader", lc.Leader, "seq", lc.Seq, "previous", lc.Previous, "cause", cause, "members", o.Members, "from", source)
 	if lc.WasSelf && !lc.Self {
 		m.stopLeading()

@@ -39,6 +39,10 @@ type Config struct {
 	// peers'); with signed views the hold ends earlier, as soon as a
 	// certificate names another leader (resign.go). Zero means 1 min.
 	ResignHold time.Duration
+	// Observer makes the machine read-only (observer.go): it attests the
+	// runtime and verifies certificates, but never calls, submits,
+	// relays or leads.
+	Observer bool
 }
 
 // Kind is an Input's kind.
@@ -58,6 +62,7 @@ const (
 	StepDown                 // stop acting now and do not lead again until Resign (resign.go)
 	Resign                   // the driver saw the leader's work end: leave the election for ResignHold
 	PeerResigned             // From announced its resignation
+	Attested                 // the answer to an Attest effect (observers): Key, Err
 )
 
 // Input is one event for the machine.
@@ -126,6 +131,7 @@ const (
 	Forget                         // Member left gracefully: stop reconnecting to it
 	Present                        // present Cert to the runtime as proof of rollback: answer with Presented
 	Announce                       // tell every member that this node resigned
+	Attest                         // attest the runtime (observers): answer with Attested
 )
 
 // Ready is what the driver must do after a Step.
@@ -226,6 +232,7 @@ type Machine struct {
 	presentedSig          []byte
 	presentedAt           time.Time
 	unanchored, heardPeer bool
+	reattest              bool // observers: a certificate failed to verify, the runtime's key may have changed
 	anchorBy              time.Time
 
 	rt                    RuntimeTrack
@@ -361,6 +368,8 @@ func (m *Machine) Step(in Input) Ready {
 		m.resign(now)
 	case PeerResigned:
 		m.peerResigned(in.From, now)
+	case Attested:
+		m.attested(in, now)
 	case LeaseEnded:
 		if m.leading {
 			_, term := m.term.Leader()
@@ -385,9 +394,12 @@ func (m *Machine) Step(in Input) Ready {
 			m.nextTick = now.Add(m.cfg.Tick)
 		}
 	}
-	if m.term != nil {
+	switch {
+	case m.cfg.Observer:
+		m.maybeAttest(now)
+	case m.term != nil:
 		m.maybeSubmit(now)
-	} else {
+	default:
 		m.maybeElect(now)
 	}
 	m.updateWatch(now)

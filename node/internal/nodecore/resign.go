@@ -34,7 +34,7 @@ func (m *Machine) resignHold() time.Duration {
 
 // mayLead reports whether the node may start or keep a leadership.
 func (m *Machine) mayLead(now time.Time) bool {
-	return !m.stepped && !m.leaving && !now.Before(m.resignUntil)
+	return !m.stepped && !m.leaving && !m.cfg.Observer && !now.Before(m.resignUntil)
 }
 
 // stepDown ends a leadership at once and keeps the node from leading.

@@ -37,7 +37,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // A script is a list of cases, each a command line, a line "----", and
 // the expected output up to a blank line (datadriven style). Commands:
 //
-//	new [views] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [hold=D] [seed=N]
+//	new [views] [observer] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [hold=D] [seed=N]
 //	start [at=T] [floor=N] [unattested] [floorcert]   attest (or not) and create the cores;
 //	                                          floorcert: the last certificate signed is the persisted floor certificate
 //	rollback seq=N terms=K                    the runtime's state is rolled back: its next seq is N, it forgets terms above K
@@ -50,6 +50,8 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 //	answer at=T [seq=N] ID...                 the runtime's certificate for a Call
 //	term from=P|runtime at=T term=N leader=ID [sent=T]   a term certificate (signed views)
 //	fail at=T [429 [retry-after=D]] [lease]   the call failed (lease: the runtime refused the renewal)
+//	attested at=T [fail]                      the runtime's attestation, the answer to an Attest (observers)
+//	rotate                                    the runtime signs with a new key from now on
 //	watch-ping from=ID at=T sent=T ok|fail    a leader-watch ping's outcome
 //	suspect-ping from=ID at=T ok|fail         a suspect ping's outcome
 //
@@ -173,7 +175,7 @@ func parseArgs(words []string) args {
 	for _, w := range words {
 		if k, v, ok := strings.Cut(w, "="); ok {
 			a.kv[k] = v
-		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" || w == "plaintext" || w == "raw" || w == "floorcert" || w == "moved" {
+		} else if w == "ok" || w == "fail" || w == "views" || w == "known" || w == "unattested" || w == "429" || w == "lease" || w == "plaintext" || w == "raw" || w == "floorcert" || w == "moved" || w == "observer" {
 			a.bare[w] = true
 		} else {
 			a.pos = append(a.pos, w)
@@ -234,6 +236,9 @@ func (s *script) run(c *scriptCase) string {
 		return ""
 	case "members":
 		s.m.SetMembers(a.pos)
+		return ""
+	case "rotate":
+		s.key = ed25519.NewKeyFromSeed(append(make([]byte, 31), 9))
 		return ""
 	}
 	in := nodecore.Input{Now: s.at(a), From: a.kv["from"]}
@@ -300,6 +305,11 @@ func (s *script) run(c *scriptCase) string {
 			}
 			in.Err = &api.Error{Code: api.CodeFunctionFailed, Kind: "failed", Refusal: code, Message: msg, Status: http.StatusUnprocessableEntity}
 		}
+	case "attested":
+		in.Kind, in.Key = nodecore.Attested, s.key.Public().(ed25519.PublicKey)
+		if a.bare["fail"] {
+			in.Key, in.Err = nil, errors.New("attestation: connection refused")
+		}
 	case "presented":
 		in.Kind, in.Moved = nodecore.Presented, a.bare["moved"]
 		if a.bare["fail"] {
@@ -334,7 +344,7 @@ func (s *script) newMachine(a args) {
 		LeaderTimeout: s.dur(a, "timeout", 500*time.Millisecond), RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		ViewInterval: s.dur(a, "view", 250*time.Millisecond), LeaseMargin: 50 * time.Millisecond,
 		FloorFile: "DATA/last_seq", FloorWait: s.dur(a, "wait", 0), Rand: rand.New(rand.NewPCG(seed, 7)),
-		ResignHold: s.dur(a, "hold", 0)}
+		ResignHold: s.dur(a, "hold", 0), Observer: a.bare["observer"]}
 	if s.views {
 		owner := ed25519.NewKeyFromSeed(append(make([]byte, 31), 1))
 		me := ed25519.NewKeyFromSeed(append(make([]byte, 31), 2))
@@ -439,6 +449,8 @@ func (s *script) format(rd nodecore.Ready) string {
 			fmt.Fprintf(&b, "present seq=%d value=%d\n", e.Cert.Seq(), e.Seq)
 		case nodecore.Announce:
 			b.WriteString("announce\n")
+		case nodecore.Attest:
+			b.WriteString("attest\n")
 		default:
 			s.t.Fatalf("unknown effect %v", e.Kind)
 		}

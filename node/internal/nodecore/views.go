@@ -130,6 +130,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 				level = slog.LevelDebug
 			}
 			m.logf(level, "certificate rejected", "reason", a.Rejected.Reason, "from", source, "detail", a.Rejected.Detail)
+			m.noteRejected(a.Rejected.Reason)
 		}
 		return
 	}
@@ -145,7 +146,7 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 	if a.LeaderChanged != nil {
 		cause = m.leaderChanged(a.LeaderChanged.Previous)
 	}
-	m.emit(Effect{Kind: Relay, Cert: a.Accepted, Seq: o.Term, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
+	m.relay(Effect{Kind: Relay, Cert: a.Accepted, Seq: o.Term, Source: source, Direct: source == "runtime" && (cause == CauseFailed || cause == CauseResigned)})
 	m.logf(slog.LevelInfo, "leader is "+o.Leader+" (term "+strconv.FormatUint(o.Term, 10)+")", "leader", o.Leader, "term", o.Term, "policy", o.Policy, "mode", o.Mode, "cause", cause, "from", source)
 	if m.leading && o.Leader == m.cfg.Self && m.token != o.Term {
 		// A new term that keeps this node as leader (a configuration

@@ -37,8 +37,10 @@ type WatchState struct {
 	Since       time.Time
 }
 
+// watchOn reports whether the leader watch runs: never on an observer,
+// which sends the leader no pings.
 func (m *Machine) watchOn() bool {
-	return m.cfg.LeaderPingInterval > 0 && m.cfg.LeaderTimeout > 0
+	return m.cfg.LeaderPingInterval > 0 && m.cfg.LeaderTimeout > 0 && !m.cfg.Observer
 }
 
 // unreachable reports whether the leader watch found name unreachable.
