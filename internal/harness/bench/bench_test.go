@@ -297,3 +297,19 @@ func TestMergeLevels(t *testing.T) {
 		t.Fatalf("merged %+v", m)
 	}
 }
+
+// BenchmarkFloor is one floor call at a time, shaped as a sealed call of
+// the leader function with 100 members (docs/BENCHMARKS.md, "Against the
+// floor"); vouch-bench run --floor measures it beside the real runs.
+func BenchmarkFloor(b *testing.B) {
+	f, err := StartFloor(context.Background(), Shape{RequestBytes: 814, ResponseBytes: 1656}, LeaderInput(100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for b.Loop() {
+		if err := f.Call(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
