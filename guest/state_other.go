@@ -5,6 +5,7 @@ package guest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -57,3 +58,5 @@ var origin = time.Now()
 func timeMonotonic() int64 { return int64(time.Since(origin)) }
 
 func verifyEd25519(pub, msg, sig []byte) bool { return ed25519.Verify(pub, msg, sig) }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

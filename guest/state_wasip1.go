@@ -28,6 +28,9 @@ func hostTimeMonotonic() int64
 //go:wasmimport vouch ed25519_verify
 func hostEd25519Verify(pub unsafe.Pointer, msg unsafe.Pointer, msgLen uint32, sig unsafe.Pointer) int32
 
+//go:wasmimport vouch sha256
+func hostSHA256(msg unsafe.Pointer, msgLen uint32, out unsafe.Pointer)
+
 func keyPtr(key string) (unsafe.Pointer, uint32) {
 	if key == "" {
 		panic("guest: empty state key")
@@ -85,4 +88,10 @@ func timeMonotonic() int64 { return hostTimeMonotonic() }
 // verifyEd25519 is called with a 32-byte pub and a 64-byte sig.
 func verifyEd25519(pub, msg, sig []byte) bool {
 	return hostEd25519Verify(unsafe.Pointer(&pub[0]), bytesPtr(msg), uint32(len(msg)), unsafe.Pointer(&sig[0])) == 1
+}
+
+func sha256Sum(b []byte) [32]byte {
+	var sum [32]byte
+	hostSHA256(bytesPtr(b), uint32(len(b)), unsafe.Pointer(&sum[0]))
+	return sum
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"time"
@@ -24,12 +25,13 @@ const (
 	Volatile Namespace = 1
 )
 
-// Limits of the state host functions, and of the message ed25519_verify
-// takes.
+// Limits of the state host functions, and of the messages ed25519_verify
+// and sha256 take.
 const (
 	MaxStateKey      = 256
 	MaxStateValue    = 1 << 20
 	MaxVerifyMessage = 1 << 20
+	MaxHashMessage   = 1 << 20
 )
 
 // Host gives an invocation its function's state. The runtime passes one per
@@ -94,6 +96,7 @@ var hostFunctionNames = map[string]bool{
 	"time_now":       false,
 	"time_monotonic": false,
 	"ed25519_verify": false,
+	"sha256":         false,
 }
 
 // monotonicOrigin is the origin of time_monotonic: when this process
@@ -315,6 +318,24 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 			stack[0] = 1
 		}
 	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export("ed25519_verify")
+
+	// sha256(msg, msg_len, out) writes the SHA-256 of msg to the 32 bytes
+	// at out. Compiled to wasm, Go's SHA-256 costs about 1.6 µs a block;
+	// here a few nanoseconds.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		inv := invocationFrom(ctx)
+		msgPtr, msgLen, outPtr := api.DecodeU32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+		if msgLen > MaxHashMessage {
+			hostFail(inv, "sha256: message of %d bytes; at most %d", msgLen, MaxHashMessage)
+		}
+		msg, ok1 := m.Memory().Read(msgPtr, msgLen)
+		out, ok2 := m.Memory().Read(outPtr, sha256.Size)
+		if !ok1 || !ok2 {
+			hostFail(inv, "sha256: a range is outside memory (msg [%d, %d), out %d)", msgPtr, uint64(msgPtr)+uint64(msgLen), outPtr)
+		}
+		sum := sha256.Sum256(msg)
+		copy(out, sum[:])
+	}), []api.ValueType{i32, i32, i32}, nil).Export("sha256")
 
 	_, err := b.Instantiate(ctx)
 	return err

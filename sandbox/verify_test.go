@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -58,6 +59,31 @@ func TestHostVerifiesEd25519(t *testing.T) {
 		res, err := f.Invoke(context.Background(), []byte("verify:"+hex.EncodeToString(pub)+":"+hex.EncodeToString(msg)+":"+hex.EncodeToString(sig)), nil)
 		if err != nil || string(res.Output) != "true" {
 			t.Fatalf("after the traps: %v %v", res, err)
+		}
+	})
+}
+
+// sha256 writes crypto/sha256's digest, and traps on ranges outside memory
+// and on messages over MaxHashMessage.
+func TestHostHashesSHA256(t *testing.T) {
+	inBothModes(t, func(t *testing.T, f *Function) {
+		for _, msg := range [][]byte{nil, []byte("5000\n5001"), make([]byte, 1000)} {
+			res, err := f.Invoke(context.Background(), []byte("sha256:"+hex.EncodeToString(msg)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := sha256.Sum256(msg); string(res.Output) != hex.EncodeToString(want[:]) {
+				t.Errorf("sha256(%d bytes) = %s, want %x", len(msg), res.Output, want)
+			}
+		}
+		for _, tc := range []struct{ arg, msg string }{
+			{"oob", "sha256: a range is outside memory"},
+			{"huge", "sha256: message of 1048577 bytes; at most 1048576"},
+		} {
+			_, err := f.Invoke(context.Background(), []byte("sha256-raw:"+tc.arg), nil)
+			if fe := wantKind(t, err, KindHost); !strings.Contains(fe.Message, tc.msg) {
+				t.Errorf("sha256-raw:%s: message %q, want it to contain %q", tc.arg, fe.Message, tc.msg)
+			}
 		}
 	})
 }

@@ -105,6 +105,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"run", "extra"}, 2, "takes no arguments"},
 		{[]string{"run", "--members", "0"}, 2, "--members 0"},
 		{[]string{"run", "--warmup", "-1"}, 2, "--warmup -1"},
+		{[]string{"run", "--floor", "--enclave", "http://127.0.0.1:1"}, 2, "--floor measures against the in-process runtime only"},
 		{[]string{"failover", "-h"}, 0, "Usage: vouch-bench failover"},
 		{[]string{"failover", "--sizes", "1"}, 2, "--sizes"},
 		{[]string{"failover", "--schemes", "paxos"}, 2, `unknown scheme "paxos"`},

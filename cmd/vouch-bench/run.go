@@ -26,6 +26,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "give up after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first level's measured runs (client and in-process runtime) to FILE")
 	breakdown := fs.Bool("breakdown", false, "profile the first level's measured runs and print where the time goes")
+	floor := fs.Bool("floor", false, "also measure the floor of one call at every level, interleaved with the real runs: loopback HTTP of the same shape, AES-GCM, an empty wasm call, Ed25519 sign and verify (in-process runtime only)")
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		return err
@@ -46,6 +47,8 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		return cmdline.Usagef("--warmup %d: want 0 or more", *warmup)
 	case *timeout <= 0:
 		return cmdline.Usagef("--timeout %v: want a positive duration", *timeout)
+	case *floor && cf.enclave != "":
+		return cmdline.Usagef("--floor measures against the in-process runtime only; drop --enclave")
 	}
 	cfg := bench.Config{
 		EnclaveURL:  cf.enclave,
@@ -58,6 +61,7 @@ func cmdBenchRun(ctx context.Context, args []string, u *ui) error {
 		Timeout:     *timeout,
 		Progress:    u.Err,
 		Breakdown:   *breakdown,
+		Floor:       *floor,
 		Command:     prog + " run " + bench.CommandLine(args),
 	}
 	if cf.enclave != "" {

@@ -80,21 +80,64 @@ func New(ids []string) (*Set, error) {
 		return nil, fmt.Errorf("%w: %d members, more than the limit of %d", ErrInvalid, len(ids), MaxMembers)
 	}
 	s := &Set{ids: slices.Clone(ids), numeric: true}
+	// The loops below call no function on the common path: the election
+	// functions run this compiled to wasm, where calls are dear.
 	for _, id := range s.ids {
-		if err := ValidID(id); err != nil {
-			return nil, err
+		if len(id) == 0 || len(id) > MaxIDLen {
+			return nil, ValidID(id)
 		}
-		if !isNumber(id) {
-			s.numeric = false
+		for i := 0; i < len(id); i++ {
+			c := id[i]
+			if c <= 0x20 || c >= 0x7f {
+				return nil, ValidID(id)
+			}
+			if c < '0' || c > '9' {
+				s.numeric = false
+			}
 		}
 	}
-	slices.SortFunc(s.ids, s.compare)
-	for i := 1; i < len(s.ids); i++ {
-		if s.ids[i] == s.ids[i-1] {
-			return nil, fmt.Errorf("%w: duplicate member ID %q", ErrInvalid, s.ids[i])
+	// Lists usually arrive in order: one pass proves that they are
+	// strictly increasing, so free of duplicates, and only others are
+	// sorted.
+	if !s.increasing() {
+		cmp := strings.Compare
+		if s.numeric {
+			cmp = compareNumbers
+		}
+		slices.SortFunc(s.ids, cmp)
+		for i := 1; i < len(s.ids); i++ {
+			if s.ids[i] == s.ids[i-1] {
+				return nil, fmt.Errorf("%w: duplicate member ID %q", ErrInvalid, s.ids[i])
+			}
 		}
 	}
 	return s, nil
+}
+
+// increasing reports whether s.ids is strictly increasing in s's order.
+func (s *Set) increasing() bool {
+	ids := s.ids
+	if !s.numeric {
+		for i := 1; i < len(ids); i++ {
+			if ids[i-1] >= ids[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 1; i < len(ids); i++ {
+		a, b := ids[i-1], ids[i]
+		if a[0] == '0' || b[0] == '0' { // leading zeros: the general rule
+			if compareNumbers(a, b) >= 0 {
+				return false
+			}
+			continue
+		}
+		if len(a) > len(b) || len(a) == len(b) && a >= b {
+			return false
+		}
+	}
+	return true
 }
 
 // IDs returns the members in order. The caller must not modify the slice.
@@ -124,6 +167,13 @@ func (s *Set) Digest() string { return Digest(s.ids) }
 
 // Digest returns the members digest of IDs that are already in order.
 func Digest(sorted []string) string {
+	sum := sha256.Sum256(Preimage(sorted))
+	return hex.EncodeToString(sum[:])
+}
+
+// Preimage returns what the members digest hashes: the IDs, already in
+// order, joined by "\n". A guest hashes it with the host's SHA-256.
+func Preimage(sorted []string) []byte {
 	n := len(sorted)
 	for _, id := range sorted {
 		n += len(id)
@@ -135,8 +185,7 @@ func Digest(sorted []string) string {
 		}
 		buf = append(buf, id...)
 	}
-	sum := sha256.Sum256(buf)
-	return hex.EncodeToString(sum[:])
+	return buf
 }
 
 // Equal reports whether two sets hold the same IDs.
@@ -144,16 +193,25 @@ func (s *Set) Equal(o *Set) bool { return slices.Equal(s.ids, o.ids) }
 
 func (s *Set) compare(a, b string) int {
 	if s.numeric {
-		if c := CompareNumeric(a, b); c != 0 {
-			return c
-		}
+		return compareNumbers(a, b)
+	}
+	return strings.Compare(a, b)
+}
+
+// compareNumbers orders decimal strings by value, and equal values spelled
+// differently ("7" and "007") byte-wise, so that the order is total.
+func compareNumbers(a, b string) int {
+	if c := CompareNumeric(a, b); c != 0 {
+		return c
 	}
 	return strings.Compare(a, b)
 }
 
 // CompareNumeric compares two decimal strings by value.
 func CompareNumeric(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) > 0 && a[0] == '0' || len(b) > 0 && b[0] == '0' {
+		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	}
 	if len(a) != len(b) {
 		if len(a) < len(b) {
 			return -1
@@ -168,23 +226,14 @@ func CompareNumeric(a, b string) int {
 // result is the same bytes in every implementation (docs/FORMATS.md).
 func AppendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
+	start := 0
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, s[start:i]...)
 			b = append(b, '\\')
+			start = i
 		}
-		b = append(b, s[i])
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-func isNumber(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -2,7 +2,9 @@ package members
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -85,6 +87,60 @@ func FuzzNew(f *testing.F) {
 		}
 		if s.Highest() != ids[len(ids)-1] {
 			t.Fatal("highest is not last")
+		}
+	})
+}
+
+// referenceNew is New as it was before its one-pass check of ordered
+// lists: validate each ID, sort, then look for neighbours that are equal.
+func referenceNew(ids []string) ([]string, bool, error) {
+	out, numeric := slices.Clone(ids), true
+	for _, id := range out {
+		if err := ValidID(id); err != nil {
+			return nil, false, err
+		}
+		for i := 0; i < len(id); i++ {
+			if id[i] < '0' || id[i] > '9' {
+				numeric = false
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if numeric {
+			if c := CompareNumeric(a, b); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a, b)
+	})
+	for i := 1; i < len(out); i++ {
+		if out[i] == out[i-1] {
+			return nil, false, fmt.Errorf("%w: duplicate member ID %q", ErrInvalid, out[i])
+		}
+	}
+	return out, numeric, nil
+}
+
+// FuzzNewAgrees checks that New gives the reference's set, or its error,
+// for lists in order, out of order and with duplicates.
+func FuzzNewAgrees(f *testing.F) {
+	f.Add("5000", "5001", "5002", "")
+	f.Add("007", "7", "8", "")
+	f.Add("9", "10", "10", "a")
+	f.Add("0", "00", "1", "b c")
+	f.Fuzz(func(t *testing.T, a, b, c, d string) {
+		for _, in := range [][]string{{a, b, c}, {c, b, a}, {a, b, c, d}, {d, a, b, c}} {
+			if in[len(in)-1] == "" && len(in) == 4 {
+				in = in[:3]
+			}
+			want, wantNumeric, wantErr := referenceNew(in)
+			s, err := New(in)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("New(%q) error %v, reference %v", in, err, wantErr)
+			}
+			if err == nil && (!slices.Equal(s.IDs(), want) || s.Numeric() != wantNumeric) {
+				t.Fatalf("New(%q) = %q (numeric %v), reference %q (%v)", in, s.IDs(), s.Numeric(), want, wantNumeric)
+			}
 		}
 	})
 }

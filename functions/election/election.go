@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
@@ -688,7 +687,7 @@ func loadDurable(e env, name string) (*durable, *outcome.Refusal) {
 	if !ok {
 		return nil, nil
 	}
-	key := sha256.Sum256(raw)
+	key := guest.SHA256(raw) // the host's SHA-256: Go's in wasm costs about 1.6 µs a block
 	pc, ok := parsed[key]
 	if !ok {
 		var c spec.Signed

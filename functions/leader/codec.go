@@ -145,94 +145,76 @@ func clipRaw(raw []byte) string {
 	return string(raw)
 }
 
-type scanner struct {
-	b []byte
-	// s is b as one string: the strings the scanner returns are slices
-	// of it, so that a list of n IDs costs one allocation, not n.
-	s string
-	i int
+// The fast path below is written as few, small functions that the
+// compiler inlines: in WebAssembly every Go call costs a spill of the
+// registers to the stack in linear memory, which dominated its cost.
+
+// skipWS returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
 }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
+// plainString reads the string that starts at s[i], a quote, if it has no
+// escapes and only printable ASCII or bytes 0x20 and up below 0x80. It
+// returns the string and the index after its closing quote; ok is false
+// for anything else, which takes the slow path.
+func plainString(s string, i int) (v string, next int, ok bool) {
+	if i >= len(s) || s[i] != '"' {
+		return "", i, false
+	}
+	i++
+	start := i
+	for i < len(s) {
+		c := s[i]
+		if c == '"' {
+			return s[start:i], i + 1, true
 		}
-	}
-}
-
-func (s *scanner) peek() byte {
-	s.ws()
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-func (s *scanner) expect(c byte) error {
-	if s.peek() != c {
-		return s.errorf("expected %q", c)
-	}
-	s.i++
-	return nil
-}
-
-func (s *scanner) errorf(format string, args ...any) error {
-	return fmt.Errorf("malformed input: "+format+" at offset %d", append(args, s.i)...)
-}
-
-// str reads a string without escapes; anything unusual takes the slow path.
-func (s *scanner) str() (string, error) {
-	if err := s.expect('"'); err != nil {
-		return "", err
-	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			v := s.s[start:s.i]
-			s.i++
-			return v, nil
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", errSlowPath
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return "", i, false
 		}
-		s.i++
+		i++
 	}
-	return "", s.errorf("unterminated string")
+	return "", i, false
 }
 
+// decodeFast decodes documents without escapes, nulls or numbers, and
+// returns errSlowPath for anything else, valid or not: only decodeSlow
+// reports errors, so the two paths cannot disagree on one.
 func decodeFast(raw []byte) (*Input, error) {
-	s := &scanner{b: raw, s: string(raw)}
-	if s.peek() == 'n' {
-		return nil, errSlowPath // null: let encoding/json decide
-	}
-	if err := s.expect('{'); err != nil {
+	// One copy of the input: the strings returned are slices of it, so
+	// that a list of n IDs costs one allocation, not n.
+	s := string(raw)
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
 		return nil, errSlowPath
 	}
+	i = skipWS(s, i+1)
 	var in Input
 	seenCluster, seenList := false, false
-	if s.peek() == '}' {
-		s.i++
+	if i < len(s) && s[i] == '}' {
+		i++
 	} else {
 		for {
-			key, err := s.str()
-			if err != nil {
+			key, j, ok := plainString(s, i)
+			if !ok {
 				return nil, errSlowPath
 			}
-			if err := s.expect(':'); err != nil {
+			i = skipWS(s, j)
+			if i >= len(s) || s[i] != ':' {
 				return nil, errSlowPath
 			}
+			i = skipWS(s, i+1)
 			switch key {
 			case "cluster":
 				if seenCluster {
 					return nil, errSlowPath
 				}
 				seenCluster = true
-				if in.Cluster, err = s.str(); err != nil {
+				if in.Cluster, i, ok = plainString(s, i); !ok {
 					return nil, errSlowPath
 				}
 			case "node_list":
@@ -240,48 +222,51 @@ func decodeFast(raw []byte) (*Input, error) {
 					return nil, errSlowPath
 				}
 				seenList = true
-				if s.peek() != '[' {
+				if i >= len(s) || s[i] != '[' {
 					return nil, errSlowPath
 				}
-				s.i++
-				// One allocation for the whole list: there are at
-				// most as many IDs as commas after '[', plus one
+				// One allocation for the whole list: each ID takes
+				// at least 4 bytes with its quotes and comma
 				// (bounded: a longer list is refused anyway).
-				in.NodeList = make([]string, 0, min(bytes.Count(s.b[s.i:], []byte{','}), members.MaxMembers)+1)
-				if s.peek() == ']' {
-					s.i++
-				} else {
-					for {
-						id, err := s.str()
-						if err != nil {
-							return nil, errSlowPath
-						}
-						in.NodeList = append(in.NodeList, id)
-						if s.peek() == ',' {
-							s.i++
-							continue
-						}
-						if err := s.expect(']'); err != nil {
-							return nil, errSlowPath
-						}
-						break
+				in.NodeList = make([]string, 0, min((len(s)-i)/4, members.MaxMembers)+1)
+				i = skipWS(s, i+1)
+				if i < len(s) && s[i] == ']' {
+					i++
+					break
+				}
+				for {
+					id, j, ok := plainString(s, i)
+					if !ok {
+						return nil, errSlowPath
 					}
+					in.NodeList = append(in.NodeList, id)
+					i = skipWS(s, j)
+					if i < len(s) && s[i] == ',' {
+						i = skipWS(s, i+1)
+						continue
+					}
+					if i >= len(s) || s[i] != ']' {
+						return nil, errSlowPath
+					}
+					i++
+					break
 				}
 			default:
 				return nil, errSlowPath
 			}
-			if s.peek() == ',' {
-				s.i++
+			i = skipWS(s, i)
+			if i < len(s) && s[i] == ',' {
+				i = skipWS(s, i+1)
 				continue
 			}
-			if err := s.expect('}'); err != nil {
+			if i >= len(s) || s[i] != '}' {
 				return nil, errSlowPath
 			}
+			i++
 			break
 		}
 	}
-	s.ws()
-	if s.i != len(s.b) {
+	if skipWS(s, i) != len(s) {
 		return nil, errSlowPath
 	}
 	return &in, nil

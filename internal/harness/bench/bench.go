@@ -79,7 +79,15 @@ type Config struct {
 	Breakdown bool
 	// Command is the command line to record in the report.
 	Command string
+	// Floor also measures the floor of one call (StartFloor) at every
+	// level, in chunks of FloorChunk runs alternating with the real ones.
+	// It needs the in-process runtime.
+	Floor bool
 }
+
+// FloorChunk is how many runs of one kind, real or floor, follow each
+// other in a level measured with Config.Floor.
+const FloorChunk = 250
 
 func (c *Config) defaults() error {
 	if c.Requests == 0 {
@@ -102,6 +110,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("bench: request count %d: want at least 1", c.Requests)
 	case c.Members < 1 || c.Members > 10000:
 		return fmt.Errorf("bench: %d members: want 1 to 10000", c.Members)
+	case c.Floor && c.EnclaveURL != "":
+		return errors.New("bench: the floor is measured against the in-process runtime only: its round trip is on loopback in this process")
 	}
 	for _, n := range c.Concurrency {
 		if n < 1 || n > 4096 {
@@ -142,7 +152,10 @@ type Report struct {
 	// Breakdown is where the first level's CPU time went, with
 	// Config.Breakdown.
 	Breakdown *Breakdown `json:"breakdown,omitempty"`
-	Start     string     `json:"start"`
+	// FloorShape is the real call's wire shape, which the floor copies
+	// (Config.Floor).
+	FloorShape *Shape `json:"floor_shape,omitempty"`
+	Start      string `json:"start"`
 }
 
 // Level is the outcome of one concurrency level.
@@ -170,6 +183,13 @@ type Level struct {
 	BytesPerRun  float64 `json:"bytes_per_run"`
 	// GCs is the number of garbage collections during the level.
 	GCs uint32 `json:"gcs"`
+	// Floor is the floor's figures at this level, measured interleaved
+	// with these runs (Config.Floor); P50OverFloor is P50Micros over the
+	// floor's p50.
+	Floor        *Level  `json:"floor,omitempty"`
+	P50OverFloor float64 `json:"p50_over_floor,omitempty"`
+
+	lat []time.Duration // successful runs' latencies, for merging chunks
 }
 
 // Machine describes where a report was measured.
@@ -223,6 +243,9 @@ type Target struct {
 	Runtime *Runtime
 	// AttestTime is how long the client's attestation took.
 	AttestTime time.Duration
+
+	url  string
+	opts client.Options
 }
 
 // Setup starts an in-process runtime (when url is empty), attests it,
@@ -243,6 +266,7 @@ func Setup(ctx context.Context, url string, opts client.Options, plaintext, sing
 		opts = client.Options{Trust: t.Runtime.Trust, OwnerToken: t.Runtime.Owner}
 	}
 	opts.Plaintext, opts.SingleShot = plaintext, singleShot
+	t.url, t.opts = url, opts
 	if t.Client, err = client.New(url, opts); err != nil {
 		return nil, err
 	}
@@ -333,13 +357,37 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	want := res.Output
+	var floor *Floor
+	if cfg.Floor {
+		shape, err := recordShape(ctx, t, input)
+		if err != nil {
+			return nil, err
+		}
+		rep.FloorShape = &shape
+		if floor, err = StartFloor(ctx, shape, input); err != nil {
+			return nil, err
+		}
+		defer floor.Close()
+	}
+	runReal := func(ctx context.Context, w int) error {
+		res, err := t.Client.Run(ctx, t.Refs[w%len(t.Refs)], input)
+		if err == nil && !bytes.Equal(res.Output, want) {
+			err = fmt.Errorf("output %.100q differs from the first run's", res.Output)
+		}
+		return err
+	}
 	for _, c := range cfg.Concurrency {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "vouch-bench: run: concurrency %d: %d warm-up runs, then %d measured runs\n", c, cfg.Warmup, cfg.Requests)
 		}
 		if cfg.Warmup > 0 {
-			if lv := runLevel(ctx, t, input, want, c, cfg.Warmup); lv.Errors > 0 {
+			if lv := runLevel(ctx, runReal, c, cfg.Warmup); lv.Errors > 0 {
 				return nil, fmt.Errorf("bench: concurrency %d: %d of %d warm-up runs failed: %s", c, lv.Errors, cfg.Warmup, lv.FirstError)
+			}
+			if floor != nil {
+				if lv := runLevel(ctx, floorCall(floor), c, cfg.Warmup); lv.Errors > 0 {
+					return nil, fmt.Errorf("bench: concurrency %d: %d of %d floor warm-up runs failed: %s", c, lv.Errors, cfg.Warmup, lv.FirstError)
+				}
 			}
 		}
 		profile := len(rep.Results) == 0 && (cfg.CPUProfile != nil || cfg.Breakdown)
@@ -349,9 +397,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return nil, err
 			}
 		}
-		lv := runLevel(ctx, t, input, want, c, cfg.Requests)
+		// The profiled level runs its real runs in one piece, so that the
+		// profile holds nothing else; the floor follows.
+		chunk := cfg.Requests
+		if floor != nil && !profile {
+			chunk = FloorChunk
+		}
+		var parts, floorParts []Level
+		for done := 0; done < cfg.Requests; done += chunk {
+			k := min(chunk, cfg.Requests-done)
+			parts = append(parts, runLevel(ctx, runReal, c, k))
+			if profile && done+k >= cfg.Requests {
+				pprof.StopCPUProfile()
+			}
+			if floor != nil {
+				floorParts = append(floorParts, runLevel(ctx, floorCall(floor), c, k))
+			}
+		}
+		lv := mergeLevels(parts)
+		if floor != nil {
+			fl := mergeLevels(floorParts)
+			lv.Floor = &fl
+			if fl.P50Micros > 0 {
+				lv.P50OverFloor = lv.P50Micros / fl.P50Micros
+			}
+		}
 		if profile {
-			pprof.StopCPUProfile()
 			if cfg.CPUProfile != nil {
 				if _, err := cfg.CPUProfile.Write(prof.Bytes()); err != nil {
 					return nil, err
@@ -379,7 +450,14 @@ func (t *Target) Load(ctx context.Context, input []byte, c, n int) (Level, error
 	if err != nil {
 		return Level{}, err
 	}
-	lv := runLevel(ctx, t, input, res.Output, c, n)
+	want := res.Output
+	lv := runLevel(ctx, func(ctx context.Context, w int) error {
+		res, err := t.Client.Run(ctx, t.Refs[w%len(t.Refs)], input)
+		if err == nil && !bytes.Equal(res.Output, want) {
+			err = fmt.Errorf("output %.100q differs from the first run's", res.Output)
+		}
+		return err
+	}, c, n)
 	if lv.Errors > 0 {
 		return lv, fmt.Errorf("bench: %d of %d runs failed: %s", lv.Errors, n, lv.FirstError)
 	}
@@ -402,8 +480,13 @@ func CheckLeaderOutput(out []byte, n int) error {
 	return nil
 }
 
-// runLevel runs n requests with c workers.
-func runLevel(ctx context.Context, t *Target, input, want []byte, c, n int) Level {
+// floorCall adapts Floor.Call to runLevel.
+func floorCall(f *Floor) func(context.Context, int) error {
+	return func(ctx context.Context, _ int) error { return f.Call(ctx) }
+}
+
+// runLevel makes n calls with c workers; call gets the worker's number.
+func runLevel(ctx context.Context, call func(ctx context.Context, worker int) error, c, n int) Level {
 	lat := make([]time.Duration, n)
 	failed := make([]bool, n)
 	var (
@@ -419,7 +502,6 @@ func runLevel(ctx context.Context, t *Target, input, want []byte, c, n int) Leve
 	cpu0 := cpuTime()
 	start := time.Now()
 	for w := range c {
-		ref := t.Refs[w%len(t.Refs)]
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
@@ -427,11 +509,8 @@ func runLevel(ctx context.Context, t *Target, input, want []byte, c, n int) Leve
 					return
 				}
 				t0 := time.Now()
-				res, err := t.Client.Run(ctx, ref, input)
+				err := call(ctx, w)
 				lat[i] = time.Since(t0)
-				if err == nil && !bytes.Equal(res.Output, want) {
-					err = fmt.Errorf("output %.100q differs from the first run's", res.Output)
-				}
 				if err != nil {
 					failed[i] = true
 					errCount.Add(1)
@@ -446,34 +525,75 @@ func runLevel(ctx context.Context, t *Target, input, want []byte, c, n int) Leve
 	runtime.ReadMemStats(&ms1)
 
 	ok := make([]time.Duration, 0, n)
-	var sum time.Duration
 	for i, d := range lat {
 		if !failed[i] {
 			ok = append(ok, d)
-			sum += d
 		}
 	}
-	slices.Sort(ok)
 	lv := Level{
 		Concurrency:     c,
 		Requests:        n,
 		Errors:          int(errCount.Load()),
 		FirstError:      firstErr,
 		Seconds:         wall.Seconds(),
-		RunsPerSec:      float64(len(ok)) / wall.Seconds(),
 		CPUMicrosPerRun: micros(cpu) / float64(n),
 		AllocsPerRun:    float64(ms1.Mallocs-ms0.Mallocs) / float64(n),
 		BytesPerRun:     float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(n),
 		GCs:             ms1.NumGC - ms0.NumGC,
+		lat:             ok,
 	}
-	if len(ok) > 0 {
-		lv.MeanMicros = micros(sum) / float64(len(ok))
-		lv.P50Micros = micros(percentile(ok, 50))
-		lv.P90Micros = micros(percentile(ok, 90))
-		lv.P99Micros = micros(percentile(ok, 99))
-		lv.MaxMicros = micros(ok[len(ok)-1])
-	}
+	lv.summarize()
 	return lv
+}
+
+// summarize computes the rate and the latency figures from lat.
+func (lv *Level) summarize() {
+	slices.Sort(lv.lat)
+	if lv.Seconds > 0 {
+		lv.RunsPerSec = float64(len(lv.lat)) / lv.Seconds
+	}
+	if len(lv.lat) == 0 {
+		return
+	}
+	var sum time.Duration
+	for _, d := range lv.lat {
+		sum += d
+	}
+	lv.MeanMicros = micros(sum) / float64(len(lv.lat))
+	lv.P50Micros = micros(percentile(lv.lat, 50))
+	lv.P90Micros = micros(percentile(lv.lat, 90))
+	lv.P99Micros = micros(percentile(lv.lat, 99))
+	lv.MaxMicros = micros(lv.lat[len(lv.lat)-1])
+}
+
+// mergeLevels combines the chunks of one level: counts and times add up,
+// per-run figures are weighted by runs, percentiles are over all runs.
+func mergeLevels(parts []Level) Level {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	m := Level{Concurrency: parts[0].Concurrency}
+	var cpu, allocs, bytes float64
+	for _, p := range parts {
+		m.Requests += p.Requests
+		m.Errors += p.Errors
+		if m.FirstError == "" {
+			m.FirstError = p.FirstError
+		}
+		m.Seconds += p.Seconds
+		m.GCs += p.GCs
+		cpu += p.CPUMicrosPerRun * float64(p.Requests)
+		allocs += p.AllocsPerRun * float64(p.Requests)
+		bytes += p.BytesPerRun * float64(p.Requests)
+		m.lat = append(m.lat, p.lat...)
+	}
+	if m.Requests > 0 {
+		m.CPUMicrosPerRun = cpu / float64(m.Requests)
+		m.AllocsPerRun = allocs / float64(m.Requests)
+		m.BytesPerRun = bytes / float64(m.Requests)
+	}
+	m.summarize()
+	return m
 }
 
 // percentile returns the nearest-rank percentile p of sorted.
@@ -521,9 +641,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "%11d %8d %9.0f %9s %9s %9s %9s %7d %9s %10.0f\n", l.Concurrency, l.Requests, l.RunsPerSec,
 			fmtMicros(l.P50Micros), fmtMicros(l.P90Micros), fmtMicros(l.P99Micros), fmtMicros(l.MaxMicros), l.Errors, fmtMicros(l.CPUMicrosPerRun), l.AllocsPerRun)
 	}
+	if r.FloorShape != nil {
+		fmt.Fprintf(&b, "\nfloor, interleaved in chunks of %d runs: loopback HTTP of the same shape (%d B request, %d B response), AES-256-GCM seal and open, an empty warm wasm call, Ed25519 sign and verify\n", FloorChunk, r.FloorShape.RequestBytes, r.FloorShape.ResponseBytes)
+		fmt.Fprintf(&b, "%11s %9s %9s %9s %9s %9s %11s\n", "concurrency", "runs/s", "p50", "p90", "p99", "CPU/run", "p50 ÷ floor")
+		for _, l := range r.Results {
+			if f := l.Floor; f != nil {
+				fmt.Fprintf(&b, "%11d %9.0f %9s %9s %9s %9s %11.2f\n", l.Concurrency, f.RunsPerSec, fmtMicros(f.P50Micros), fmtMicros(f.P90Micros), fmtMicros(f.P99Micros), fmtMicros(f.CPUMicrosPerRun), l.P50OverFloor)
+			}
+		}
+	}
 	for _, l := range r.Results {
 		if l.FirstError != "" {
 			fmt.Fprintf(&b, "concurrency %d: first error: %s\n", l.Concurrency, l.FirstError)
+		}
+		if l.Floor != nil && l.Floor.FirstError != "" {
+			fmt.Fprintf(&b, "concurrency %d: floor: first error: %s\n", l.Concurrency, l.Floor.FirstError)
 		}
 	}
 	_, err := w.Write(b.Bytes())
@@ -547,6 +679,9 @@ func (r *Report) Errors() int {
 	n := 0
 	for _, l := range r.Results {
 		n += l.Errors
+		if l.Floor != nil {
+			n += l.Floor.Errors
+		}
 	}
 	return n
 }

@@ -3,7 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -222,6 +224,92 @@ func TestAnalyzeProfileRefusesGarbage(t *testing.T) {
 	} {
 		if bd, err := AnalyzeProfile(bytes.NewReader(b), 1); err == nil {
 			t.Errorf("%s: accepted, breakdown %+v", name, bd)
+		}
+	}
+}
+
+// TestRunFloor measures the floor beside the real runs: every level gets
+// the floor's figures from as many runs, interleaved, and their ratio.
+func TestRunFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a runtime")
+	}
+	const requests = 2*FloorChunk + 10 // three chunks, the last one short
+	rep, err := Run(context.Background(), Config{Requests: requests, Concurrency: []int{1, 3}, Members: 10, Warmup: 5, Floor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.FloorShape; s == nil || s.RequestBytes < len(LeaderInput(10)) || s.ResponseBytes < floorMessageBytes+64 || s.RequestHeader.Get("Content-Type") == "" {
+		t.Fatalf("floor shape %+v", rep.FloorShape)
+	}
+	for _, l := range rep.Results {
+		f := l.Floor
+		if f == nil || f.Requests != requests || f.Errors != 0 || f.Concurrency != l.Concurrency || f.P50Micros <= 0 || f.RunsPerSec <= 0 || f.CPUMicrosPerRun <= 0 {
+			t.Fatalf("floor of level %d: %+v", l.Concurrency, f)
+		}
+		if l.Requests != requests || l.Errors != 0 || l.P50OverFloor != l.P50Micros/f.P50Micros {
+			t.Fatalf("level %+v", l)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil || !strings.Contains(table.String(), "p50 ÷ floor") {
+		t.Fatalf("table %s: %v", table.String(), err)
+	}
+	if _, err := Run(context.Background(), Config{EnclaveURL: "http://127.0.0.1:1", Floor: true}); err == nil || !strings.Contains(err.Error(), "in-process") {
+		t.Fatalf("floor against a remote runtime: %v", err)
+	}
+}
+
+// A floor call fails on a bad signature and on a body it cannot open:
+// the floor does the checks it claims to.
+func TestFloorChecks(t *testing.T) {
+	input := LeaderInput(3)
+	f, err := StartFloor(context.Background(), Shape{RequestBytes: 100, ResponseBytes: 500}, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Call(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.pub = append(ed25519.PublicKey(nil), f.pub...)
+	f.pub[0] ^= 1
+	if err := f.Call(context.Background()); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("with another key: %v", err)
+	}
+	resp, err := http.Post(f.url, "application/octet-stream", strings.NewReader(strings.Repeat("x", 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a body that does not open: %s", resp.Status)
+	}
+}
+
+func TestMergeLevels(t *testing.T) {
+	a := Level{Concurrency: 2, Requests: 2, Seconds: 1, CPUMicrosPerRun: 10, lat: []time.Duration{3 * time.Microsecond, time.Microsecond}}
+	b := Level{Concurrency: 2, Requests: 2, Errors: 1, FirstError: "x", Seconds: 1, CPUMicrosPerRun: 30, lat: []time.Duration{2 * time.Microsecond}}
+	a.summarize()
+	b.summarize()
+	m := mergeLevels([]Level{a, b})
+	if m.Requests != 4 || m.Errors != 1 || m.FirstError != "x" || m.Seconds != 2 || m.RunsPerSec != 1.5 || m.CPUMicrosPerRun != 20 || m.P50Micros != 2 || m.MaxMicros != 3 {
+		t.Fatalf("merged %+v", m)
+	}
+}
+
+// BenchmarkFloor is one floor call at a time, shaped as a sealed call of
+// the leader function with 100 members (docs/BENCHMARKS.md, "Against the
+// floor"); vouch-bench run --floor measures it beside the real runs.
+func BenchmarkFloor(b *testing.B) {
+	f, err := StartFloor(context.Background(), Shape{RequestBytes: 814, ResponseBytes: 1656}, LeaderInput(100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for b.Loop() {
+		if err := f.Call(context.Background()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -2,7 +2,9 @@
 // behaviour: "echo:X", "fail:MSG", "panic", "alloc", "spin", "sleep",
 // "exit3", "big:N", "log:N", "probe", "mono", "verify:PUB:MSG:SIG" (hex;
 // answers true or false), "verify-raw:oob" and "verify-raw:huge" (call
-// ed25519_verify with a range outside memory, or too long a message).
+// ed25519_verify with a range outside memory, or too long a message),
+// "sha256:MSG" (hex; answers the hex digest), "sha256-raw:oob" and
+// "sha256-raw:huge" (the same for the sha256 host function).
 //
 // Rebuild: the tests build it with internal/harness/testbuild (GOOS=wasip1
 // GOARCH=wasm, as a command and as a reactor).
@@ -73,6 +75,16 @@ func handle(in []byte) ([]byte, error) {
 		return []byte(strconv.FormatBool(guest.VerifyEd25519(b[0], b[1], b[2]))), nil
 	case "verify-raw":
 		return []byte(strconv.Itoa(int(verifyRaw(arg)))), nil
+	case "sha256":
+		msg, err := hex.DecodeString(arg)
+		if err != nil {
+			return nil, err
+		}
+		sum := guest.SHA256(msg)
+		return []byte(hex.EncodeToString(sum[:])), nil
+	case "sha256-raw":
+		sha256Raw(arg)
+		return []byte("returned"), nil
 	case "probe":
 		// Report what the sandbox grants: nothing but clocks and randomness.
 		var b strings.Builder

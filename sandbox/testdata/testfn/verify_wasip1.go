@@ -30,3 +30,20 @@ func verifyRaw(what string) int32 {
 	}
 	return -2
 }
+
+//go:wasmimport vouch sha256
+func hostSHA256(msg, msgLen, out uint32)
+
+// sha256Raw calls sha256 with an output range past the end of memory
+// ("oob"), or a message longer than the host takes ("huge").
+func sha256Raw(what string) {
+	p := uint32(uintptr(unsafe.Pointer(&scratch[0])))
+	switch what {
+	case "oob":
+		hostSHA256(p, 0, 0xfffffff0)
+	case "huge":
+		big := make([]byte, 1<<20+1)
+		hostSHA256(uint32(uintptr(unsafe.Pointer(&big[0]))), uint32(len(big)), p)
+		runtime.KeepAlive(big)
+	}
+}
