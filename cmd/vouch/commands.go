@@ -65,7 +65,8 @@ func between(min, max int, msg string) argCheck {
 	}
 }
 
-// commandTable is every command of vouch, in the order `vouch help` lists
+// commandTable is every command of vouch (a node-only build: the node's
+// only), in the order `vouch help` lists
 // them: its name, a one-line summary, its flags, what arguments it takes and
 // the function that runs it.
 func commandTable() *command {
