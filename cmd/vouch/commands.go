@@ -65,11 +65,59 @@ func between(min, max int, msg string) argCheck {
 	}
 }
 
-// commandTable is every command of vouch, in the order `vouch help` lists
+// commandTable is every command of vouch (a node-only build: the node's
+// only), in the order `vouch help` lists
 // them: its name, a one-line summary, its flags, what arguments it takes and
 // the function that runs it.
 func commandTable() *command {
 	root := &command{name: "vouch", synopsis: "<command> [flags]", subs: []*command{
+		{name: "node", summary: "run a gossip node that elects a verified leader (node id: print its key; node resign: hand over)",
+			synopsis: "-p PORT [-n PEER]... -f ID -fh CHECKSUM [--exec [flags] -- CMD ARGS...] [flags]", flags: nodeFlags,
+			subs: []*command{
+				{name: "id", summary: "print the node's public key (created in --data if missing)", synopsis: "--data DIR",
+					args: noArgs, flags: nodeIDFlags},
+				{name: "resign", summary: "ask a leading node to stop acting and hand its leadership over", synopsis: "--http HOST:PORT",
+					args: noArgs, flags: resignFlags},
+			}},
+		{name: "lock", summary: "run a command while this node leads, as a node does with --exec",
+			synopsis: "-p PORT [-n PEER]... [node flags] -- CMD ARGS...", flags: lockFlags},
+		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, or joined as an observer, verifying the certificate here",
+			synopsis: "(--node URL [--node URL]... | [--ref FILE] -n PEER) [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
+		{name: "cluster", summary: "create and sign a cluster configuration (init, add-member, show, ...)",
+			synopsis: "<subcommand> [flags]", subs: []*command{
+				{name: "init", summary: "create an owner key (if missing) and a signed configuration",
+					synopsis: "--name NAME [--policy highest|lowest|fair|stake] [--open] [flags]", args: noArgs, flags: clusterInitFlags},
+				{name: "add-member", summary: "add a member (ID, public key, optional stake) and re-sign",
+					synopsis: "--id ID (--key KEY | --node-data DIR) [--stake N] [flags]", args: noArgs, flags: clusterAddMemberFlags},
+				{name: "remove-member", summary: "remove a member and re-sign",
+					synopsis: "--id ID [flags]", args: noArgs, flags: clusterRemoveMemberFlags},
+				{name: "set", summary: "change the policy, lease, view TTL or open mode and re-sign",
+					synopsis: "[--policy POLICY] [--lease DURATION] [--view-ttl DURATION] [--open true|false] [flags]", args: noArgs, flags: clusterSetFlags},
+				{name: "show", summary: "print a configuration and check its signature",
+					synopsis: "[--config cluster.json] [-o json]", args: noArgs, flags: clusterShowFlags},
+			}},
+		{name: "version", summary: "print the version, the commit it was built from and the Go version",
+			synopsis: "[-o json]", args: noArgs, flags: versionFlags},
+		{name: "completion", summary: "print a completion script for bash, zsh or fish",
+			synopsis: "bash|zsh|fish", args: shellArg, words: shells, flags: completionFlags},
+		{name: "help", summary: "print the help of vouch or of a command",
+			synopsis: "[COMMAND [SUBCOMMAND]]", flags: helpFlags,
+			args: between(0, 2, "help takes a command and at most one subcommand (vouch help cluster add-member)")},
+	}}
+	if !nodeOnly {
+		root.insertBefore("node", runtimeCommands()...)
+		root.insertBefore("version", demoCommand())
+	}
+	h := root.find("help")
+	h.words = root.subNames()
+	return root
+}
+
+// runtimeCommands are the runtime's and the client's commands, which a
+// node-only build (-tags nodeonly) leaves out, so that it links no wasm
+// runtime, raft or bbolt.
+func runtimeCommands() []*command {
+	return []*command{
 		{name: "enclave", summary: "run the trusted function runtime (enclave join, members, remove: its replicas)",
 			synopsis: "[flags]", args: noArgs, flags: enclaveFlags,
 			subs: []*command{
@@ -108,44 +156,19 @@ func commandTable() *command {
 			}},
 		{name: "attest", summary: "verify a runtime's attestation and print its identity",
 			synopsis: "[--enclave URL] [--allow-simulated] [--pcr 0:HEX] [-o json]", args: noArgs, flags: attestFlags},
-		{name: "node", summary: "run a gossip node that elects a verified leader (node id: print its key; node resign: hand over)",
-			synopsis: "-p PORT [-n PEER]... -f ID -fh CHECKSUM [--exec [flags] -- CMD ARGS...] [flags]", flags: nodeFlags,
-			subs: []*command{
-				{name: "id", summary: "print the node's public key (created in --data if missing)", synopsis: "--data DIR",
-					args: noArgs, flags: nodeIDFlags},
-				{name: "resign", summary: "ask a leading node to stop acting and hand its leadership over", synopsis: "--http HOST:PORT",
-					args: noArgs, flags: resignFlags},
-			}},
-		{name: "lock", summary: "run a command while this node leads, as a node does with --exec",
-			synopsis: "-p PORT [-n PEER]... [node flags] -- CMD ARGS...", flags: lockFlags},
-		{name: "status", summary: "show the cluster from nodes' HTTP endpoints, or joined as an observer, verifying the certificate here",
-			synopsis: "(--node URL [--node URL]... | [--ref FILE] -n PEER) [--watch INTERVAL] [-o json]", args: noArgs, flags: statusFlags},
-		{name: "cluster", summary: "create and sign a cluster configuration (init, add-member, show, ...)",
-			synopsis: "<subcommand> [flags]", subs: []*command{
-				{name: "init", summary: "create an owner key (if missing) and a signed configuration",
-					synopsis: "--name NAME [--policy highest|lowest|fair|stake] [--open] [flags]", args: noArgs, flags: clusterInitFlags},
-				{name: "add-member", summary: "add a member (ID, public key, optional stake) and re-sign",
-					synopsis: "--id ID (--key KEY | --node-data DIR) [--stake N] [flags]", args: noArgs, flags: clusterAddMemberFlags},
-				{name: "remove-member", summary: "remove a member and re-sign",
-					synopsis: "--id ID [flags]", args: noArgs, flags: clusterRemoveMemberFlags},
-				{name: "set", summary: "change the policy, lease, view TTL or open mode and re-sign",
-					synopsis: "[--policy POLICY] [--lease DURATION] [--view-ttl DURATION] [--open true|false] [flags]", args: noArgs, flags: clusterSetFlags},
-				{name: "show", summary: "print a configuration and check its signature",
-					synopsis: "[--config cluster.json] [-o json]", args: noArgs, flags: clusterShowFlags},
-			}},
-		{name: "demo", summary: "run a runtime and a cluster of nodes, kill the leader, watch the failover",
-			synopsis: "[--nodes 5] [--views] [--replicas 3] [--watch]", args: noArgs, flags: demoFlags},
-		{name: "version", summary: "print the version, the commit it was built from and the Go version",
-			synopsis: "[-o json]", args: noArgs, flags: versionFlags},
-		{name: "completion", summary: "print a completion script for bash, zsh or fish",
-			synopsis: "bash|zsh|fish", args: shellArg, words: shells, flags: completionFlags},
-		{name: "help", summary: "print the help of vouch or of a command",
-			synopsis: "[COMMAND [SUBCOMMAND]]", flags: helpFlags,
-			args: between(0, 2, "help takes a command and at most one subcommand (vouch help cluster add-member)")},
-	}}
-	h := root.find("help")
-	h.words = root.subNames()
-	return root
+	}
+}
+
+// demoCommand is vouch demo, which runs a runtime in the process.
+func demoCommand() *command {
+	return &command{name: "demo", summary: "run a runtime and a cluster of nodes, kill the leader, watch the failover",
+		synopsis: "[--nodes 5] [--views] [--replicas 3] [--watch]", args: noArgs, flags: demoFlags}
+}
+
+// insertBefore inserts cs before the subcommand called name.
+func (c *command) insertBefore(name string, cs ...*command) {
+	i := slices.IndexFunc(c.subs, func(s *command) bool { return s.name == name })
+	c.subs = slices.Insert(c.subs, i, cs...)
 }
 
 // find returns the subcommand called name, or nil.
@@ -197,6 +220,9 @@ func doMain(args []string, stdout, stderr io.Writer) int {
 	c := root.find(args[0])
 	if c == nil {
 		u.Errorf("unknown command %q", args[0])
+		if nodeOnly {
+			u.Hintf("this vouch is the node-only build (-tags nodeonly): the runtime's, the client's and the demo's commands are in the full build")
+		}
 		u.Hintf("run `vouch help` for the list of commands")
 		return 2
 	}

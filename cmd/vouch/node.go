@@ -68,6 +68,7 @@ func nodeCommand(fl *flag.FlagSet, lock bool) runFunc {
 		}
 		ctx, stopNode := context.WithCancel(ctx)
 		defer stopNode()
+		tuneNodeGC()
 		logger, err := newLogger(u, *logFormat, *logLevel)
 		if err != nil {
 			return err
