@@ -33,7 +33,7 @@ func ExampleNew() {
 	_, err = client.New("", client.Options{Trust: api.Trust{PCRs: map[string][]string{"0": {"abc"}}}})
 	fmt.Println(err)
 	// Output:
-	// http://127.0.0.1:7070 <nil>
+	// https://127.0.0.1:7070 <nil>
 	// https://vouch.example:8443/runtime <nil>
 	// runtime URL "vouch.example:7070" is not an http(s) URL such as https://127.0.0.1:7070
 	// trust.platform is SIMULATED but trust.allow_simulated is not true
