@@ -1031,6 +1031,10 @@ func (c *Client) sendOn(rep *replica, hc *http.Client, req *http.Request, presen
 			er.Error.Status = resp.StatusCode
 			return er.Error
 		}
+		if resp.StatusCode == http.StatusBadRequest && req.URL.Scheme == "http" && bytes.Contains(data, []byte("HTTP request to an HTTPS server")) {
+			return &api.Error{Status: resp.StatusCode, Code: api.CodeBadRequest, Message: fmt.Sprintf("runtime at %s serves HTTPS, not plain HTTP", rep.url),
+				Hint: "use its https:// URL (vouch enclave serves HTTPS unless --insecure-http)"}
+		}
 		return &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: fmt.Sprintf("runtime answered %s", resp.Status)}
 	}
 	if decode == nil {

@@ -166,6 +166,23 @@ func checkCleartext(rep *replica, what string) error {
 		"use the runtime's https:// URL (vouch enclave serves HTTPS by default, with a key its attestation binds)", ErrInsecureURL, rep.url, what)
 }
 
+// CheckCredentialTransport returns an error wrapping ErrInsecureURL if a
+// credential (what names it: "owner credential", "function token") would go
+// in the clear to one of the client's runtime URLs: plain http:// to a host
+// that is not loopback. Calls that send a credential check this themselves;
+// a caller may check first, before any request at all.
+func (c *Client) CheckCredentialTransport(what string) error {
+	c.mu.Lock()
+	reps := append([]*replica(nil), c.replicas...)
+	c.mu.Unlock()
+	for _, r := range reps {
+		if err := checkCleartext(r, what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Loopback reports whether host (a URL's host name, without port) is a
 // loopback address or "localhost", where plain HTTP never leaves the
 // machine. Other names are not resolved.
