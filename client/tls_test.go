@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/vouch-dev/vouch/api"
 	"github.com/vouch-dev/vouch/client"
 	"github.com/vouch-dev/vouch/internal/harness/enclavetest"
+	"github.com/vouch-dev/vouch/internal/vsock"
 )
 
 // TestTLSPinsAttestedKey runs against a runtime serving HTTPS with a key
@@ -244,4 +246,36 @@ func tlsServerCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) 
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// TestTLSThroughByteForwarder reaches a runtime through `vouch enclave
+// proxy`'s forwarder (over a TCP stand-in for vsock): it forwards bytes, so
+// TLS terminates in the runtime and the client pins the runtime's key.
+func TestTLSThroughByteForwarder(t *testing.T) {
+	env := enclavetest.Start(t, enclavetest.WithTLS())
+	ref := env.DeployLeader()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		vsock.Forward(ctx, ln, func(ctx context.Context) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", env.Addr())
+		}, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	c, err := client.New("https://"+ln.Addr().String(), client.Options{Trust: env.Trust()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Run(ctx, ref, []byte(leaderInput)); err != nil {
+		t.Fatalf("Run through the forwarder: %v", err)
+	}
+	if !bytes.Equal(c.Cached().TLSKeySHA256, env.Server.TLSKeySHA256()) {
+		t.Fatal("the client did not pin the runtime's key")
+	}
 }
