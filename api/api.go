@@ -5,6 +5,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -61,14 +63,29 @@ type Identity struct {
 	// replicated service; empty for a single runtime. It is attested: the
 	// user_data is then IdentityUserDataReplica.
 	ReplicaID string `json:"replica_id,omitempty"`
+	// TLSKeySHA256 is the SHA-256 of the DER SubjectPublicKeyInfo of the
+	// TLS certificate the runtime serves its API with (TLSKeyHash); empty
+	// when it serves plain HTTP. It is attested: the user_data is then a
+	// v2 form (IdentityUserDataTLS, IdentityUserDataReplicaTLS), and a
+	// client pins the connection's key to it. This field only repeats it.
+	TLSKeySHA256 []byte `json:"tls_key_sha256,omitempty"`
 }
 
-// IdentityTag starts the user_data of a runtime's attestation document.
+// IdentityTag starts the user_data of a runtime's attestation document
+// that binds no TLS key (version 1).
 const IdentityTag = "vouch/identity/v1"
 
 // IdentityReplicaTag starts the user_data of a replica's attestation
-// document.
+// document that binds no TLS key (version 1).
 const IdentityReplicaTag = "vouch/identity/replica/v1"
+
+// IdentityTLSTag and IdentityReplicaTLSTag start the version 2 user_data,
+// which also binds the runtime's TLS key (TLSKeyHash, or empty for plain
+// HTTP).
+const (
+	IdentityTLSTag        = "vouch/identity/v2"
+	IdentityReplicaTLSTag = "vouch/identity/replica/v2"
+)
 
 // IdentityUserData encodes the keys an attestation document binds:
 // String("vouch/identity/v1") Bytes(receipt_key) Bytes(hpke_key).
@@ -84,28 +101,95 @@ func IdentityUserDataReplica(receiptKey, hpkeKey []byte, replicaID string) []byt
 	return canon.New(IdentityReplicaTag).Bytes(receiptKey).Bytes(hpkeKey).String(replicaID).Message()
 }
 
-// ParseIdentityUserData decodes IdentityUserData or
-// IdentityUserDataReplica; replicaID is empty for the first.
-func ParseIdentityUserData(b []byte) (receiptKey, hpkeKey []byte, replicaID string, err error) {
+// IdentityUserDataTLS is what a runtime attests since TLS:
+// String("vouch/identity/v2") Bytes(receipt_key) Bytes(hpke_key)
+// Bytes(tls_key_sha256), the last empty when it serves plain HTTP.
+func IdentityUserDataTLS(receiptKey, hpkeKey, tlsKeySHA256 []byte) []byte {
+	return canon.New(IdentityTLSTag).Bytes(receiptKey).Bytes(hpkeKey).Bytes(tlsKeySHA256).Message()
+}
+
+// IdentityUserDataReplicaTLS is IdentityUserDataTLS for one replica:
+// String("vouch/identity/replica/v2") Bytes(receipt_key) Bytes(hpke_key)
+// String(replica_id) Bytes(tls_key_sha256). Each replica binds its own TLS
+// key.
+func IdentityUserDataReplicaTLS(receiptKey, hpkeKey []byte, replicaID string, tlsKeySHA256 []byte) []byte {
+	return canon.New(IdentityReplicaTLSTag).Bytes(receiptKey).Bytes(hpkeKey).String(replicaID).Bytes(tlsKeySHA256).Message()
+}
+
+// TLSKeyHash is what an identity binds of a TLS certificate: the SHA-256 of
+// its DER SubjectPublicKeyInfo. A verifier computes it over the leaf
+// certificate the TLS handshake presented.
+func TLSKeyHash(cert *x509.Certificate) []byte {
+	h := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return h[:]
+}
+
+// IdentityBinding is what an identity's user_data binds.
+type IdentityBinding struct {
+	ReceiptKey, HPKEKey []byte
+	// ReplicaID is empty for a single runtime.
+	ReplicaID string
+	// TLSKeySHA256 is the TLSKeyHash of the runtime's API certificate:
+	// nil for version 1 and for a runtime serving plain HTTP.
+	TLSKeySHA256 []byte
+	// Tag is the user_data's tag, which fixes its form.
+	Tag string
+}
+
+// ParseIdentityBinding decodes any of the four user_data forms
+// (IdentityUserData, IdentityUserDataReplica, IdentityUserDataTLS,
+// IdentityUserDataReplicaTLS), strictly: one encoding per value.
+func ParseIdentityBinding(b []byte) (*IdentityBinding, error) {
 	r := canon.NewReader(b)
 	tag := r.String()
-	if r.Err() == nil && tag != IdentityTag && tag != IdentityReplicaTag {
-		return nil, nil, "", fmt.Errorf("attestation user_data has tag %q, want %q or %q", tag, IdentityTag, IdentityReplicaTag)
+	replica, tls := false, false
+	switch {
+	case r.Err() != nil:
+	case tag == IdentityTag:
+	case tag == IdentityReplicaTag:
+		replica = true
+	case tag == IdentityTLSTag:
+		tls = true
+	case tag == IdentityReplicaTLSTag:
+		replica, tls = true, true
+	default:
+		return nil, fmt.Errorf("attestation user_data has tag %q, want %q, %q, %q or %q", tag, IdentityTLSTag, IdentityReplicaTLSTag, IdentityTag, IdentityReplicaTag)
 	}
-	receiptKey, hpkeKey = r.Bytes(), r.Bytes()
-	if tag == IdentityReplicaTag {
-		replicaID = r.String()
+	out := &IdentityBinding{Tag: tag}
+	out.ReceiptKey, out.HPKEKey = r.Bytes(), r.Bytes()
+	if replica {
+		out.ReplicaID = r.String()
+	}
+	if tls {
+		out.TLSKeySHA256 = r.Bytes()
 	}
 	if err := r.Done(); err != nil {
-		return nil, nil, "", fmt.Errorf("attestation user_data: %w", err)
+		return nil, fmt.Errorf("attestation user_data: %w", err)
 	}
-	if len(receiptKey) != 32 || len(hpkeKey) != 32 {
-		return nil, nil, "", errors.New("attestation user_data: keys must be 32 bytes each")
+	if len(out.ReceiptKey) != 32 || len(out.HPKEKey) != 32 {
+		return nil, errors.New("attestation user_data: keys must be 32 bytes each")
 	}
-	if tag == IdentityReplicaTag && !ValidReplicaID(replicaID) {
-		return nil, nil, "", fmt.Errorf("attestation user_data: replica ID %q must be 1-64 characters of a-z 0-9 . _ -", replicaID)
+	if replica && !ValidReplicaID(out.ReplicaID) {
+		return nil, fmt.Errorf("attestation user_data: replica ID %q must be 1-64 characters of a-z 0-9 . _ -", out.ReplicaID)
 	}
-	return receiptKey, hpkeKey, replicaID, nil
+	switch len(out.TLSKeySHA256) {
+	case 0:
+		out.TLSKeySHA256 = nil
+	case sha256.Size:
+	default:
+		return nil, fmt.Errorf("attestation user_data: the TLS key hash is %d bytes, want 32 (or none, for plain HTTP)", len(out.TLSKeySHA256))
+	}
+	return out, nil
+}
+
+// ParseIdentityUserData is ParseIdentityBinding without the TLS key hash;
+// replicaID is empty for a single runtime.
+func ParseIdentityUserData(b []byte) (receiptKey, hpkeKey []byte, replicaID string, err error) {
+	id, err := ParseIdentityBinding(b)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return id.ReceiptKey, id.HPKEKey, id.ReplicaID, nil
 }
 
 // ValidReplicaID reports whether id is a valid replica ID: 1 to 64

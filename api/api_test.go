@@ -51,7 +51,7 @@ func TestParseIdentityUserDataRefuses(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "truncated"},
-		{"wrong tag", userData("vouch/identity/v2", key(1), key(2)), `tag "vouch/identity/v2"`},
+		{"wrong tag", userData("vouch/identity/v3", key(1), key(2)), `tag "vouch/identity/v3"`},
 		{"receipt tag", userData("vouch/receipt/v1", key(1), key(2)), "tag"},
 		{"no keys", userData(api.IdentityTag), "truncated"},
 		{"one key", userData(api.IdentityTag, key(1)), "truncated"},
@@ -79,24 +79,78 @@ func FuzzParseIdentityUserData(f *testing.F) {
 	f.Add(userData(api.IdentityTag, key(1)))
 	f.Add(userData("x", key(1), key(2)))
 	f.Add(api.IdentityUserDataReplica(key(1), key(2), "r1"))
+	f.Add(api.IdentityUserDataTLS(key(1), key(2), key(3)))
+	f.Add(api.IdentityUserDataTLS(key(1), key(2), nil))
+	f.Add(api.IdentityUserDataReplicaTLS(key(1), key(2), "r1", key(3)))
+	f.Add(userData(api.IdentityTLSTag, key(1), key(2), key(3)[:31]))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, h, rid, err := api.ParseIdentityUserData(data)
+		b, err := api.ParseIdentityBinding(data)
+		r, h, rid, err2 := api.ParseIdentityUserData(data)
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("ParseIdentityBinding: %v; ParseIdentityUserData: %v", err, err2)
+		}
 		if err != nil {
-			if r != nil || h != nil {
+			if b != nil || r != nil || h != nil {
 				t.Fatal("keys and an error")
 			}
 			return
 		}
-		// One pair of keys, one encoding.
-		want := api.IdentityUserData(r, h)
-		if rid != "" {
-			want = api.IdentityUserDataReplica(r, h, rid)
+		if !bytes.Equal(r, b.ReceiptKey) || !bytes.Equal(h, b.HPKEKey) || rid != b.ReplicaID {
+			t.Fatal("the two parsers disagree")
 		}
-		if len(r) != 32 || len(h) != 32 || !bytes.Equal(want, data) {
-			t.Fatalf("accepted %x as keys %x, %x", data, r, h)
+		// One set of values, one encoding.
+		var want []byte
+		switch b.Tag {
+		case api.IdentityTag:
+			want = api.IdentityUserData(r, h)
+		case api.IdentityReplicaTag:
+			want = api.IdentityUserDataReplica(r, h, rid)
+		case api.IdentityTLSTag:
+			want = api.IdentityUserDataTLS(r, h, b.TLSKeySHA256)
+		case api.IdentityReplicaTLSTag:
+			want = api.IdentityUserDataReplicaTLS(r, h, rid, b.TLSKeySHA256)
+		default:
+			t.Fatalf("accepted tag %q", b.Tag)
+		}
+		if len(r) != 32 || len(h) != 32 || (b.TLSKeySHA256 != nil && len(b.TLSKeySHA256) != 32) || !bytes.Equal(want, data) {
+			t.Fatalf("accepted %x as %+v", data, b)
 		}
 	})
+}
+
+func TestIdentityBindingTLS(t *testing.T) {
+	b, err := api.ParseIdentityBinding(api.IdentityUserDataTLS(key(1), key(2), key(3)))
+	if err != nil || b.ReplicaID != "" || !bytes.Equal(b.TLSKeySHA256, key(3)) || b.Tag != api.IdentityTLSTag {
+		t.Fatalf("v2: %+v, %v", b, err)
+	}
+	b, err = api.ParseIdentityBinding(api.IdentityUserDataReplicaTLS(key(1), key(2), "r-2", key(4)))
+	if err != nil || b.ReplicaID != "r-2" || !bytes.Equal(b.TLSKeySHA256, key(4)) {
+		t.Fatalf("replica v2: %+v, %v", b, err)
+	}
+	b, err = api.ParseIdentityBinding(api.IdentityUserDataTLS(key(1), key(2), nil))
+	if err != nil || b.TLSKeySHA256 != nil {
+		t.Fatalf("plain HTTP v2: %+v, %v", b, err)
+	}
+	if b, err = api.ParseIdentityBinding(api.IdentityUserData(key(1), key(2))); err != nil || b.TLSKeySHA256 != nil {
+		t.Fatalf("v1: %+v, %v", b, err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"short hash", api.IdentityUserDataTLS(key(1), key(2), key(3)[:31]), "31 bytes, want 32"},
+		{"long hash", api.IdentityUserDataTLS(key(1), key(2), append(key(3), 0)), "33 bytes"},
+		{"no hash", userData(api.IdentityTLSTag, key(1), key(2)), "truncated"},
+		{"replica without ID", userData(api.IdentityReplicaTLSTag, key(1), key(2), key(3)), "truncated"},
+		{"bad replica ID", api.IdentityUserDataReplicaTLS(key(1), key(2), "R", key(3)), "replica ID"},
+		{"v1 with a hash", userData(api.IdentityTag, key(1), key(2), key(3)), "trailing"},
+	} {
+		if b, err := api.ParseIdentityBinding(tc.data); err == nil || b != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseIdentityBinding = %+v, %v; want an error mentioning %q", tc.name, b, err, tc.want)
+		}
+	}
 }
 
 func TestDecodeStrict(t *testing.T) {

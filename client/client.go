@@ -38,6 +38,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -61,7 +62,7 @@ import (
 )
 
 // DefaultURL is the runtime a client talks to when none is given.
-const DefaultURL = "http://127.0.0.1:7070"
+const DefaultURL = "https://127.0.0.1:7070"
 
 // ErrChecksumMismatch reports that the deployed function is not the one the
 // caller expects. Nothing was sent.
@@ -137,6 +138,13 @@ type Options struct {
 	// of a replicated runtime when none can serve it (unreachable, no
 	// leader), within the caller's context; zero means 10 seconds.
 	FailoverTimeout time.Duration
+	// TLSRootCAs, if set, verifies https runtime URLs against these CAs
+	// and the URL's host name, as a browser would, instead of pinning the
+	// TLS key the attestation binds: for an operator's certificate, such
+	// as a load balancer's that terminates TLS. The transport then trusts
+	// these CAs, not the attestation (inputs are still sealed to the
+	// attested key and receipts still verified). Nil pins the attested key.
+	TLSRootCAs *x509.CertPool
 }
 
 // Identity is a runtime identity the client has verified.
@@ -155,6 +163,10 @@ type Identity struct {
 	// ReplicaID is the attested ID of the replica that answered, for a
 	// replicated runtime; empty for a single runtime.
 	ReplicaID string
+	// TLSKeySHA256 is the attested hash of the runtime's TLS key
+	// (api.TLSKeyHash); nil when it serves plain HTTP. Over https the
+	// client pins connections to it.
+	TLSKeySHA256 []byte
 }
 
 // String describes the identity in one line; a SIMULATED identity says so
@@ -194,6 +206,7 @@ type replica struct {
 	// learned marks a URL the client was redirected to (not_leader): it
 	// is attested before anything, the owner credential included, is sent.
 	learned bool
+	tr      *transport
 }
 
 // sessionKey names a sealing session: one per runtime HPKE key, boot and
@@ -369,7 +382,10 @@ func NewReplicas(urls []string, opts Options) (*Client, error) {
 	if len(urls) > MaxKnownReplicas {
 		return nil, fmt.Errorf("%d runtime URLs; at most %d", len(urls), MaxKnownReplicas)
 	}
-	c := &Client{statements: map[string]string{}}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = NewHTTPClient()
+	}
+	c := &Client{statements: map[string]string{}, hc: opts.HTTPClient, opts: opts}
 	seen := map[string]bool{}
 	for _, raw := range urls {
 		u, err := parseRuntimeURL(raw)
@@ -380,15 +396,16 @@ func NewReplicas(urls []string, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("runtime URL %q is listed twice", u.String())
 		}
 		seen[u.String()] = true
-		c.replicas = append(c.replicas, &replica{base: u, url: u.String()})
+		tr, err := c.newTransport(u)
+		if err != nil {
+			return nil, err
+		}
+		c.replicas = append(c.replicas, &replica{base: u, url: u.String(), tr: tr})
 	}
 	c.first = c.replicas[0].url
 	opts.Trust = lowerTrust(opts.Trust)
 	if err := opts.Trust.Check(); err != nil {
 		return nil, err
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = NewHTTPClient()
 	}
 	if opts.MaxAge == 0 {
 		opts.MaxAge = 5 * time.Minute
@@ -488,13 +505,21 @@ func (c *Client) attestReplica(ctx context.Context, rep *replica) (*Identity, er
 		return nil, err
 	}
 	var wire api.Identity
-	if err := c.do(ctx, rep, http.MethodGet, "/v1/identity?nonce="+base64.RawURLEncoding.EncodeToString(nonce), nil, "", "", &wire); err != nil {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rep.url+"/v1/identity?nonce="+base64.RawURLEncoding.EncodeToString(nonce), nil)
+	if err != nil {
+		return nil, err
+	}
+	var presented []byte
+	if err := c.sendOn(rep, rep.tr.attestHC, req, &presented, func(data []byte) error { return json.Unmarshal(data, &wire) }); err != nil {
 		if ue := (*unreachableError)(nil); errors.As(err, &ue) {
 			ue.sent = false // only this read went out: the call may go elsewhere
 		}
 		return nil, fmt.Errorf("fetching the runtime's identity: %w", err)
 	}
 	id, err := c.verifyIdentity(rep, &wire, nonce)
+	if err == nil {
+		err = checkTLSBinding(rep, id.TLSKeySHA256, presented)
+	}
 	if err != nil {
 		return nil, &attestError{err}
 	}
@@ -511,6 +536,10 @@ func (c *Client) attestReplica(ctx context.Context, rep *replica) (*Identity, er
 	}
 	c.keyID = id.KeyID
 	rep.identity = id
+	if rep.tr.pinned {
+		pin := bytes.Clone(id.TLSKeySHA256)
+		rep.tr.pin.Store(&pin)
+	}
 	c.mu.Unlock()
 	switch {
 	case old == nil:
@@ -570,23 +599,25 @@ func (c *Client) verifyIdentity(rep *replica, wire *api.Identity, nonce []byte) 
 	if t.Platform != "" && claims.Platform != t.Platform {
 		return nil, fmt.Errorf("runtime at %s attests as %s, but the trust policy expects %s", rep.url, claims.Platform, t.Platform)
 	}
-	rk, hk, replicaID, err := api.ParseIdentityUserData(claims.UserData)
+	b, err := api.ParseIdentityBinding(claims.UserData)
 	if err != nil {
 		return nil, fmt.Errorf("runtime at %s: %w", rep.url, err)
 	}
+	rk, hk, replicaID := b.ReceiptKey, b.HPKEKey, b.ReplicaID
 	if subtle.ConstantTimeCompare(rk, claims.PublicKey) != 1 {
 		return nil, fmt.Errorf("runtime at %s: attestation public_key and user_data name different receipt keys", rep.url)
 	}
 	id := &Identity{
-		Platform:   claims.Platform,
-		Simulated:  claims.Simulated,
-		ReceiptKey: ed25519.PublicKey(rk),
-		KeyID:      receipt.KeyID(rk),
-		HPKEKey:    hk,
-		Claims:     claims,
-		Version:    wire.Version,
-		BootID:     wire.BootID,
-		ReplicaID:  replicaID,
+		Platform:     claims.Platform,
+		Simulated:    claims.Simulated,
+		ReceiptKey:   ed25519.PublicKey(rk),
+		KeyID:        receipt.KeyID(rk),
+		HPKEKey:      hk,
+		Claims:       claims,
+		Version:      wire.Version,
+		BootID:       wire.BootID,
+		ReplicaID:    replicaID,
+		TLSKeySHA256: b.TLSKeySHA256,
 	}
 	if replicaID != wire.ReplicaID {
 		return nil, fmt.Errorf("runtime at %s: its identity says replica %q but its attestation binds replica %q", rep.url, wire.ReplicaID, replicaID)
@@ -750,6 +781,12 @@ func (c *Client) Run(ctx context.Context, ref FunctionRef, input []byte) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	if ref.Token != "" {
+		// Refuse before anything is sent, the statement's read included.
+		if err := checkCleartext(c.current(), "function token"); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.CheckFunction(ctx, ref); err != nil {
 		return nil, err
 	}
@@ -893,6 +930,9 @@ func (c *Client) doRun(ctx context.Context, rep *replica, ref FunctionRef, body 
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set(api.HeaderChecksum, ref.Checksum)
 	if ref.Token != "" {
+		if err := checkCleartext(rep, "function token"); err != nil {
+			return err
+		}
 		req.Header.Set("Authorization", "Bearer "+ref.Token)
 	}
 	return c.send(rep, req, func(data []byte) error { return decodeRunResult(data, out) })
@@ -913,6 +953,9 @@ func (c *Client) do(ctx context.Context, rep *replica, method, path string, body
 		req.Header.Set("Content-Type", ctype)
 	}
 	if cred != "" {
+		if err := checkCleartext(rep, "owner credential"); err != nil {
+			return err
+		}
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
 	var decode func([]byte) error
@@ -925,14 +968,59 @@ func (c *Client) do(ctx context.Context, rep *replica, method, path string, body
 // maxResponse bounds a response body: a 64 MiB output in base64 plus room.
 const maxResponse = 96 << 20
 
+// send sends req to rep over its pinned transport, attesting rep first if
+// its TLS key is not pinned yet (nothing goes out before), and once more if
+// it presents another key (it may have restarted with a new one).
 func (c *Client) send(rep *replica, req *http.Request, decode func([]byte) error) error {
+	if rep.tr.pinned && rep.tr.pinnedKey() == nil {
+		if req.Body == nil && req.Header.Get("Authorization") == "" {
+			// A read that carries nothing secret (its answer is
+			// verified on its own, like a signed statement): it may go
+			// before the key is pinned, on a connection of its own.
+			return c.sendOn(rep, rep.tr.attestHC, req, nil, decode)
+		}
+		if _, err := c.attestReplica(req.Context(), rep); err != nil {
+			return err
+		}
+	}
+	err := c.sendOn(rep, rep.tr.hc, req, nil, decode)
+	var ke *tlsKeyError
+	if !rep.tr.pinned || !errors.As(err, &ke) {
+		return err
+	}
+	old := rep.tr.pinnedKey()
+	if _, aerr := c.attestReplica(req.Context(), rep); aerr != nil {
+		return fmt.Errorf("%w; attesting it again: %w", err, aerr)
+	}
+	if bytes.Equal(old, rep.tr.pinnedKey()) {
+		return err
+	}
+	c.opts.Logger.Info("the runtime's TLS key changed; pinned the newly attested key", "runtime", rep.url, "tls_key_sha256", hex.EncodeToString(rep.tr.pinnedKey()))
+	if req.GetBody != nil {
+		body, gerr := req.GetBody()
+		if gerr != nil {
+			return err
+		}
+		req = req.Clone(req.Context())
+		req.Body = body
+	}
+	return c.sendOn(rep, rep.tr.hc, req, nil, decode)
+}
+
+// sendOn sends req with hc and decodes a 2xx answer; presented, if not
+// nil, receives the api.TLSKeyHash of the certificate the answer came with.
+func (c *Client) sendOn(rep *replica, hc *http.Client, req *http.Request, presented *[]byte, decode func([]byte) error) error {
 	ctx, cancel := withTimeout(req.Context(), DefaultTimeout)
 	defer cancel()
-	resp, err := c.hc.Do(req.WithContext(ctx))
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
-		return &unreachableError{url: rep.url, err: err, sent: !dialFailed(err)}
+		var ke *tlsKeyError
+		return &unreachableError{url: rep.url, err: err, sent: !dialFailed(err) && !errors.As(err, &ke)}
 	}
 	defer resp.Body.Close()
+	if presented != nil && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		*presented = api.TLSKeyHash(resp.TLS.PeerCertificates[0])
+	}
 	data, err := readBody(resp)
 	if err != nil {
 		return fmt.Errorf("reading the runtime's answer: %w", err)
@@ -942,6 +1030,10 @@ func (c *Client) send(rep *replica, req *http.Request, decode func([]byte) error
 		if json.Unmarshal(data, &er) == nil && er.Error != nil && er.Error.Message != "" {
 			er.Error.Status = resp.StatusCode
 			return er.Error
+		}
+		if resp.StatusCode == http.StatusBadRequest && req.URL.Scheme == "http" && bytes.Contains(data, []byte("HTTP request to an HTTPS server")) {
+			return &api.Error{Status: resp.StatusCode, Code: api.CodeBadRequest, Message: fmt.Sprintf("runtime at %s serves HTTPS, not plain HTTP", rep.url),
+				Hint: "use its https:// URL (vouch enclave serves HTTPS unless --insecure-http)"}
 		}
 		return &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: fmt.Sprintf("runtime answered %s", resp.Status)}
 	}
@@ -965,4 +1057,11 @@ func readBody(resp *http.Response) ([]byte, error) {
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.replicas {
+		r.tr.hc.CloseIdleConnections()
+	}
+}

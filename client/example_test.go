@@ -33,9 +33,9 @@ func ExampleNew() {
 	_, err = client.New("", client.Options{Trust: api.Trust{PCRs: map[string][]string{"0": {"abc"}}}})
 	fmt.Println(err)
 	// Output:
-	// http://127.0.0.1:7070 <nil>
+	// https://127.0.0.1:7070 <nil>
 	// https://vouch.example:8443/runtime <nil>
-	// runtime URL "vouch.example:7070" is not an http(s) URL such as http://127.0.0.1:7070
+	// runtime URL "vouch.example:7070" is not an http(s) URL such as https://127.0.0.1:7070
 	// trust.platform is SIMULATED but trust.allow_simulated is not true
 	// trust.pcrs[0]: "abc" is not a 32, 48 or 64-byte hex value
 }

@@ -152,7 +152,12 @@ func (c *Client) redirect(from *replica, leaderURL string) bool {
 			c.mu.Unlock()
 			return false
 		}
-		c.replicas = append(c.replicas, &replica{base: u, url: u.String(), learned: true})
+		tr, err := c.newTransport(u)
+		if err != nil {
+			c.mu.Unlock()
+			return false
+		}
+		c.replicas = append(c.replicas, &replica{base: u, url: u.String(), learned: true, tr: tr})
 	}
 	c.cur = i
 	c.mu.Unlock()

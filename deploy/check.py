@@ -10,7 +10,10 @@
   binary lacks them);
 - Kubernetes: a StatefulSet's serviceName is a headless Service of the same
   files, its selector matches its pod labels, probes name container ports,
-  and every $(VAR) in args is in env;
+  and every $(VAR) in args is in env; a runtime's probes use scheme HTTPS
+  unless it runs with --insecure-http;
+- every runtime URL (--enclave, --join, --advertise-url, VOUCH_ENCLAVE) is
+  https:// unless --insecure-http is given: the runtime serves HTTPS;
 - `systemd-analyze verify` on the units (with ExecStart pointing at the
   given binary), if systemd-analyze exists;
 - `kubectl kustomize deploy/kubernetes` renders, if kubectl exists.
@@ -55,10 +58,15 @@ def check_args(where, args, known, notes):
         fail(f"{where}: not a vouch enclave or node command: {args}")
         return
     sub = args[0]
-    for a in args[1:]:
+    insecure = "--insecure-http" in args
+    for i, a in enumerate(args[1:], 1):
         if not a.startswith("-") or a == "-":
             continue
         flag = a.split("=", 1)[0]
+        if flag in ("--enclave", "--join", "--advertise-url") and not insecure:
+            url = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+            if not all(u.strip().startswith("https://") for u in url.split(",")):
+                fail(f"{where}: {flag} {url}: the runtime serves HTTPS; use https:// (or run it with --insecure-http)")
         if flag in known[sub]:
             continue
         if sub == "enclave" and "--" + flag.lstrip("-") in REPLICA_FLAGS:
@@ -95,6 +103,10 @@ def main():
                 for svc, spec in (ds[0].get("services") or {}).items():
                     if "command" in spec and spec["command"][0] in known:
                         check_args(f"{name} service {svc}", spec["command"], known, notes)
+                    env = spec.get("environment") or {}
+                    url = env.get("VOUCH_ENCLAVE", "https://") if isinstance(env, dict) else "https://"
+                    if not str(url).startswith("https://"):
+                        fail(f"{name} service {svc}: VOUCH_ENCLAVE {url}: the runtime serves HTTPS; use https://")
             if name.startswith("kubernetes/"):
                 check_kubernetes(name, ds, known, notes)
         print(f"check: {len(docs)} YAML files parse: {', '.join(sorted(docs))}")
@@ -168,10 +180,14 @@ def check_kubernetes(name, ds, known, notes):
         for c in spec["template"]["spec"]["containers"] + spec["template"]["spec"].get("initContainers", []):
             cw = f"{where} container {c['name']}"
             ports = {p.get("name") for p in c.get("ports", [])}
+            args = [str(a) for a in c.get("args", [])]
+            runtime = bool(args) and args[0] == "enclave" and "--insecure-http" not in args
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 p = c.get(probe, {}).get("httpGet")
                 if p and isinstance(p["port"], str) and p["port"] not in ports:
                     fail(f"{cw}: {probe} names port {p['port']!r}, not one of {ports}")
+                if p and runtime and p.get("scheme") != "HTTPS":
+                    fail(f"{cw}: {probe} must use scheme: HTTPS (the runtime serves HTTPS unless --insecure-http)")
             for m in c.get("volumeMounts", []):
                 if m["name"] not in vols:
                     fail(f"{cw}: mounts {m['name']!r}, which is no volume of the pod")

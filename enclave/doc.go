@@ -2,6 +2,10 @@
 // deploys WebAssembly functions, runs them in package sandbox, and signs a
 // receipt for every output.
 //
+// Serve serves HTTPS when Config.TLSCertificate is set (GenerateTLSCertificate
+// makes a key inside the runtime); the identity's attestation then binds that
+// key, so clients pin it without a CA (docs/API.md, "Transport").
+//
 // What the server does, in order, for a run (docs/ARCHITECTURE.md):
 //
 //  1. Look up the function; refuse if the caller's expected checksum

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -74,6 +75,12 @@ type Config struct {
 	// Replica, if set, makes this runtime one replica of a replicated
 	// service (docs/ARCHITECTURE.md, "Replicated runtime"); nil means a single runtime.
 	Replica *ReplicaConfig
+	// TLSCertificate, if set, is what Serve serves HTTPS with, and its key
+	// is bound in the identity (api.Identity.TLSKeySHA256) so that clients
+	// pin it: GenerateTLSCertificate makes one inside the runtime, or an
+	// operator supplies one. Nil means plain HTTP (binding no key), as
+	// does serving Handler yourself.
+	TLSCertificate *tls.Certificate
 }
 
 // Server is a running runtime. Create one with Open; serve its Handler.
@@ -104,6 +111,7 @@ type Server struct {
 	now         func() time.Time
 	platformTag string
 	rep         *replicaState // nil for a single runtime
+	tlsKey      []byte        // api.TLSKeyHash of cfg.TLSCertificate; nil for plain HTTP
 }
 
 // Open opens (creating on first start) the runtime in cfg.DataDir.
@@ -127,7 +135,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, fns: registry{fns: map[string]*function{}}}
+	tlsKey, err := tlsKeyHash(cfg.TLSCertificate)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, fns: registry{fns: map[string]*function{}}, tlsKey: tlsKey}
 	s.loader = newLoader(runtime.GOMAXPROCS(0), s.compile, s.logLoadFailure)
 	ok := false
 	defer func() {
@@ -135,7 +147,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close(context.Background())
 		}
 	}()
-	var err error
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.DataDir, cacheDir)
 	}
@@ -245,8 +256,17 @@ func (s *Server) BootID() []byte { return bytes.Clone(s.bootID) }
 // Handler returns the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// TLSKeySHA256 returns what the identity binds of the API's TLS key
+// (api.TLSKeyHash of Config.TLSCertificate), or nil for plain HTTP.
+func (s *Server) TLSKeySHA256() []byte { return bytes.Clone(s.tlsKey) }
+
 // Serve serves the API on ln until ctx ends, then shuts down gracefully.
+// With Config.TLSCertificate it serves HTTPS: TLS terminates here, inside
+// the runtime, whatever carries the bytes (TCP, vsock through a proxy).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.TLSCertificate != nil {
+		ln = tls.NewListener(ln, tlsConfig(s.cfg.TLSCertificate))
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -429,25 +449,26 @@ func (s *Server) Delete(ctx context.Context, id string) error {
 func (s *Server) Identity(ctx context.Context, nonce []byte) (*api.Identity, error) {
 	rk := s.ReceiptKey()
 	hk := s.keys.hpke.PublicKey()
-	userData := api.IdentityUserData(rk, hk)
+	userData := api.IdentityUserDataTLS(rk, hk, s.tlsKey)
 	replicaID := ""
 	if s.rep != nil {
 		replicaID = s.rep.cfg.ID
-		userData = api.IdentityUserDataReplica(rk, hk, replicaID)
+		userData = api.IdentityUserDataReplicaTLS(rk, hk, replicaID, s.tlsKey)
 	}
 	doc, err := s.cfg.Attester.Attest(ctx, attest.Request{Nonce: nonce, PublicKey: rk, UserData: userData})
 	if err != nil {
 		return nil, fmt.Errorf("attestation: %w", err)
 	}
 	id := &api.Identity{
-		Platform:    s.platformTag,
-		ReceiptKey:  rk,
-		KeyID:       s.keyID,
-		HPKEKey:     hk,
-		Attestation: doc,
-		Version:     versionString(),
-		BootID:      bytes.Clone(s.bootID),
-		ReplicaID:   replicaID,
+		Platform:     s.platformTag,
+		ReceiptKey:   rk,
+		KeyID:        s.keyID,
+		HPKEKey:      hk,
+		Attestation:  doc,
+		Version:      versionString(),
+		BootID:       bytes.Clone(s.bootID),
+		ReplicaID:    replicaID,
+		TLSKeySHA256: bytes.Clone(s.tlsKey),
 	}
 	if sim, ok := s.cfg.Attester.(*attest.Simulated); ok {
 		fp := sim.RootFingerprint()

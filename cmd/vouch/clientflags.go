@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -16,7 +18,7 @@ import (
 // all of them, as in most tools: a flag, then the environment, then the
 // function reference file, then the default. So `--enclave` beats
 // $VOUCH_ENCLAVE, which beats the reference's enclave_urls (or
-// enclave_url), which beats http://127.0.0.1:7070; and `--token` beats $VOUCH_TOKEN, which beats the
+// enclave_url), which beats https://127.0.0.1:7070; and `--token` beats $VOUCH_TOKEN, which beats the
 // reference's function_token. The environment is how a user overrides a
 // file they were given, for one shell, without editing it.
 //
@@ -27,6 +29,7 @@ type clientFlags struct {
 	enclave   string
 	ownerFile string
 	ref       string
+	tlsCA     string
 	pins      cmdline.Pins
 }
 
@@ -35,6 +38,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, withRef bool) {
 	fs.BoolVar(&c.pins.AllowSimulated, "allow-simulated", false, "accept a runtime with SIMULATED attestation (development only; pin it with --root-fingerprint)")
 	fs.StringVar(&c.pins.Root, "root-fingerprint", "", "pin the attestation root: `HEX`, the SHA-256 of its DER (vouch attest prints it)")
 	fs.StringVar(&c.pins.KeyID, "key-id", "", "pin the runtime's receipt key: its fingerprint, `HEX`")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "verify the runtime's https certificate against the CA certificates in this PEM `FILE` and its host name, instead of pinning the TLS key its attestation binds (for a load balancer that terminates TLS: the transport then trusts that CA, not the attestation)")
 	fs.Var(&c.pins.PCRs, "pcr", "accept only these PCR values, as `INDEX:HEX` (repeat for several; several values per index are alternatives)")
 	if withRef {
 		fs.StringVar(&c.ref, "ref", "", "the function reference `FILE`, as vouch token -o json writes it (env VOUCH_REF)")
@@ -108,9 +112,40 @@ func functionToken(flagValue string, ref *api.Ref) string {
 // runtime send it.
 func (c *clientFlags) options(u *cmdline.UI, ref *api.Ref, needOwner bool) (client.Options, error) {
 	opts, err := c.pins.Options(u, ref)
-	if err != nil || !needOwner {
+	if err != nil {
 		return opts, err
+	}
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
+		if err != nil {
+			return opts, err
+		}
+		if opts.TLSRootCAs, err = client.ParseCAs(pem); err != nil {
+			return opts, fmt.Errorf("--tls-ca %s: %w", c.tlsCA, err)
+		}
+	}
+	if !needOwner {
+		return opts, nil
+	}
+	// Over https the credential goes only to a runtime whose attestation
+	// binds the connection's key. On loopback the owner administers a
+	// runtime on their own machine, where the credential never crosses a
+	// network: accept it whatever it attests, as before TLS (a SIMULATED
+	// runtime included); elsewhere the trust flags decide.
+	if !opts.AllowSimulated && allLoopback(c.urls(ref)) {
+		opts.AllowSimulated = true
 	}
 	opts.OwnerToken, err = cmdline.OwnerToken(c.ownerFile)
 	return opts, err
+}
+
+// allLoopback reports whether every URL's host is loopback.
+func allLoopback(urls []string) bool {
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || !client.Loopback(u.Hostname()) {
+			return false
+		}
+	}
+	return true
 }

@@ -123,7 +123,7 @@ func runtimeCommands() []*command {
 			subs: []*command{
 				{name: "join", summary: "run a new replica that joins a replicated runtime through a running replica",
 					synopsis: "URL --replica-id ID --raft-listen HOST:PORT [flags]", flags: enclaveJoinFlags,
-					args: between(1, 1, "enclave join takes the URL of one running replica (vouch enclave join http://127.0.0.1:7070 --replica-id r2 --raft-listen 127.0.0.1:7171)")},
+					args: between(1, 1, "enclave join takes the URL of one running replica (vouch enclave join https://127.0.0.1:7070 --replica-id r2 --raft-listen 127.0.0.1:7171)")},
 				{name: "members", summary: "list a replicated runtime's replicas, its leader and raft indexes",
 					synopsis: "[--enclave URL] [-o json]", args: noArgs, flags: enclaveMembersFlags},
 				{name: "remove", summary: "remove a replica from a replicated runtime (owner credential)",

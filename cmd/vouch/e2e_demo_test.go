@@ -31,7 +31,7 @@ func TestE2EDemoReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}
-	for _, want := range []string{"starting 3 runtime replicas (raft heartbeat and election timeouts 2s, leader lease 1s)", "r1   API http://127.0.0.1:",
+	for _, want := range []string{"starting 3 runtime replicas (raft heartbeat and election timeouts 2s, leader lease 1s)", "r1   API https://127.0.0.1:",
 		"raft failover: replica r", "elections go on", "failover: all 4 survivors verified a new certificate", "dashboard (node "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("the demo does not say %q:\n%s", want, r)

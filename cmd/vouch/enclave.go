@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,10 @@ import (
 const defaultDataDir = cmdline.DefaultDataDir
 
 func enclaveFlags(fs *flag.FlagSet) runFunc {
-	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTP API on, or vsock://PORT inside a Nitro enclave")
+	listen := fs.String("listen", "127.0.0.1:7070", "the `HOST:PORT` to serve the HTTPS API on, or vsock://PORT inside a Nitro enclave")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM, with --tls-key) instead of a key made at start; the attestation binds its key (default: a new key each start, bound in the attestation)")
+	tlsKey := fs.String("tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
+	insecureHTTP := fs.Bool("insecure-http", false, "serve plain HTTP, not HTTPS: clients then refuse to send credentials unless the address is loopback (warned about when it is not)")
 	data := fs.String("data", envOr("VOUCH_DATA", defaultDataDir), "the data `DIR`: store, keys, compilation cache (env VOUCH_DATA)")
 	backend := fs.String("attestation", "simulated", "attestation `BACKEND`: simulated (development, clearly labelled) or nitro (inside an AWS Nitro Enclave, via /dev/nsm)")
 	ownerFile := fs.String("owner-token-file", "", "read the owner credential from this `FILE` (mode 0600) instead of DATA/owner.token")
@@ -39,7 +43,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	replicaID := fs.String("replica-id", "", "run as replica `ID` of a replicated runtime (1-64 of a-z 0-9 . _ -); needs --raft-listen")
 	raftListen := fs.String("raft-listen", "", "with --replica-id: the `HOST:PORT` raft traffic (TLS) is served on and other replicas dial")
-	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default http://LISTEN)")
+	advertise := fs.String("advertise-url", "", "with --replica-id: this replica's API `URL` as clients and other replicas reach it (default https://LISTEN, or http:// with --insecure-http)")
 	raftAdvertise := fs.String("raft-advertise", "", "with --replica-id: the raft `HOST:PORT` other replicas dial, when it is not --raft-listen's (a DNS name stays valid when the address changes; required when --raft-listen has no host)")
 	allowPCRs := fs.String("join-allow-pcrs", "", "with --replica-id: a JSON `FILE` listing measurements a joining replica may have besides this replica's own, e.g. [{\"0\": \"HEX\", \"1\": \"HEX\", \"2\": \"HEX\"}] (for upgrades)")
 	bootstrap := fs.Bool("bootstrap", false, "with --replica-id: create a new replicated service (first replica only)")
@@ -70,6 +74,29 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		}
 		if *bootstrap && *joinURL != "" {
 			return cmdline.Usagef("--bootstrap creates a new service and --join joins one: give one of them")
+		}
+		if (*tlsCert == "") != (*tlsKey == "") {
+			return cmdline.Usagef("--tls-cert and --tls-key go together: give both, or neither for a key made at start")
+		}
+		if *insecureHTTP && *tlsCert != "" {
+			return cmdline.Usagef("--insecure-http serves plain HTTP: leave out --tls-cert and --tls-key")
+		}
+		var cert *tls.Certificate
+		switch {
+		case *tlsCert != "":
+			c, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+			if err != nil {
+				return cmdline.WithHint(fmt.Errorf("--tls-cert %s, --tls-key %s: %w", *tlsCert, *tlsKey, err), "give a PEM certificate and the PEM private key of its public key")
+			}
+			cert = &c
+		case !*insecureHTTP:
+			if cert, err = enclave.GenerateTLSCertificate(); err != nil {
+				return fmt.Errorf("making the TLS key: %w", err)
+			}
+		}
+		scheme := "https://"
+		if cert == nil {
+			scheme = "http://"
 		}
 		// Listen before opening the data directory: a first start that cannot
 		// listen must not create the owner credential it would never print.
@@ -117,7 +144,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 		if rl == 0 {
 			rl = -1 // the flag's 0 means no limit; the library's 0 means the default
 		}
-		cfg := enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl}
+		cfg := enclave.Config{DataDir: *data, Attester: att, OwnerToken: owner, Logger: logger, MaxBundleSize: *maxBundle, RateLimit: rl, TLSCertificate: cert}
 		if *replicaID != "" {
 			rln, err := net.Listen("tcp", *raftListen)
 			if err != nil {
@@ -125,7 +152,7 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			}
 			apiURL := *advertise
 			if apiURL == "" {
-				apiURL = "http://" + ln.Addr().String()
+				apiURL = scheme + ln.Addr().String()
 			}
 			var pcrs []map[int][]byte
 			if *allowPCRs != "" {
@@ -153,8 +180,16 @@ func enclaveFlags(fs *flag.FlagSet) runFunc {
 			}
 			printOwnerCredential(u.Err, tok, file)
 		}
-		logger.Info("runtime ready", "listen", "http://"+ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
-			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID()))
+		if cert == nil && !loopbackListen(*listen) {
+			logger.Warn("serving plain HTTP (--insecure-http) on an address that is not loopback: the API is unencrypted; clients refuse to send the owner credential or function tokens to it", "listen", *listen)
+		}
+		ready := []any{"listen", scheme + ln.Addr().String(), "data", *data, "attestation", srv.Platform(),
+			"receipt_key_id", srv.KeyID(), "boot_id", hex.EncodeToString(srv.BootID())}
+		if cert != nil {
+			// Clients pin this key through the attestation, which binds it.
+			ready = append(ready, "tls_key_sha256", hex.EncodeToString(srv.TLSKeySHA256()))
+		}
+		logger.Info("runtime ready", ready...)
 		return srv.Serve(ctx, ln)
 	}
 }
@@ -214,7 +249,7 @@ func enclaveJoinFlags(fs *flag.FlagSet) runFunc {
 			return cmdline.Usagef("enclave join takes the URL as its argument: leave out --join")
 		}
 		if !strings.HasPrefix(pos[0], "http://") && !strings.HasPrefix(pos[0], "https://") {
-			return cmdline.Usagef("enclave join %q: want the API URL of a running replica, such as http://127.0.0.1:7070", pos[0])
+			return cmdline.Usagef("enclave join %q: want the API URL of a running replica, such as https://127.0.0.1:7070", pos[0])
 		}
 		if err := fs.Set("join", pos[0]); err != nil {
 			return err
@@ -315,6 +350,13 @@ func checkAdvertised(raftListen, raftAdvertise, listen, advertiseURL string) err
 		}
 	}
 	return nil
+}
+
+// loopbackListen reports whether a --listen address is a loopback one
+// (vsock is not: the host's proxy forwards it).
+func loopbackListen(listen string) bool {
+	h, _, err := net.SplitHostPort(listen)
+	return err == nil && client.Loopback(h)
 }
 
 func unspecified(host string) bool {

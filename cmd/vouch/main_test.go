@@ -524,7 +524,7 @@ func TestEnclaveURLPrecedence(t *testing.T) {
 	// Without a reference or any setting, the default.
 	t.Setenv("VOUCH_ENCLAVE", "")
 	r := vouch(t, "attest", "--allow-simulated", "--root-fingerprint", zero)
-	if r.code != 1 || !strings.Contains(r.stderr, "http://127.0.0.1:7070") {
+	if r.code != 1 || !strings.Contains(r.stderr, "https://127.0.0.1:7070") {
 		t.Fatalf("want the default URL in the error:\n%s", r)
 	}
 }

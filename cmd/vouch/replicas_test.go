@@ -24,7 +24,7 @@ func TestClientFlagsURLs(t *testing.T) {
 		ref       *api.Ref
 		want      []string
 	}{
-		{"", "", nil, []string{"http://127.0.0.1:7070"}},
+		{"", "", nil, []string{"https://127.0.0.1:7070"}},
 		{"", "", ref, []string{"http://a:1", "http://b:1"}},
 		{"", "", &api.Ref{EnclaveURL: "http://c:1"}, []string{"http://c:1"}},
 		{"", " http://e:1 , http://f:1,", ref, []string{"http://e:1", "http://f:1"}},

@@ -87,6 +87,9 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
+		if err := c.CheckCredentialTransport("function token"); err != nil {
+			return err
+		}
 		if _, err := c.Attest(ctx); err != nil {
 			return attestHint(err)
 		}

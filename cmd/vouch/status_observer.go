@@ -77,7 +77,7 @@ func (o *observerFlags) start(ctx context.Context, u *cmdline.UI) (*observer, er
 	bind := o.bind
 	if bind == "" {
 		bind = "0.0.0.0:0"
-		if allLoopback(o.seeds) {
+		if seedsLoopback(o.seeds) {
 			bind = "127.0.0.1:0"
 		}
 	}
@@ -149,14 +149,11 @@ func (o *observerFlags) start(ctx context.Context, u *cmdline.UI) (*observer, er
 	return &observer{n: n, seeds: o.seeds}, nil
 }
 
-// allLoopback reports whether every seed's host is a loopback address.
-func allLoopback(seeds []string) bool {
+// seedsLoopback reports whether every seed's host is a loopback address.
+func seedsLoopback(seeds []string) bool {
 	for _, s := range seeds {
 		host, _, err := net.SplitHostPort(s)
-		if err != nil {
-			return false
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if err != nil || !client.Loopback(host) {
 			return false
 		}
 	}

@@ -134,8 +134,8 @@ func TestAllLoopback(t *testing.T) {
 		"127.0.0.1:7000,10.0.0.2:7000": false,
 		"node.example:7000":            false,
 	} {
-		if got := allLoopback(strings.Split(seeds, ",")); got != want {
-			t.Errorf("allLoopback(%s) = %v, want %v", seeds, got, want)
+		if got := seedsLoopback(strings.Split(seeds, ",")); got != want {
+			t.Errorf("seedsLoopback(%s) = %v, want %v", seeds, got, want)
 		}
 	}
 }

@@ -251,6 +251,7 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 				"key_id": id.KeyID, "hpke_key": hex.EncodeToString(id.HPKEKey),
 				"root_fingerprint": hex.EncodeToString(cl.RootFingerprint[:]), "version": id.Version,
 				"boot_id": hex.EncodeToString(id.BootID), "digest": cl.Digest, "replica_id": id.ReplicaID, "url": c.Replica(),
+				"tls_key_sha256": hex.EncodeToString(id.TLSKeySHA256),
 			})
 		}
 		if id.Simulated {
@@ -262,6 +263,9 @@ func attestFlags(fs *flag.FlagSet) runFunc {
 			if i <= 2 || strings.Trim(pcrs[strconv.Itoa(i)], "0") != "" {
 				fmt.Fprintf(u.Out, "  pcr%-2d             %s\n", i, pcrs[strconv.Itoa(i)])
 			}
+		}
+		if id.TLSKeySHA256 != nil {
+			fmt.Fprintf(u.Out, "  tls key sha256    %x\n", id.TLSKeySHA256)
 		}
 		fmt.Fprintf(u.Out, "not attested (as the runtime reports them)\n  version           %s\n  boot id           %x\n", id.Version, id.BootID)
 		if id.ReplicaID != "" {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vouch-dev/vouch/attest"
 	"github.com/vouch-dev/vouch/internal/harness/testbuild"
 )
 
@@ -211,7 +213,9 @@ func (b *bed) host(name string, nets ...int) *host {
 		b.ip("-n", h.ns, "addr", "add", h.ip(n)+"/24", "dev", eth)
 		b.ip("-n", h.ns, "link", "set", eth, "up")
 	}
-	h.http = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dialIn(h.ns)}}
+	// It reads status and /healthz only: nothing secret, so it does not
+	// pin the runtime's attested TLS key (the CLI and the nodes do).
+	h.http = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dialIn(h.ns), TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	b.t.Cleanup(h.http.CloseIdleConnections)
 	return h
 }
@@ -359,6 +363,20 @@ func spawn(cmd *exec.Cmd) error {
 
 // run runs `vouch args...` to completion in the host's namespace and
 // returns its stdout.
+// simulatedTrust returns the flags with which an owner command trusts the
+// SIMULATED runtime whose root is in dir (under the bed's directory): over
+// a network, the owner credential goes only to a runtime whose attestation
+// verifies and binds the connection's TLS key.
+func (b *bed) simulatedTrust(dir string) []string {
+	b.t.Helper()
+	sim, err := attest.NewSimulated(filepath.Join(b.dir, dir), make([]byte, attest.SimulatedPCRLen))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	fp := sim.RootFingerprint()
+	return []string{"--allow-simulated", "--root-fingerprint", hex.EncodeToString(fp[:])}
+}
+
 func (h *host) run(env []string, args ...string) string {
 	t := h.b.t
 	t.Helper()

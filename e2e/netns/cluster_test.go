@@ -87,7 +87,7 @@ func newCluster(t *testing.T, views bool) *cluster {
 	c := &cluster{b: b, views: views, nodes: map[string]*node{}}
 	c.rt = b.host("runtime", runtimeNet)
 	listen := fmt.Sprintf("%s:%d", c.rt.ip(runtimeNet), runtimePort)
-	c.rtURL = "http://" + listen
+	c.rtURL = "https://" + listen
 	c.env = []string{"VOUCH_ENCLAVE=" + c.rtURL}
 	c.rt.start(nil, "enclave", "--listen", listen, "--data", "vouch-data")
 	eventually(t, 30*time.Second, "runtime up at "+c.rtURL, func() error {
@@ -106,11 +106,12 @@ func newCluster(t *testing.T, views bool) *cluster {
 		ID       string `json:"function_id"`
 		Checksum string `json:"function_checksum"`
 	}
-	if err := json.Unmarshal([]byte(c.rt.run(c.env, "deploy", "--builtin", builtin, "-o", "json")), &d); err != nil {
+	trust := b.simulatedTrust("vouch-data")
+	if err := json.Unmarshal([]byte(c.rt.run(c.env, append([]string{"deploy", "--builtin", builtin, "-o", "json"}, trust...)...)), &d); err != nil {
 		t.Fatal(err)
 	}
 	c.fid, c.sum = d.ID, d.Checksum
-	ref := c.rt.run(c.env, "token", c.fid, "--function-checksum", c.sum, "-o", "json")
+	ref := c.rt.run(c.env, append([]string{"token", c.fid, "--function-checksum", c.sum, "-o", "json"}, trust...)...)
 	if err := os.WriteFile(filepath.Join(b.dir, "leader_election.json"), []byte(ref), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type replica struct {
 	p    *proc
 }
 
-func (r *replica) url() string { return fmt.Sprintf("http://%s:%d", r.ip(runtimeNet), runtimePort) }
+func (r *replica) url() string { return fmt.Sprintf("https://%s:%d", r.ip(runtimeNet), runtimePort) }
 
 func (r *replica) replicas() (*replicaSet, error) {
 	resp, err := r.http.Get(r.url() + "/v1/replicas")
@@ -120,8 +120,9 @@ func TestReplicatedRuntimeAcrossNamespaces(t *testing.T) {
 
 	// Nodes elect through the leader replica.
 	owner := filepath.Join(b.dir, "data-r1", "owner.token")
+	trust := b.simulatedTrust("simroot")
 	cli := func(r *replica, args ...string) string {
-		return r.run(nil, append(args, "--enclave", r.url(), "--owner-token-file", owner)...)
+		return r.run(nil, append(append(args, "--enclave", r.url(), "--owner-token-file", owner), trust...)...)
 	}
 	c := &cluster{b: b, rt: reps["r1"].host, rtURL: reps["r1"].url(), nodes: map[string]*node{}}
 	var d struct {
@@ -166,8 +167,8 @@ func TestReplicatedRuntimeAcrossNamespaces(t *testing.T) {
 	t.Logf("replicated runtime: r1 (raft leader) SIGKILLed; %s leads after %v", rs.Leader, time.Since(killed).Round(time.Millisecond))
 	leader := reps[rs.Leader]
 	eventually(t, 30*time.Second, "the new leader serves a deploy", func() error {
-		cmd := exec.Command("ip", "netns", "exec", leader.ns, vouchBin, "deploy", "--builtin", "election", "-o", "json",
-			"--enclave", leader.url(), "--owner-token-file", owner)
+		cmd := exec.Command("ip", append([]string{"netns", "exec", leader.ns, vouchBin, "deploy", "--builtin", "election", "-o", "json",
+			"--enclave", leader.url(), "--owner-token-file", owner}, trust...)...)
 		cmd.Dir = b.dir
 		out, err := cmd.CombinedOutput()
 		if err != nil {

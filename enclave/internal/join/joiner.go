@@ -6,6 +6,9 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,9 +33,21 @@ type Joiner struct {
 	// platform, root (pinned for SIMULATED) and measurements (Nitro: PCR0,
 	// 1 and 2; SIMULATED: PCR0).
 	Policy *attest.Policy
-	// HTTPClient sends the requests; nil means http.DefaultClient.
+	// HTTPClient sends the requests; nil means DefaultHTTPClient. Over
+	// https it must not verify the member's certificate against a CA
+	// (the member's is self-signed): the joiner checks instead that the
+	// member's attestation binds the key of the connection that answered
+	// the join (the keys it seals are safe on any transport).
 	HTTPClient *http.Client
 }
+
+// DefaultHTTPClient is the client a Joiner uses by default: it accepts any
+// TLS certificate, because the joiner pins the member's TLS key to the one
+// the member's attestation binds (checkResponse).
+var DefaultHTTPClient = &http.Client{Transport: &http.Transport{
+	Proxy:           http.ProxyFromEnvironment,
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
+}}
 
 // Join asks the member at memberURL (its API base URL) for the service
 // keys: it fetches a challenge, attests, sends the join request and checks
@@ -68,7 +83,7 @@ func (j *Joiner) Join(ctx context.Context, memberURL string) (*servicekeys.Keys,
 // the leader's URL to start over at.
 func (j *Joiner) attempt(ctx context.Context, base string, a Admission) (keys *servicekeys.Keys, next string, err error) {
 	var ch Challenge
-	if next, err := j.post(ctx, base+ChallengePath, []byte("{}"), &ch); next != "" || err != nil {
+	if next, _, err := j.post(ctx, base+ChallengePath, []byte("{}"), &ch); next != "" || err != nil {
 		return nil, next, err
 	}
 	if len(ch.Nonce) != NonceSize {
@@ -87,14 +102,18 @@ func (j *Joiner) attempt(ctx context.Context, base string, a Admission) (keys *s
 		return nil, "", err
 	}
 	var resp Response
-	if next, err := j.post(ctx, base+JoinPath, body, &resp); next != "" || err != nil {
+	next, leaf, err := j.post(ctx, base+JoinPath, body, &resp)
+	if next != "" || err != nil {
 		return nil, next, err
+	}
+	if strings.HasPrefix(base, "https://") && leaf == nil {
+		return nil, "", fmt.Errorf("join: %s answered without TLS although its URL is https", base)
 	}
 	p, err := j.memberPolicy(doc)
 	if err != nil {
 		return nil, "", err
 	}
-	keys, err = checkResponse(&resp, priv, a.ReplicaID, ch.Nonce, p)
+	keys, err = checkResponse(&resp, priv, a.ReplicaID, ch.Nonce, p, leaf)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w (member %s)", err, base)
 	}
@@ -102,8 +121,10 @@ func (j *Joiner) attempt(ctx context.Context, base string, a Admission) (keys *s
 }
 
 // checkResponse opens the sealed keys and checks that the member's
-// identity document verifies under p, over nonce, and binds those keys.
-func checkResponse(resp *Response, priv *ecdh.PrivateKey, replicaID string, nonce []byte, p attest.Policy) (*servicekeys.Keys, error) {
+// identity document verifies under p, over nonce, and binds those keys and,
+// when the answer came over TLS, the key of the certificate presented
+// (tlsKey, api.TLSKeyHash; nil over plain HTTP).
+func checkResponse(resp *Response, priv *ecdh.PrivateKey, replicaID string, nonce []byte, p attest.Policy, tlsKey []byte) (*servicekeys.Keys, error) {
 	keys, err := openKeys(priv, replicaID, nonce, resp.SealedKeys)
 	if err != nil {
 		return nil, err
@@ -113,9 +134,17 @@ func checkResponse(resp *Response, priv *ecdh.PrivateKey, replicaID string, nonc
 	if err != nil {
 		return nil, fmt.Errorf("%w: the member's attestation: %w", ErrMember, err)
 	}
-	rk, hk, rid, err := api.ParseIdentityUserData(c.UserData)
+	b, err := api.ParseIdentityBinding(c.UserData)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the member's attestation: %v", ErrMember, err)
+	}
+	rk, hk, rid := b.ReceiptKey, b.HPKEKey, b.ReplicaID
+	if tlsKey != nil && subtle.ConstantTimeCompare(tlsKey, b.TLSKeySHA256) != 1 {
+		bound := "no TLS key"
+		if b.TLSKeySHA256 != nil {
+			bound = "TLS key sha256 " + hex.EncodeToString(b.TLSKeySHA256)
+		}
+		return nil, fmt.Errorf("%w: the member presented TLS key sha256 %x, but its attestation binds %s", ErrMember, tlsKey, bound)
 	}
 	if rid == "" {
 		return nil, fmt.Errorf("%w: the member's attestation is a single runtime's identity, not a replica's", ErrMember)
@@ -148,44 +177,48 @@ func (j *Joiner) memberPolicy(doc []byte) (attest.Policy, error) {
 	return p, nil
 }
 
-// post sends body to url and decodes a 200 answer into out. On not_leader
-// with a leader URL it returns that URL; other error answers are returned
-// as errors wrapping the *api.Error.
-func (j *Joiner) post(ctx context.Context, url string, body []byte, out any) (next string, err error) {
+// post sends body to url and decodes a 200 answer into out, returning the
+// api.TLSKeyHash of the certificate the answer came with (nil without
+// TLS). On not_leader with a leader URL it returns that URL; other error
+// answers are returned as errors wrapping the *api.Error.
+func (j *Joiner) post(ctx context.Context, url string, body []byte, out any) (next string, tlsKey []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return "", fmt.Errorf("join: %w", err)
+		return "", nil, fmt.Errorf("join: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	c := j.HTTPClient
 	if c == nil {
-		c = http.DefaultClient
+		c = DefaultHTTPClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("join: %w", err)
+		return "", nil, fmt.Errorf("join: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
 	if err != nil {
-		return "", fmt.Errorf("join: POST %s: reading the answer: %w", url, err)
+		return "", nil, fmt.Errorf("join: POST %s: reading the answer: %w", url, err)
 	}
 	if len(data) > MaxResponseSize {
-		return "", fmt.Errorf("join: POST %s: answer is larger than %d bytes", url, MaxResponseSize)
+		return "", nil, fmt.Errorf("join: POST %s: answer is larger than %d bytes", url, MaxResponseSize)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var er api.ErrorResponse
 		if json.Unmarshal(data, &er) != nil || er.Error == nil || er.Error.Message == "" {
-			return "", fmt.Errorf("join: POST %s: HTTP %d: %.200q", url, resp.StatusCode, data)
+			return "", nil, fmt.Errorf("join: POST %s: HTTP %d: %.200q", url, resp.StatusCode, data)
 		}
 		er.Error.Status = resp.StatusCode
 		if er.Error.Code == api.CodeNotLeader && er.Error.LeaderURL != "" {
-			return er.Error.LeaderURL, nil
+			return er.Error.LeaderURL, nil, nil
 		}
-		return "", fmt.Errorf("join: POST %s: %w", url, er.Error)
+		return "", nil, fmt.Errorf("join: POST %s: %w", url, er.Error)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return "", fmt.Errorf("join: POST %s: malformed answer: %v", url, err)
+		return "", nil, fmt.Errorf("join: POST %s: malformed answer: %v", url, err)
 	}
-	return "", nil
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		tlsKey = api.TLSKeyHash(resp.TLS.PeerCertificates[0])
+	}
+	return "", tlsKey, nil
 }

@@ -111,7 +111,8 @@ func (h *harness) startReplicas(ports []int) error {
 		r.proxy = ln
 		r.args = []string{"enclave", "--listen", "127.0.0.1:" + strconv.Itoa(r.apiPort), "--data", r.dataDir,
 			"--replica-id", r.id, "--raft-listen", "127.0.0.1:" + strconv.Itoa(r.raftPort), "--raft-advertise", ln.Addr().String(),
-			"--raft-timeout", replicaTimeout.String(), "--simulated-root", rs.root, "--log-format", "json"}
+			"--raft-timeout", replicaTimeout.String(), "--simulated-root", rs.root, "--log-format", "json",
+			"--insecure-http"} // loopback; the harness reads the replicas directly
 		rs.reps = append(rs.reps, r)
 	}
 	for _, r := range rs.reps { // the list is complete: the proxies read it

@@ -5,6 +5,7 @@ package enclavetest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -53,6 +54,23 @@ func WithCacheDir(dir string) Option {
 	return func(c *enclave.Config) { c.CacheDir = dir }
 }
 
+// WithTLS serves HTTPS with a new key (enclave.GenerateTLSCertificate),
+// bound in the identity; a Restart makes another.
+func WithTLS() Option {
+	return func(c *enclave.Config) {
+		cert, err := enclave.GenerateTLSCertificate()
+		if err != nil {
+			panic(err)
+		}
+		c.TLSCertificate = cert
+	}
+}
+
+// WithTLSCertificate serves HTTPS with cert.
+func WithTLSCertificate(cert *tls.Certificate) Option {
+	return func(c *enclave.Config) { c.TLSCertificate = cert }
+}
+
 // Start starts a runtime in a new temporary directory.
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
@@ -92,7 +110,11 @@ func StartIn(t testing.TB, dir, addr string, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	e := &Env{URL: "http://" + ln.Addr().String(), Dir: dir, Server: srv, t: t, opts: opts, cancel: cancel, done: make(chan struct{}), addr: ln.Addr().String()}
+	scheme := "http://"
+	if cfg.TLSCertificate != nil {
+		scheme = "https://"
+	}
+	e := &Env{URL: scheme + ln.Addr().String(), Dir: dir, Server: srv, t: t, opts: opts, cancel: cancel, done: make(chan struct{}), addr: ln.Addr().String()}
 	e.Owner, _ = srv.OwnerToken()
 	fp := sim.RootFingerprint()
 	e.RootFingerprint = hex.EncodeToString(fp[:])

@@ -150,7 +150,9 @@ func (s *Service) URLs() []string {
 func (s *Service) start(ctx context.Context, i int, extra ...string) error {
 	p := s.procs[i]
 	args := []string{"enclave", "--listen", p.listen, "--data", p.data, "--simulated-root", filepath.Join(s.o.Dir, "simroot"),
-		"--rate-limit", "0", "--log-level", "warn"}
+		"--rate-limit", "0", "--log-level", "warn",
+		// Loopback: plain HTTP keeps the figures comparable with earlier runs.
+		"--insecure-http"}
 	if s.o.Replicas > 0 {
 		args = append(args, "--replica-id", p.id, "--raft-listen", p.raft, "--advertise-url", p.url)
 		if s.o.RaftTimeout > 0 {

@@ -153,7 +153,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger.With("component", "enclave")})
+		cert, err := enclave.GenerateTLSCertificate()
+		if err != nil {
+			return nil, err
+		}
+		srv, err := enclave.Open(ctx, enclave.Config{DataDir: dir, Attester: sim, Logger: logger.With("component", "enclave"), TLSCertificate: cert})
 		if err != nil {
 			return nil, err
 		}
@@ -166,9 +170,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		served := make(chan struct{})
 		go func() { srv.Serve(sctx, ln); close(served) }()
 		defer func() { stopServer(); <-served }()
-		res.RuntimeURL = "http://" + ln.Addr().String()
+		res.RuntimeURL = "https://" + ln.Addr().String()
 		urls = []string{res.RuntimeURL}
 		say("vouch demo: runtime listening on %s", res.RuntimeURL)
+		say("  TLS key sha256 %x: made inside the runtime and bound in its attestation; clients pin it, no CA needed", srv.TLSKeySHA256())
 		say("  attestation: SIMULATED (development only; a real deployment runs the runtime in an AWS Nitro Enclave)")
 		owner, _ = srv.OwnerToken()
 		fp := sim.RootFingerprint()
