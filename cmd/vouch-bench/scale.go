@@ -455,12 +455,13 @@ func benchFormation(ctx context.Context, args []string, u *ui) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	rep := scale.NewReport("vouch-bench formation " + strings.Join(args, " ")) // the machine and code as the run starts
 	res, err := scale.Formation(ctx, o)
 	for _, s := range res {
 		fmt.Fprintf(u.Out, "%s\t%d\t%.2f s\t%d calls\t%.2f/node\t%d errors\t%d fp\tload %s\t%s\n", s.Scheme, s.N, s.StartS, s.Calls, s.CallsPerNode, s.Errors, s.FalsePositives, s.LoadAvg, s.Error)
 	}
 	if *sf.json != "" {
-		rep := scale.NewReport("vouch-bench formation " + strings.Join(args, " "))
+		rep.Machine.Finish()
 		rep.Formation = res
 		if err != nil {
 			rep.Partial = err.Error()
