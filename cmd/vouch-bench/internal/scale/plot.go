@@ -399,7 +399,6 @@ func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, e
 // the run gave up (an open circle, "did not form").
 func plotFormation(series []FormationSeries, m Machine, file string) error {
 	p := newPlot("Formation in one process: time to agreement", machineLine(m))
-	p.X.Label.Text = "cluster size N"
 	p.Y.Label.Text = "formation time (s)"
 	p.X.Tick.Marker = nTicks{}
 	byScheme := map[string][]FormationSeries{}
