@@ -2,6 +2,7 @@ package election
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"time"
 
 	"github.com/vouch-dev/vouch/election/members"
@@ -43,7 +44,18 @@ type Core struct {
 
 	rejections map[Reason]uint64
 	accepted   uint64
+
+	// verified remembers the outcomes of certificates that passed Verify,
+	// by the SHA-256 of their whole encoding: gossip hands a node each
+	// certificate many times, and while a large cluster forms most of
+	// them are stale or wait for the view, so verifying every copy again
+	// (an Ed25519 verification and a decoding each) made the work grow
+	// with N².
+	verified map[[32]byte]*Outcome
 }
+
+// maxVerified bounds Core.verified; it is emptied when full.
+const maxVerified = 256
 
 type pendingCert struct {
 	cert    *Certificate
@@ -95,7 +107,23 @@ func New(cfg Config) *Core {
 
 // SetTrust replaces the trusted runtime identity, for example after the
 // runtime's key changed and the node attested it again.
-func (c *Core) SetTrust(t Trust) { c.cfg.Trust = t }
+func (c *Core) SetTrust(t Trust) { c.cfg.Trust, c.verified = t, nil }
+
+// verify is Verify, remembering the certificates that pass.
+func (c *Core) verify(cert *Certificate) (*Outcome, *RejectError) {
+	sum := sha256.Sum256(cert.Encode())
+	if o, ok := c.verified[sum]; ok {
+		return o, nil
+	}
+	o, rej := Verify(cert, c.cfg.Trust)
+	if rej == nil {
+		if c.verified == nil || len(c.verified) >= maxVerified {
+			c.verified = make(map[[32]byte]*Outcome)
+		}
+		c.verified[sum] = o
+	}
+	return o, rej
+}
 
 // SetView records the node's membership view (alive members, itself
 // included) and re-examines pending certificates. IDs that are not valid
@@ -148,7 +176,7 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 	if c.held != nil && cert.Seq() == c.held.Seq() && bytes.Equal(cert.Receipt.Signature, c.held.Receipt.Signature) {
 		return a // the one we hold, again: gossip redundancy, not an attack
 	}
-	o, rej := Verify(cert, c.cfg.Trust)
+	o, rej := c.verify(cert)
 	if rej == nil && c.held != nil && cert.Seq() <= c.held.Seq() {
 		rej = reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
 	}

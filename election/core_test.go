@@ -342,3 +342,34 @@ func TestPendingOverflowIsReported(t *testing.T) {
 		t.Fatalf("overflow: expired %v, pending %d", a.Expired, c.PendingCount())
 	}
 }
+
+// A copy of a verified certificate is not verified again, but a copy
+// altered anywhere (here: its output, with the signature kept) is, and is
+// refused.
+func TestVerifiedCopies(t *testing.T) {
+	rt := newFakeRuntime(1)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo")})
+	c.SetView([]string{"5000", "5001", "5002"}, t0)
+	pending := rt.elect("demo", "5000", "5001")
+	if a := c.Receive(pending, t0); !a.Pending {
+		t.Fatalf("a certificate for another view: %+v, want pending", a)
+	}
+	if len(c.verified) != 1 {
+		t.Fatalf("%d verified certificates remembered, want 1", len(c.verified))
+	}
+	if a := c.Receive(pending, t0); !a.Pending || a.Rejected != nil {
+		t.Fatalf("the same certificate again: %+v, want pending", a)
+	}
+	forged := *pending
+	forged.Output = []byte(strings.Replace(string(pending.Output), `"leader":"5001"`, `"leader":"5000"`, 1))
+	if a := c.Receive(&forged, t0); a.Rejected == nil {
+		t.Fatal("an altered copy of a verified certificate was not refused")
+	}
+	good := rt.elect("demo", "5000", "5001", "5002")
+	if a := c.Receive(good, t0); a.Accepted == nil {
+		t.Fatalf("a certificate for the view: %+v, want accepted", a)
+	}
+	if a := c.Receive(good, t0); a.Accepted != nil || a.Rejected != nil {
+		t.Fatalf("the held certificate again: %+v, want nothing", a)
+	}
+}

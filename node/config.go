@@ -147,6 +147,13 @@ type Config struct {
 	// then no certificate it accepted covers its view. One call per
 	// change instead of one per node. Zero means no stagger.
 	CallStagger time.Duration
+	// ChangeCoalesce gathers membership changes that keep the leader
+	// (joins, other members' departures) for ChangeCoalesce × max(1,
+	// log10 N) from the first of them before the member-list scheme calls
+	// the runtime: a forming cluster, or a false death and its
+	// refutation, costs one call instead of one per change. The leader's
+	// own departure is not delayed. Zero calls after every change.
+	ChangeCoalesce time.Duration
 	// LeaderPingInterval and LeaderTimeout drive the leader watch: a node
 	// that holds a certificate naming another member pings that leader
 	// directly every LeaderPingInterval (one ping in flight; memberlist's
@@ -229,22 +236,29 @@ var Profiles = []string{"local", "lan", "wan"}
 // DefaultLocalConfig is tuned for nodes on one host or a fast, quiet
 // network: a leader's failure is detected in about half a second by the
 // leader watch (ping every 100 ms, unreachable after 500 ms without an
-// ack, as raft's 500 ms heartbeat timeout), other members' in about a
-// second by memberlist.
+// ack, as raft's 500 ms heartbeat timeout), other members' in about 2
+// to 3 s by memberlist.
 //
 // The memberlist timing, and why (docs/ELECTION.md, "Failure detection"):
-// ProbeInterval 200ms, ProbeTimeout 100ms, IndirectChecks 3,
+// ProbeInterval 500ms, ProbeTimeout 200ms, IndirectChecks 3,
 // SuspicionMult 3, SuspicionMaxTimeoutMult 3, GossipInterval 50ms,
-// GossipNodes 3, RetransmitMult 3, PushPullInterval 5s, TCPTimeout 1s. A dead
-// node is suspected after one failed direct and indirect probe (~0.3 s) and
-// declared dead SuspicionMult × ProbeInterval = 0.6 s later once a second
-// node confirms (1.8 s at most without confirmation); Lifeguard's awareness
-// stretches the timeouts of a node that is itself slow, which keeps healthy
-// nodes from being declared dead.
+// GossipNodes 3, RetransmitMult 3, PushPullInterval 5s, TCPTimeout 1s,
+// HandoffQueueDepth 8192. A dead node is suspected after one failed
+// direct and indirect probe (~0.5 s) and declared dead SuspicionMult ×
+// max(1, log10 N) × ProbeInterval = 1.5 s later once a second node
+// confirms (4.5 s at most without confirmation); Lifeguard's awareness
+// stretches the timeouts of a node that is itself slow. The leader's
+// failure does not wait for this: the leader watch finds it in about
+// 0.5 s. ProbeTimeout is also the leader watch's ping timeout
+// (memberlist's Ping), so it stays at most LeaderTimeout/2: two pings in
+// a row can fail within the 500 ms. A 100 ms timeout and a 200 ms
+// interval (before) declared healthy members dead by the thousand when
+// 100 nodes shared a busy process (docs/BENCHMARKS.md, "Formation at
+// scale").
 func DefaultLocalConfig() *Config {
 	ml := memberlist.DefaultLocalConfig()
-	ml.ProbeInterval = 200 * time.Millisecond
-	ml.ProbeTimeout = 100 * time.Millisecond
+	ml.ProbeInterval = 500 * time.Millisecond
+	ml.ProbeTimeout = 200 * time.Millisecond
 	ml.IndirectChecks = 3
 	ml.SuspicionMult = 3
 	ml.SuspicionMaxTimeoutMult = 3
@@ -254,6 +268,11 @@ func DefaultLocalConfig() *Config {
 	ml.PushPullInterval = 5 * time.Second
 	ml.TCPTimeout = time.Second
 	ml.GossipToTheDeadTime = 5 * time.Second
+	// Gossip packets of up to 8 KiB (below) carry many messages each; a
+	// forming cluster of a few hundred overflows memberlist's default
+	// queue of 1024, and the alive messages it drops are refutations:
+	// healthy members then die.
+	ml.HandoffQueueDepth = 8192
 	ml.UDPBufferSize = 8192 // loopback and jumbo frames: a 100-member certificate fits one packet
 	// No LZW on a fast link: it saves bytes nobody pays for, and each
 	// compressed packet allocates a fresh dictionary (a third of the CPU
@@ -264,6 +283,7 @@ func DefaultLocalConfig() *Config {
 	c.ViewInterval = 250 * time.Millisecond
 	c.ReconnectInterval = time.Second
 	c.CallStagger = 20 * time.Millisecond
+	c.ChangeCoalesce = 500 * time.Millisecond
 	c.LeaderPingInterval, c.LeaderTimeout = 100*time.Millisecond, 500*time.Millisecond
 	return c
 }
@@ -277,6 +297,7 @@ func DefaultLANConfig() *Config {
 	c.ReconnectInterval = 10 * time.Second
 	c.ViewInterval = time.Second
 	c.CallStagger = 100 * time.Millisecond
+	c.ChangeCoalesce = time.Second
 	c.LeaderPingInterval, c.LeaderTimeout = 500*time.Millisecond, 2500*time.Millisecond
 	return c
 }
@@ -288,6 +309,7 @@ func DefaultWANConfig() *Config {
 	c.ReconnectInterval = 30 * time.Second
 	c.ViewInterval = 5 * time.Second
 	c.CallStagger = 500 * time.Millisecond
+	c.ChangeCoalesce = 5 * time.Second
 	c.LeaderPingInterval, c.LeaderTimeout = 2*time.Second, 10*time.Second
 	return c
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sort"
@@ -173,14 +174,17 @@ func (s *memberSet) version() uint64 {
 	return s.ver
 }
 
-// failed returns the addresses of members that failed within maxAge.
-func (s *memberSet) failed(now time.Time, maxAge time.Duration) []string {
+// failed returns the addresses of members that failed between minAge
+// and maxAge ago.
+func (s *memberSet) failed(now time.Time, minAge, maxAge time.Duration) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for name, g := range s.gone {
-		if now.Sub(g.since) > maxAge {
+		if age := now.Sub(g.since); age > maxAge {
 			delete(s.gone, name)
+			continue
+		} else if age < minAge {
 			continue
 		}
 		out = append(out, g.address())
@@ -234,8 +238,9 @@ func (s *memberSet) has(name string) bool {
 // reconnecting: memberlist never contacts a member it declared dead again,
 // so without this the two halves of a healed partition would stay apart
 // forever. Every ReconnectInterval it tries the configured peers that are
-// not members and the members that failed in the last ReconnectFor. It
-// stops when the node starts leaving.
+// not members and up to maxReconnects members that failed more than
+// GossipToTheDeadTime and less than ReconnectFor ago. It stops when the
+// node starts leaving.
 func (n *Node) joinLoop() {
 	delay := 200 * time.Millisecond
 	joined := len(n.cfg.Peers) == 0
@@ -281,13 +286,26 @@ func (n *Node) reconnectTargets(now time.Time) []string {
 			out = append(out, a)
 		}
 	}
-	for _, a := range n.members.failed(now, n.cfg.ReconnectFor) {
-		if !have[a] && !slices.Contains(out, a) {
+	// A member declared dead that is alive refutes its death itself
+	// while memberlist still gossips to it (GossipToTheDeadTime): joining
+	// it before then only adds a push/pull of the whole state, per node,
+	// per false death, which is what starves a large forming cluster.
+	// After that, a few of them per round, at random.
+	failed := n.members.failed(now, n.cfg.Memberlist.GossipToTheDeadTime, n.cfg.ReconnectFor)
+	rand.Shuffle(len(failed), func(i, j int) { failed[i], failed[j] = failed[j], failed[i] })
+	k := 0
+	for _, a := range failed {
+		if k < maxReconnects && !have[a] && !slices.Contains(out, a) {
 			out = append(out, a)
+			k++
 		}
 	}
 	return out
 }
+
+// maxReconnects bounds the failed members a node tries to join again in
+// one ReconnectInterval; the others get their turn in later rounds.
+const maxReconnects = 3
 
 // resolvesToMember reports whether peer, a host:port whose host is a
 // name, resolves to the address of a current member.

@@ -72,6 +72,9 @@ type Node struct {
 	// views), changes of the election view, leader-watch verdicts.
 	pubKey                publishKey
 	pubAt                 time.Time
+	memStat               []MemberStatus // the snapshot's member list, rebuilt as memberStatusEvery says
+	memStatKey            memberStatusKey
+	memStatAt             time.Time
 	leading               bool
 	viewChanges, verdicts uint64
 	notifyDue             bool // the leadership changed: deliver to subscribers
@@ -239,7 +242,7 @@ func New(cfg Config) (*Node, error) {
 	n.events = &eventLog{w: cfg.EventLog, node: cfg.Name}
 	n.sm = nodecore.New(nodecore.Config{Self: cfg.Name, Cluster: cfg.Cluster, FunctionID: cfg.FunctionID, Checksum: cfg.Checksum,
 		ClusterConfig: cfg.ClusterConfig, Identity: cfg.Identity, PendingFor: cfg.PendingFor, RefreshInterval: cfg.RefreshInterval,
-		CallStagger: cfg.CallStagger, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
+		CallStagger: cfg.CallStagger, ChangeCoalesce: cfg.ChangeCoalesce, LeaderPingInterval: cfg.LeaderPingInterval, LeaderTimeout: cfg.LeaderTimeout,
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ViewInterval: cfg.ViewInterval, LeaseMargin: cfg.LeaseMargin,
 		Tick: tick, FloorFile: n.seqPath(), FloorWait: cfg.FloorWait, Rand: n.rng, ResignHold: cfg.ResignHold, Observer: cfg.Observer})
 	n.status.Store(&Status{Name: cfg.Name, Cluster: cfg.Cluster, State: "starting"})

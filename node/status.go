@@ -188,11 +188,24 @@ func (n *Node) publishDue(now time.Time) {
 	if k == n.pubKey && now.Sub(n.pubAt) < publishEvery {
 		return
 	}
-	n.publish()
+	n.publishMembers(false)
 }
 
+// memberStatusEvery bounds how stale the member list in a snapshot that
+// publishDue refreshes may be when the membership, the view and the
+// leader watch's verdicts did not change: rebuilding it cost O(N) ten
+// times a second per node, O(N²) across N nodes in one process at rest.
+const memberStatusEvery = time.Second
+
+// memberStatusKey is what, when it changes, rebuilds the member list.
+type memberStatusKey struct{ members, view, verdict uint64 }
+
 // publish refreshes the snapshot that Status and Leader return.
-func (n *Node) publish() {
+func (n *Node) publish() { n.publishMembers(true) }
+
+// publishMembers is publish; with fresh, the member list is rebuilt even
+// if nothing it depends on changed (a reader waits for a current one).
+func (n *Node) publishMembers(fresh bool) {
 	k := n.publishKey()
 	n.pubKey, n.pubAt = k, time.Now()
 	st := &Status{Name: n.cfg.Name, Cluster: n.cfg.Cluster, State: "running", Addr: n.Addr(), Time: n.pubAt.UTC()}
@@ -254,7 +267,11 @@ func (n *Node) publish() {
 		st.Health = n.ml.GetHealthScore()
 		n.metrics.health.Set(float64(st.Health))
 	}
-	st.Members = n.memberStatus(st.View)
+	mk := memberStatusKey{members: n.members.version(), view: n.viewChanges, verdict: n.verdicts}
+	if fresh || mk != n.memStatKey || n.pubAt.Sub(n.memStatAt) >= memberStatusEvery {
+		n.memStat, n.memStatKey, n.memStatAt = n.memberStatus(st.View), mk, n.pubAt
+	}
+	st.Members = n.memStat
 	st.Observer = n.cfg.Observer
 	for _, p := range n.members.observerList() {
 		if p.name != n.cfg.Name {

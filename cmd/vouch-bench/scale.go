@@ -377,7 +377,7 @@ func benchMessages(ctx context.Context, args []string, u *ui) error {
 
 func benchPlot(ctx context.Context, args []string, u *ui) error {
 	fs := newFlags("plot", "--in FILE[,FILE...] [--out DIR]", u)
-	in := fs.String("in", "", "JSON results of failover and/or dissemination, comma-separated")
+	in := fs.String("in", "", "JSON results of failover, dissemination, trade-off or formation runs, comma-separated")
 	out := fs.String("out", "docs/plots", "directory for the plots")
 	format := fs.String("format", "svg", "svg, png or pdf")
 	pos, err := cmdline.Parse(fs, args)
@@ -455,9 +455,20 @@ func benchFormation(ctx context.Context, args []string, u *ui) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	rep := scale.NewReport("vouch-bench formation " + strings.Join(args, " ")) // the machine and code as the run starts
 	res, err := scale.Formation(ctx, o)
 	for _, s := range res {
 		fmt.Fprintf(u.Out, "%s\t%d\t%.2f s\t%d calls\t%.2f/node\t%d errors\t%d fp\tload %s\t%s\n", s.Scheme, s.N, s.StartS, s.Calls, s.CallsPerNode, s.Errors, s.FalsePositives, s.LoadAvg, s.Error)
+	}
+	if *sf.json != "" {
+		rep.Machine.Finish()
+		rep.Formation = res
+		if err != nil {
+			rep.Partial = err.Error()
+		}
+		if werr := rep.WriteJSON(*sf.json); werr != nil {
+			return werr
+		}
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,7 +42,11 @@ func (m *Machine) refreshView(now time.Time) {
 		m.viewDirty = true
 		m.logf(slog.LevelDebug, "membership view changed", "members", after)
 		if m.term == nil && m.attempt == 0 && !m.cfg.Observer {
-			m.staggerCall(now, m.watchLost)
+			if w := m.coalesceWindow(len(after)); w > 0 && m.calm() {
+				m.coalesceCall(now, w)
+			} else {
+				m.staggerCall(now, m.watchLost)
+			}
 		}
 	}
 }
@@ -63,7 +68,46 @@ func (m *Machine) staggerCall(now time.Time, watchLost bool) {
 	if j := m.cfg.CallStagger / 2; j > 0 {
 		delay += time.Duration(m.cfg.Rand.Int64N(int64(j) + 1))
 	}
-	m.nextCall, m.callPlanned = now.Add(delay), true
+	m.nextCall, m.callPlanned, m.calmPlan = now.Add(delay), true, false
+}
+
+// calm reports whether a view change can wait (member list): the held
+// certificate's leader is still in the view, so it keeps leading until
+// the next certificate. Joins, even of a member that outranks it, and
+// departures of other members are calm; the leader's departure (dead,
+// unreachable, left or resigned) is not.
+func (m *Machine) calm() bool {
+	leader, _ := m.core.Leader()
+	return leader != "" && slices.Contains(m.core.View(), leader)
+}
+
+// coalesceWindow is how long calm changes are gathered before a call:
+// ChangeCoalesce × max(1, log10 n) for a view of n members, growing with
+// the cluster as memberlist's suspicion timeout does, since a larger
+// cluster sees more changes (joins while it forms, false deaths that are
+// refuted) in the same time.
+func (m *Machine) coalesceWindow(n int) time.Duration {
+	if m.cfg.ChangeCoalesce <= 0 {
+		return 0
+	}
+	return time.Duration(float64(m.cfg.ChangeCoalesce) * max(1, math.Log10(float64(n))))
+}
+
+// coalesceCall plans the call for a calm change: the window from the
+// first calm change since the last call, then the usual rank stagger. A
+// later calm change within the window does not move the call, so a burst
+// of joins (a forming cluster) or a false death and its refutation costs
+// one call, or none when the view is back to the certified one by then.
+func (m *Machine) coalesceCall(now time.Time, window time.Duration) {
+	switch {
+	case m.callPlanned && m.calmPlan:
+		return
+	case m.callPlanned:
+		m.staggerCall(now, false) // an urgent call is planned: keep its pace
+		return
+	}
+	m.staggerCall(now.Add(window), false)
+	m.calmPlan = true
 }
 
 // noteIgnored logs, once per name, the members whose names are not valid
@@ -163,7 +207,7 @@ func (m *Machine) maybeElect(now time.Time) {
 	if view == nil && m.callPlanned {
 		m.count(MetricCalmSkipped, "") // a peer's certificate covered the view first
 	}
-	m.callPlanned = false
+	m.callPlanned, m.calmPlan = false, false
 	leader, _ := m.core.Leader()
 	if view == nil && leader == m.cfg.Self && now.Sub(m.lastRefresh) >= m.cfg.RefreshInterval {
 		view = m.core.View()

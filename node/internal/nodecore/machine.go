@@ -20,7 +20,10 @@ type Config struct {
 	ClusterConfig *cluster.Signed
 	Identity      ed25519.PrivateKey
 
-	PendingFor, RefreshInterval, CallStagger      time.Duration
+	PendingFor, RefreshInterval, CallStagger time.Duration
+	// ChangeCoalesce gathers calm membership changes before a call
+	// (member list; calls.go); zero calls after every change.
+	ChangeCoalesce                                time.Duration
 	LeaderPingInterval, LeaderTimeout             time.Duration
 	RetryMin, RetryMax, ViewInterval, LeaseMargin time.Duration
 	// Tick is how often the periodic checks run; zero means 100 ms.
@@ -206,6 +209,7 @@ type Machine struct {
 	attempt     int
 	lastRefresh time.Time
 	callPlanned bool // a staggered call waits for its turn
+	calmPlan    bool // the planned call gathers calm changes (coalesceCall)
 	viewDirty   bool
 	nextView    time.Time
 	viewSeq     uint64

@@ -37,7 +37,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // A script is a list of cases, each a command line, a line "----", and
 // the expected output up to a blank line (datadriven style). Commands:
 //
-//	new [views] [observer] [self=ID] [stagger=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [hold=D] [seed=N]
+//	new [views] [observer] [self=ID] [stagger=D] [coalesce=D] [ping=D] [timeout=D] [refresh=D] [view=D] [lease=D] [wait=D] [hold=D] [seed=N]
 //	start [at=T] [floor=N] [unattested] [floorcert]   attest (or not) and create the cores;
 //	                                          floorcert: the last certificate signed is the persisted floor certificate
 //	rollback seq=N terms=K                    the runtime's state is rolled back: its next seq is N, it forgets terms above K
@@ -340,7 +340,7 @@ func (s *script) newMachine(a args) {
 	s.seq, s.views, s.now, s.terms = 0, a.bare["views"], t0, map[uint64][]byte{}
 	cfg := nodecore.Config{Self: self, Cluster: clusterName, FunctionID: fnID, Checksum: checksum,
 		PendingFor: 3 * time.Second, RefreshInterval: s.dur(a, "refresh", 30*time.Second),
-		CallStagger: s.dur(a, "stagger", 20*time.Millisecond), LeaderPingInterval: s.dur(a, "ping", 100*time.Millisecond),
+		CallStagger: s.dur(a, "stagger", 20*time.Millisecond), ChangeCoalesce: s.dur(a, "coalesce", 0), LeaderPingInterval: s.dur(a, "ping", 100*time.Millisecond),
 		LeaderTimeout: s.dur(a, "timeout", 500*time.Millisecond), RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		ViewInterval: s.dur(a, "view", 250*time.Millisecond), LeaseMargin: 50 * time.Millisecond,
 		FloorFile: "DATA/last_seq", FloorWait: s.dur(a, "wait", 0), Rand: rand.New(rand.NewPCG(seed, 7)),

@@ -72,8 +72,19 @@ func Plot(r *Report, dir, format string) ([]string, error) {
 			return files, err
 		}
 	}
+	if len(r.Formation) > 0 {
+		f := filepath.Join(dir, "formation."+format)
+		m := r.Machine
+		if r.formationMachine != nil {
+			m = *r.formationMachine
+		}
+		if err := plotFormation(r.Formation, m, f); err != nil {
+			return files, err
+		}
+		files = append(files, f)
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("scale: the report has no failover, dissemination or trade-off results to plot")
+		return nil, fmt.Errorf("scale: the report has no failover, dissemination, trade-off or formation results to plot")
 	}
 	return files, nil
 }
@@ -381,4 +392,50 @@ func plotTradeoff(r *TradeoffResult, m Machine, dir, format string) ([]string, e
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// plotFormation draws formation time against N, one line per scheme over
+// the sizes that formed; a size that did not form is marked at the time
+// the run gave up (an open circle, "did not form").
+func plotFormation(series []FormationSeries, m Machine, file string) error {
+	p := newPlot("Formation in one process: time to agreement", machineLine(m))
+	p.Y.Label.Text = "formation time (s)"
+	p.X.Tick.Marker = nTicks{}
+	byScheme := map[string][]FormationSeries{}
+	for _, s := range series {
+		byScheme[s.Scheme] = append(byScheme[s.Scheme], s)
+	}
+	schemes := make([]string, 0, len(byScheme))
+	for k := range byScheme {
+		schemes = append(schemes, k)
+	}
+	sort.Strings(schemes)
+	for _, sc := range schemes {
+		ss := byScheme[sc]
+		sort.Slice(ss, func(i, j int) bool { return ss[i].N < ss[j].N })
+		var ok, failed plotter.XYs
+		for _, s := range ss {
+			if s.Error == "" {
+				ok = append(ok, plotter.XY{X: float64(s.N), Y: s.StartS})
+			} else {
+				failed = append(failed, plotter.XY{X: float64(s.N), Y: s.StartS})
+			}
+		}
+		c := schemeColor[sc]
+		if len(ok) > 0 {
+			if err := addLine(p, ok, c, nil, draw.CircleGlyph{}, schemeLabel[sc]); err != nil {
+				return err
+			}
+		}
+		if len(failed) > 0 {
+			sc, err := plotter.NewScatter(failed)
+			if err != nil {
+				return err
+			}
+			sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = c, draw.RingGlyph{}, vg.Points(4)
+			p.Add(sc)
+			p.Legend.Add("did not form (gave up)", sc)
+		}
+	}
+	return p.Save(6*vg.Inch, 4*vg.Inch, file)
 }

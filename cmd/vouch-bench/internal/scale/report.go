@@ -27,10 +27,13 @@ type Report struct {
 	Messages       *MessagesResult      `json:"messages,omitempty"`
 	FalsePositives *FalsePositiveResult `json:"false_positives,omitempty"`
 	Tradeoff       *TradeoffResult      `json:"tradeoff,omitempty"`
+	// Formation is `vouch-bench formation`: one series per size and
+	// scheme.
+	Formation []FormationSeries `json:"formation,omitempty"`
 
 	// The machines of the files ReadReports took the failover and
 	// dissemination sections from.
-	failoverMachine, disseminationMachine, tradeoffMachine *Machine
+	failoverMachine, disseminationMachine, tradeoffMachine, formationMachine *Machine
 }
 
 // NewReport starts a report of a run of command: this machine now, and
@@ -96,6 +99,19 @@ func ReadReports(paths ...string) (*Report, error) {
 		if r.Dissemination != nil && out.disseminationMachine == nil {
 			m := r.Machine
 			out.disseminationMachine = &m
+		}
+		if len(r.Formation) > 0 && out.formationMachine == nil {
+			m := r.Machine
+			out.formationMachine = &m
+		}
+		for _, s := range r.Formation {
+			dup := false
+			for _, x := range out.Formation {
+				dup = dup || (x.N == s.N && x.Scheme == s.Scheme)
+			}
+			if !dup {
+				out.Formation = append(out.Formation, s)
+			}
 		}
 		// Series of the same section from several files are merged (say,
 		// small sizes from one run and large ones from another); a size

@@ -453,6 +453,44 @@ func TestReportAndPlot(t *testing.T) {
 	}
 }
 
+// TestFormationReportAndPlot: formation series from two files merge (a
+// size already present is kept from the first) and plot against N, with
+// the sizes that did not form marked.
+func TestFormationReportAndPlot(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, ss ...FormationSeries) string {
+		rep := NewReport("test " + name)
+		rep.Machine.CPUModel = "formation machine"
+		rep.Formation = ss
+		rep.Machine.Finish()
+		f := filepath.Join(dir, name)
+		if err := rep.WriteJSON(f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f1 := write("a.json", FormationSeries{N: 10, Scheme: SchemeMembers, StartS: 0.8}, FormationSeries{N: 25, Scheme: SchemeMembers, StartS: 1.9})
+	f2 := write("b.json", FormationSeries{N: 25, Scheme: SchemeMembers, StartS: 99}, FormationSeries{N: 200, Scheme: SchemeMembers, StartS: 90, Error: "did not agree"})
+	merged, err := ReadReports(f1, f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Formation) != 3 || merged.Formation[1].StartS != 1.9 {
+		t.Fatalf("merged formation %+v", merged.Formation)
+	}
+	files, err := Plot(merged, filepath.Join(dir, "plots"), "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || filepath.Base(files[0]) != "formation.svg" {
+		t.Fatalf("wrote %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("did not form")) || !bytes.Contains(b, []byte("formation machine")) {
+		t.Errorf("%s: not an SVG with a did-not-form mark and the machine (%v)", files[0], err)
+	}
+}
+
 // TestNoDescriptorLeak: killing and closing clusters must close every
 // socket, or long benchmark runs run out of descriptors.
 func TestNoDescriptorLeak(t *testing.T) {
