@@ -169,6 +169,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	startWithin := fs.Duration("start-within", 0, "give up on forming a cluster after this long, for every scheme (0: 30s + 200ms per node)")
 	poll := fs.Duration("poll", 2*time.Millisecond, "how often survivors are polled")
 	seeds := fs.Int("join-seeds", 1, "vouch nodes join through this many seed nodes in turn (1: all through the first)")
+	burn := fs.Int("burn", 0, "goroutines spinning on the CPU from before the first cluster forms to the end, each on its own thread (1: a CPU hog on one core)")
 	perProc := fs.Int("raft-per-process", 0, "run raft's servers in child processes of at most this many each (0: all in this process, which at N = 100 needs about as many file descriptors as this machine's limit)")
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
@@ -177,7 +178,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if err := noArgs("failover", pos); err != nil {
 		return err
 	}
-	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, RaftPerProcess: *perProc, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Progress: u.Err}
+	o := scale.FailoverOptions{Trials: *trials, Profile: *sf.profile, Tuning: sf.tuning, Raft: rt, RaftPerProcess: *perProc, Settle: *settle, Within: *within, StartWithin: *startWithin, PollEvery: *poll, JoinSeeds: *seeds, Burn: *burn, Progress: u.Err}
 	if o.Sizes, err = scaleParseSizes("sizes", *sizes, 2); err != nil {
 		return err
 	}
@@ -190,6 +191,9 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	if *seeds < 1 {
 		return cmdline.Usagef("--join-seeds %d: want at least 1", *seeds)
 	}
+	if *burn < 0 {
+		return cmdline.Usagef("--burn %d: want 0 or more", *burn)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *sf.timeout)
 	defer cancel()
 	if *perProc < 0 {
@@ -200,7 +204,7 @@ func benchFailover(ctx context.Context, args []string, u *ui) error {
 	}
 	rep := newScaleReport("failover", args)
 	o.Checkpoint = func(r *scale.FailoverResult) { rep.Failover = r; sf.checkpoint(u, rep) }
-	u.Infof("failover: sizes %v, %d trials, schemes %v; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, rep.Source, rep.Machine.LoadBefore)
+	u.Infof("failover: sizes %v, %d trials, schemes %v, burn %d; runtime and nodes in this process on loopback (SIMULATED attestation); code %s; load average %s", o.Sizes, o.Trials, o.Schemes, o.Burn, rep.Source, rep.Machine.LoadBefore)
 	r, err := scale.Failover(ctx, o)
 	if r == nil {
 		return err

@@ -93,6 +93,9 @@ type FailoverOptions struct {
 	// GiveUpAfter: a scheme whose first GiveUpAfter trials at a size all
 	// fail is not tried again at that size (0: 3).
 	GiveUpAfter int
+	// Burn runs this many goroutines spinning on the CPU, each on an OS
+	// thread of its own, from before the first cluster forms to the end.
+	Burn int
 	// Progress receives one line per trial; nil discards.
 	Progress io.Writer
 	// Runtime, if set, is the runtime the vouch clusters use (else
@@ -212,9 +215,11 @@ type FailoverResult struct {
 	JoinSeeds int              `json:"join_seeds,omitempty"`
 	Raft      RaftTiming       `json:"raft"`
 	// RaftPerProcess is FailoverOptions.RaftPerProcess.
-	RaftPerProcess int    `json:"raft_per_process,omitempty"`
-	Settle         string `json:"settle"`
-	Poll           string `json:"poll"`
+	RaftPerProcess int `json:"raft_per_process,omitempty"`
+	// Burn is FailoverOptions.Burn: CPU hogs running alongside.
+	Burn   int    `json:"burn_goroutines"`
+	Settle string `json:"settle"`
+	Poll   string `json:"poll"`
 	// Within bounds every failover; StartWithin every formation ("" is
 	// 30 s + 200 ms per node).
 	Within      string           `json:"within"`
@@ -324,9 +329,18 @@ func ratios(series []FailoverSeries, n int) []Ratio {
 // until then with ctx's error; the trial under way is left out.
 func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	o.defaults()
-	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, RaftPerProcess: o.RaftPerProcess, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
+	res := &FailoverResult{Profile: o.Profile, Tuning: o.Tuning, JoinSeeds: o.JoinSeeds, Raft: o.Raft, RaftPerProcess: o.RaftPerProcess, Burn: o.Burn, Settle: o.Settle.String(), Poll: o.PollEvery.String(), Within: o.Within.String()}
 	if o.StartWithin > 0 {
 		res.StartWithin = o.StartWithin.String()
+	}
+	for _, n := range o.Sizes {
+		if n < 2 {
+			return nil, fmt.Errorf("scale: failover needs at least 2 nodes, got %d", n)
+		}
+	}
+	if o.Burn > 0 {
+		stop := burnCPU(o.Burn)
+		defer stop()
 	}
 	rt := o.Runtime
 	for _, s := range o.Schemes {
@@ -342,11 +356,6 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		case SchemeRaft:
 		default:
 			return nil, fmt.Errorf("scale: unknown scheme %q (want %s, %s or %s)", s, SchemeMembers, SchemeViews, SchemeRaft)
-		}
-	}
-	for _, n := range o.Sizes {
-		if n < 2 {
-			return nil, fmt.Errorf("scale: failover needs at least 2 nodes, got %d", n)
 		}
 	}
 	for _, n := range o.Sizes {

@@ -190,8 +190,8 @@ func table(w io.Writer) *tabwriter.Writer {
 
 // WriteTable prints the failover results.
 func (r *FailoverResult) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "failover: kill the leader, time until every survivor holds a certificate for one new leader (profile %s; raft heartbeat %s, election %s, lease %s, commit %s, pre-vote %v; every failover bounded by %s)\n",
-		r.Profile, r.Raft.HeartbeatTimeout, r.Raft.ElectionTimeout, r.Raft.LeaderLeaseTimeout, r.Raft.CommitTimeout, r.Raft.PreVote, r.Within)
+	fmt.Fprintf(w, "failover: kill the leader, time until every survivor holds a certificate for one new leader (profile %s; raft heartbeat %s, election %s, lease %s, commit %s, pre-vote %v; every failover bounded by %s; %d CPU-burning goroutines alongside)\n",
+		r.Profile, r.Raft.HeartbeatTimeout, r.Raft.ElectionTimeout, r.Raft.LeaderLeaseTimeout, r.Raft.CommitTimeout, r.Raft.PreVote, r.Within, r.Burn)
 	tw := table(w)
 	fmt.Fprintln(tw, "scheme\tN\tok/trials\tstart failed\ttimed out\tp50 ms\tp90 ms\tp95 ms\tp99* ms\tmax ms\tcensored p50 ms\tcensored p99* ms\tfirst p50 ms\tacting p50 ms\tfalse pos\t")
 	fewest := 0
