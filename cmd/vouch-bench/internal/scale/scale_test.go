@@ -82,9 +82,14 @@ func TestFailoverFailures(t *testing.T) {
 
 	o := raftOnly
 	o.Trials, o.Within = 2, time.Millisecond // no failover is that fast
+	o.Burn = 1                               // a hog alongside, recorded and stopped at the end
 	r, err := Failover(ctxFor(t, time.Minute), o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var tb bytes.Buffer
+	if err := r.WriteTable(&tb); err != nil || r.Burn != 1 || !strings.Contains(tb.String(), "1 CPU-burning goroutines alongside") {
+		t.Fatalf("burn not recorded: %d, %v\n%s", r.Burn, err, tb.String())
 	}
 	s := r.Series[0]
 	if s.Trials != 2 || s.Failed != 2 || s.TimedOut != 2 || s.StartFailed != 0 || s.All.N != 0 || s.BoundMs != 1 {
