@@ -53,9 +53,20 @@ func (a *acts) tune(name string) func(*node.Config) {
 }
 
 // noOverlap checks that from's last leadership ended before to's last
-// one started.
+// one started. It first waits (30 s at most) for from to have stopped and
+// to to have started since: the nodes may agree on to's certificate
+// before to starts acting.
 func (a *acts) noOverlap(t *testing.T, from, to string) {
 	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		a.mu.Lock()
+		e, s := a.ends[from], a.starts[to]
+		ready := len(e) > 0 && len(e) == len(a.starts[from]) && len(s) > 0 && s[len(s)-1].After(e[len(e)-1])
+		a.mu.Unlock()
+		if ready {
+			break
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.ends[from]) == 0 || len(a.starts[to]) == 0 {
