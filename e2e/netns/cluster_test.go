@@ -90,6 +90,16 @@ func newCluster(t *testing.T, views bool) *cluster {
 	c.rtURL = "https://" + listen
 	c.env = []string{"VOUCH_ENCLAVE=" + c.rtURL}
 	c.rt.start(nil, "enclave", "--listen", listen, "--data", "vouch-data")
+	c.setUpFunction(c.rt.run, b.simulatedTrust("vouch-data")...)
+	return c
+}
+
+// setUpFunction waits for the runtime at c.rtURL, deploys the built-in the
+// scheme needs and writes the reference to leader_election.json. run runs
+// vouch beside the runtime's data; trust is added to the owner commands.
+func (c *cluster) setUpFunction(run func(env []string, args ...string) string, trust ...string) {
+	t := c.b.t
+	t.Helper()
 	eventually(t, 30*time.Second, "runtime up at "+c.rtURL, func() error {
 		resp, err := c.rt.http.Get(c.rtURL + "/healthz")
 		if err != nil {
@@ -99,23 +109,21 @@ func newCluster(t *testing.T, views bool) *cluster {
 		return nil
 	})
 	builtin := "leader"
-	if views {
+	if c.views {
 		builtin = "election"
 	}
 	var d struct {
 		ID       string `json:"function_id"`
 		Checksum string `json:"function_checksum"`
 	}
-	trust := b.simulatedTrust("vouch-data")
-	if err := json.Unmarshal([]byte(c.rt.run(c.env, append([]string{"deploy", "--builtin", builtin, "-o", "json"}, trust...)...)), &d); err != nil {
+	if err := json.Unmarshal([]byte(run(c.env, append([]string{"deploy", "--builtin", builtin, "-o", "json"}, trust...)...)), &d); err != nil {
 		t.Fatal(err)
 	}
 	c.fid, c.sum = d.ID, d.Checksum
-	ref := c.rt.run(c.env, append([]string{"token", c.fid, "--function-checksum", c.sum, "-o", "json"}, trust...)...)
-	if err := os.WriteFile(filepath.Join(b.dir, "leader_election.json"), []byte(ref), 0o600); err != nil {
+	ref := run(c.env, append([]string{"token", c.fid, "--function-checksum", c.sum, "-o", "json"}, trust...)...)
+	if err := os.WriteFile(filepath.Join(c.b.dir, "leader_election.json"), []byte(ref), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 // addHosts creates one host per name on the gossip and runtime networks.

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -268,30 +267,7 @@ func newLoopbackCluster(t *testing.T, views bool, names []string) *loopbackClust
 	c.rt = &host{b: b, name: "runtime", http: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
 	t.Cleanup(c.rt.http.CloseIdleConnections)
 	lo.startProc("runtime", "enclave", "--listen", listen, "--data", "vouch-data")
-	eventually(t, 30*time.Second, "runtime up at "+c.rtURL, func() error {
-		resp, err := c.rt.http.Get(c.rtURL + "/healthz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
-	builtin := "leader"
-	if views {
-		builtin = "election"
-	}
-	var d struct {
-		ID       string `json:"function_id"`
-		Checksum string `json:"function_checksum"`
-	}
-	if err := json.Unmarshal([]byte(lo.run(c.env, "deploy", "--builtin", builtin, "-o", "json")), &d); err != nil {
-		t.Fatal(err)
-	}
-	c.fid, c.sum = d.ID, d.Checksum
-	ref := lo.run(c.env, "token", c.fid, "--function-checksum", c.sum, "-o", "json")
-	if err := os.WriteFile(filepath.Join(b.dir, "leader_election.json"), []byte(ref), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c.setUpFunction(lo.run)
 	for i, name := range names {
 		lo.gossip[name], lo.httpPorts[name] = ports[1+2*i], ports[2+2*i]
 		addr := fmt.Sprintf("127.0.0.1:%d", lo.httpPorts[name])
