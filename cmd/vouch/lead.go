@@ -244,8 +244,19 @@ func resignFlags(fs *flag.FlagSet) runFunc {
 
 // resignOnSignal resigns the leadership on SIGUSR1 (not on Windows).
 func resignOnSignal(ctx context.Context, n *node.Node, log *slog.Logger) {
+	onSignal(ctx, notifyResign, func() {
+		log.Info("SIGUSR1: resigning the leadership")
+		if err := n.Resign(ctx); err != nil {
+			log.Warn("resign", "err", err)
+		}
+	})
+}
+
+// onSignal calls fn each time the signals notify registers arrive, until
+// ctx ends; it does nothing where notify registers none.
+func onSignal(ctx context.Context, notify func(chan os.Signal) bool, fn func()) {
 	ch := make(chan os.Signal, 1)
-	if !notifyResign(ch) {
+	if !notify(ch) {
 		return
 	}
 	go func() {
@@ -255,10 +266,7 @@ func resignOnSignal(ctx context.Context, n *node.Node, log *slog.Logger) {
 			case <-ctx.Done():
 				return
 			case <-ch:
-				log.Info("SIGUSR1: resigning the leadership")
-				if err := n.Resign(ctx); err != nil {
-					log.Warn("resign", "err", err)
-				}
+				fn()
 			}
 		}
 	}()

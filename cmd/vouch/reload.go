@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"sync"
 	"time"
@@ -163,23 +162,11 @@ func trustEqual(a, b api.Trust) bool {
 // reloadOnSignal reloads on SIGHUP until ctx ends; a refused reload is
 // logged and the node keeps its reference.
 func reloadOnSignal(ctx context.Context, r *reloader) {
-	ch := make(chan os.Signal, 1)
-	if !notifyReload(ch) {
-		return
-	}
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				if err := r.reload(); err != nil {
-					r.log.Error("SIGHUP: kept the current reference", "err", err)
-					continue
-				}
-				r.log.Info("SIGHUP: reloaded the function token", "ref", r.path)
-			}
+	onSignal(ctx, notifyReload, func() {
+		if err := r.reload(); err != nil {
+			r.log.Error("SIGHUP: kept the current reference", "err", err)
+			return
 		}
-	}()
+		r.log.Info("SIGHUP: reloaded the function token", "ref", r.path)
+	})
 }
