@@ -44,7 +44,9 @@ func answer(raw []byte) (out []byte, ok bool) {
 	seenCluster, seenList := false, false
 	count := 0
 	ls, le := 0, 0 // the last ID's span in raw
-	allDigits, zeroLed, numInc, byteInc := true, false, true, true
+	// Set bits say: an ID that is not all digits, one with a leading
+	// zero, a pair out of numeric order, out of byte-wise order.
+	var nonDigits, zeroLed, notNumInc, notByteInc uint64
 	for {
 		// A key: a string without escapes.
 		if i >= n || raw[i] != '"' {
@@ -93,54 +95,67 @@ func answer(raw []byte) (out []byte, ok bool) {
 			}
 			seenList = true
 			i = skipWSBytes(raw, i+1)
+			// The common case, an ID under 8 bytes followed by a bare
+			// comma, takes no branch but the loop's: in wasm each taken
+			// branch is a dispatch through the function's jump table.
+			var prev uint64 // the previous ID's bytes, zero-padded, if under 8
+			lp := 0         // its length; 0 before the first
 			for {
 				if i >= n || raw[i] != '"' {
 					return nil, false // also an empty list
 				}
-				i++
-				s := i
-				// The ID, 8 bytes at a time: up to its closing quote,
-				// every byte printable ASCII but the space and \.
-				l := 0
-				for {
-					x := load64(src, s+l)
-					q := zeroBytes(x ^ (ones * '"'))
-					in := uint64(highs) // the ID's bytes in x, as high bits
-					if q != 0 {
-						in = ((q&-q)>>7 - 1) & highs
-					}
-					bad := x | ^(x + ones*(0x80-0x21)) | (x + ones*(0x80-0x7f)) | zeroBytes(x^(ones*'\\'))
-					if bad&in != 0 {
-						return nil, false
-					}
-					if (^(x+ones*(0x80-'0'))|(x+ones*(0x80-'9'-1)))&in != 0 {
-						allDigits = false
-					}
-					store64(buf, w+1+l, x)
-					store64(buf, p+l, x)
-					if q != 0 {
-						l += bits.TrailingZeros64(q) >> 3
-						break
-					}
-					if l += 8; l > members.MaxIDLen {
-						return nil, false
-					}
-				}
-				e := s + l
-				i = e + 1
-				if l == 0 || l > members.MaxIDLen || count == members.MaxMembers {
+				s := i + 1
+				// The ID's first word: its bytes are those before the
+				// first quote, each printable ASCII but the space and \.
+				x := load64(src, s)
+				q := zeroBytes(x ^ (ones * '"'))
+				mask := (q&-q)>>7 - 1 // the bytes before the quote; all if none
+				in := mask & highs
+				nonDigits |= nonDigitBytes(x) & in
+				l := bits.TrailingZeros64(q) >> 3 // 8 if no quote
+				if badBytes(x)&in != 0 || l == 0 {
 					return nil, false
 				}
-				if l > 1 && raw[s] == '0' {
-					zeroLed = true
+				store64(buf, w+1, x)
+				store64(buf, p, x)
+				cur := x & mask
+				if l == 8 {
+					// A long ID: the rest of it, a word at a time.
+					for {
+						x = load64(src, s+l)
+						q = zeroBytes(x ^ (ones * '"'))
+						in = ((q&-q)>>7 - 1) & highs
+						if badBytes(x)&in != 0 {
+							return nil, false
+						}
+						nonDigits |= nonDigitBytes(x) & in
+						store64(buf, w+1+l, x)
+						store64(buf, p+l, x)
+						if q != 0 {
+							l += bits.TrailingZeros64(q) >> 3
+							break
+						}
+						if l += 8; l > members.MaxIDLen {
+							return nil, false
+						}
+					}
+					if l > members.MaxIDLen {
+						return nil, false
+					}
 				}
-				if count > 0 {
-					// Compare with the previous ID both ways: byte-wise,
-					// and as decimal numbers without leading zeros
-					// (shorter is smaller, else byte-wise).
-					lp := le - ls
+				// Compare with the previous ID both ways: byte-wise, and
+				// as decimal numbers without leading zeros (shorter is
+				// smaller, else byte-wise). less is 1 if the previous
+				// is byte-wise smaller.
+				var less uint64
+				if l < 8 && lp < 8 {
+					// Zero padding sorts a prefix first, as no ID byte
+					// is zero. Equal words shift by 64 and read 0 twice.
+					k := uint(bits.TrailingZeros64(prev^cur)) &^ 7
+					less = (uint64(byte(prev>>k)) - uint64(byte(cur>>k))) >> 63
+				} else {
 					common := min(lp, l)
-					less := lp < l // when one is a prefix of the other
+					lessB := lp < l // when one is a prefix of the other
 					for j := 0; j < common; j += 8 {
 						a, b := load64(src, ls+j), load64(src, s+j)
 						d := a ^ b
@@ -149,27 +164,37 @@ func answer(raw []byte) (out []byte, ok bool) {
 						}
 						if d != 0 {
 							k := bits.TrailingZeros64(d) &^ 7
-							less = byte(a>>k) < byte(b>>k)
+							lessB = byte(a>>k) < byte(b>>k)
 							break
 						}
 					}
-					byteInc = byteInc && less
-					numInc = numInc && (lp < l || lp == l && less)
+					if lessB {
+						less = 1
+					}
 				}
-				// The ID's bytes are in place; frame them.
-				buf[w] = '"'
-				w += 1 + l
-				buf[w] = '"'
-				w++
-				p += l
+				shorter := (uint64(lp) - uint64(l)) >> 63
+				same := ((uint64(lp) ^ uint64(l)) - 1) >> 63
+				notByteInc |= less ^ 1
+				notNumInc |= (shorter | same&less) ^ 1
+				zeroLed |= (uint64(byte(cur)^'0') - 1) >> 63 & ((1 - uint64(l)) >> 63)
+				prev, lp = cur, l
+				ls, le = s, s+l
 				count++
-				ls, le = s, e
+				// Frame the ID and end it with a separator, which the
+				// end of the list takes back.
+				buf[w] = '"'
+				buf[w+1+l] = '"'
+				buf[w+2+l] = ','
+				w += l + 3
+				buf[p+l] = '\n'
+				p += l + 1
+				i = s + l + 1
+				if load64(src, i)&0xffff == ','|'"'<<8 {
+					i++
+					continue
+				}
 				i = skipWSBytes(raw, i)
 				if i < n && raw[i] == ',' {
-					buf[w] = ','
-					w++
-					buf[p] = '\n'
-					p++
 					i = skipWSBytes(raw, i+1)
 					continue
 				}
@@ -177,6 +202,8 @@ func answer(raw []byte) (out []byte, ok bool) {
 					return nil, false
 				}
 				i++
+				w--
+				p--
 				break
 			}
 		default:
@@ -193,12 +220,12 @@ func answer(raw []byte) (out []byte, ok bool) {
 		i++
 		break
 	}
-	if !seenList || skipWSBytes(raw, i) != n {
+	if !seenList || skipWSBytes(raw, i) != n || count > members.MaxMembers {
 		return nil, false
 	}
 	// members.New would sort any other order; answer only the lists it
 	// keeps as they are.
-	if allDigits && (zeroLed || !numInc) || !allDigits && !byteInc {
+	if nonDigits == 0 && zeroLed|notNumInc != 0 || nonDigits != 0 && notByteInc != 0 {
 		return nil, false
 	}
 
@@ -257,6 +284,20 @@ func load64(b []byte, k int) uint64 {
 func store64(b []byte, k int, v uint64) {
 	_ = b[k+7]
 	*(*uint64)(unsafe.Pointer(&b[k])) = v
+}
+
+// badBytes returns the high bit of every byte of x that may not be in a
+// member ID: outside printable ASCII, the space, or \. A byte of 0x80 or
+// more may change the bits of the bytes after it, which the caller then
+// refuses anyway.
+func badBytes(x uint64) uint64 {
+	return x | ^(x + ones*(0x80-0x21)) | (x + ones*(0x80-0x7f)) | zeroBytes(x^(ones*'\\'))
+}
+
+// nonDigitBytes returns the high bit of every byte of x, ASCII, that is
+// not a decimal digit.
+func nonDigitBytes(x uint64) uint64 {
+	return (^(x + ones*(0x80-'0')) | (x + ones*(0x80-'9'-1))) & highs
 }
 
 // zeroBytes returns the high bit of every byte of x that is zero.
