@@ -8,13 +8,20 @@ import (
 	"github.com/vouch-dev/vouch/guest"
 )
 
-// answer computes the output for the common input in one pass and one
-// allocation: no escapes, a valid cluster name, and a non-empty list of
-// valid string IDs already in strictly increasing order. It returns false
-// for anything else, valid or not, and handle then takes the general path
-// (decide), which alone refuses; the two agree wherever answer succeeds
-// (FuzzAnswerAgrees). In wasm every call and allocation is dear, so this is
-// one function with inlined loops that copy bytes one at a time.
+// scratch is answer's buffer, kept from call to call of this instance so
+// that a call allocates nothing: wasm runs one call at a time, a call
+// reads only the bytes it wrote, and the host copies the output before the
+// next call. Nothing in it is reused as a result.
+var scratch []byte
+
+// answer computes the output for the common input in one pass, without
+// allocating: no escapes, a valid cluster name, and a non-empty list of
+// valid string IDs already in strictly increasing order. The output is
+// valid until the next call. It returns false for anything else, valid or
+// not, and handle then takes the general path (decide), which alone
+// refuses; the two agree wherever answer succeeds (FuzzAnswerAgrees). In
+// wasm every call, allocation and taken branch is dear, so this is one
+// function that reads and writes IDs 8 bytes at a time.
 func answer(raw []byte) (out []byte, ok bool) {
 	const (
 		// head holds the header, written last and right-aligned before
@@ -28,12 +35,17 @@ func answer(raw []byte) (out []byte, ok bool) {
 	// at most the input's length, and a word more while being written
 	// 8 bytes at a time. The input is read from a copy padded with a word
 	// of zeros, so that a word read in it never passes its end.
-	buf := make([]byte, head+n+tail+8+n+8+n+8)
+	need := head + n + tail + 8 + n + 8 + n + 8
+	if cap(scratch) < need {
+		scratch = make([]byte, need)
+	}
+	buf := scratch[:need]
 	w := head
 	pre := head + n + tail + 8
 	p := pre
-	src := buf[pre+n+8:]
+	src := buf[pre+n+8 : pre+2*n+16]
 	copy(src, raw)
+	store64(src, n, 0)
 
 	i := skipWSBytes(raw, 0)
 	if i >= n || raw[i] != '{' {
