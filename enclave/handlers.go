@@ -576,6 +576,10 @@ const (
 	sessionBody
 )
 
+// mediaTypeHint is the hint of a refused Content-Type.
+var mediaTypeHint = fmt.Sprintf("send %s (a session, as `vouch run` and the SDK do) or %s (sealed inputs), or %s for a plaintext input (docs/API.md, \"Headers\")",
+	api.ContentTypeSession, api.ContentTypeSealed, api.ContentTypePlain)
+
 // plainTypes are the media types of a plaintext run body.
 var plainTypes = []string{api.ContentTypePlain, "application/json", "text/plain"}
 
@@ -588,13 +592,18 @@ func runBodyKind(h http.Header) (bodyKind, *api.Error) {
 	if len(values) == 0 {
 		return plainBody, nil
 	}
-	hint := fmt.Sprintf("send %s (a session, as `vouch run` and the SDK do) or %s (sealed inputs), or %s for a plaintext input (docs/API.md, \"Headers\")",
-		api.ContentTypeSession, api.ContentTypeSealed, api.ContentTypePlain)
 	refuse := func(msg string) (bodyKind, *api.Error) {
-		return plainBody, &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMedia, Message: msg, Hint: hint}
+		return plainBody, &api.Error{Status: http.StatusUnsupportedMediaType, Code: api.CodeUnsupportedMedia, Message: msg, Hint: mediaTypeHint}
 	}
 	if len(values) > 1 {
 		return refuse(fmt.Sprintf("the request has %d Content-Type headers; want one", len(values)))
+	}
+	// What the SDK sends, exactly: the answer ParseMediaType would give.
+	switch values[0] {
+	case api.ContentTypeSession:
+		return sessionBody, nil
+	case api.ContentTypeSealed:
+		return sealedBody, nil
 	}
 	mt, _, err := mime.ParseMediaType(values[0])
 	if err != nil {
