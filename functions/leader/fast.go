@@ -43,7 +43,7 @@ func answer(raw []byte) (out []byte, ok bool) {
 	w := head
 	pre := head + n + tail + 8
 	p := pre
-	src := buf[pre+n+8 : pre+2*n+16]
+	src := buf[pre+n+8 : pre+2*n+16 : pre+2*n+16]
 	copy(src, raw)
 	store64(src, n, 0)
 
@@ -112,11 +112,11 @@ func answer(raw []byte) (out []byte, ok bool) {
 			// branch is a dispatch through the function's jump table.
 			var prev uint64 // the previous ID's bytes, zero-padded, if under 8
 			lp := 0         // its length; 0 before the first
+			if i >= n || raw[i] != '"' {
+				return nil, false // also an empty list
+			}
 			for {
-				if i >= n || raw[i] != '"' {
-					return nil, false // also an empty list
-				}
-				s := i + 1
+				s := i + 1 // raw[i] is the ID's opening quote
 				// The ID's first word: its bytes are those before the
 				// first quote, each printable ASCII but the space and \.
 				x := load64(src, s)
@@ -195,8 +195,7 @@ func answer(raw []byte) (out []byte, ok bool) {
 				// Frame the ID and end it with a separator, which the
 				// end of the list takes back.
 				buf[w] = '"'
-				buf[w+1+l] = '"'
-				buf[w+2+l] = ','
+				store16(buf, w+1+l, '"'|','<<8)
 				w += l + 3
 				buf[p+l] = '\n'
 				p += l + 1
@@ -207,7 +206,9 @@ func answer(raw []byte) (out []byte, ok bool) {
 				}
 				i = skipWSBytes(raw, i)
 				if i < n && raw[i] == ',' {
-					i = skipWSBytes(raw, i+1)
+					if i = skipWSBytes(raw, i+1); i >= n || raw[i] != '"' {
+						return nil, false
+					}
 					continue
 				}
 				if i >= n || raw[i] != ']' {
@@ -286,16 +287,20 @@ const (
 	highs = 0x8080808080808080
 )
 
-// load64 reads the 8 bytes at b[k:k+8]; it panics unless they are in b.
+// load64 reads the 8 bytes at b[k:k+8]; it panics unless they are in
+// cap(b).
 func load64(b []byte, k int) uint64 {
-	_ = b[k+7]
-	return *(*uint64)(unsafe.Pointer(&b[k]))
+	return *(*uint64)(unsafe.Pointer(unsafe.SliceData(b[k : k+8])))
 }
 
-// store64 writes v to b[k:k+8]; it panics unless they are in b.
+// store64 writes v to b[k:k+8]; it panics unless they are in cap(b).
 func store64(b []byte, k int, v uint64) {
-	_ = b[k+7]
-	*(*uint64)(unsafe.Pointer(&b[k])) = v
+	*(*uint64)(unsafe.Pointer(unsafe.SliceData(b[k : k+8]))) = v
+}
+
+// store16 writes v to b[k:k+2]; it panics unless they are in cap(b).
+func store16(b []byte, k int, v uint16) {
+	*(*uint16)(unsafe.Pointer(unsafe.SliceData(b[k : k+2]))) = v
 }
 
 // badBytes returns the high bit of every byte of x that may not be in a
