@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -254,6 +255,10 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.deploys.Inc()
 	writeJSON(w, http.StatusCreated, api.Deployed{FunctionID: rec.ID, FunctionChecksum: rec.Checksum, FunctionName: rec.Name})
+	// The request's copies of the bundle, several times the module's
+	// size, are garbage now; a runtime at rest would keep them resident.
+	http.NewResponseController(w).Flush()
+	debug.FreeOSMemory()
 }
 
 func (s *Server) describe(f *function) api.Function {
