@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +226,27 @@ func (c *cluster) waitAgree(within time.Duration, want string, names ...string) 
 		return err
 	})
 	return time.Since(start)
+}
+
+// waitMembers waits until every named node's election view is exactly
+// the named nodes. Agreeing on a leader is not enough to call a cluster
+// formed: a node learns the leader from the runtime before it has joined
+// the gossip, and one whose only seed is then cut off never joins.
+func (c *cluster) waitMembers(within time.Duration, names ...string) {
+	c.b.t.Helper()
+	want := slices.Sorted(slices.Values(names))
+	eventually(c.b.t, within, fmt.Sprintf("%v see each other", names), func() error {
+		for _, name := range names {
+			st, err := c.nodes[name].status()
+			if err != nil {
+				return err
+			}
+			if got := slices.Sorted(slices.Values(st.View)); !slices.Equal(got, want) {
+				return fmt.Errorf("%s's view is %v", name, st.View)
+			}
+		}
+		return nil
+	})
 }
 
 // acting returns the one named node that answers GET /leader with 200,

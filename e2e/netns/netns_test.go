@@ -52,6 +52,7 @@ func failoverSeries(t *testing.T, views bool, n, trials int) (agree, acts []time
 	}
 	formed := time.Now()
 	c.startAll()
+	c.waitMembers(120*time.Second, names...)
 	lead := highest(names)
 	var ans leaderAnswer
 	if views {
@@ -74,6 +75,7 @@ func failoverSeries(t *testing.T, views bool, n, trials int) (agree, acts []time
 		c.waitAgree(30*time.Second, next, alive...)
 		agree = append(agree, time.Since(killed))
 		c.startNode(lead, []string{next})
+		c.waitMembers(60*time.Second, names...)
 		if views {
 			lead, ans = c.waitActing(60*time.Second, ans.Token-1, names...)
 		}
@@ -114,6 +116,7 @@ func partitionAndHeal(t *testing.T, other func([]string) string, newTermsOK bool
 	c := newCluster(t, true)
 	c.addHosts("n1", "n2", "n3", "n4", "n5")
 	c.startAll()
+	c.waitMembers(60*time.Second, c.names...)
 	old, before := c.waitActing(60*time.Second, 0, c.names...)
 	c.waitAgree(30*time.Second, old, c.names...)
 	minority := []string{old, other(without(c.names, old))}

@@ -139,6 +139,7 @@ func TestReplicatedRuntimeAcrossNamespaces(t *testing.T) {
 	}
 	c.addHosts("n1", "n2", "n3")
 	c.startAll()
+	c.waitMembers(60*time.Second, c.names...)
 	c.waitAgree(60*time.Second, "n3", c.names...)
 
 	// A follower dies: two of three replicas still certify a failover.

@@ -192,7 +192,8 @@ func failoverBothPlacements(t *testing.T, views bool, n, trials int) []seriesRow
 }
 
 // form starts every node, each joining the first (the first joins the
-// second), and waits until they agree (with signed views: one acts).
+// second), and waits until they see each other and agree (with signed
+// views: one acts).
 func (p *placement) form(names []string) {
 	t := p.c.b.t
 	formed := time.Now()
@@ -203,6 +204,7 @@ func (p *placement) form(names []string) {
 		}
 		p.start(name, []string{peer})
 	}
+	p.c.waitMembers(120*time.Second, names...)
 	p.lead = highest(names)
 	if p.c.views {
 		p.lead, p.ans = p.c.waitActing(120*time.Second, 0, names...)
@@ -232,6 +234,7 @@ func (p *placement) trial(names []string) {
 	c.waitAgree(30*time.Second, next, alive...)
 	p.row.agree = append(p.row.agree, time.Since(killed))
 	p.start(p.lead, []string{next})
+	c.waitMembers(60*time.Second, names...)
 	if c.views {
 		p.lead, p.ans = c.waitActing(60*time.Second, p.ans.Token-1, names...)
 	}
