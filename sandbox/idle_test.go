@@ -148,3 +148,16 @@ func TestReleaseMemoryAfterLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestReleaseMemoryAfterClose(t *testing.T) {
+	for _, release := range []bool{false, true} {
+		f := loadWith(t, newTestEngine(t, Config{ReleaseMemory: release, IdleTimeout: -1}))
+		before := forcedGCs()
+		if err := f.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if got := forcedGCs() > before; got != release {
+			t.Errorf("ReleaseMemory %v: a forced GC during Close = %v", release, got)
+		}
+	}
+}

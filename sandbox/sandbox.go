@@ -61,9 +61,9 @@ type Config struct {
 	// guest. Zero means DefaultIdleTimeout; negative never trims.
 	IdleTimeout time.Duration
 	// ReleaseMemory runs the garbage collector and returns the free heap
-	// to the operating system after each Load and after a trim that closed
-	// instances (debug.FreeOSMemory), so that the garbage compilation
-	// leaves does not stay resident in a process at rest.
+	// to the operating system after each Load, after a Function's Close
+	// and after a trim that closed instances (debug.FreeOSMemory), so that
+	// garbage does not stay resident in a process at rest.
 	ReleaseMemory bool
 }
 
@@ -119,6 +119,7 @@ type Function struct {
 	sem      chan struct{}
 	idle     chan *instance
 	peak     atomic.Int32 // most invocations at once since the last trimIdle
+	release  bool         // Config.ReleaseMemory: also after Close
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -171,7 +172,7 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 		WithMemoryLimitPages(pages).
 		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
-	f := &Function{rt: rt, limits: limits, closed: make(chan struct{}), stopped: make(chan struct{})}
+	f := &Function{rt: rt, limits: limits, release: e.cfg.ReleaseMemory, closed: make(chan struct{}), stopped: make(chan struct{})}
 	f.life, f.kill = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -289,6 +290,9 @@ func (f *Function) Close(ctx context.Context) error {
 				f.sem <- struct{}{}
 			}
 			f.stopErr = f.rt.Close(context.Background())
+			if f.release {
+				releaseMemory() // the instances' memories and the compiled code
+			}
 			close(f.stopped)
 		}()
 	})
