@@ -914,12 +914,19 @@ func (c *Client) verifyReceipt(ctx context.Context, rep *replica, ident *Identit
 		return fmt.Errorf("%w: it is for function %s, not %s", ErrReceipt, r.FunctionID, ref.ID)
 	case r.FunctionChecksum != ref.Checksum:
 		return fmt.Errorf("%w: it names checksum %s, expected %s", ErrReceipt, r.FunctionChecksum, ref.Checksum)
-	case r.InputSHA256 != hex.EncodeToString(in[:]):
+	case !isHexOf(r.InputSHA256, &in):
 		return fmt.Errorf("%w: it is for another input", ErrReceipt)
-	case r.OutputSHA256 != hex.EncodeToString(out[:]):
+	case !isHexOf(r.OutputSHA256, &out):
 		return fmt.Errorf("%w: it is for another output", ErrReceipt)
 	}
 	return nil
+}
+
+// isHexOf reports whether s is sum in lowercase hex, without allocating.
+func isHexOf(s string, sum *[32]byte) bool {
+	var b [64]byte
+	hex.Encode(b[:], sum[:])
+	return s == string(b[:])
 }
 
 func (c *Client) doRun(ctx context.Context, rep *replica, ref FunctionRef, body []byte, ctype string, out *api.RunResult) error {

@@ -150,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.DataDir, cacheDir)
 	}
-	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: cfg.CacheDir, MaxInstances: cfg.MaxInstances}); err != nil {
+	if s.engine, err = sandbox.NewEngine(sandbox.Config{CacheDir: cfg.CacheDir, MaxInstances: cfg.MaxInstances, ReleaseMemory: true}); err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	s.platformTag = cfg.Attester.Platform()

@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/vouch-dev/vouch/internal/canon"
@@ -62,8 +63,34 @@ type Statement struct {
 // KeyID returns the identifier of a public key: the lowercase hex SHA-256
 // of its 32 raw bytes, also called its fingerprint.
 func KeyID(pub ed25519.PublicKey) string {
+	if len(pub) != ed25519.PublicKeySize {
+		sum := sha256.Sum256(pub)
+		return hex.EncodeToString(sum[:])
+	}
+	if e := lastKeyID.Load(); e != nil && e.pub == [ed25519.PublicKeySize]byte(pub) {
+		return e.id
+	}
 	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:])
+	e := &keyIDEntry{pub: [ed25519.PublicKeySize]byte(pub), id: hex.EncodeToString(sum[:])}
+	lastKeyID.Store(e)
+	return e.id
+}
+
+// lastKeyID is the last key KeyID saw, and its ID: a runtime signs, and a
+// client verifies, with one key again and again.
+var lastKeyID atomic.Pointer[keyIDEntry]
+
+type keyIDEntry struct {
+	pub [ed25519.PublicKeySize]byte
+	id  string
+}
+
+// publicKey is key.Public() without the copy.
+func publicKey(key ed25519.PrivateKey) ed25519.PublicKey {
+	if len(key) == ed25519.PrivateKeySize {
+		return ed25519.PublicKey(key[ed25519.SeedSize:])
+	}
+	return key.Public().(ed25519.PublicKey)
 }
 
 // SHA256Hex returns the lowercase hex SHA-256 of p.
@@ -83,11 +110,15 @@ func (r *Receipt) Message() ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
+	var checksum, in, out [32]byte
+	decodeDigest(&checksum, r.FunctionChecksum)
+	decodeDigest(&in, r.InputSHA256)
+	decodeDigest(&out, r.OutputSHA256)
 	return canon.New(ReceiptTag).
 		String(r.FunctionID).
-		Bytes(mustHex(r.FunctionChecksum)).
-		Bytes(mustHex(r.InputSHA256)).
-		Bytes(mustHex(r.OutputSHA256)).
+		Bytes(checksum[:]).
+		Bytes(in[:]).
+		Bytes(out[:]).
 		Uint64(r.Seq).
 		Int64(r.Time.UnixNano()).
 		String(r.KeyID).
@@ -119,7 +150,7 @@ func (r *Receipt) check() error {
 
 // Sign fills r.KeyID and r.Signature.
 func (r *Receipt) Sign(key ed25519.PrivateKey) error {
-	r.KeyID = KeyID(key.Public().(ed25519.PublicKey))
+	r.KeyID = KeyID(publicKey(key))
 	r.Time = r.Time.UTC()
 	msg, err := r.Message()
 	if err != nil {
@@ -152,16 +183,18 @@ func (s *Statement) Message() ([]byte, error) {
 	if !isDigest(s.KeyID) {
 		return nil, fmt.Errorf("%w: key_id %q is not 64 lowercase hex digits", ErrInvalid, truncate(s.KeyID))
 	}
+	var checksum [32]byte
+	decodeDigest(&checksum, s.FunctionChecksum)
 	return canon.New(StatementTag).
 		String(s.FunctionID).
-		Bytes(mustHex(s.FunctionChecksum)).
+		Bytes(checksum[:]).
 		String(s.KeyID).
 		Message(), nil
 }
 
 // Sign fills s.KeyID and s.Signature.
 func (s *Statement) Sign(key ed25519.PrivateKey) error {
-	s.KeyID = KeyID(key.Public().(ed25519.PublicKey))
+	s.KeyID = KeyID(publicKey(key))
 	msg, err := s.Message()
 	if err != nil {
 		return err
@@ -223,12 +256,22 @@ func isDigest(s string) bool {
 	return true
 }
 
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic("receipt: unchecked hex: " + err.Error())
+// decodeDigest writes the 32 bytes of s, which isDigest accepted, to d.
+func decodeDigest(d *[32]byte, s string) {
+	if len(s) != 64 {
+		panic("receipt: unchecked digest")
 	}
-	return b
+	for i := range d {
+		d[i] = unhex(s[2*i])<<4 | unhex(s[2*i+1])
+	}
+}
+
+// unhex is the value of a lowercase hex digit.
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 func short(s string) string {

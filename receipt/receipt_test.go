@@ -3,6 +3,9 @@ package receipt_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -115,4 +118,25 @@ func FuzzMalleability(f *testing.F) {
 			t.Fatalf("a different receipt verifies under the vector key:\n%s", data)
 		}
 	})
+}
+
+// KeyID remembers the last key: alternating keys, and keys of other
+// lengths, still get their own IDs.
+func TestKeyIDAlternatingKeys(t *testing.T) {
+	var pubs []ed25519.PublicKey
+	for range 3 {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, pub)
+	}
+	pubs = append(pubs, ed25519.PublicKey("short"), nil)
+	for i := range 20 {
+		pub := pubs[(i*7)%len(pubs)]
+		sum := sha256.Sum256(pub)
+		if got, want := receipt.KeyID(pub), hex.EncodeToString(sum[:]); got != want {
+			t.Fatalf("KeyID(%x) = %s, want %s", []byte(pub), got, want)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -54,6 +55,16 @@ type Config struct {
 	// bounded, so a module that loops at start-up is refused. Zero means
 	// DefaultMinLoadTimeout.
 	MinLoadTimeout time.Duration
+	// IdleTimeout is how often a reactor's warm instances are trimmed to
+	// the most that ran at once since the last trim (at least one stays
+	// warm). Each instance holds its own linear memory, a few MiB for a Go
+	// guest. Zero means DefaultIdleTimeout; negative never trims.
+	IdleTimeout time.Duration
+	// ReleaseMemory runs the garbage collector and returns the free heap
+	// to the operating system after each Load and after a trim that closed
+	// instances (debug.FreeOSMemory), so that the garbage compilation
+	// leaves does not stay resident in a process at rest.
+	ReleaseMemory bool
 }
 
 // DefaultMinLoadTimeout is the default of Config.MinLoadTimeout.
@@ -72,6 +83,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.MinLoadTimeout <= 0 {
 		cfg.MinLoadTimeout = DefaultMinLoadTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
@@ -104,6 +118,7 @@ type Function struct {
 	compiled wazero.CompiledModule
 	sem      chan struct{}
 	idle     chan *instance
+	peak     atomic.Int32 // most invocations at once since the last trimIdle
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -147,6 +162,9 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 	pages := uint32(uint64(limits.MemoryMiB) << 20 >> 16)
 	if pages == 0 || pages > 65536 {
 		return nil, fmt.Errorf("%w: memory limit %d MiB is outside 1..4096", ErrModule, limits.MemoryMiB)
+	}
+	if e.cfg.ReleaseMemory {
+		defer releaseMemory()
 	}
 	rcfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
@@ -238,6 +256,9 @@ func (e *Engine) Load(ctx context.Context, module []byte, limits bundle.Limits) 
 			return nil, err
 		}
 		f.idle <- inst
+		if e.cfg.IdleTimeout > 0 {
+			go f.trimLoop(e.cfg.IdleTimeout, e.cfg.ReleaseMemory)
+		}
 	}
 	ok = true
 	return f, nil
@@ -308,6 +329,7 @@ func (f *Function) Invoke(ctx context.Context, input []byte, host Host) (*Result
 		return nil, ErrClosed // Close won the race for the slot's release
 	default:
 	}
+	f.noteInUse()
 
 	inv := &invocation{input: input, maxOutput: f.limits.MaxOutputBytes, host: host, timeout: time.Duration(f.limits.Timeout)}
 	inv.log.max = f.limits.MaxLogBytes

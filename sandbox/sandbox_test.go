@@ -18,6 +18,7 @@ import (
 
 var (
 	engine     *Engine
+	cacheDir   string // engine's compilation cache, for tests' own engines
 	testfnCmd  []byte
 	testfnReac []byte
 )
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	cacheDir = dir
 	if engine, err = NewEngine(Config{CacheDir: dir}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

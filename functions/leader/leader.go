@@ -25,6 +25,9 @@ type Output struct {
 }
 
 func handle(in []byte) ([]byte, error) {
+	if out, ok := answer(in); ok {
+		return out, nil
+	}
 	out, err := decide(in)
 	if err != nil {
 		return nil, err

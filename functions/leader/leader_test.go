@@ -148,3 +148,99 @@ func BenchmarkHandle(b *testing.B) {
 		}
 	}
 }
+
+// general is handle without answer: the path that decides every input
+// answer declines, and that answered every input before answer existed.
+func general(in []byte) ([]byte, error) {
+	out, err := decide(in)
+	if err != nil {
+		return nil, err
+	}
+	return encodeOutput(out), nil
+}
+
+// TestAnswerTakesTheCommonInputs checks that answer, not the general path,
+// serves the inputs the runtime sees most, and gives the general path's
+// bytes; and that it declines what only the general path may decide.
+func TestAnswerTakesTheCommonInputs(t *testing.T) {
+	for _, in := range []string{
+		`{"cluster":"demo","node_list":["5000","5001","5002"]}`,
+		` { "node_list" : [ "9", "10" ] , "cluster" : "c" } `,
+		`{"node_list":["0","1","10"]}`,
+		`{"cluster":"","node_list":["a","b","node-10","node-2"]}`,
+		`{"cluster":"x.y_z-1","node_list":["!","~"]}`,
+		`{"cluster":"` + strings.Repeat("c", 64) + `","node_list":["` + strings.Repeat("9", 128) + `"]}`,
+		string(leaderInput(100)),
+	} {
+		out, ok := answer([]byte(in))
+		if !ok {
+			t.Errorf("answer(%s) declined", in)
+			continue
+		}
+		want, err := general([]byte(in))
+		if err != nil || string(out) != string(want) {
+			t.Errorf("answer(%s) = %s, general path %s, %v", in, out, want, err)
+		}
+	}
+	for _, in := range []string{
+		`{"node_list":["b","a"]}`,               // needs sorting
+		`{"node_list":["1","1"]}`,               // duplicate
+		`{"node_list":["01","2"]}`,              // leading zero
+		`{"node_list":["9","10","a"]}`,          // not numeric: "9" > "10" byte-wise
+		`{"node_list":[1,2]}`,                   // numbers
+		`{"node_list":["\u0031"]}`,              // escapes
+		`{"node_list":[]}`,                      // empty
+		`{"cluster":"demo"}`,                    // no list
+		`{"cluster":"de mo","node_list":["1"]}`, // bad cluster
+		`{"node_list":["a b"]}`,                 // bad ID
+		`{"node_list":["1"],"node_list":["2"]}`, // repeated field
+		`{"node_list":["1"]} {}`,                // trailing data
+		`{"cluster":"` + strings.Repeat("c", 65) + `","node_list":["1"]}`,
+		`{"node_list":["` + strings.Repeat("9", 129) + `"]}`,
+	} {
+		if out, ok := answer([]byte(in)); ok {
+			t.Errorf("answer(%s) = %s, want it declined", in, out)
+		}
+	}
+}
+
+func leaderInput(n int) []byte {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint(5000+i))
+	}
+	return []byte(`{"cluster":"demo","node_list":[` + strings.Join(ids, ",") + `]}`)
+}
+
+// FuzzAnswerAgrees checks that wherever answer gives an output, the general
+// path gives the same bytes.
+func FuzzAnswerAgrees(f *testing.F) {
+	f.Add([]byte(`{"cluster":"demo","node_list":["5000","5001","5002"]}`))
+	f.Add([]byte(` { "node_list" : [ "9", "10" ] , "cluster" : "c" } `))
+	f.Add([]byte(`{"node_list":["0","1","10","a"]}`))
+	f.Add([]byte(`{"cluster":"","node_list":["a","ab","b"]}`))
+	f.Add([]byte(`{"node_list":["007","7"]}`))
+	f.Add([]byte(`{"node_list":["1","1"]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out, ok := answer(raw)
+		if !ok {
+			return
+		}
+		want, err := general(raw)
+		if err != nil {
+			t.Fatalf("answer(%q) = %s, general path refused: %v", raw, out, err)
+		}
+		if string(out) != string(want) {
+			t.Fatalf("answer(%q) =\n%s\ngeneral path\n%s", raw, out, want)
+		}
+	})
+}
+
+func BenchmarkAnswer(b *testing.B) {
+	in := leaderInput(100)
+	for b.Loop() {
+		if _, ok := answer(in); !ok {
+			b.Fatal("declined")
+		}
+	}
+}
