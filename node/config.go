@@ -130,7 +130,10 @@ type Config struct {
 	// for it after the leader dies; a node whose leader the leader watch
 	// found unreachable submits every min(ViewInterval, lease/8) for up to
 	// two leases, so that the new term starts soon after the old lease
-	// has run out.
+	// has run out. A node other than the leader counts it from the
+	// answer to its last view, and waits at least as long as that answer
+	// took, so that a saturated runtime does not queue every member's
+	// view ahead of the leader's renewal (docs/ELECTION.md, "Pacing").
 	ViewInterval time.Duration
 
 	// Profile is "local", "lan" or "wan"; Memberlist holds its timing.

@@ -133,6 +133,9 @@ func TestResignSignedViewsIsSticky(t *testing.T) {
 	// Who leads first depends on who had a majority first.
 	old := agreedLeader(t, nodes, "")
 	byName := map[string]*node.Node{"a": nodes[0], "b": nodes[1], "c": nodes[2]}
+	// The leader acts once its own submission renewed its lease, which may
+	// come a moment after every node holds the certificate naming it.
+	waitActing(t, byName[old], 30*time.Second)
 	if err := byName[old].Resign(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +160,19 @@ func TestResignSignedViewsIsSticky(t *testing.T) {
 		if l := n.Leader(); l.Leader != next {
 			t.Fatalf("%s: leader %q after c came back", n.Status().Name, l.Leader)
 		}
+	}
+}
+
+// waitActing waits until n acts as leader (signed views: holds a renewed
+// lease).
+func waitActing(t *testing.T, n *node.Node, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !n.Leader().Self {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never acted as leader", n.Status().Name)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

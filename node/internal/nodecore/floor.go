@@ -172,5 +172,5 @@ func (m *Machine) presented(in Input, now time.Time) {
 	}
 	m.logf(slog.LevelWarn, "the runtime moved past this node's floor certificate; asking again")
 	m.attempt, m.nextCall, m.recall = 0, time.Time{}, true
-	m.viewDirty = true
+	m.viewDirty, m.nextView = true, time.Time{}
 }

@@ -211,6 +211,7 @@ type Machine struct {
 	callPlanned bool // a staggered call waits for its turn
 	calmPlan    bool // the planned call gathers calm changes (coalesceCall)
 	viewDirty   bool
+	sentAlive   []string // signed views: the alive list of the last view sent
 	nextView    time.Time
 	viewSeq     uint64
 	configAck   string // config digest the runtime last reported

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,13 +29,14 @@ func (m *Machine) maybeSubmit(now time.Time) {
 	if m.calling || m.leaving || now.Before(m.nextCall) {
 		return
 	}
-	if !m.viewDirty && now.Before(m.nextView) {
+	leader, _ := m.term.Leader()
+	alive := m.core.View()
+	if now.Before(m.nextView) && !(m.viewDirty && m.urgentView(leader, alive)) {
 		return
 	}
-	if leader, _ := m.term.Leader(); leader == m.cfg.Self && !m.mayLead(now) {
+	if leader == m.cfg.Self && !m.mayLead(now) {
 		return // a renewal would only make its successor wait longer
 	}
-	alive := m.core.View()
 	if len(alive) == 0 {
 		return
 	}
@@ -54,10 +56,40 @@ func (m *Machine) maybeSubmit(now time.Time) {
 		m.logf(slog.LevelError, "cannot encode view", "err", err)
 		return
 	}
-	m.calling, m.viewDirty = true, false
+	m.calling, m.viewDirty, m.sentAlive = true, false, alive
 	m.nextView = now.Add(m.viewInterval(now))
 	m.count(MetricViews, "")
 	m.emit(Effect{Kind: Submit, Body: body, View: alive, SentAt: now})
+}
+
+// urgentView reports whether a changed view goes out before the next
+// periodic submission: before the first term, when this node leads, and
+// when the change adds or drops the held term's leader (the runtime
+// decides its lease and the next term on it). Other changes wait for the
+// next periodic view, which follows soon enough, so that a burst of
+// membership changes does not send every member's view at once.
+func (m *Machine) urgentView(leader string, alive []string) bool {
+	return leader == "" || leader == m.cfg.Self || slices.Contains(alive, leader) != slices.Contains(m.sentAlive, leader)
+}
+
+// pace schedules a member's next periodic view from the answer to its
+// last one, not from when it was sent, and waits at least as long as
+// that answer took. The runtime runs the election function one call at
+// a time, so every view waiting there delays the leader's renewal, whose
+// lease counts from when it was sent: with each member resubmitting as
+// soon as a slow answer came back, a saturated runtime kept a view of
+// every member queued, and a renewal took longer than the lease, so the
+// leader never acted (docs/ELECTION.md, "Pacing"). Waiting as long as the
+// answer took halves that queue, and while the runtime is saturated
+// costs no freshness: each member's view is then counted as often as the
+// runtime can take it either way. The leader keeps its own pace.
+func (m *Machine) pace(sentAt, now time.Time) {
+	if leader, _ := m.term.Leader(); leader == m.cfg.Self || sentAt.IsZero() {
+		return
+	}
+	if next := now.Add(max(m.viewInterval(now), now.Sub(sentAt))); next.After(m.nextView) {
+		m.nextView = next
+	}
 }
 
 // viewInterval is how long until the next submission. The leader renews
@@ -83,6 +115,7 @@ func (m *Machine) viewInterval(now time.Time) time.Duration {
 
 // submitted handles the runtime's answer to a view.
 func (m *Machine) submitted(in Input, now time.Time) {
+	defer m.pace(in.SentAt, now)
 	if in.Err != nil && IsLeaseRefusal(in.Err) {
 		// The runtime answered, but will not renew our lease: a majority
 		// does not see us. Not a runtime failure.
@@ -158,6 +191,12 @@ func (m *Machine) handleTerm(a election.TermActions, source string, now time.Tim
 		m.leading, m.leaseUntil = false, time.Time{}
 		m.stopLeading()
 		m.viewDirty = true // renew now
+	}
+	if a.LeaderChanged != nil && o.Leader == m.cfg.Self && source != "runtime" {
+		// Named by a term this node learned from a peer: it acts once its
+		// own submission renews the lease, so submit now rather than at
+		// the next periodic view.
+		m.viewDirty = true
 	}
 	if o.Leader != "" {
 		m.endHolds(o.Leader, now)

@@ -485,6 +485,14 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 				}
 			}
 		}
+		if tt.all != 0 && views {
+			// The leadership may move on after the agreement (a later term
+			// names another survivor): acting is when the leader the
+			// survivors name now acts, not only the first one they agreed on.
+			if l, _, ok := c.Agreement(surv, seq+1, leader, false); ok {
+				newLeader = l
+			}
+		}
 		if tt.all != 0 && (!views || c.Nodes[c.Index(newLeader)].Leader().Self) {
 			if views {
 				tt.acting = now.Sub(t0)
@@ -493,7 +501,11 @@ func vouchTrial(ctx context.Context, rt *Runtime, n int, views bool, name string
 		}
 		if now.After(deadline) {
 			tt.falsePos = c.DeparturesAmong(surv, leader) - before
-			return tt, failoverErr(fmt.Errorf("%w after %s: %s", errTimeout, o.Within, c.describe(surv)))
+			waiting := ""
+			if tt.all != 0 {
+				waiting = fmt.Sprintf(" (all agreed after %s; %s does not act)", tt.all.Round(time.Millisecond), newLeader)
+			}
+			return tt, failoverErr(fmt.Errorf("%w after %s: %s%s", errTimeout, o.Within, c.describe(surv), waiting))
 		}
 		if err := sleep(ctx, o.PollEvery); err != nil {
 			return tt, err
