@@ -206,16 +206,18 @@ func (k publishKey) due(last publishKey, age time.Duration) bool {
 const memberStatusEvery = time.Second
 
 // memberStatusMin is how often at most publishDue rebuilds the member
-// list when they do change: while a cluster of N forms they change N
-// times per node, and each rebuild is O(N). A reader that asks for a
-// current snapshot (Sync) gets a fresh one.
+// list when the membership or the view change: while a cluster of N forms
+// they change N times per node, and each rebuild is O(N). A reader that
+// asks for a current snapshot (Sync, GET /status) gets a fresh one.
 const memberStatusMin = 500 * time.Millisecond
 
-// memberStatusDue reports whether the member list is rebuilt: fresh,
-// changed memberStatusMin after the last rebuild, or memberStatusEvery
-// old.
-func memberStatusDue(fresh, changed bool, age time.Duration) bool {
-	return fresh || changed && age >= memberStatusMin || age >= memberStatusEvery
+// memberStatusDue reports whether the member list, last built with key
+// last and age old, is rebuilt for key k: fresh; a leader-watch verdict
+// (rare, and what an operator looks for) at once; a change of the
+// membership or the view memberStatusMin after the last rebuild; and
+// anything once memberStatusEvery old.
+func memberStatusDue(fresh bool, k, last memberStatusKey, age time.Duration) bool {
+	return fresh || k.verdict != last.verdict || k != last && age >= memberStatusMin || age >= memberStatusEvery
 }
 
 // memberStatusKey is what, when it changes, rebuilds the member list.
@@ -290,7 +292,7 @@ func (n *Node) publishMembers(fresh bool) {
 	}
 	mk := memberStatusKey{members: n.members.version(), view: n.viewChanges, verdict: n.verdicts}
 	rebuilt := false
-	if memberStatusDue(fresh, mk != n.memStatKey, n.pubAt.Sub(n.memStatAt)) {
+	if memberStatusDue(fresh, mk, n.memStatKey, n.pubAt.Sub(n.memStatAt)) {
 		n.memStat, n.memStatKey, n.memStatAt = n.memberStatus(st.View), mk, n.pubAt
 		rebuilt = true
 	}

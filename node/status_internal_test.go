@@ -103,23 +103,28 @@ func TestPublishDue(t *testing.T) {
 	}
 }
 
-// The member list is rebuilt at most every memberStatusMin while it
-// changes, and every memberStatusEvery regardless; a fresh one on demand.
+// The member list is rebuilt at most every memberStatusMin while the
+// membership or the view change, at once for a leader-watch verdict,
+// every memberStatusEvery regardless, and fresh on demand.
 func TestMemberStatusDue(t *testing.T) {
+	last := memberStatusKey{members: 3, view: 4, verdict: 5}
 	for _, c := range []struct {
-		fresh, changed bool
-		age            time.Duration
-		want           bool
+		fresh bool
+		k     memberStatusKey
+		age   time.Duration
+		want  bool
 	}{
-		{false, false, 0, false},
-		{false, true, memberStatusMin - time.Millisecond, false},
-		{false, true, memberStatusMin, true},
-		{false, false, memberStatusEvery - time.Millisecond, false},
-		{false, false, memberStatusEvery, true},
-		{true, false, 0, true},
+		{false, last, 0, false},
+		{false, memberStatusKey{members: 4, view: 4, verdict: 5}, memberStatusMin - time.Millisecond, false},
+		{false, memberStatusKey{members: 3, view: 5, verdict: 5}, memberStatusMin - time.Millisecond, false},
+		{false, memberStatusKey{members: 3, view: 5, verdict: 5}, memberStatusMin, true},
+		{false, memberStatusKey{members: 3, view: 4, verdict: 6}, 0, true},
+		{false, last, memberStatusEvery - time.Millisecond, false},
+		{false, last, memberStatusEvery, true},
+		{true, last, 0, true},
 	} {
-		if got := memberStatusDue(c.fresh, c.changed, c.age); got != c.want {
-			t.Errorf("memberStatusDue(%v, %v, %v) = %v, want %v", c.fresh, c.changed, c.age, got, c.want)
+		if got := memberStatusDue(c.fresh, c.k, last, c.age); got != c.want {
+			t.Errorf("memberStatusDue(%v, %+v, %v) = %v, want %v", c.fresh, c.k, c.age, got, c.want)
 		}
 	}
 }
