@@ -12,7 +12,6 @@ import (
 
 	"github.com/vouch-dev/vouch/election/members"
 	"github.com/vouch-dev/vouch/internal/canon"
-	"github.com/vouch-dev/vouch/internal/strictjson"
 	"github.com/vouch-dev/vouch/receipt"
 )
 
@@ -153,8 +152,8 @@ func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
 		return nil, rej
 	}
 	r := &c.Receipt
-	var o Outcome
-	if err := strictjson.Unmarshal(c.Output, &o); err != nil {
+	o, err := parseOutcome(c.Output)
+	if err != nil {
 		return nil, reject(ReasonBadOutcome, "output is not an election outcome: %v", err)
 	}
 	if o.Cluster != t.Cluster {
@@ -170,7 +169,7 @@ func Verify(c *Certificate, t Trust) (*Outcome, *RejectError) {
 	if sum := sha256.Sum256(Request(o.Cluster, o.Members)); hex.EncodeToString(sum[:]) != r.InputSHA256 {
 		return nil, reject(ReasonInputMismatch, "receipt is not for the canonical request over these members")
 	}
-	return &o, nil
+	return o, nil
 }
 
 // verifyReceipt checks the receipt's signature and what it names: the

@@ -3,9 +3,11 @@ package election
 import (
 	"bytes"
 	"crypto/sha256"
+	"slices"
 	"time"
 
 	"github.com/vouch-dev/vouch/election/members"
+	"github.com/vouch-dev/vouch/receipt"
 )
 
 // Config configures a Core.
@@ -36,11 +38,16 @@ type Config struct {
 type Core struct {
 	cfg Config
 
-	view    *members.Set
-	held    *Certificate
-	outcome *Outcome
-	leader  string
-	pending []pendingCert
+	view       *members.Set
+	viewDigest string // view's members digest, computed once per view
+	// The last list SetView was given and the IDs it dropped: the same
+	// list again (most refreshes while a cluster forms) changes nothing.
+	lastIDs, lastIgnored []string
+	keyID                string // receipt.KeyID of the trusted key
+	held                 *Certificate
+	outcome              *Outcome
+	leader               string
+	pending              []pendingCert
 
 	rejections map[Reason]uint64
 	accepted   uint64
@@ -102,15 +109,18 @@ func New(cfg Config) *Core {
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = 16
 	}
-	return &Core{cfg: cfg, rejections: map[Reason]uint64{}}
+	return &Core{cfg: cfg, rejections: map[Reason]uint64{}, keyID: receipt.KeyID(cfg.Trust.Key)}
 }
 
 // SetTrust replaces the trusted runtime identity, for example after the
 // runtime's key changed and the node attested it again.
-func (c *Core) SetTrust(t Trust) { c.cfg.Trust, c.verified = t, nil }
+func (c *Core) SetTrust(t Trust) {
+	c.cfg.Trust, c.verified, c.keyID = t, nil, receipt.KeyID(t.Key)
+}
 
-// verify is Verify, remembering the certificates that pass.
-func (c *Core) verify(cert *Certificate) (*Outcome, *RejectError) {
+// Verify is the package's Verify against the core's trust, remembering the
+// certificates that pass: the same certificate again costs a hash.
+func (c *Core) Verify(cert *Certificate) (*Outcome, *RejectError) {
 	sum := sha256.Sum256(cert.Encode())
 	if o, ok := c.verified[sum]; ok {
 		return o, nil
@@ -133,6 +143,13 @@ func (c *Core) verify(cert *Certificate) (*Outcome, *RejectError) {
 // ID remains or there are more than members.MaxMembers.
 func (c *Core) SetView(ids []string, now time.Time) Actions {
 	var a Actions
+	if c.lastIDs != nil && slices.Equal(ids, c.lastIDs) {
+		// The same view: no pending certificate matches it (each that did
+		// was accepted or dropped when it arrived or the view was set).
+		a.Ignored = slices.Clone(c.lastIgnored)
+		return a
+	}
+	defer func() { c.lastIDs, c.lastIgnored = slices.Clone(ids), slices.Clone(a.Ignored) }()
 	valid := make([]string, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -152,11 +169,11 @@ func (c *Core) SetView(ids []string, now time.Time) Actions {
 	if err != nil {
 		return a
 	}
-	c.view = set
+	c.view, c.viewDigest = set, set.Digest()
 	// The best pending certificate that now matches the view wins.
 	best := -1
 	for i, p := range c.pending {
-		if p.digest == set.Digest() && (c.held == nil || p.cert.Seq() > c.held.Seq()) &&
+		if p.digest == c.viewDigest && (c.held == nil || p.cert.Seq() > c.held.Seq()) &&
 			(best < 0 || p.cert.Seq() > c.pending[best].cert.Seq()) {
 			best = i
 		}
@@ -176,7 +193,17 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 	if c.held != nil && cert.Seq() == c.held.Seq() && bytes.Equal(cert.Receipt.Signature, c.held.Receipt.Signature) {
 		return a // the one we hold, again: gossip redundancy, not an attack
 	}
-	o, rej := c.verify(cert)
+	if c.held != nil && cert.Seq() < c.held.Seq() && cert.Receipt.KeyID == c.keyID {
+		// Below the held seq: refused whatever its signature, so it is not
+		// verified (while a large cluster forms most gossiped certificates
+		// are). One naming another key is verified, so that an observer
+		// still learns that the runtime's key changed (unknown_key).
+		rej := reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
+		c.rejections[rej.Reason]++
+		a.Rejected = rej
+		return a
+	}
+	o, rej := c.Verify(cert)
 	if rej == nil && c.held != nil && cert.Seq() <= c.held.Seq() {
 		rej = reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
 	}
@@ -191,7 +218,7 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 		a.Rejected = rej
 		return a
 	}
-	if c.view != nil && o.MembersDigest == c.view.Digest() {
+	if c.view != nil && o.MembersDigest == c.viewDigest {
 		c.accept(cert, o, &a)
 		c.dropSuperseded()
 		return a
@@ -268,7 +295,7 @@ func (c *Core) Wanted() []string {
 	if c.view == nil {
 		return nil
 	}
-	if c.outcome != nil && c.outcome.MembersDigest == c.view.Digest() {
+	if c.outcome != nil && c.outcome.MembersDigest == c.viewDigest {
 		return nil
 	}
 	return c.view.IDs()

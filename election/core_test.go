@@ -1,9 +1,11 @@
 package election
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -371,5 +373,76 @@ func TestVerifiedCopies(t *testing.T) {
 	}
 	if a := c.Receive(good, t0); a.Accepted != nil || a.Rejected != nil {
 		t.Fatalf("the held certificate again: %+v, want nothing", a)
+	}
+}
+
+// A certificate below the held seq is refused as stale before its
+// signature is checked, unless it names another key: an observer must
+// still learn that the runtime's key changed.
+func TestStaleBeforeVerify(t *testing.T) {
+	rt := newFakeRuntime(1)
+	other := newFakeRuntime(2)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo")})
+	c.SetView([]string{"5000", "5001"}, t0)
+	old := rt.elect("demo", "5000", "5001")
+	forgedOld := *old
+	forgedOld.Receipt.Signature = bytes.Repeat([]byte{1}, len(old.Receipt.Signature))
+	if a := c.Receive(rt.elect("demo", "5000", "5001"), t0); a.Accepted == nil {
+		t.Fatalf("newer certificate not accepted: %+v", a)
+	}
+	if a := c.Receive(&forgedOld, t0); a.Rejected == nil || a.Rejected.Reason != ReasonStale {
+		t.Fatalf("forged older certificate: %+v, want stale", a.Rejected)
+	}
+	if a := c.Receive(other.elect("demo", "5000", "5001"), t0); a.Rejected == nil || a.Rejected.Reason != ReasonUnknownKey {
+		t.Fatalf("older certificate from another key: %+v, want unknown_key", a.Rejected)
+	}
+	// The cached Verify still verifies what it has not seen.
+	if _, rej := c.Verify(&forgedOld); rej == nil || rej.Reason != ReasonBadSignature {
+		t.Fatalf("Verify(forged) = %v, want bad_signature", rej)
+	}
+}
+
+// Setting the same list again changes nothing and reports the same
+// ignored IDs; a pending certificate still waits for its view.
+func TestSetViewSameList(t *testing.T) {
+	rt := newFakeRuntime(1)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo")})
+	ids := []string{"5000", "bad id", "5001"}
+	for i := range 2 {
+		a := c.SetView(ids, t0)
+		if len(a.Ignored) != 1 || a.Ignored[0] != "bad id" || a.Accepted != nil {
+			t.Fatalf("SetView #%d: %+v", i, a)
+		}
+	}
+	ahead := rt.elect("demo", "5000", "5001", "5002")
+	if a := c.Receive(ahead, t0); !a.Pending {
+		t.Fatalf("actions %+v, want pending", a)
+	}
+	if a := c.SetView(ids, t0); a.Accepted != nil || c.PendingCount() != 1 {
+		t.Fatalf("same list: %+v, pending %d", a, c.PendingCount())
+	}
+	if a := c.SetView([]string{"5000", "5001", "5002"}, t0); a.Accepted != ahead {
+		t.Fatalf("converged view: %+v, want the pending certificate", a)
+	}
+	if got := c.Wanted(); got != nil {
+		t.Fatalf("Wanted = %v, want nil: the held certificate covers the view", got)
+	}
+}
+
+// The same list again costs no allocation: no set is built, no digest
+// computed (a forming cluster refreshes the view with every join).
+func TestSetViewSameListFree(t *testing.T) {
+	rt := newFakeRuntime(1)
+	c := New(Config{Self: "5000", Trust: rt.trust("demo")})
+	var ids []string
+	for i := range 500 {
+		ids = append(ids, strconv.Itoa(5000+i))
+	}
+	c.SetView(ids, t0)
+	if n := testing.AllocsPerRun(20, func() { c.SetView(ids, t0) }); n != 0 {
+		t.Fatalf("SetView with the same list: %v allocations, want 0", n)
+	}
+	if got := c.View(); len(got) != 500 {
+		t.Fatalf("view has %d members, want 500", len(got))
 	}
 }

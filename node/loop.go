@@ -27,26 +27,68 @@ func (n *Node) loop() {
 			n.publish()
 			return
 		case in := <-n.inbox:
-			var err error
-			if in.kind == inStepDown && n.lead == nil {
-				err = ErrNotLeader // nothing to hand over
-			} else {
-				n.step(n.machineInput(in))
+			batch := n.drain(in)
+			for i := 0; i < len(batch); i++ {
+				if batch[i].kind == inView {
+					// A run of membership changes: one view refresh.
+					j := i + 1
+					for j < len(batch) && batch[j].kind == inView {
+						j++
+					}
+					n.stepViews(batch[i:j])
+					i = j - 1
+					continue
+				}
+				n.handle(batch[i])
 			}
-			if in.errc != nil {
-				n.publish()
-				in.errc <- err
-			}
-			if in.kind == inSync {
-				n.publish() // what the caller reads next is current
-				close(in.reply)
-			}
+			clear(batch)
 		case <-timer.C:
 			n.step(nodecore.Input{Kind: nodecore.Tick})
 		}
 		n.publishDue(time.Now()) // the leadership changed with notify is in the key: published now
 		n.deliver()
 		timer.Reset(max(time.Until(n.wake), 0))
+	}
+}
+
+// maxBatch bounds the inputs the loop takes from its inbox at once.
+const maxBatch = 256
+
+// drain returns in and the inputs already waiting behind it, up to
+// maxBatch: while a large cluster forms, memberlist reports many changes
+// at once, and the machine refreshes its view once for a run of them.
+// Nothing waits for a batch: drain takes only what has arrived.
+func (n *Node) drain(in input) []input {
+	batch := append(n.batch[:0], in)
+	for len(batch) < maxBatch {
+		select {
+		case next := <-n.inbox:
+			batch = append(batch, next)
+		default:
+			n.batch = batch
+			return batch
+		}
+	}
+	n.batch = batch
+	return batch
+}
+
+// handle steps one input other than a membership change and answers its
+// caller.
+func (n *Node) handle(in input) {
+	var err error
+	if in.kind == inStepDown && n.lead == nil {
+		err = ErrNotLeader // nothing to hand over
+	} else {
+		n.step(n.machineInput(in))
+	}
+	if in.errc != nil {
+		n.publish()
+		in.errc <- err
+	}
+	if in.kind == inSync {
+		n.publish() // what the caller reads next is current
+		close(in.reply)
 	}
 }
 
@@ -86,6 +128,27 @@ func (n *Node) machineInput(in input) nodecore.Input {
 // step feeds the machine the current membership and one input, with the
 // clock read now, and carries out its Ready.
 func (n *Node) step(in nodecore.Input) {
+	n.syncMembers()
+	in.Now = time.Now()
+	n.apply(n.sm.Step(in))
+}
+
+// stepViews steps a run of membership changes at once (Machine.Steps).
+func (n *Node) stepViews(ins []input) {
+	n.syncMembers()
+	now := time.Now()
+	mis := n.viewInputs[:0]
+	for _, in := range ins {
+		mi := n.machineInput(in)
+		mi.Now = now
+		mis = append(mis, mi)
+	}
+	n.viewInputs = mis
+	n.apply(n.sm.Steps(mis))
+}
+
+// syncMembers gives the machine memberlist's members if they changed.
+func (n *Node) syncMembers() {
 	if n.members.version() != n.memberVer || n.memberVer == 0 {
 		names, ver := n.members.names()
 		n.sm.SetMembers(names)
@@ -94,12 +157,14 @@ func (n *Node) step(in nodecore.Input) {
 	if n.leaving.Load() {
 		n.sm.Leave()
 	}
-	in.Now = time.Now()
-	rd := n.sm.Step(in)
+}
+
+// apply carries out a Ready.
+func (n *Node) apply(rd nodecore.Ready) {
 	n.wake = rd.Wake
 	ended := false
 	for _, e := range rd.Effects {
-		if !n.apply(e) {
+		if !n.effect(e) {
 			ended = true
 		}
 	}
@@ -110,9 +175,9 @@ func (n *Node) step(in nodecore.Input) {
 	}
 }
 
-// apply carries out one effect. It returns false when a Renew found the
+// effect carries out one effect. It returns false when a Renew found the
 // leadership context already ended by the clock.
-func (n *Node) apply(e nodecore.Effect) bool {
+func (n *Node) effect(e nodecore.Effect) bool {
 	switch e.Kind {
 	case nodecore.Log:
 		n.log.Log(context.Background(), e.Level, e.Msg, e.Attrs...)

@@ -32,10 +32,11 @@ type memberSet struct {
 }
 
 type peer struct {
-	name string
-	addr net.IP
-	port uint16
-	meta map[string]string // its Config.Meta; nil when none or malformed
+	name     string
+	addr     net.IP
+	port     uint16
+	meta     map[string]string // its Config.Meta; nil when none or malformed
+	hostPort string            // addr and port, formatted once for /status
 }
 
 // gonePeer is a member that failed (not one that left): the node keeps
@@ -50,12 +51,17 @@ func (p peer) node() *memberlist.Node {
 }
 
 func (p peer) address() string {
+	if p.hostPort != "" {
+		return p.hostPort
+	}
 	return net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.port)))
 }
 
 func copyPeer(m *memberlist.Node) peer {
 	meta, _ := DecodeMeta(m.Meta) // malformed meta is shown as none
-	return peer{name: m.Name, addr: append(net.IP(nil), m.Addr...), port: m.Port, meta: meta}
+	p := peer{name: m.Name, addr: append(net.IP(nil), m.Addr...), port: m.Port, meta: meta}
+	p.hostPort = net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.port)))
+	return p
 }
 
 func (s *memberSet) init() {

@@ -54,15 +54,17 @@ type Node struct {
 	leaving atomic.Bool
 
 	// Owned by the loop goroutine.
-	sm        *nodecore.Machine
-	core      *election.Core           // the machine's, read for status
-	term      *election.TermCore       // the machine's (signed views only), read for status
-	rng       *rand.Rand               // seeded once; the machine's jitter and the relay's shuffle
-	wake      time.Time                // when the machine wants its next Tick
-	memberVer uint64                   // the membership version the machine has
-	lead      *leaseCtx                // the current leadership's context; nil when not leading
-	token     uint64                   // the fencing token of the current leadership
-	watchStop map[string]chan struct{} // the leader watch's pingers, by member
+	sm         *nodecore.Machine
+	core       *election.Core           // the machine's, read for status
+	term       *election.TermCore       // the machine's (signed views only), read for status
+	rng        *rand.Rand               // seeded once; the machine's jitter and the relay's shuffle
+	wake       time.Time                // when the machine wants its next Tick
+	memberVer  uint64                   // the membership version the machine has
+	lead       *leaseCtx                // the current leadership's context; nil when not leading
+	token      uint64                   // the fencing token of the current leadership
+	watchStop  map[string]chan struct{} // the leader watch's pingers, by member
+	batch      []input                  // the inputs drain took, reused
+	viewInputs []nodecore.Input         // a run of membership changes for Steps, reused
 
 	status  atomic.Pointer[Status]
 	leadPub atomic.Pointer[leaseCtx] // the latest leadership's context, for readers outside the loop

@@ -147,7 +147,9 @@ const publishEvery = 100 * time.Millisecond
 
 // publishKey is what, when it changes, is published at once: the
 // leadership (for Leader and the subscribers), the held certificate, the
-// view and the node's state.
+// watch's verdicts and the node's state. A change of the view alone waits
+// for publishEvery: while a large cluster forms it changes with every
+// join.
 type publishKey struct {
 	leader        string
 	seq, token    uint64
@@ -184,11 +186,17 @@ func (n *Node) held() (*election.Certificate, string, uint64) {
 // publishDue refreshes the snapshot when its key changed or it is
 // publishEvery old. Called by the loop after every input.
 func (n *Node) publishDue(now time.Time) {
-	k := n.publishKey()
-	if k == n.pubKey && now.Sub(n.pubAt) < publishEvery {
+	if !n.publishKey().due(n.pubKey, now.Sub(n.pubAt)) {
 		return
 	}
 	n.publishMembers(false)
+}
+
+// due reports whether a snapshot whose key is k is published now, the
+// last one having key last and being age old.
+func (k publishKey) due(last publishKey, age time.Duration) bool {
+	k.view = last.view // a change of the view alone waits for publishEvery
+	return k != last || age >= publishEvery
 }
 
 // memberStatusEvery bounds how stale the member list in a snapshot that
@@ -196,6 +204,21 @@ func (n *Node) publishDue(now time.Time) {
 // leader watch's verdicts did not change: rebuilding it cost O(N) ten
 // times a second per node, O(N²) across N nodes in one process at rest.
 const memberStatusEvery = time.Second
+
+// memberStatusMin is how often at most publishDue rebuilds the member
+// list when the membership or the view change: while a cluster of N forms
+// they change N times per node, and each rebuild is O(N). A reader that
+// asks for a current snapshot (Sync, GET /status) gets a fresh one.
+const memberStatusMin = 500 * time.Millisecond
+
+// memberStatusDue reports whether the member list, last built with key
+// last and age old, is rebuilt for key k: fresh; a leader-watch verdict
+// (rare, and what an operator looks for) at once; a change of the
+// membership or the view memberStatusMin after the last rebuild; and
+// anything once memberStatusEvery old.
+func memberStatusDue(fresh bool, k, last memberStatusKey, age time.Duration) bool {
+	return fresh || k.verdict != last.verdict || k != last && age >= memberStatusMin || age >= memberStatusEvery
+}
 
 // memberStatusKey is what, when it changes, rebuilds the member list.
 type memberStatusKey struct{ members, view, verdict uint64 }
@@ -268,8 +291,10 @@ func (n *Node) publishMembers(fresh bool) {
 		n.metrics.health.Set(float64(st.Health))
 	}
 	mk := memberStatusKey{members: n.members.version(), view: n.viewChanges, verdict: n.verdicts}
-	if fresh || mk != n.memStatKey || n.pubAt.Sub(n.memStatAt) >= memberStatusEvery {
+	rebuilt := false
+	if memberStatusDue(fresh, mk, n.memStatKey, n.pubAt.Sub(n.memStatAt)) {
 		n.memStat, n.memStatKey, n.memStatAt = n.memberStatus(st.View), mk, n.pubAt
+		rebuilt = true
 	}
 	st.Members = n.memStat
 	st.Observer = n.cfg.Observer
@@ -279,12 +304,14 @@ func (n *Node) publishMembers(fresh bool) {
 		}
 	}
 	st.LeaderWatch = n.watchStatus()
-	byState := map[string]int{}
-	for _, m := range st.Members {
-		byState[m.State]++
-	}
-	for _, s := range memberStates {
-		n.metrics.membersByState.WithLabelValues(s).Set(float64(byState[s]))
+	if rebuilt {
+		byState := map[string]int{}
+		for _, m := range st.Members {
+			byState[m.State]++
+		}
+		for _, s := range memberStates {
+			n.metrics.membersByState.WithLabelValues(s).Set(float64(byState[s]))
+		}
 	}
 	n.metrics.pending.Set(float64(st.Pending))
 	n.status.Store(st)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,6 @@ func TestPublishDue(t *testing.T) {
 		change func()
 	}{
 		{"the fencing token", func() { n.token++ }},
-		{"the view", func() { n.viewChanges++ }},
 		{"a leader-watch verdict", func() { n.verdicts++ }},
 		{"leading", func() { n.leading = !n.leading }},
 	} {
@@ -67,7 +67,14 @@ func TestPublishDue(t *testing.T) {
 			t.Fatalf("%s changed and the snapshot was not republished at the end of the input", c.what)
 		}
 	}
+	// A change of the view alone (every join, while a cluster forms)
+	// waits for publishEvery.
+	n.viewChanges++
 	before := n.Status()
+	n.publishDue(n.pubAt.Add(publishEvery / 2))
+	if n.Status() != before {
+		t.Fatal("a change of the view alone was published before publishEvery")
+	}
 	n.publishDue(n.pubAt.Add(publishEvery))
 	if n.Status() == before {
 		t.Fatal("a snapshot publishEvery old was not refreshed")
@@ -93,5 +100,51 @@ func TestPublishDue(t *testing.T) {
 		}
 	default:
 		t.Fatal("a notified leadership change was not delivered after the input")
+	}
+}
+
+// The member list is rebuilt at most every memberStatusMin while the
+// membership or the view change, at once for a leader-watch verdict,
+// every memberStatusEvery regardless, and fresh on demand.
+func TestMemberStatusDue(t *testing.T) {
+	last := memberStatusKey{members: 3, view: 4, verdict: 5}
+	for _, c := range []struct {
+		fresh bool
+		k     memberStatusKey
+		age   time.Duration
+		want  bool
+	}{
+		{false, last, 0, false},
+		{false, memberStatusKey{members: 4, view: 4, verdict: 5}, memberStatusMin - time.Millisecond, false},
+		{false, memberStatusKey{members: 3, view: 5, verdict: 5}, memberStatusMin - time.Millisecond, false},
+		{false, memberStatusKey{members: 3, view: 5, verdict: 5}, memberStatusMin, true},
+		{false, memberStatusKey{members: 3, view: 4, verdict: 6}, 0, true},
+		{false, last, memberStatusEvery - time.Millisecond, false},
+		{false, last, memberStatusEvery, true},
+		{true, last, 0, true},
+	} {
+		if got := memberStatusDue(c.fresh, c.k, last, c.age); got != c.want {
+			t.Errorf("memberStatusDue(%v, %+v, %v) = %v, want %v", c.fresh, c.k, c.age, got, c.want)
+		}
+	}
+}
+
+// The loop takes what waits in its inbox together, in order, up to
+// maxBatch, so that a run of membership changes refreshes the view once.
+func TestDrain(t *testing.T) {
+	n := &Node{inbox: make(chan input, 2*maxBatch)}
+	for i := range 2*maxBatch - 1 {
+		n.inbox <- input{kind: inView, from: strconv.Itoa(i)}
+	}
+	first := <-n.inbox
+	batch := n.drain(first)
+	if len(batch) != maxBatch || batch[0].from != "0" || batch[maxBatch-1].from != strconv.Itoa(maxBatch-1) {
+		t.Fatalf("drain took %d inputs, %q to %q; want %d in order", len(batch), batch[0].from, batch[len(batch)-1].from, maxBatch)
+	}
+	if got := n.drain(<-n.inbox); len(got) != maxBatch-1 {
+		t.Fatalf("second drain took %d inputs, want the %d left", len(got), maxBatch-1)
+	}
+	if got := n.drain(input{kind: inSync}); len(got) != 1 {
+		t.Fatalf("drain of an empty inbox took %d inputs, want only the first", len(got))
 	}
 }

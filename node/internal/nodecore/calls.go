@@ -18,7 +18,7 @@ import (
 // refreshView sets the election view: memberlist's members less those the
 // leader watch finds unreachable, plus the suspects not yet confirmed.
 func (m *Machine) refreshView(now time.Time) {
-	var ids []string
+	ids := make([]string, 0, len(m.order)+len(m.suspects))
 	for _, name := range m.order {
 		if m.held(name, now) {
 			continue // resigned: out of the election for a while
@@ -28,7 +28,7 @@ func (m *Machine) refreshView(now time.Time) {
 		}
 	}
 	for _, name := range sortedKeys(m.suspects) {
-		if !slices.Contains(ids, name) && !m.unreachable(name) && !m.held(name, now) {
+		if !m.members[name] && !m.unreachable(name) && !m.held(name, now) {
 			ids = append(ids, name) // reported dead, not yet confirmed by us
 		}
 	}

@@ -81,7 +81,7 @@ func (m *Machine) notePeerCert(c *election.Certificate, now time.Time) {
 		if _, rej := election.VerifyTerm(c, m.trust()); rej != nil {
 			return
 		}
-	} else if _, rej := election.Verify(c, m.trust()); rej != nil {
+	} else if _, rej := m.core.Verify(c); rej != nil { // remembered: Receive verified it just before
 		return
 	}
 	if higher {

@@ -308,6 +308,10 @@ func (m *Machine) SetMembers(names []string) {
 	for _, n := range names {
 		m.members[n] = true
 	}
+	if slices.IsSorted(names) { // the driver's usual list: no sort
+		m.order = slices.Compact(slices.Clone(names))
+		return
+	}
 	m.order = slices.Sorted(func(yield func(string) bool) {
 		for n := range m.members {
 			if !yield(n) {

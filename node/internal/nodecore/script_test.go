@@ -44,6 +44,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 //	presented at=T moved|fail                 the runtime's answer to a Present (moved: it moved past the proof)
 //	members ID...                             memberlist's current members
 //	view [at=T] [dead=ID [known]]             the membership changed
+//	views [at=T] [n=K] [dead=ID,ID...]        K changes, then a departure of each ID, handled together (Steps)
 //	tick at=T | sync at=T | goodbye from=ID at=T | lease-ended at=T
 //	step-down at=T | resign at=T | peer-resigned from=ID at=T | leave at=T   a graceful handover, a leave
 //	cert from=P at=T [seq=N] ID...            a peer's member-list certificate for these members
@@ -242,6 +243,19 @@ func (s *script) run(c *scriptCase) string {
 		return ""
 	}
 	in := nodecore.Input{Now: s.at(a), From: a.kv["from"]}
+	if words[0] == "views" {
+		k, _ := strconv.Atoi(a.kv["n"])
+		ins := make([]nodecore.Input, k, k+4)
+		for i := range ins {
+			ins[i] = nodecore.Input{Kind: nodecore.View, Now: in.Now}
+		}
+		if d := a.kv["dead"]; d != "" {
+			for _, id := range strings.Split(d, ",") {
+				ins = append(ins, nodecore.Input{Kind: nodecore.View, Now: in.Now, From: id, How: "dead"})
+			}
+		}
+		return s.format(s.m.Steps(ins))
+	}
 	switch words[0] {
 	case "view":
 		in.Kind = nodecore.View
