@@ -193,18 +193,19 @@ func (c *Core) Receive(cert *Certificate, now time.Time) Actions {
 	if c.held != nil && cert.Seq() == c.held.Seq() && bytes.Equal(cert.Receipt.Signature, c.held.Receipt.Signature) {
 		return a // the one we hold, again: gossip redundancy, not an attack
 	}
-	if c.held != nil && cert.Seq() < c.held.Seq() && cert.Receipt.KeyID == c.keyID {
-		// Below the held seq: refused whatever its signature, so it is not
-		// verified (while a large cluster forms most gossiped certificates
-		// are). One naming another key is verified, so that an observer
-		// still learns that the runtime's key changed (unknown_key).
-		rej := reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
-		c.rejections[rej.Reason]++
-		a.Rejected = rej
-		return a
+	notAbove := c.held != nil && cert.Seq() <= c.held.Seq()
+	var o *Outcome
+	var rej *RejectError
+	if notAbove && cert.Seq() < c.held.Seq() && cert.Receipt.KeyID == c.keyID {
+		// Below the held seq: refused as stale whatever its signature, so
+		// it is not verified (while a large cluster forms most gossiped
+		// certificates are). One naming another key is verified, so that
+		// an observer still learns that the runtime's key changed
+		// (unknown_key).
+	} else {
+		o, rej = c.Verify(cert)
 	}
-	o, rej := c.Verify(cert)
-	if rej == nil && c.held != nil && cert.Seq() <= c.held.Seq() {
+	if rej == nil && notAbove {
 		rej = reject(ReasonStale, "seq %d is not above the held seq %d", cert.Seq(), c.held.Seq())
 	}
 	if rej == nil && cert.Seq() < c.cfg.MinSeq {

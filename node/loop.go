@@ -59,18 +59,16 @@ const maxBatch = 256
 // at once, and the machine refreshes its view once for a run of them.
 // Nothing waits for a batch: drain takes only what has arrived.
 func (n *Node) drain(in input) []input {
-	batch := append(n.batch[:0], in)
-	for len(batch) < maxBatch {
+	n.batch = append(n.batch[:0], in)
+	for len(n.batch) < maxBatch {
 		select {
 		case next := <-n.inbox:
-			batch = append(batch, next)
+			n.batch = append(n.batch, next)
 		default:
-			n.batch = batch
-			return batch
+			return n.batch
 		}
 	}
-	n.batch = batch
-	return batch
+	return n.batch
 }
 
 // handle steps one input other than a membership change and answers its

@@ -36,7 +36,7 @@ type peer struct {
 	addr     net.IP
 	port     uint16
 	meta     map[string]string // its Config.Meta; nil when none or malformed
-	hostPort string            // addr and port, formatted once for /status
+	hostPort string            // addr and port, formatted once by copyPeer
 }
 
 // gonePeer is a member that failed (not one that left): the node keeps
@@ -50,12 +50,7 @@ func (p peer) node() *memberlist.Node {
 	return &memberlist.Node{Name: p.name, Addr: p.addr, Port: p.port}
 }
 
-func (p peer) address() string {
-	if p.hostPort != "" {
-		return p.hostPort
-	}
-	return net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.port)))
-}
+func (p peer) address() string { return p.hostPort }
 
 func copyPeer(m *memberlist.Node) peer {
 	meta, _ := DecodeMeta(m.Meta) // malformed meta is shown as none

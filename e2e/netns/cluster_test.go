@@ -234,19 +234,25 @@ func (c *cluster) waitAgree(within time.Duration, want string, names ...string) 
 // the gossip, and one whose only seed is then cut off never joins.
 func (c *cluster) waitMembers(within time.Duration, names ...string) {
 	c.b.t.Helper()
-	want := slices.Sorted(slices.Values(names))
 	eventually(c.b.t, within, fmt.Sprintf("%v see each other", names), func() error {
-		for _, name := range names {
-			st, err := c.nodes[name].status()
-			if err != nil {
-				return err
-			}
-			if got := slices.Sorted(slices.Values(st.View)); !slices.Equal(got, want) {
-				return fmt.Errorf("%s's view is %v", name, st.View)
-			}
-		}
-		return nil
+		return c.seeEachOther(names...)
 	})
+}
+
+// seeEachOther reports, as an error, a named node whose election view is
+// not exactly the named nodes.
+func (c *cluster) seeEachOther(names ...string) error {
+	want := slices.Sorted(slices.Values(names))
+	for _, name := range names {
+		st, err := c.nodes[name].status()
+		if err != nil {
+			return err
+		}
+		if got := slices.Sorted(slices.Values(st.View)); !slices.Equal(got, want) {
+			return fmt.Errorf("%s's view is %v", name, st.View)
+		}
+	}
+	return nil
 }
 
 // acting returns the one named node that answers GET /leader with 200,

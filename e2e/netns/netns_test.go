@@ -248,16 +248,7 @@ func partitionAndHeal(t *testing.T, other func([]string) string, newTermsOK bool
 		if _, err = c.agree(final, c.names...); err != nil {
 			return err
 		}
-		for _, name := range c.names {
-			st, err := c.nodes[name].status()
-			if err != nil {
-				return err
-			}
-			if len(st.View) != len(c.names) {
-				return fmt.Errorf("%s's view is %v", name, st.View)
-			}
-		}
-		return nil
+		return c.seeEachOther(c.names...)
 	})
 	t.Logf("healed in %v: all five follow %s", time.Since(healed).Round(time.Millisecond), final)
 }
