@@ -56,7 +56,7 @@ func TestObserverChangesNothing(t *testing.T) {
 		poll(t, 30*time.Second, name+" verifies leader 5002", func() error {
 			v := o.ClusterView(context.Background())
 			if v.Leader != "5002" || v.Seq != seq || !v.Observer || len(v.Members) != 3 {
-				return fmt.Errorf("view: leader %q seq %d observer %v members %v", v.Leader, v.Seq, v.Observer, v.Members)
+				return fmt.Errorf("view: leader %q seq %d (the cluster's %d) observer %v members %v", v.Leader, v.Seq, seq, v.Observer, v.Members)
 			}
 			return v.Verify()
 		})
